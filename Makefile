@@ -1,0 +1,33 @@
+# Backplane — the two commands the README promises, plus release, lint and bench helpers.
+# Every target installs what it needs from the package registries when it is missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+.PHONY: run test release lint tools e2e-tools build bench
+
+## Build and start the portal on http://127.0.0.1:3000 with SQLite under ./data
+run: tools build
+	./target/debug/backplane
+
+## Every test: format and lints, unit and integration (SQLite and PostgreSQL), end-to-end in Chromium
+test: tools e2e-tools
+	scripts/test.sh
+
+## Optimised server and size-optimised wasm; prints the wasm size (raw and brotli)
+release: tools
+	scripts/tools.sh binaryen
+	PATH="$(CURDIR)/.tools/node_modules/.bin:$$PATH" cargo leptos build --release
+	scripts/wasm-size.sh target/site/pkg/backplane.wasm
+
+lint:
+	scripts/lint.sh
+
+tools:
+	scripts/tools.sh rust
+
+e2e-tools:
+	scripts/tools.sh e2e
+
+build:
+	cargo leptos build

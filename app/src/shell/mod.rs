@@ -1,0 +1,100 @@
+//! The HTML document, the routes, and the signed-in frame (top bar, menus).
+
+mod top_bar;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::auth::api::whoami;
+use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
+use crate::components::{ErrorBox, Loading};
+use crate::sections::{DashboardPage, JobsPage, NotFound, OrganizationsPage, ProtectPage};
+use crate::settings::{OutboxPage, SettingsPage};
+use top_bar::TopBar;
+
+/// The document around the app. The theme is decided here, on the server, from the session,
+/// so a dark page never flashes light first.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let theme = if initial_dark_theme() { "dark" } else { "light" };
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme=theme>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn initial_dark_theme() -> bool {
+    crate::server::dark_theme()
+}
+
+#[cfg(not(feature = "ssr"))]
+fn initial_dark_theme() -> bool {
+    false
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Lets end-to-end tests wait for hydration instead of sleeping.
+    Effect::new(|| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/backplane.css" />
+        <Title text="Backplane" />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/setup") view=SetupPage />
+                <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/forgot-password") view=ForgotPasswordPage />
+                <Route path=path!("/reset-password") view=ResetPasswordPage />
+                <Route path=path!("/activate") view=ActivatePage />
+                <ParentRoute path=path!("") view=PortalLayout>
+                    <Route path=path!("") view=DashboardPage />
+                    <Route path=path!("protect") view=ProtectPage />
+                    <Route path=path!("jobs") view=JobsPage />
+                    <Route path=path!("organizations") view=OrganizationsPage />
+                    <Route path=path!("settings") view=SettingsPage />
+                    <Route path=path!("settings/outbox") view=OutboxPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The frame of every signed-in page. The server already redirects anonymous page loads to
+/// the login page; the redirect here covers a session that ended while the app was open.
+#[component]
+fn PortalLayout() -> impl IntoView {
+    let session = Resource::new_blocking(|| (), |_| whoami());
+    view! {
+        <Suspense fallback=Loading>
+            {move || session.get().map(|result| match result {
+                Ok(Some(session)) => view! {
+                    <TopBar session=session.clone() />
+                    <main class="page">
+                        <Outlet />
+                    </main>
+                }.into_any(),
+                Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                Err(error) => view! { <main class="page"><ErrorBox error /></main> }.into_any(),
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,74 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+use model::auth::SessionView;
+
+use crate::auth::api::{Logout, SetTheme};
+use crate::components::load_page;
+
+/// Dashboard, Protect, Jobs, Organizations; the gear for Settings; the user menu. Below
+/// 48 rem the navigation collapses behind a menu button.
+#[component]
+pub fn TopBar(session: SessionView) -> impl IntoView {
+    let nav_open = RwSignal::new(false);
+    let close = move |_| nav_open.set(false);
+    view! {
+        <header class="top-bar">
+            <a class="brand" href="/">"Backplane"</a>
+            <button
+                type="button"
+                class="nav-toggle"
+                aria-label="Menu"
+                aria-expanded=move || nav_open.get().to_string()
+                aria-controls="main-nav"
+                on:click=move |_| nav_open.update(|open| *open = !*open)
+            >
+                "☰"
+            </button>
+            <nav id="main-nav" class="main-nav" class:open=move || nav_open.get() aria-label="Main">
+                <A href="/" exact=true on:click=close>"Dashboard"</A>
+                <A href="/protect" on:click=close>"Protect"</A>
+                <A href="/jobs" on:click=close>"Jobs"</A>
+                <A href="/organizations" on:click=close>"Organizations"</A>
+                <A href="/settings" on:click=close attr:class="settings-link" attr:aria-label="Settings" attr:title="Settings">
+                    <span aria-hidden="true">"⚙"</span>
+                    <span class="label">"Settings"</span>
+                </A>
+            </nav>
+            <UserMenu session />
+        </header>
+    }
+}
+
+#[component]
+fn UserMenu(session: SessionView) -> impl IntoView {
+    let dark = RwSignal::new(session.dark_theme);
+    let set_theme = ServerAction::<SetTheme>::new();
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move || {
+        if logout.value().get().is_some() {
+            load_page("/login");
+        }
+    });
+    let toggle_theme = move |_| {
+        let now_dark = !dark.get_untracked();
+        dark.set(now_dark);
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-theme", if now_dark { "dark" } else { "light" });
+        }
+        set_theme.dispatch(SetTheme { dark: now_dark });
+    };
+    view! {
+        <details class="user-menu">
+            <summary aria-label="User menu">{session.email.clone()}</summary>
+            <div class="menu" role="menu">
+                <p class="muted">{format!("{} · {}", session.role.label(), session.instance_name)}</p>
+                <label class="switch" role="menuitemcheckbox" aria-checked=move || dark.get().to_string()>
+                    <input type="checkbox" prop:checked=move || dark.get() on:change=toggle_theme />
+                    "Dark theme"
+                </label>
+                <a href="/forgot-password" role="menuitem">"Reset password"</a>
+                <button type="button" role="menuitem" on:click=move |_| { logout.dispatch(Logout {}); }>"Log out"</button>
+            </div>
+        </details>
+    }
+}

@@ -1,0 +1,79 @@
+//! Server-side domain layer: repositories over sqlx (SQLite or PostgreSQL through sqlx's `Any`
+//! driver), the authentication services, the mail outbox and the audit log. Knows nothing of HTTP.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod instances;
+pub mod outbox;
+pub mod secrets;
+pub mod sessions;
+pub mod setup;
+pub mod throttle;
+pub mod tokens;
+pub mod totp;
+pub mod users;
+pub mod testkit;
+
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{Backend, Db};
+pub use error::{DomainError, DomainResult};
+
+/// Timeouts of signed-in sessions.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    /// A session unused for this long ends.
+    pub idle_timeout_ms: i64,
+    /// A session ends this long after sign-in, however active.
+    pub absolute_timeout_ms: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self { idle_timeout_ms: 60 * clock::MINUTE_MS, absolute_timeout_ms: 12 * clock::HOUR_MS }
+    }
+}
+
+/// Everything a service needs: the database, the clock and the settings that shape behaviour.
+#[derive(Clone)]
+pub struct Portal {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    /// The URL users reach the portal at; links in e-mails start with it.
+    pub public_url: String,
+    pub sessions: SessionPolicy,
+    /// Whether mail leaves the outbox over SMTP (else it waits there for Superusers to read).
+    pub smtp_configured: bool,
+}
+
+impl Portal {
+    pub fn new(db: Db, public_url: impl Into<String>) -> Self {
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            sessions: SessionPolicy::default(),
+            smtp_configured: false,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// An absolute link into the portal, for e-mails and the console.
+    pub fn link(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.public_url, path_and_query)
+    }
+}
+
+/// Who is acting, for throttling and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}

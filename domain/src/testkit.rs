@@ -1,0 +1,196 @@
+//! Test support shared by this crate's and the server's integration tests: a fresh database
+//! per test on SQLite (a temporary file) or PostgreSQL (a new database, dropped afterwards),
+//! and a portal on a manual clock.
+//!
+//! PostgreSQL is found at `BACKPLANE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); `BACKPLANE_SKIP_POSTGRES=1` skips those runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+
+use crate::{Backend, Db, ManualClock, Portal};
+
+/// 2026-01-05 09:00:00 UTC: a fixed, readable start for manual clocks.
+pub const START_MS: i64 = 1_767_603_600_000;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct TestDb {
+    pub db: Db,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteFile(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+fn unique_name() -> String {
+    format!("bp_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>())
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    if std::env::var("BACKPLANE_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        return None;
+    }
+    Some(
+        std::env::var("BACKPLANE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    )
+}
+
+impl TestDb {
+    /// A fresh database; `None` only when PostgreSQL runs were skipped on purpose.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
+                let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("open SQLite");
+                Some(TestDb { db, cleanup: Cleanup::SqliteFile(path) })
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url()?;
+                let name = unique_name();
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin_url} is not reachable ({e}); set BACKPLANE_TEST_POSTGRES_URL, or BACKPLANE_SKIP_POSTGRES=1 to skip")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create database");
+                let url = format!("{}/{name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
+                let db = Db::connect(&url).await.expect("open PostgreSQL");
+                Some(TestDb { db, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+            }
+        }
+    }
+
+    /// A portal on this database with a manual clock starting at [`START_MS`].
+    pub fn portal(&self) -> (Portal, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let mut portal = Portal::new(self.db.clone(), "http://portal.test");
+        portal.clock = clock.clone();
+        (portal, clock)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                // Drop runs inside the test's runtime; a separate thread may block on its own one.
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    if let Ok(runtime) = runtime {
+                        runtime.block_on(async {
+                            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL:
+/// `on_both_databases!(name, |db: TestDb| async move { … });`
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::testkit::TestDb::new($crate::Backend::Sqlite).await.expect("sqlite");
+                ($body)(db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = $crate::testkit::TestDb::new($crate::Backend::Postgres).await else {
+                    eprintln!("PostgreSQL skipped (BACKPLANE_SKIP_POSTGRES=1)");
+                    return;
+                };
+                ($body)(db).await;
+            }
+        }
+    };
+}
+
+/// A minimal SMTP server for tests: accepts every message and keeps its raw data.
+pub struct SmtpSink {
+    pub port: u16,
+    pub received: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
+        let port = listener.local_addr().expect("sink address").port();
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve_smtp(socket, store.clone()));
+            }
+        });
+        SmtpSink { port, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.received.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+async fn serve_smtp(socket: tokio::net::TcpStream, store: Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+    let mut data: Option<String> = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(body) = data.as_mut() {
+            if line == "." {
+                if let Ok(mut messages) = store.lock() {
+                    messages.push(std::mem::take(body));
+                }
+                data = None;
+                let _ = write.write_all(b"250 queued\r\n").await;
+            } else {
+                body.push_str(line.strip_prefix('.').unwrap_or(&line));
+                body.push('\n');
+            }
+            continue;
+        }
+        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" | "HELO" => b"250 sink\r\n",
+            "DATA" => {
+                data = Some(String::new());
+                b"354 go ahead\r\n"
+            }
+            "QUIT" => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => b"250 ok\r\n",
+        };
+        let _ = write.write_all(reply).await;
+    }
+}

@@ -1,0 +1,12 @@
+//! Types shared by the browser (wasm) and the server: errors, roles and the permission matrix,
+//! validation rules and the data transfer objects of the portal. Nothing here touches a database
+//! or an async runtime.
+
+pub mod auth;
+pub mod error;
+pub mod outbox;
+pub mod password;
+pub mod permissions;
+
+pub use error::AppError;
+pub use permissions::{Action, Role};

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test suite, keeps going after a failure, and ends with one summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export BACKPLANE_TEST_POSTGRES_URL="${BACKPLANE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+results=()
+failed=0
+
+step() {
+  local name=$1; shift
+  echo
+  echo "=== $name: $*"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("PASS  $name ($((SECONDS - start)) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed=1
+  fi
+}
+
+step "format and lints" scripts/lint.sh
+step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace
+step "build the portal" cargo leptos build
+if [ "$failed" = 0 ]; then
+  step "end-to-end (Playwright, Chromium)" bash -c 'cd end2end && npx playwright test'
+else
+  results+=("SKIP  end-to-end (an earlier step failed)")
+fi
+
+echo
+echo "=== Summary"
+printf '%s\n' "${results[@]}"
+if [ "$failed" = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
+exit "$failed"

@@ -1,0 +1,190 @@
+//! The command line: `backplane` (or `backplane serve`) runs the portal; `backplane admin …`
+//! does first-run and recovery jobs headless.
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use app::server::CookiePolicy;
+use clap::{Parser, Subcommand};
+use domain::outbox::Mailer;
+use domain::{Db, Portal, SessionPolicy};
+use leptos::config::get_configuration;
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::config::{Settings, SettingsArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "backplane", version, about = "Backplane: the backup control plane for MSPs")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal (the default).
+    Serve,
+    /// Administrative tasks on the database, without the web UI.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an instance with an enrolled Superuser; prints the TOTP secret and recovery codes.
+    /// The password is read from BACKPLANE_ADMIN_PASSWORD or the first line of standard input.
+    CreateInstance {
+        #[arg(long)]
+        homerealm: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Wipe a user's authenticator and recovery codes; they enrol again at next login.
+    Reset2fa {
+        #[arg(long)]
+        homerealm: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a user's password (from BACKPLANE_ADMIN_PASSWORD or standard input) and lift the
+    /// login throttle on the account.
+    SetPassword {
+        #[arg(long)]
+        homerealm: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List the instances on this server.
+    ListInstances,
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(&cli.settings)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    let db = Db::connect(&settings.database_url).await.map_err(|e| format!("database: {e}"))?;
+    let portal = portal(db, &settings);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings, portal).await,
+        Command::Admin(command) => admin(command, &portal).await,
+    }
+}
+
+fn portal(db: Db, settings: &Settings) -> Portal {
+    let mut portal = Portal::new(db, settings.public_url.clone());
+    portal.sessions = SessionPolicy {
+        idle_timeout_ms: settings.session_idle_minutes * domain::clock::MINUTE_MS,
+        absolute_timeout_ms: settings.session_absolute_hours * domain::clock::HOUR_MS,
+    };
+    portal.smtp_configured = settings.smtp.is_some();
+    portal
+}
+
+async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
+    let mut options = get_configuration(None).map_err(|e| format!("leptos configuration: {e}"))?.leptos_options;
+    options.site_addr = settings.listen;
+    options.site_root = settings.site_root.display().to_string().into();
+    let state = AppState {
+        portal: portal.clone(),
+        cookies: CookiePolicy { secure: settings.secure_cookies(), embeddable: !settings.frame_ancestors.is_empty() },
+        frame_ancestors: settings.frame_ancestors.clone(),
+        setup_done: Arc::new(AtomicBool::new(false)),
+    };
+    if !state.cookies.secure {
+        tracing::info!("serving plain http on loopback: session cookies are not marked Secure");
+    }
+    let (stop, stopped) = watch::channel(false);
+    let mut workers = Vec::new();
+    if let Some(smtp) = &settings.smtp {
+        let mailer = Mailer::new(&smtp.url, &smtp.from).map_err(|e| e.to_string())?;
+        workers.push(tokio::spawn(crate::workers::deliver_mail(portal.clone(), mailer, stopped.clone())));
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
+    println!("Backplane is listening on {}", settings.public_url);
+    if domain::setup::needs_setup(&portal).await.map_err(|e| e.to_string())? {
+        let url = domain::setup::issue_setup_url(&portal).await.map_err(|e| e.to_string())?;
+        println!("First-run setup: open {url}");
+        println!("(The link works once, for 24 hours; restarting the server prints a new one.)");
+    }
+    let app = crate::router::build(state, options);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(password) = std::env::var("BACKPLANE_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn admin(command: AdminCommand, portal: &Portal) -> Result<(), String> {
+    let show = |e: domain::DomainError| e.to_string();
+    match command {
+        AdminCommand::CreateInstance { homerealm, name, email } => {
+            let password = read_password()?;
+            let created = domain::setup::create_instance_headless(portal, &homerealm, &name, &email, &password)
+                .await
+                .map_err(show)?;
+            println!("Instance {} created with Superuser {email}.", created.instance.homerealm);
+            println!("TOTP secret: {}", created.totp_secret);
+            println!("TOTP URI: {}", created.otpauth_uri);
+            println!("Recovery codes (each works once):");
+            for code in created.recovery_codes.codes {
+                println!("  {code}");
+            }
+        }
+        AdminCommand::Reset2fa { homerealm, email } => {
+            domain::auth::admin_reset_second_factor(portal, &homerealm, &email, "cli").await.map_err(show)?;
+            println!("Two-factor authentication of {email} is reset; they enrol again at next login.");
+        }
+        AdminCommand::SetPassword { homerealm, email } => {
+            let password = read_password()?;
+            domain::auth::admin_set_password(portal, &homerealm, &email, &password, "cli").await.map_err(show)?;
+            println!("Password of {email} is set; their sessions have ended.");
+        }
+        AdminCommand::ListInstances => {
+            let mut conn = portal.db.pool.acquire().await.map_err(|e| e.to_string())?;
+            for instance in domain::instances::list(&mut conn).await.map_err(show)? {
+                println!("{}\t{}", instance.homerealm, instance.display_name);
+            }
+        }
+    }
+    Ok(())
+}

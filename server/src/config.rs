@@ -1,0 +1,201 @@
+//! Settings from flags, environment variables and an optional TOML file, in that order of
+//! precedence, validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Every setting as a flag with its environment variable. All optional: unset ones fall back
+/// to the config file, then to the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of the settings below (snake_case keys, e.g. `listen = "0.0.0.0:3000"`).
+    #[arg(long, env = "BACKPLANE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "BACKPLANE_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Directory for the SQLite database and other local state [default: ./data].
+    #[arg(long, env = "BACKPLANE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite:…` or `postgres://…` [default: SQLite file in the data directory].
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// The URL users reach the portal at, used in e-mailed links [default: http://<listen>].
+    #[arg(long, env = "BACKPLANE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// SMTP server, e.g. `smtp://user:pass@mail.example.com:587?tls=required`. Unset: mail waits
+    /// in Settings → Outbox.
+    #[arg(long, env = "BACKPLANE_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mail, e.g. `Backplane <backplane@example.com>`.
+    #[arg(long, env = "BACKPLANE_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// Origins allowed to embed the portal in an iframe, space- or comma-separated
+    /// (e.g. `https://vsa.example.com`). Setting any switches cookies to `SameSite=None; Secure; Partitioned`.
+    #[arg(long, env = "BACKPLANE_FRAME_ANCESTORS", global = true)]
+    pub frame_ancestors: Option<String>,
+    /// Minutes of inactivity after which a session ends [default: 60].
+    #[arg(long, env = "BACKPLANE_SESSION_IDLE_MINUTES", global = true)]
+    pub session_idle_minutes: Option<i64>,
+    /// Hours after sign-in at which a session ends regardless [default: 12].
+    #[arg(long, env = "BACKPLANE_SESSION_ABSOLUTE_HOURS", global = true)]
+    pub session_absolute_hours: Option<i64>,
+    /// Directory holding the built web assets [default: target/site].
+    #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
+    pub site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    frame_ancestors: Option<Vec<String>>,
+    session_idle_minutes: Option<i64>,
+    session_absolute_hours: Option<i64>,
+    site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub url: String,
+    pub from: String,
+}
+
+/// The validated settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: String,
+    pub smtp: Option<Smtp>,
+    pub frame_ancestors: Vec<String>,
+    pub session_idle_minutes: i64,
+    pub session_absolute_hours: i64,
+    pub site_root: PathBuf,
+}
+
+impl Settings {
+    pub fn load(args: &SettingsArgs) -> Result<Settings, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen: SocketAddr =
+            listen_text.parse().map_err(|_| format!("listen: {listen_text:?} is not an address:port"))?;
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("backplane.db").display()));
+        let public_url = args.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = validate_url("public_url", public_url.trim_end_matches('/'))?;
+        let frame_ancestors = match &args.frame_ancestors {
+            Some(text) => split_list(text),
+            None => file.frame_ancestors.unwrap_or_default(),
+        };
+        for origin in &frame_ancestors {
+            validate_url("frame_ancestors", origin)?;
+        }
+        let smtp = match (args.smtp_url.clone().or(file.smtp_url), args.smtp_from.clone().or(file.smtp_from)) {
+            (Some(url), Some(from)) => Some(Smtp { url, from }),
+            (Some(_), None) => return Err("smtp_from: set the sender address when smtp_url is set".into()),
+            (None, _) => None,
+        };
+        let session_idle_minutes = positive("session_idle_minutes", args.session_idle_minutes.or(file.session_idle_minutes).unwrap_or(60))?;
+        let session_absolute_hours = positive("session_absolute_hours", args.session_absolute_hours.or(file.session_absolute_hours).unwrap_or(12))?;
+        let site_root = args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site"));
+        Ok(Settings { listen, data_dir, database_url, public_url, smtp, frame_ancestors, session_idle_minutes, session_absolute_hours, site_root })
+    }
+
+    /// `Secure` cookies everywhere except plain http on a loopback address.
+    pub fn secure_cookies(&self) -> bool {
+        !(self.public_url.starts_with("http://") && is_loopback_url(&self.public_url))
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn validate_url(name: &str, url: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
+        _ => Err(format!("{name}: {url:?} must be an http:// or https:// URL")),
+    }
+}
+
+fn positive(name: &str, value: i64) -> Result<i64, String> {
+    if value > 0 { Ok(value) } else { Err(format!("{name}: must be a positive number")) }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or("").split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_give_a_local_sqlite_portal() {
+        let s = Settings::load(&SettingsArgs::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.public_url, "http://127.0.0.1:3000");
+        assert!(s.database_url.starts_with("sqlite://data/backplane.db"));
+        assert!(!s.secure_cookies());
+        assert!(s.smtp.is_none());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("bp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("backplane.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:8080\"\npublic_url = \"https://backup.example.com\"\nframe_ancestors = [\"https://rmm.example.com\"]\n").unwrap();
+        let mut args = SettingsArgs { config: Some(file.clone()), ..Default::default() };
+        let s = Settings::load(&args).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert!(s.secure_cookies());
+        assert_eq!(s.frame_ancestors, vec!["https://rmm.example.com"]);
+        args.listen = Some("127.0.0.1:9000".into());
+        assert_eq!(Settings::load(&args).unwrap().listen.port(), 9000);
+        args.listen = Some("nonsense".into());
+        assert!(Settings::load(&args).unwrap_err().starts_with("listen:"));
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        args.listen = None;
+        assert!(Settings::load(&args).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn smtp_needs_a_sender() {
+        let args = SettingsArgs { smtp_url: Some("smtp://localhost:25".into()), ..Default::default() };
+        assert!(Settings::load(&args).unwrap_err().starts_with("smtp_from"));
+    }
+
+    #[test]
+    fn only_plain_http_on_loopback_drops_secure() {
+        for (url, secure) in [("http://127.0.0.1:3000", false), ("http://localhost", false), ("http://backup.example.com", true), ("https://127.0.0.1", true)] {
+            let args = SettingsArgs { public_url: Some(url.into()), ..Default::default() };
+            assert_eq!(Settings::load(&args).unwrap().secure_cookies(), secure, "{url}");
+        }
+    }
+}

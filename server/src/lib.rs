@@ -1,0 +1,25 @@
+//! The Backplane server: configuration, the HTTP router and its middleware, background
+//! workers and the administrative CLI. `main.rs` only parses the command line.
+
+pub mod cli;
+pub mod config;
+pub mod middleware;
+pub mod router;
+pub mod workers;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use app::server::CookiePolicy;
+use domain::Portal;
+
+/// What every request handler and middleware shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub portal: Portal,
+    pub cookies: CookiePolicy,
+    /// Origins allowed to embed the portal in an iframe (`frame-ancestors`).
+    pub frame_ancestors: Vec<String>,
+    /// Set once an instance exists; before that every page shows first-run setup.
+    pub setup_done: Arc<AtomicBool>,
+}

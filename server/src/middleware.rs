@@ -1,0 +1,192 @@
+//! Request middleware: the session and client address of each request, the first-run and
+//! sign-in guards for pages, cross-site request forgery protection and security headers.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use app::server::{ClientAddr, RequestSession, SESSION_COOKIE};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::sessions::{self, Stage};
+
+use crate::AppState;
+
+/// Pages anyone may open; every other page needs a signed-in session.
+const PUBLIC_PAGES: [&str; 5] = ["/setup", "/login", "/forgot-password", "/reset-password", "/activate"];
+
+fn session_token(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Resolves the session cookie once per request and records the client address.
+pub async fn resolve_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let ip = addr.ip().to_string();
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    let session = match session_token(&request) {
+        Some(token) if !request.uri().path().starts_with("/pkg/") => {
+            let portal = &state.portal;
+            let resolved = async {
+                let mut conn = portal.db.pool.acquire().await?;
+                sessions::resolve(&mut conn, &token, portal.now(), &portal.sessions).await
+            };
+            match resolved.await {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::error!(%error, "resolving a session failed");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "The portal cannot reach its database. Try again shortly.")
+                        .into_response();
+                }
+            }
+        }
+        _ => None,
+    };
+    request.extensions_mut().insert(RequestSession(session));
+    next.run(request).await
+}
+
+fn is_page(request: &Request) -> bool {
+    let path = request.uri().path();
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && !path.starts_with("/api/")
+        && !path.starts_with("/pkg/")
+        && !path.rsplit('/').next().unwrap_or("").contains('.')
+}
+
+/// Before setup every page is the setup page; afterwards pages other than the public ones need
+/// a signed-in session, and the login page sends a signed-in user to the Dashboard.
+pub async fn guard_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_page(&request) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    if !setup_done(&state).await {
+        return if path == "/setup" { next.run(request).await } else { Redirect::to("/setup").into_response() };
+    }
+    let signed_in = request
+        .extensions()
+        .get::<RequestSession>()
+        .and_then(|s| s.0.as_ref())
+        .is_some_and(|s| s.stage == Stage::Full);
+    if path == "/login" && signed_in {
+        return Redirect::to("/").into_response();
+    }
+    if !signed_in && !PUBLIC_PAGES.contains(&path.as_str()) {
+        return Redirect::to("/login").into_response();
+    }
+    next.run(request).await
+}
+
+async fn setup_done(state: &AppState) -> bool {
+    if state.setup_done.load(Ordering::Relaxed) {
+        return true;
+    }
+    // Once true it stays true, so only a fresh install pays for this query.
+    let done = domain::setup::needs_setup(&state.portal).await.is_ok_and(|needs| !needs);
+    if done {
+        state.setup_done.store(true, Ordering::Relaxed);
+    }
+    done
+}
+
+/// Refuses state-changing requests that a browser sent from another site. Browsers label
+/// every request with `Sec-Fetch-Site` (and `Origin` on POST); a request without either did not
+/// come from a browser page and carries no ambient credentials worth forging.
+pub async fn reject_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let allowed = match (fetch_site, origin) {
+        (Some(site), _) => site == "same-origin" || site == "none",
+        (None, Some(origin)) => same_origin(origin, host, &state.portal.public_url),
+        (None, None) => true,
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        tracing::warn!(?fetch_site, ?origin, path = %request.uri().path(), "cross-site request refused");
+        (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
+    }
+}
+
+fn same_origin(origin: &str, host: Option<&str>, public_url: &str) -> bool {
+    origin == public_url || host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h))
+}
+
+/// `frame-ancestors` from the allow-list (or only the portal itself) and a few safe defaults.
+pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let ancestors = std::iter::once("'self'".to_owned()).chain(state.frame_ancestors.iter().cloned()).collect::<Vec<_>>();
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&format!("frame-ancestors {}", ancestors.join(" "))) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if is_api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_matches_the_public_url_or_the_host_header() {
+        assert!(same_origin("http://127.0.0.1:3000", None, "http://127.0.0.1:3000"));
+        assert!(same_origin("https://portal.example.com", Some("portal.example.com"), "http://x"));
+        assert!(!same_origin("https://evil.example.com", Some("portal.example.com"), "https://portal.example.com"));
+    }
+}
+
+/// Server functions answer every failure with 500; this gives each error kind its proper status
+/// (422, 401, 403, 404, 409, 429 with `Retry-After`), so logs, proxies and API clients can tell
+/// a refusal from a fault. The body is unchanged.
+pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR || !response.headers().contains_key("serverfnerror") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<model::AppError>(&bytes) {
+        parts.status = status_of(&error);
+        if let model::AppError::Throttled { retry_after_secs } = error {
+            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+fn status_of(error: &model::AppError) -> StatusCode {
+    use model::AppError::*;
+    match error {
+        Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NotFound { .. } => StatusCode::NOT_FOUND,
+        Conflict { .. } => StatusCode::CONFLICT,
+        Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Internal { .. } | Transport { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

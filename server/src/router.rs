@@ -1,0 +1,33 @@
+//! The HTTP application: Leptos pages and server functions behind the middleware stack.
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::middleware::{guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status};
+
+pub fn build(state: AppState, options: LeptosOptions) -> Router {
+    let routes = generate_route_list(app::App);
+    let context_state = state.clone();
+    let provide = move || {
+        provide_context(context_state.portal.clone());
+        provide_context(context_state.cookies.clone());
+    };
+    let shell_options = options.clone();
+    Router::new()
+        .leptos_routes_with_context(&options, routes, provide.clone(), move || app::shell(shell_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context(provide, app::shell))
+        .with_state(options)
+        .layer(axum::middleware::from_fn(server_fn_error_status))
+        .layer(from_fn_with_state(state.clone(), guard_pages))
+        .layer(from_fn_with_state(state.clone(), resolve_session))
+        .layer(from_fn_with_state(state.clone(), reject_cross_site))
+        .layer(from_fn_with_state(state, security_headers))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
