@@ -53,7 +53,10 @@ fn parts() -> Option<Parts> {
 pub fn client_info() -> ClientInfo {
     let parts = parts();
     ClientInfo {
-        ip: parts.as_ref().and_then(|p| p.extensions.get::<ClientAddr>()).map(|a| a.0.clone()),
+        ip: parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<ClientAddr>())
+            .map(|a| a.0.clone()),
         user_agent: parts
             .as_ref()
             .and_then(|p| p.headers.get(USER_AGENT))
@@ -64,23 +67,36 @@ pub fn client_info() -> ClientInfo {
 
 /// The session of this request at any stage (also half-finished logins).
 pub fn any_session() -> Option<Session> {
-    parts().and_then(|p| p.extensions.get::<RequestSession>().cloned()).and_then(|s| s.0)
+    parts()
+        .and_then(|p| p.extensions.get::<RequestSession>().cloned())
+        .and_then(|s| s.0)
 }
 
 /// A fully signed-in session, or `Unauthenticated`.
 pub fn signed_in() -> Result<Session, AppError> {
-    any_session().filter(|s| s.stage == Stage::Full).ok_or(AppError::Unauthenticated)
+    any_session()
+        .filter(|s| s.stage == Stage::Full)
+        .ok_or(AppError::Unauthenticated)
 }
 
 /// A fully signed-in session whose role allows `action`, or the reason why not.
 pub fn authorize(action: Action) -> Result<Session, AppError> {
     let session = signed_in()?;
-    if session.role.can(action) { Ok(session) } else { Err(AppError::Forbidden) }
+    if session.role.can(action) {
+        Ok(session)
+    } else {
+        Err(AppError::Forbidden)
+    }
 }
 
 fn request_id() -> String {
     parts()
-        .and_then(|p| p.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .and_then(|p| {
+            p.headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -107,7 +123,10 @@ pub fn clear_session_cookie() {
 }
 
 fn write_cookie(cookie: &str) {
-    if let (Some(response), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(cookie)) {
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        HeaderValue::from_str(cookie),
+    ) {
         response.append_header(SET_COOKIE, value);
     }
 }

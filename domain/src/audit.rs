@@ -39,8 +39,10 @@ pub async fn record(conn: &mut AnyConnection, entry: Entry<'_>, now_ms: i64) -> 
 
 /// The actions recorded for an instance, newest first (used by tests until the Audit log page).
 pub async fn actions(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<Vec<String>> {
-    Ok(sqlx::query_scalar("SELECT action FROM audit_log WHERE instance_id = $1 ORDER BY id DESC")
-        .bind(instance_id)
-        .fetch_all(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE instance_id = $1 ORDER BY id DESC")
+            .bind(instance_id)
+            .fetch_all(conn)
+            .await?,
+    )
 }

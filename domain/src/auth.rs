@@ -1,9 +1,9 @@
 //! Login (password → TOTP or recovery code, or first-time enrolment), sign-out, password reset,
 //! account activation and the administrative resets the CLI offers.
 
+use model::AppError;
 use model::auth::{LoginStep, RecoveryCodes, TotpEnrolment};
 use model::password::validate_new_password;
-use model::AppError;
 use sqlx::AnyConnection;
 
 use crate::instances::{self, Instance};
@@ -31,48 +31,93 @@ fn throttled(retry_after_secs: u64) -> AppError {
     AppError::Throttled { retry_after_secs }
 }
 
-async fn record(conn: &mut AnyConnection, instance_id: i64, user: Option<&User>, actor: &str, action: &str, client: &ClientInfo, now: i64) -> DomainResult<()> {
-    audit::record(conn, audit::Entry {
-        instance_id: Some(instance_id),
-        actor_user_id: user.map(|u| u.id),
-        actor,
-        action,
-        target: &format!("user {actor}"),
-        before: None,
-        after: None,
-        client_ip: client.ip.as_deref(),
-    }, now)
+async fn record(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    user: Option<&User>,
+    actor: &str,
+    action: &str,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<()> {
+    audit::record(
+        conn,
+        audit::Entry {
+            instance_id: Some(instance_id),
+            actor_user_id: user.map(|u| u.id),
+            actor,
+            action,
+            target: &format!("user {actor}"),
+            before: None,
+            after: None,
+            client_ip: client.ip.as_deref(),
+        },
+        now,
+    )
     .await
+}
+
+/// Seconds the client's address stays blocked, if it is.
+async fn client_blocked(
+    conn: &mut AnyConnection,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<Option<u64>> {
+    match &client.ip {
+        Some(ip) => throttle::blocked_for(conn, &throttle::ip_key(ip), now).await,
+        None => Ok(None),
+    }
+}
+
+/// Counts a failure against the client's address; returns the block if it reached the limit.
+async fn count_client_failure(
+    conn: &mut AnyConnection,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<Option<u64>> {
+    match &client.ip {
+        Some(ip) => throttle::record_failure(conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await,
+        None => Ok(None),
+    }
 }
 
 /// The first step the login page shows: the homerealm, unless the server hosts one instance.
 pub async fn first_login_step(portal: &Portal) -> DomainResult<LoginStep> {
     let mut conn = portal.db.pool.acquire().await?;
     Ok(match instances::only_one(&mut conn).await? {
-        Some(only) => LoginStep::Credentials { homerealm: only.homerealm },
+        Some(only) => LoginStep::Credentials {
+            homerealm: only.homerealm,
+        },
         None => LoginStep::Homerealm,
     })
 }
 
 /// Checks a homerealm typed on the first login screen.
-pub async fn choose_homerealm(portal: &Portal, homerealm: &str, client: &ClientInfo) -> DomainResult<LoginStep> {
+pub async fn choose_homerealm(
+    portal: &Portal,
+    homerealm: &str,
+    client: &ClientInfo,
+) -> DomainResult<LoginStep> {
     let mut conn = portal.db.pool.acquire().await?;
     let instance = find_instance(&mut conn, homerealm, client, portal.now()).await?;
-    Ok(LoginStep::Credentials { homerealm: instance.homerealm })
+    Ok(LoginStep::Credentials {
+        homerealm: instance.homerealm,
+    })
 }
 
-async fn find_instance(conn: &mut AnyConnection, homerealm: &str, client: &ClientInfo, now: i64) -> DomainResult<Instance> {
-    if let Some(ip) = &client.ip {
-        if let Some(secs) = throttle::blocked_for(conn, &throttle::ip_key(ip), now).await? {
-            return Err(throttled(secs).into());
-        }
+async fn find_instance(
+    conn: &mut AnyConnection,
+    homerealm: &str,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<Instance> {
+    if let Some(secs) = client_blocked(conn, client, now).await? {
+        return Err(throttled(secs).into());
     }
     match instances::find_by_homerealm(conn, homerealm).await? {
         Some(instance) => Ok(instance),
         None => {
-            if let Some(ip) = &client.ip {
-                throttle::record_failure(conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await?;
-            }
+            count_client_failure(conn, client, now).await?;
             Err(AppError::invalid("homerealm", "No instance has that homerealm.").into())
         }
     }
@@ -80,7 +125,13 @@ async fn find_instance(conn: &mut AnyConnection, homerealm: &str, client: &Clien
 
 /// Step two: e-mail and password. On success returns the token of a session that still needs
 /// its second factor (or enrolment) and the step to show next.
-pub async fn sign_in_with_password(portal: &Portal, homerealm: &str, email: &str, password: &str, client: &ClientInfo) -> DomainResult<(String, LoginStep)> {
+pub async fn sign_in_with_password(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> DomainResult<(String, LoginStep)> {
     let now = portal.now();
     let mut conn = portal.db.pool.acquire().await?;
     let instance = find_instance(&mut conn, homerealm, client, now).await?;
@@ -100,15 +151,24 @@ pub async fn sign_in_with_password(portal: &Portal, homerealm: &str, email: &str
     let user = match user {
         Some(user) if password_ok && user.status == UserStatus::Active => user,
         other => {
-            record(&mut conn, instance.id, other.as_ref(), &email, "login.failure", client, now).await?;
-            if let Some(ip) = &client.ip {
-                throttle::record_failure(&mut conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await?;
-            }
-            return Err(match throttle::record_failure(&mut conn, &account_key, PER_ACCOUNT, now).await? {
-                Some(secs) => throttled(secs),
-                None => wrong_credentials(),
-            }
-            .into());
+            record(
+                &mut conn,
+                instance.id,
+                other.as_ref(),
+                &email,
+                "login.failure",
+                client,
+                now,
+            )
+            .await?;
+            count_client_failure(&mut conn, client, now).await?;
+            return Err(
+                match throttle::record_failure(&mut conn, &account_key, PER_ACCOUNT, now).await? {
+                    Some(secs) => throttled(secs),
+                    None => wrong_credentials(),
+                }
+                .into(),
+            );
         }
     };
     throttle::clear(&mut conn, &account_key).await?;
@@ -116,8 +176,18 @@ pub async fn sign_in_with_password(portal: &Portal, homerealm: &str, email: &str
         return Err(second_factor_locked().into());
     }
     let (stage, step) = match user.totp_secret {
-        Some(_) => (Stage::SecondFactor, LoginStep::SecondFactor { email: user.email.clone() }),
-        None => (Stage::Enrol, LoginStep::EnrolTotp { email: user.email.clone() }),
+        Some(_) => (
+            Stage::SecondFactor,
+            LoginStep::SecondFactor {
+                email: user.email.clone(),
+            },
+        ),
+        None => (
+            Stage::Enrol,
+            LoginStep::EnrolTotp {
+                email: user.email.clone(),
+            },
+        ),
     };
     let token = sessions::create(&mut conn, user.id, stage, client, now, &portal.sessions).await?;
     Ok((token, step))
@@ -126,29 +196,42 @@ pub async fn sign_in_with_password(portal: &Portal, homerealm: &str, email: &str
 /// The step a (possibly half-finished) session is at, for re-rendering the login page.
 pub fn step_of(session: &Session) -> LoginStep {
     match session.stage {
-        Stage::SecondFactor => LoginStep::SecondFactor { email: session.email.clone() },
-        Stage::Enrol => LoginStep::EnrolTotp { email: session.email.clone() },
+        Stage::SecondFactor => LoginStep::SecondFactor {
+            email: session.email.clone(),
+        },
+        Stage::Enrol => LoginStep::EnrolTotp {
+            email: session.email.clone(),
+        },
         Stage::Full => LoginStep::Done,
     }
 }
 
 fn require_stage(session: &Session, stage: Stage) -> Result<(), AppError> {
-    if session.stage == stage { Ok(()) } else { Err(AppError::Unauthenticated) }
+    if session.stage == stage {
+        Ok(())
+    } else {
+        Err(AppError::Unauthenticated)
+    }
 }
 
 async fn load_user(conn: &mut AnyConnection, id: i64) -> DomainResult<User> {
-    users::get(conn, id).await?.ok_or_else(|| AppError::Unauthenticated.into())
+    users::get(conn, id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated.into())
 }
 
 /// Step three: a TOTP code or a recovery code. Returns the token of the new, full session.
-pub async fn verify_second_factor(portal: &Portal, session: &Session, code: &str, client: &ClientInfo) -> DomainResult<String> {
+pub async fn verify_second_factor(
+    portal: &Portal,
+    session: &Session,
+    code: &str,
+    client: &ClientInfo,
+) -> DomainResult<String> {
     require_stage(session, Stage::SecondFactor)?;
     let now = portal.now();
     let mut conn = portal.db.pool.acquire().await?;
-    if let Some(ip) = &client.ip {
-        if let Some(secs) = throttle::blocked_for(&mut conn, &throttle::ip_key(ip), now).await? {
-            return Err(throttled(secs).into());
-        }
+    if let Some(secs) = client_blocked(&mut conn, client, now).await? {
+        return Err(throttled(secs).into());
     }
     let user = load_user(&mut conn, session.user_id).await?;
     if user.second_factor_locked {
@@ -160,7 +243,8 @@ pub async fn verify_second_factor(portal: &Portal, session: &Session, code: &str
         None => {
             let normalized = secrets::normalize_recovery_code(code);
             normalized.len() == 16
-                && users::consume_recovery_code(&mut conn, user.id, &secrets::token_hash(&normalized), now).await?
+                && users::consume_recovery_code(&mut conn, user.id, &secrets::token_hash(&normalized), now)
+                    .await?
         }
     };
     if !accepted {
@@ -171,33 +255,71 @@ pub async fn verify_second_factor(portal: &Portal, session: &Session, code: &str
 }
 
 /// Counts a wrong code and says how it went.
-async fn refuse_second_factor(conn: &mut AnyConnection, user: &User, client: &ClientInfo, now: i64) -> DomainResult<AppError> {
-    record(conn, user.instance_id, Some(user), &user.email, "login.second_factor_failure", client, now).await?;
-    if let Some(ip) = &client.ip {
-        if let Some(secs) = throttle::record_failure(conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await? {
-            return Ok(throttled(secs));
-        }
+async fn refuse_second_factor(
+    conn: &mut AnyConnection,
+    user: &User,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<AppError> {
+    record(
+        conn,
+        user.instance_id,
+        Some(user),
+        &user.email,
+        "login.second_factor_failure",
+        client,
+        now,
+    )
+    .await?;
+    if let Some(secs) = count_client_failure(conn, client, now).await? {
+        return Ok(throttled(secs));
     }
     let failures = users::record_second_factor_failure(conn, user.id, SECOND_FACTOR_LOCK_AT, now).await?;
     if failures >= SECOND_FACTOR_LOCK_AT {
-        record(conn, user.instance_id, Some(user), &user.email, "user.second_factor_locked", client, now).await?;
+        record(
+            conn,
+            user.instance_id,
+            Some(user),
+            &user.email,
+            "user.second_factor_locked",
+            client,
+            now,
+        )
+        .await?;
         return Ok(second_factor_locked());
     }
     let left = SECOND_FACTOR_LOCK_AT - failures;
     Ok(AppError::invalid(
         "code",
-        format!("That code is not valid or has already been used. {left} more wrong codes lock two-factor authentication."),
+        format!(
+            "That code is not valid or has already been used. {left} more wrong codes lock two-factor authentication."
+        ),
     ))
 }
 
 /// Replaces the pending session with a full one (a new token, so a token seen before the
 /// second factor is worthless after it).
-async fn promote(conn: &mut AnyConnection, portal: &Portal, session: &Session, user: &User, client: &ClientInfo) -> DomainResult<String> {
+async fn promote(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    session: &Session,
+    user: &User,
+    client: &ClientInfo,
+) -> DomainResult<String> {
     let now = portal.now();
     sessions::delete(conn, &session.id_hash).await?;
     let token = sessions::create(conn, user.id, Stage::Full, client, now, &portal.sessions).await?;
     users::touch_last_seen(conn, user.id, now).await?;
-    record(conn, user.instance_id, Some(user), &user.email, "login.success", client, now).await?;
+    record(
+        conn,
+        user.instance_id,
+        Some(user),
+        &user.email,
+        "login.success",
+        client,
+        now,
+    )
+    .await?;
     Ok(token)
 }
 
@@ -212,20 +334,39 @@ pub async fn begin_enrolment(portal: &Portal, session: &Session) -> DomainResult
 
 /// Enrolment, second half: a code from the new authenticator confirms it. Returns the full
 /// session's token and the recovery codes, which are shown this once.
-pub async fn confirm_enrolment(portal: &Portal, session: &Session, code: &str, client: &ClientInfo) -> DomainResult<(String, RecoveryCodes)> {
+pub async fn confirm_enrolment(
+    portal: &Portal,
+    session: &Session,
+    code: &str,
+    client: &ClientInfo,
+) -> DomainResult<(String, RecoveryCodes)> {
     require_stage(session, Stage::Enrol)?;
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
     let user = load_user(&mut tx, session.user_id).await?;
-    let pending = user.totp_pending_secret.as_deref().ok_or_else(|| {
-        AppError::conflict("The enrolment expired. Reload the page to get a new QR code.")
-    })?;
+    let pending = user
+        .totp_pending_secret
+        .as_deref()
+        .ok_or_else(|| AppError::conflict("The enrolment expired. Reload the page to get a new QR code."))?;
     let Some(step) = totp::verify(pending, code, now, None)? else {
-        return Err(AppError::invalid("code", "That code does not match. Check the authenticator's clock and try the next code.").into());
+        return Err(AppError::invalid(
+            "code",
+            "That code does not match. Check the authenticator's clock and try the next code.",
+        )
+        .into());
     };
     users::activate_totp(&mut tx, user.id, pending, step).await?;
     let codes = new_recovery_codes(&mut tx, user.id).await?;
-    record(&mut tx, user.instance_id, Some(&user), &user.email, "user.totp_enrolled", client, now).await?;
+    record(
+        &mut tx,
+        user.instance_id,
+        Some(&user),
+        &user.email,
+        "user.totp_enrolled",
+        client,
+        now,
+    )
+    .await?;
     let token = promote(&mut tx, portal, session, &user, client).await?;
     tx.commit().await?;
     Ok((token, codes))
@@ -233,9 +374,13 @@ pub async fn confirm_enrolment(portal: &Portal, session: &Session, code: &str, c
 
 /// Generates and stores a fresh set of recovery codes, returning the plaintext once.
 pub async fn new_recovery_codes(conn: &mut AnyConnection, user_id: i64) -> DomainResult<RecoveryCodes> {
-    let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| secrets::recovery_code()).collect();
-    let hashes: Vec<String> =
-        codes.iter().map(|c| secrets::token_hash(&secrets::normalize_recovery_code(c))).collect();
+    let codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
+        .map(|_| secrets::recovery_code())
+        .collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| secrets::token_hash(&secrets::normalize_recovery_code(c)))
+        .collect();
     users::replace_recovery_codes(conn, user_id, &hashes).await?;
     Ok(RecoveryCodes { codes })
 }
@@ -243,16 +388,20 @@ pub async fn new_recovery_codes(conn: &mut AnyConnection, user_id: i64) -> Domai
 pub async fn sign_out(portal: &Portal, session: &Session, client: &ClientInfo) -> DomainResult<()> {
     let mut conn = portal.db.pool.acquire().await?;
     sessions::delete(&mut conn, &session.id_hash).await?;
-    audit::record(&mut conn, audit::Entry {
-        instance_id: Some(session.instance_id),
-        actor_user_id: Some(session.user_id),
-        actor: &session.email,
-        action: "logout",
-        target: &format!("user {}", session.email),
-        before: None,
-        after: None,
-        client_ip: client.ip.as_deref(),
-    }, portal.now())
+    audit::record(
+        &mut conn,
+        audit::Entry {
+            instance_id: Some(session.instance_id),
+            actor_user_id: Some(session.user_id),
+            actor: &session.email,
+            action: "logout",
+            target: &format!("user {}", session.email),
+            before: None,
+            after: None,
+            client_ip: client.ip.as_deref(),
+        },
+        portal.now(),
+    )
     .await
 }
 
@@ -263,12 +412,21 @@ pub async fn set_dark_theme(portal: &Portal, session: &Session, dark: bool) -> D
 
 /// "Forgot password": e-mails a one-hour link if the pair matches an active user. Answers the
 /// same either way, so nobody can probe which addresses exist.
-pub async fn request_password_reset(portal: &Portal, homerealm: &str, email: &str, client: &ClientInfo) -> DomainResult<()> {
+pub async fn request_password_reset(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
-    let Some(instance) = instances::find_by_homerealm(&mut tx, homerealm).await? else { return Ok(()) };
+    let Some(instance) = instances::find_by_homerealm(&mut tx, homerealm).await? else {
+        return Ok(());
+    };
     let user = users::find_by_email(&mut tx, instance.id, email).await?;
-    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else { return Ok(()) };
+    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
+        return Ok(());
+    };
     tokens::void_all(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
     let token = tokens::issue(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
     let link = portal.link(&format!("/reset-password?token={token}"));
@@ -276,10 +434,29 @@ pub async fn request_password_reset(portal: &Portal, homerealm: &str, email: &st
         "Someone asked to reset the password of {email} on the Backplane instance {name} ({realm}).\n\n\
          Set a new password here (the link works once, for one hour):\n{link}\n\n\
          If it was not you, ignore this e-mail; your password stays as it is.\n",
-        email = user.email, name = instance.display_name, realm = instance.homerealm,
+        email = user.email,
+        name = instance.display_name,
+        realm = instance.homerealm,
     );
-    outbox::enqueue(&mut tx, Some(instance.id), &user.email, "Reset your Backplane password", &body, now).await?;
-    record(&mut tx, instance.id, Some(&user), &user.email, "user.password_reset_requested", client, now).await?;
+    outbox::enqueue(
+        &mut tx,
+        Some(instance.id),
+        &user.email,
+        "Reset your Backplane password",
+        &body,
+        now,
+    )
+    .await?;
+    record(
+        &mut tx,
+        instance.id,
+        Some(&user),
+        &user.email,
+        "user.password_reset_requested",
+        client,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -292,20 +469,41 @@ pub async fn check_link(portal: &Portal, purpose: Purpose, token: &str) -> Domai
 }
 
 /// Sets a new password from a reset link; ends every session of the user.
-pub async fn reset_password(portal: &Portal, token: &str, password: &str, confirm: &str, client: &ClientInfo) -> DomainResult<()> {
+pub async fn reset_password(
+    portal: &Portal,
+    token: &str,
+    password: &str,
+    confirm: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     set_password_from_link(portal, Purpose::PasswordReset, token, password, confirm, client).await
 }
 
 /// Sets the first password from an activation link and activates the account.
-pub async fn activate_account(portal: &Portal, token: &str, password: &str, confirm: &str, client: &ClientInfo) -> DomainResult<()> {
+pub async fn activate_account(
+    portal: &Portal,
+    token: &str,
+    password: &str,
+    confirm: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     set_password_from_link(portal, Purpose::Activation, token, password, confirm, client).await
 }
 
-async fn set_password_from_link(portal: &Portal, purpose: Purpose, token: &str, password: &str, confirm: &str, client: &ClientInfo) -> DomainResult<()> {
+async fn set_password_from_link(
+    portal: &Portal,
+    purpose: Purpose,
+    token: &str,
+    password: &str,
+    confirm: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     validate_new_password(password, confirm)?;
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
-    let user_id = tokens::consume(&mut tx, purpose, token, now).await?.ok_or(AppError::Unauthenticated)?;
+    let user_id = tokens::consume(&mut tx, purpose, token, now)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let user = load_user(&mut tx, user_id).await?;
     if user.status == UserStatus::Disabled {
         return Err(AppError::conflict("This account is disabled. Ask your administrator.").into());
@@ -320,14 +518,28 @@ async fn set_password_from_link(portal: &Portal, purpose: Purpose, token: &str, 
     };
     sessions::delete_all_for_user(&mut tx, user.id).await?;
     throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record(&mut tx, user.instance_id, Some(&user), &user.email, action, client, now).await?;
+    record(
+        &mut tx,
+        user.instance_id,
+        Some(&user),
+        &user.email,
+        action,
+        client,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Issues a 48-hour activation link for an invited user and queues the welcome e-mail. A new
 /// link voids the previous one (a resend starts a new 48-hour window).
-pub async fn send_activation(conn: &mut AnyConnection, portal: &Portal, user: &User, instance: &Instance) -> DomainResult<()> {
+pub async fn send_activation(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    user: &User,
+    instance: &Instance,
+) -> DomainResult<()> {
     let now = portal.now();
     tokens::void_all(conn, Purpose::Activation, Some(user.id), now).await?;
     let token = tokens::issue(conn, Purpose::Activation, Some(user.id), now).await?;
@@ -336,35 +548,70 @@ pub async fn send_activation(conn: &mut AnyConnection, portal: &Portal, user: &U
         "Welcome to Backplane, the backup portal of {name}.\n\n\
          Activate your account ({email}, homerealm {realm}) here within 48 hours:\n{link}\n\n\
          You will set a password and enrol an authenticator app at your first login.\n",
-        name = instance.display_name, email = user.email, realm = instance.homerealm,
+        name = instance.display_name,
+        email = user.email,
+        realm = instance.homerealm,
     );
-    outbox::enqueue(conn, Some(instance.id), &user.email, "Activate your Backplane account", &body, now).await?;
+    outbox::enqueue(
+        conn,
+        Some(instance.id),
+        &user.email,
+        "Activate your Backplane account",
+        &body,
+        now,
+    )
+    .await?;
     Ok(())
 }
 
 async fn find_user(conn: &mut AnyConnection, homerealm: &str, email: &str) -> DomainResult<User> {
     let instance = instances::find_by_homerealm(conn, homerealm)
         .await?
-        .ok_or_else(|| AppError::invalid("homerealm", format!("No instance has the homerealm {homerealm:?}.")))?;
+        .ok_or_else(|| {
+            AppError::invalid(
+                "homerealm",
+                format!("No instance has the homerealm {homerealm:?}."),
+            )
+        })?;
     users::find_by_email(conn, instance.id, email)
         .await?
         .ok_or_else(|| AppError::invalid("email", format!("No user {email:?} in {homerealm}.")).into())
 }
 
 /// Administrative reset: the user re-enrols at next login; old codes and sessions are void.
-pub async fn admin_reset_second_factor(portal: &Portal, homerealm: &str, email: &str, actor: &str) -> DomainResult<()> {
+pub async fn admin_reset_second_factor(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    actor: &str,
+) -> DomainResult<()> {
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
     let user = find_user(&mut tx, homerealm, email).await?;
     users::reset_second_factor(&mut tx, user.id).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;
-    record(&mut tx, user.instance_id, Some(&user), actor, "user.second_factor_reset", &ClientInfo::default(), now).await?;
+    record(
+        &mut tx,
+        user.instance_id,
+        Some(&user),
+        actor,
+        "user.second_factor_reset",
+        &ClientInfo::default(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Administrative password change; also lifts the account's login throttle.
-pub async fn admin_set_password(portal: &Portal, homerealm: &str, email: &str, password: &str, actor: &str) -> DomainResult<()> {
+pub async fn admin_set_password(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    password: &str,
+    actor: &str,
+) -> DomainResult<()> {
     model::password::validate_password("password", password)?;
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
@@ -372,7 +619,16 @@ pub async fn admin_set_password(portal: &Portal, homerealm: &str, email: &str, p
     users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;
     throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record(&mut tx, user.instance_id, Some(&user), actor, "user.password_set", &ClientInfo::default(), now).await?;
+    record(
+        &mut tx,
+        user.instance_id,
+        Some(&user),
+        actor,
+        "user.password_set",
+        &ClientInfo::default(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -11,11 +11,11 @@ pub mod outbox;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;
+pub mod testkit;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
 pub mod users;
-pub mod testkit;
 
 use std::sync::Arc;
 
@@ -34,7 +34,10 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle_timeout_ms: 60 * clock::MINUTE_MS, absolute_timeout_ms: 12 * clock::HOUR_MS }
+        Self {
+            idle_timeout_ms: 60 * clock::MINUTE_MS,
+            absolute_timeout_ms: 12 * clock::HOUR_MS,
+        }
     }
 }
 

@@ -23,7 +23,14 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (30 * SECOND_MS).saturating_mul(1 << exp).min(HOUR_MS)
 }
 
-pub async fn enqueue(conn: &mut AnyConnection, instance_id: Option<i64>, recipient: &str, subject: &str, body: &str, now_ms: i64) -> DomainResult<i64> {
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    instance_id: Option<i64>,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    now_ms: i64,
+) -> DomainResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO outbox (instance_id, recipient, subject, body, status, next_attempt_at, created_at)
          VALUES ($1, $2, $3, $4, 'queued', $5, $5) RETURNING id",
@@ -93,7 +100,9 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| DomainError::internal(format!("SMTP URL {url:?}: {e}")))?
             .build();
-        let from = from.parse().map_err(|e| DomainError::internal(format!("SMTP sender {from:?}: {e}")))?;
+        let from = from
+            .parse()
+            .map_err(|e| DomainError::internal(format!("SMTP sender {from:?}: {e}")))?;
         Ok(Mailer { transport, from })
     }
 
@@ -101,12 +110,18 @@ impl Mailer {
         let host = self.from.email.domain().to_owned();
         let message = Message::builder()
             .from(self.from.clone())
-            .to(recipient.parse().map_err(|e| format!("recipient {recipient:?}: {e}"))?)
+            .to(recipient
+                .parse()
+                .map_err(|e| format!("recipient {recipient:?}: {e}"))?)
             .subject(subject)
             .message_id(Some(format!("<outbox-{id}@{host}>")))
             .body(body.to_owned())
             .map_err(|e| e.to_string())?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -129,7 +144,13 @@ async fn claim(db: &Db, id: i64, now_ms: i64) -> DomainResult<Option<Claimed>> {
     .bind(now_ms)
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.map(|(recipient, subject, body, attempts)| Claimed { id, recipient, subject, body, attempts }))
+    Ok(row.map(|(recipient, subject, body, attempts)| Claimed {
+        id,
+        recipient,
+        subject,
+        body,
+        attempts,
+    }))
 }
 
 /// Sends every due mail once; returns how many were sent.
@@ -143,8 +164,13 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now_ms: i64) -> DomainResult<
     .await?;
     let mut sent = 0;
     for id in due {
-        let Some(mail) = claim(db, id, now_ms).await? else { continue };
-        match mailer.send(mail.id, &mail.recipient, &mail.subject, &mail.body).await {
+        let Some(mail) = claim(db, id, now_ms).await? else {
+            continue;
+        };
+        match mailer
+            .send(mail.id, &mail.recipient, &mail.subject, &mail.body)
+            .await
+        {
             Ok(()) => {
                 sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2")
                     .bind(now_ms)
@@ -155,7 +181,11 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now_ms: i64) -> DomainResult<
             }
             Err(error) => {
                 tracing::warn!(mail = mail.id, attempt = mail.attempts, %error, "mail delivery failed");
-                let status = if mail.attempts >= MAX_ATTEMPTS { "failed" } else { "queued" };
+                let status = if mail.attempts >= MAX_ATTEMPTS {
+                    "failed"
+                } else {
+                    "queued"
+                };
                 sqlx::query(
                     "UPDATE outbox SET status = $1, next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $4",
                 )

@@ -1,7 +1,7 @@
 //! Random tokens, their hashes, and password hashing (argon2id).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::rngs::OsRng;
@@ -27,13 +27,23 @@ pub fn token_hash(token: &str) -> String {
 pub fn recovery_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789"; // 31 symbols, no 0/o/1/l/i
     let mut rng = OsRng;
-    let chars: Vec<char> = (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
-    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    let chars: Vec<char> = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Recovery codes are compared without dashes, spaces or case.
 pub fn normalize_recovery_code(input: &str) -> String {
-    input.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+    input
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 pub fn hash_password(password: &str) -> DomainResult<String> {
@@ -46,7 +56,11 @@ pub fn hash_password(password: &str) -> DomainResult<String> {
 
 pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     PasswordHash::new(stored_hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -83,6 +97,9 @@ mod tests {
     fn recovery_codes_normalize_for_comparison() {
         let code = recovery_code();
         assert_eq!(code.len(), 19);
-        assert_eq!(normalize_recovery_code(&code.to_uppercase().replace('-', " ")), code.replace('-', ""));
+        assert_eq!(
+            normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
+            code.replace('-', "")
+        );
     }
 }

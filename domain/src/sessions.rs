@@ -33,7 +33,9 @@ impl Stage {
     }
 
     fn parse(s: &str) -> Option<Stage> {
-        [Stage::SecondFactor, Stage::Enrol, Stage::Full].into_iter().find(|st| st.as_str() == s)
+        [Stage::SecondFactor, Stage::Enrol, Stage::Full]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 
@@ -69,16 +71,33 @@ struct SessionRow {
 }
 
 /// Whether a session is still alive at `now_ms` under `policy`.
-pub fn is_alive(created_at: i64, last_seen_at: i64, expires_at: i64, now_ms: i64, policy: &SessionPolicy) -> bool {
+pub fn is_alive(
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    now_ms: i64,
+    policy: &SessionPolicy,
+) -> bool {
     now_ms < expires_at
         && now_ms < created_at + policy.absolute_timeout_ms
         && now_ms < last_seen_at + policy.idle_timeout_ms
 }
 
 /// Starts a session and returns the token for the cookie.
-pub async fn create(conn: &mut AnyConnection, user_id: i64, stage: Stage, client: &ClientInfo, now_ms: i64, policy: &SessionPolicy) -> DomainResult<String> {
+pub async fn create(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    stage: Stage,
+    client: &ClientInfo,
+    now_ms: i64,
+    policy: &SessionPolicy,
+) -> DomainResult<String> {
     let token = random_token();
-    let lifetime = if stage == Stage::Full { policy.absolute_timeout_ms } else { PENDING_LIFETIME_MS };
+    let lifetime = if stage == Stage::Full {
+        policy.absolute_timeout_ms
+    } else {
+        PENDING_LIFETIME_MS
+    };
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, stage, created_at, last_seen_at, expires_at, client_ip, user_agent)
          VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
@@ -97,7 +116,12 @@ pub async fn create(conn: &mut AnyConnection, user_id: i64, stage: Stage, client
 
 /// Looks a token up; returns the session if it is alive and its user active, and keeps the
 /// idle timer running. Dead sessions are deleted on sight.
-pub async fn resolve(conn: &mut AnyConnection, token: &str, now_ms: i64, policy: &SessionPolicy) -> DomainResult<Option<Session>> {
+pub async fn resolve(
+    conn: &mut AnyConnection,
+    token: &str,
+    now_ms: i64,
+    policy: &SessionPolicy,
+) -> DomainResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.id_hash, s.stage, s.created_at, s.last_seen_at, s.expires_at, u.id AS user_id, u.email, u.role,
                 u.status, u.dark_theme, i.id AS instance_id, i.homerealm, i.display_name
@@ -136,13 +160,19 @@ pub async fn resolve(conn: &mut AnyConnection, token: &str, now_ms: i64, policy:
 }
 
 pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> DomainResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(conn).await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Ends every session of a user (password changed, disabled, 2FA reset).
 pub async fn delete_all_for_user(conn: &mut AnyConnection, user_id: i64) -> DomainResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(conn).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -152,7 +182,10 @@ mod tests {
 
     #[test]
     fn sessions_die_when_idle_too_long_or_too_old() {
-        let p = SessionPolicy { idle_timeout_ms: 100, absolute_timeout_ms: 1_000 };
+        let p = SessionPolicy {
+            idle_timeout_ms: 100,
+            absolute_timeout_ms: 1_000,
+        };
         assert!(is_alive(0, 0, 1_000, 99, &p));
         assert!(!is_alive(0, 0, 1_000, 100, &p), "idle");
         assert!(is_alive(0, 950, 1_000, 999, &p));

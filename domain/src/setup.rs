@@ -60,7 +60,14 @@ fn validate(form: &FirstInstance) -> Result<(String, String, String), AppError> 
     Ok((homerealm, name, email))
 }
 
-async fn create_instance_and_superuser(conn: &mut AnyConnection, homerealm: &str, name: &str, email: &str, password: &str, now_ms: i64) -> DomainResult<(Instance, i64)> {
+async fn create_instance_and_superuser(
+    conn: &mut AnyConnection,
+    homerealm: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+) -> DomainResult<(Instance, i64)> {
     let instance = instances::insert(conn, homerealm, name, now_ms).await?;
     let user = NewUser {
         instance_id: instance.id,
@@ -76,7 +83,12 @@ async fn create_instance_and_superuser(conn: &mut AnyConnection, homerealm: &str
 
 /// Creates the first instance and Superuser, voids the setup token and returns a session at
 /// the enrolment stage (the user must enrol an authenticator before anything else).
-pub async fn complete_first_run(portal: &Portal, token: &str, form: &FirstInstance, client: &ClientInfo) -> DomainResult<String> {
+pub async fn complete_first_run(
+    portal: &Portal,
+    token: &str,
+    form: &FirstInstance,
+    client: &ClientInfo,
+) -> DomainResult<String> {
     let (homerealm, name, email) = validate(form)?;
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
@@ -84,18 +96,24 @@ pub async fn complete_first_run(portal: &Portal, token: &str, form: &FirstInstan
         return Err(already_done().into());
     }
     tokens::consume(&mut tx, Purpose::Setup, token, now).await?;
-    let (instance, user_id) = create_instance_and_superuser(&mut tx, &homerealm, &name, &email, &form.password, now).await?;
+    let (instance, user_id) =
+        create_instance_and_superuser(&mut tx, &homerealm, &name, &email, &form.password, now).await?;
     tokens::void_all(&mut tx, Purpose::Setup, None, now).await?;
-    audit::record(&mut tx, audit::Entry {
-        instance_id: Some(instance.id),
-        actor_user_id: Some(user_id),
-        actor: &email,
-        action: "instance.created",
-        target: &format!("instance {homerealm}"),
-        before: None,
-        after: Some(format!("homerealm={homerealm}; name={name}; superuser={email}")),
-        client_ip: client.ip.as_deref(),
-    }, now).await?;
+    audit::record(
+        &mut tx,
+        audit::Entry {
+            instance_id: Some(instance.id),
+            actor_user_id: Some(user_id),
+            actor: &email,
+            action: "instance.created",
+            target: &format!("instance {homerealm}"),
+            before: None,
+            after: Some(format!("homerealm={homerealm}; name={name}; superuser={email}")),
+            client_ip: client.ip.as_deref(),
+        },
+        now,
+    )
+    .await?;
     let session = sessions::create(&mut tx, user_id, Stage::Enrol, client, now, &portal.sessions).await?;
     tx.commit().await?;
     Ok(session)
@@ -111,7 +129,13 @@ pub struct HeadlessInstance {
 }
 
 /// Creates an instance with an enrolled Superuser (for `backplane admin create-instance`).
-pub async fn create_instance_headless(portal: &Portal, homerealm: &str, name: &str, email: &str, password: &str) -> DomainResult<HeadlessInstance> {
+pub async fn create_instance_headless(
+    portal: &Portal,
+    homerealm: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> DomainResult<HeadlessInstance> {
     let form = FirstInstance {
         homerealm: homerealm.into(),
         display_name: name.into(),
@@ -122,23 +146,34 @@ pub async fn create_instance_headless(portal: &Portal, homerealm: &str, name: &s
     let (homerealm, name, email) = validate(&form)?;
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
-    let (instance, user_id) = create_instance_and_superuser(&mut tx, &homerealm, &name, &email, password, now).await?;
+    let (instance, user_id) =
+        create_instance_and_superuser(&mut tx, &homerealm, &name, &email, password, now).await?;
     let secret = totp::generate_secret();
     // Step 0 is never a live step, so the first real code is still accepted.
     users::activate_totp(&mut tx, user_id, &secret, 0).await?;
     let recovery_codes = auth::new_recovery_codes(&mut tx, user_id).await?;
     tokens::void_all(&mut tx, Purpose::Setup, None, now).await?;
-    audit::record(&mut tx, audit::Entry {
-        instance_id: Some(instance.id),
-        actor_user_id: None,
-        actor: "cli",
-        action: "instance.created",
-        target: &format!("instance {homerealm}"),
-        before: None,
-        after: Some(format!("homerealm={homerealm}; name={name}; superuser={email}")),
-        client_ip: None,
-    }, now).await?;
+    audit::record(
+        &mut tx,
+        audit::Entry {
+            instance_id: Some(instance.id),
+            actor_user_id: None,
+            actor: "cli",
+            action: "instance.created",
+            target: &format!("instance {homerealm}"),
+            before: None,
+            after: Some(format!("homerealm={homerealm}; name={name}; superuser={email}")),
+            client_ip: None,
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let otpauth_uri = totp::enrolment(&secret, &email, &homerealm)?.otpauth_uri;
-    Ok(HeadlessInstance { instance, totp_secret: secret, otpauth_uri, recovery_codes })
+    Ok(HeadlessInstance {
+        instance,
+        totp_secret: secret,
+        otpauth_uri,
+        recovery_codes,
+    })
 }

@@ -29,7 +29,12 @@ enum Cleanup {
 }
 
 fn unique_name() -> String {
-    format!("bp_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>())
+    format!(
+        "bp_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>()
+    )
 }
 
 pub fn postgres_admin_url() -> Option<String> {
@@ -48,8 +53,13 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
-                let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("open SQLite");
-                Some(TestDb { db, cleanup: Cleanup::SqliteFile(path) })
+                let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                    .await
+                    .expect("open SQLite");
+                Some(TestDb {
+                    db,
+                    cleanup: Cleanup::SqliteFile(path),
+                })
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url()?;
@@ -57,10 +67,21 @@ impl TestDb {
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL at {admin_url} is not reachable ({e}); set BACKPLANE_TEST_POSTGRES_URL, or BACKPLANE_SKIP_POSTGRES=1 to skip")
                 });
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create database");
-                let url = format!("{}/{name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create database");
+                let url = format!(
+                    "{}/{name}",
+                    admin_url
+                        .rsplit_once('/')
+                        .map_or(admin_url.as_str(), |(base, _)| base)
+                );
                 let db = Db::connect(&url).await.expect("open PostgreSQL");
-                Some(TestDb { db, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+                Some(TestDb {
+                    db,
+                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
+                })
             }
         }
     }
@@ -113,7 +134,9 @@ macro_rules! on_both_databases {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = $crate::testkit::TestDb::new($crate::Backend::Sqlite).await.expect("sqlite");
+                let db = $crate::testkit::TestDb::new($crate::Backend::Sqlite)
+                    .await
+                    .expect("sqlite");
                 ($body)(db).await;
             }
 
@@ -137,7 +160,9 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
         let store = received.clone();

@@ -17,9 +17,17 @@ pub struct Limit {
 }
 
 /// Five wrong passwords for one account within 15 minutes block it for 15 minutes.
-pub const PER_ACCOUNT: Limit = Limit { max_failures: 5, window_ms: 15 * MINUTE_MS, block_ms: 15 * MINUTE_MS };
+pub const PER_ACCOUNT: Limit = Limit {
+    max_failures: 5,
+    window_ms: 15 * MINUTE_MS,
+    block_ms: 15 * MINUTE_MS,
+};
 /// Thirty failures (any account, any factor) from one IP within 15 minutes block the IP.
-pub const PER_CLIENT_IP: Limit = Limit { max_failures: 30, window_ms: 15 * MINUTE_MS, block_ms: 15 * MINUTE_MS };
+pub const PER_CLIENT_IP: Limit = Limit {
+    max_failures: 30,
+    window_ms: 15 * MINUTE_MS,
+    block_ms: 15 * MINUTE_MS,
+};
 
 pub fn account_key(instance_id: i64, email: &str) -> String {
     format!("account:{instance_id}:{}", email.to_lowercase())
@@ -31,7 +39,9 @@ pub fn ip_key(ip: &str) -> String {
 
 /// Seconds until `blocked_until`, if it is still in the future.
 pub fn retry_after_secs(blocked_until: Option<i64>, now_ms: i64) -> Option<u64> {
-    blocked_until.filter(|until| *until > now_ms).map(|until| ((until - now_ms) as u64).div_ceil(1000))
+    blocked_until
+        .filter(|until| *until > now_ms)
+        .map(|until| ((until - now_ms) as u64).div_ceil(1000))
 }
 
 /// Whether the failure count just recorded reaches the limit.
@@ -41,15 +51,21 @@ pub fn reaches_limit(failures: i64, limit: Limit) -> bool {
 
 /// Seconds the key stays blocked, if it is blocked now.
 pub async fn blocked_for(conn: &mut AnyConnection, key: &str, now_ms: i64) -> DomainResult<Option<u64>> {
-    let until: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
+    let until: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
     Ok(retry_after_secs(until.flatten(), now_ms))
 }
 
 /// Counts a failure; returns the block in seconds if this failure reached the limit.
-pub async fn record_failure(conn: &mut AnyConnection, key: &str, limit: Limit, now_ms: i64) -> DomainResult<Option<u64>> {
+pub async fn record_failure(
+    conn: &mut AnyConnection,
+    key: &str,
+    limit: Limit,
+    now_ms: i64,
+) -> DomainResult<Option<u64>> {
     let window_start_cutoff = now_ms - limit.window_ms;
     let failures: i64 = sqlx::query_scalar(
         "INSERT INTO login_throttle (key, failures, window_started_at, blocked_until) VALUES ($1, 1, $2, NULL)
@@ -67,17 +83,22 @@ pub async fn record_failure(conn: &mut AnyConnection, key: &str, limit: Limit, n
         return Ok(None);
     }
     let until = now_ms + limit.block_ms;
-    sqlx::query("UPDATE login_throttle SET blocked_until = $1, failures = 0, window_started_at = $2 WHERE key = $3")
-        .bind(until)
-        .bind(now_ms)
-        .bind(key)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE login_throttle SET blocked_until = $1, failures = 0, window_started_at = $2 WHERE key = $3",
+    )
+    .bind(until)
+    .bind(now_ms)
+    .bind(key)
+    .execute(conn)
+    .await?;
     Ok(retry_after_secs(Some(until), now_ms))
 }
 
 pub async fn clear(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(conn).await?;
+    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        .bind(key)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -101,7 +122,13 @@ mod tests {
 
     #[test]
     fn account_keys_ignore_email_case_and_keep_instances_apart() {
-        assert_eq!(account_key(1, "Ann@Example.com"), account_key(1, "ann@example.com"));
-        assert_ne!(account_key(1, "ann@example.com"), account_key(2, "ann@example.com"));
+        assert_eq!(
+            account_key(1, "Ann@Example.com"),
+            account_key(1, "ann@example.com")
+        );
+        assert_ne!(
+            account_key(1, "ann@example.com"),
+            account_key(2, "ann@example.com")
+        );
     }
 }

@@ -4,9 +4,9 @@
 use model::AppError;
 use sqlx::AnyConnection;
 
+use crate::DomainResult;
 use crate::clock::HOUR_MS;
 use crate::secrets::{random_token, token_hash};
-use crate::DomainResult;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -79,7 +79,12 @@ pub fn problem_message(purpose: Purpose, problem: TokenProblem) -> AppError {
 }
 
 /// Creates a token and returns its plaintext (which is never stored).
-pub async fn issue(conn: &mut AnyConnection, purpose: Purpose, user_id: Option<i64>, now_ms: i64) -> DomainResult<String> {
+pub async fn issue(
+    conn: &mut AnyConnection,
+    purpose: Purpose,
+    user_id: Option<i64>,
+    now_ms: i64,
+) -> DomainResult<String> {
     let token = random_token();
     sqlx::query(
         "INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -95,7 +100,12 @@ pub async fn issue(conn: &mut AnyConnection, purpose: Purpose, user_id: Option<i
 }
 
 /// Checks a token without using it up; returns its user, if it has one.
-pub async fn peek(conn: &mut AnyConnection, purpose: Purpose, token: &str, now_ms: i64) -> DomainResult<Option<i64>> {
+pub async fn peek(
+    conn: &mut AnyConnection,
+    purpose: Purpose,
+    token: &str,
+    now_ms: i64,
+) -> DomainResult<Option<i64>> {
     let row: Option<(Option<i64>, i64, Option<i64>)> = sqlx::query_as(
         "SELECT user_id, expires_at, used_at FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2",
     )
@@ -109,7 +119,12 @@ pub async fn peek(conn: &mut AnyConnection, purpose: Purpose, token: &str, now_m
 }
 
 /// Uses the token up; exactly one caller wins. Returns its user, if it has one.
-pub async fn consume(conn: &mut AnyConnection, purpose: Purpose, token: &str, now_ms: i64) -> DomainResult<Option<i64>> {
+pub async fn consume(
+    conn: &mut AnyConnection,
+    purpose: Purpose,
+    token: &str,
+    now_ms: i64,
+) -> DomainResult<Option<i64>> {
     let won: Option<Option<i64>> = sqlx::query_scalar(
         "UPDATE one_time_tokens SET used_at = $1
          WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
@@ -131,7 +146,12 @@ pub async fn consume(conn: &mut AnyConnection, purpose: Purpose, token: &str, no
 }
 
 /// Voids every unused token of a purpose (for one user, or all of them).
-pub async fn void_all(conn: &mut AnyConnection, purpose: Purpose, user_id: Option<i64>, now_ms: i64) -> DomainResult<()> {
+pub async fn void_all(
+    conn: &mut AnyConnection,
+    purpose: Purpose,
+    user_id: Option<i64>,
+    now_ms: i64,
+) -> DomainResult<()> {
     sqlx::query(
         "UPDATE one_time_tokens SET used_at = $1
          WHERE purpose = $2 AND used_at IS NULL AND ($3 IS NULL OR user_id = $3)",
@@ -165,6 +185,9 @@ mod tests {
     #[test]
     fn messages_say_what_is_wrong_and_what_to_do() {
         let m = problem_message(Purpose::PasswordReset, TokenProblem::Expired).to_string();
-        assert_eq!(m, "This password reset link has expired. Request a new password reset e-mail.");
+        assert_eq!(
+            m,
+            "This password reset link has expired. Request a new password reset e-mail."
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use model::auth::TotpEnrolment;
 use qrcode::QrCode;
-use rand::RngCore;
 use qrcode::render::svg;
+use rand::RngCore;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::{DomainError, DomainResult};
@@ -28,8 +28,16 @@ fn totp_for(secret_base32: &str, account: &str, issuer: String) -> DomainResult<
     let bytes = Secret::Encoded(secret_base32.to_owned())
         .to_bytes()
         .map_err(|e| DomainError::internal(format!("bad TOTP secret: {e:?}")))?;
-    TOTP::new(Algorithm::SHA1, DIGITS, 1, STEP_SECONDS as u64, bytes, Some(issuer), account.into())
-        .map_err(|e| DomainError::internal(format!("TOTP: {e}")))
+    TOTP::new(
+        Algorithm::SHA1,
+        DIGITS,
+        1,
+        STEP_SECONDS as u64,
+        bytes,
+        Some(issuer),
+        account.into(),
+    )
+    .map_err(|e| DomainError::internal(format!("TOTP: {e}")))
 }
 
 pub fn step_at(now_ms: i64) -> i64 {
@@ -43,7 +51,12 @@ pub fn code_at_step(secret_base32: &str, step: i64) -> DomainResult<String> {
 
 /// Returns the step `code` belongs to, if it is valid at `now_ms` (±1 step) and later than
 /// `last_used_step`.
-pub fn verify(secret_base32: &str, code: &str, now_ms: i64, last_used_step: Option<i64>) -> DomainResult<Option<i64>> {
+pub fn verify(
+    secret_base32: &str,
+    code: &str,
+    now_ms: i64,
+    last_used_step: Option<i64>,
+) -> DomainResult<Option<i64>> {
     let code = code.trim();
     if code.len() != DIGITS || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(None);
@@ -70,7 +83,11 @@ pub fn enrolment(secret_base32: &str, account: &str, instance: &str) -> DomainRe
         .min_dimensions(200, 200)
         .quiet_zone(true)
         .build();
-    Ok(TotpEnrolment { secret: secret_base32.to_owned(), otpauth_uri: uri, qr_svg })
+    Ok(TotpEnrolment {
+        secret: secret_base32.to_owned(),
+        otpauth_uri: uri,
+        qr_svg,
+    })
 }
 
 #[cfg(test)]
@@ -94,7 +111,10 @@ mod tests {
         let step = step_at(now_ms);
         for delta in -1..=1 {
             let code = code_at_step(RFC_SECRET, step + delta).unwrap();
-            assert_eq!(verify(RFC_SECRET, &code, now_ms, None).unwrap(), Some(step + delta));
+            assert_eq!(
+                verify(RFC_SECRET, &code, now_ms, None).unwrap(),
+                Some(step + delta)
+            );
         }
         for delta in [-2, 2] {
             let code = code_at_step(RFC_SECRET, step + delta).unwrap();
@@ -108,7 +128,10 @@ mod tests {
         let step = step_at(now_ms);
         let code = code_at_step(RFC_SECRET, step).unwrap();
         assert_eq!(verify(RFC_SECRET, &code, now_ms, Some(step)).unwrap(), None);
-        assert_eq!(verify(RFC_SECRET, &code, now_ms, Some(step - 1)).unwrap(), Some(step));
+        assert_eq!(
+            verify(RFC_SECRET, &code, now_ms, Some(step - 1)).unwrap(),
+            Some(step)
+        );
     }
 
     #[test]
@@ -121,7 +144,12 @@ mod tests {
     fn enrolment_renders_an_svg_qr_code_of_the_otpauth_uri() {
         let secret = generate_secret();
         let e = enrolment(&secret, "ann@example.com", "acme").unwrap();
-        assert!(e.otpauth_uri.starts_with("otpauth://totp/Backplane%20acme:ann%40example.com"), "{}", e.otpauth_uri);
+        assert!(
+            e.otpauth_uri
+                .starts_with("otpauth://totp/Backplane%20acme:ann%40example.com"),
+            "{}",
+            e.otpauth_uri
+        );
         assert!(e.otpauth_uri.contains(&format!("secret={secret}")));
         assert!(e.qr_svg.contains("<svg"));
     }

@@ -97,24 +97,35 @@ pub fn validate_email(email: &str) -> Result<String, AppError> {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
-    if valid { Ok(email) } else { Err(AppError::invalid("email", "Enter a valid e-mail address.")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid("email", "Enter a valid e-mail address."))
+    }
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(User::from))
 }
 
-pub async fn find_by_email(conn: &mut AnyConnection, instance_id: i64, email: &str) -> DomainResult<Option<User>> {
-    let row: Option<UserRow> =
-        sqlx::query_as(AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE instance_id = $1 AND email = $2")))
-            .bind(instance_id)
-            .bind(normalize_email(email))
-            .fetch_optional(conn)
-            .await?;
+pub async fn find_by_email(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    email: &str,
+) -> DomainResult<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE instance_id = $1 AND email = $2"
+    )))
+    .bind(instance_id)
+    .bind(normalize_email(email))
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(User::from))
 }
 
@@ -130,7 +141,9 @@ pub struct NewUser<'a> {
 pub async fn insert(conn: &mut AnyConnection, user: NewUser<'_>, now_ms: i64) -> DomainResult<i64> {
     let email = normalize_email(user.email);
     if find_by_email(conn, user.instance_id, &email).await?.is_some() {
-        return Err(AppError::invalid("email", format!("A user with the e-mail {email} already exists.")).into());
+        return Err(
+            AppError::invalid("email", format!("A user with the e-mail {email} already exists.")).into(),
+        );
     }
     Ok(sqlx::query_scalar(
         "INSERT INTO users (instance_id, email, role, status, password_hash, global_scope, created_at)
@@ -148,22 +161,39 @@ pub async fn insert(conn: &mut AnyConnection, user: NewUser<'_>, now_ms: i64) ->
 }
 
 pub async fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn set_status(conn: &mut AnyConnection, id: i64, status: UserStatus) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn set_pending_totp_secret(conn: &mut AnyConnection, id: i64, secret: &str) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2").bind(secret).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2")
+        .bind(secret)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Makes the pending secret the enrolled one, recording the step its confirming code used.
-pub async fn activate_totp(conn: &mut AnyConnection, id: i64, secret: &str, used_step: i64) -> DomainResult<()> {
+pub async fn activate_totp(
+    conn: &mut AnyConnection,
+    id: i64,
+    secret: &str,
+    used_step: i64,
+) -> DomainResult<()> {
     sqlx::query(
         "UPDATE users SET totp_secret = $1, totp_pending_secret = NULL, totp_last_step = $2,
            second_factor_failures = 0, second_factor_locked_at = NULL WHERE id = $3",
@@ -191,7 +221,12 @@ pub async fn claim_totp_step(conn: &mut AnyConnection, id: i64, step: i64) -> Do
 
 /// Counts a wrong second factor; locks the second factor when `lock_at` is reached.
 /// Returns the new count.
-pub async fn record_second_factor_failure(conn: &mut AnyConnection, id: i64, lock_at: i64, now_ms: i64) -> DomainResult<i64> {
+pub async fn record_second_factor_failure(
+    conn: &mut AnyConnection,
+    id: i64,
+    lock_at: i64,
+    now_ms: i64,
+) -> DomainResult<i64> {
     let failures: i64 = sqlx::query_scalar(
         "UPDATE users SET second_factor_failures = second_factor_failures + 1 WHERE id = $1 RETURNING second_factor_failures",
     )
@@ -199,17 +234,22 @@ pub async fn record_second_factor_failure(conn: &mut AnyConnection, id: i64, loc
     .fetch_one(&mut *conn)
     .await?;
     if failures >= lock_at {
-        sqlx::query("UPDATE users SET second_factor_locked_at = $1 WHERE id = $2 AND second_factor_locked_at IS NULL")
-            .bind(now_ms)
-            .bind(id)
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET second_factor_locked_at = $1 WHERE id = $2 AND second_factor_locked_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
     }
     Ok(failures)
 }
 
 pub async fn clear_second_factor_failures(conn: &mut AnyConnection, id: i64) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET second_factor_failures = 0 WHERE id = $1").bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET second_factor_failures = 0 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -222,23 +262,41 @@ pub async fn reset_second_factor(conn: &mut AnyConnection, id: i64) -> DomainRes
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(conn).await?;
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn set_dark_theme(conn: &mut AnyConnection, id: i64, dark: bool) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET dark_theme = $1 WHERE id = $2").bind(i64::from(dark)).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET dark_theme = $1 WHERE id = $2")
+        .bind(i64::from(dark))
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn touch_last_seen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> DomainResult<()> {
-    sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2").bind(now_ms).bind(id).execute(conn).await?;
+    sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Replaces the user's recovery codes with the hashes given.
-pub async fn replace_recovery_codes(conn: &mut AnyConnection, id: i64, hashes: &[String]) -> DomainResult<()> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *conn).await?;
+pub async fn replace_recovery_codes(
+    conn: &mut AnyConnection,
+    id: i64,
+    hashes: &[String],
+) -> DomainResult<()> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     for hash in hashes {
         sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
             .bind(id)
@@ -250,7 +308,12 @@ pub async fn replace_recovery_codes(conn: &mut AnyConnection, id: i64, hashes: &
 }
 
 /// Uses up an unused recovery code with this hash; true if one was consumed.
-pub async fn consume_recovery_code(conn: &mut AnyConnection, id: i64, hash: &str, now_ms: i64) -> DomainResult<bool> {
+pub async fn consume_recovery_code(
+    conn: &mut AnyConnection,
+    id: i64,
+    hash: &str,
+    now_ms: i64,
+) -> DomainResult<bool> {
     let done = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )
@@ -263,10 +326,12 @@ pub async fn consume_recovery_code(conn: &mut AnyConnection, id: i64, hash: &str
 }
 
 pub async fn unused_recovery_codes(conn: &mut AnyConnection, id: i64) -> DomainResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-        .bind(id)
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+            .bind(id)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 #[cfg(test)]
@@ -276,7 +341,14 @@ mod tests {
     #[test]
     fn email_validation_normalizes_and_names_the_field() {
         assert_eq!(validate_email(" Ann@Example.COM ").unwrap(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a nn@example.com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a nn@example.com",
+        ] {
             assert_eq!(validate_email(bad).unwrap_err().field(), Some("email"), "{bad}");
         }
     }

@@ -15,8 +15,10 @@ use model::{AppError, Role};
 const EMAIL: &str = "owner@acme.example";
 const PASSWORD: &str = "Correct-Horse-9";
 
-static CLIENT: std::sync::LazyLock<ClientInfo> =
-    std::sync::LazyLock::new(|| ClientInfo { ip: Some("192.0.2.7".into()), user_agent: Some("test".into()) });
+static CLIENT: std::sync::LazyLock<ClientInfo> = std::sync::LazyLock::new(|| ClientInfo {
+    ip: Some("192.0.2.7".into()),
+    user_agent: Some("test".into()),
+});
 
 fn client() -> &'static ClientInfo {
     &CLIENT
@@ -44,33 +46,52 @@ fn token_of(url: &str) -> String {
 }
 
 fn link_token(body: &str) -> String {
-    body.split("token=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("link in mail").to_owned()
+    body.split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("link in mail")
+        .to_owned()
 }
 
 async fn session(portal: &Portal, token: &str) -> sessions::Session {
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    sessions::resolve(&mut conn, token, portal.now(), &portal.sessions).await.unwrap().expect("live session")
+    sessions::resolve(&mut conn, token, portal.now(), &portal.sessions)
+        .await
+        .unwrap()
+        .expect("live session")
 }
 
 async fn try_session(portal: &Portal, token: &str) -> Option<sessions::Session> {
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    sessions::resolve(&mut conn, token, portal.now(), &portal.sessions).await.unwrap()
+    sessions::resolve(&mut conn, token, portal.now(), &portal.sessions)
+        .await
+        .unwrap()
 }
 
 async fn newest_mail(portal: &Portal) -> model::outbox::OutboxMail {
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    let instance = domain::instances::find_by_homerealm(&mut conn, "acme").await.unwrap().unwrap();
-    domain::outbox::list(&mut conn, instance.id, 1).await.unwrap().remove(0)
+    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    domain::outbox::list(&mut conn, instance.id, 1)
+        .await
+        .unwrap()
+        .remove(0)
 }
 
 /// First run plus TOTP enrolment; returns the secret and recovery codes.
 async fn set_up(portal: &Portal) -> (String, Vec<String>) {
     let url = setup::issue_setup_url(portal).await.unwrap();
-    let token = setup::complete_first_run(portal, &token_of(&url), &form("acme"), client()).await.unwrap();
+    let token = setup::complete_first_run(portal, &token_of(&url), &form("acme"), client())
+        .await
+        .unwrap();
     let pending = session(portal, &token).await;
     let enrolment = auth::begin_enrolment(portal, &pending).await.unwrap();
     let code = totp::code_at_step(&enrolment.secret, totp::step_at(portal.now())).unwrap();
-    let (full, codes) = auth::confirm_enrolment(portal, &pending, &code, client()).await.unwrap();
+    let (full, codes) = auth::confirm_enrolment(portal, &pending, &code, client())
+        .await
+        .unwrap();
     assert_eq!(session(portal, &full).await.stage, Stage::Full);
     (enrolment.secret, codes.codes)
 }
@@ -79,24 +100,37 @@ async fn password_step(portal: &Portal, password: &str) -> Result<(String, Login
     auth::sign_in_with_password(portal, "acme", EMAIL, password, client()).await
 }
 
-on_both_databases!(first_run_creates_one_instance_and_voids_its_token, |t: TestDb| async move {
-    let (portal, _clock) = t.portal();
-    assert!(setup::needs_setup(&portal).await.unwrap());
-    let url = setup::issue_setup_url(&portal).await.unwrap();
-    assert!(url.starts_with("http://portal.test/setup?token="));
-    let bad = rejected(setup::complete_first_run(&portal, "forged", &form("acme"), client()).await);
-    assert!(bad.to_string().contains("not valid"), "{bad}");
-    let weak = FirstInstance { password: "short".into(), confirm: "short".into(), ..form("acme") };
-    let weak = rejected(setup::complete_first_run(&portal, &token_of(&url), &weak, client()).await);
-    assert_eq!(weak.field(), Some("password"));
-    assert!(setup::needs_setup(&portal).await.unwrap(), "bad input changes nothing");
+on_both_databases!(
+    first_run_creates_one_instance_and_voids_its_token,
+    |t: TestDb| async move {
+        let (portal, _clock) = t.portal();
+        assert!(setup::needs_setup(&portal).await.unwrap());
+        let url = setup::issue_setup_url(&portal).await.unwrap();
+        assert!(url.starts_with("http://portal.test/setup?token="));
+        let bad = rejected(setup::complete_first_run(&portal, "forged", &form("acme"), client()).await);
+        assert!(bad.to_string().contains("not valid"), "{bad}");
+        let weak = FirstInstance {
+            password: "short".into(),
+            confirm: "short".into(),
+            ..form("acme")
+        };
+        let weak = rejected(setup::complete_first_run(&portal, &token_of(&url), &weak, client()).await);
+        assert_eq!(weak.field(), Some("password"));
+        assert!(
+            setup::needs_setup(&portal).await.unwrap(),
+            "bad input changes nothing"
+        );
 
-    let token = setup::complete_first_run(&portal, &token_of(&url), &form("acme"), client()).await.unwrap();
-    assert_eq!(session(&portal, &token).await.stage, Stage::Enrol);
-    assert!(!setup::needs_setup(&portal).await.unwrap());
-    let again = rejected(setup::complete_first_run(&portal, &token_of(&url), &form("other"), client()).await);
-    assert!(again.to_string().contains("already been completed"), "{again}");
-});
+        let token = setup::complete_first_run(&portal, &token_of(&url), &form("acme"), client())
+            .await
+            .unwrap();
+        assert_eq!(session(&portal, &token).await.stage, Stage::Enrol);
+        assert!(!setup::needs_setup(&portal).await.unwrap());
+        let again =
+            rejected(setup::complete_first_run(&portal, &token_of(&url), &form("other"), client()).await);
+        assert!(again.to_string().contains("already been completed"), "{again}");
+    }
+);
 
 on_both_databases!(totp_login_accepts_each_code_once, |t: TestDb| async move {
     let (portal, clock) = t.portal();
@@ -113,13 +147,23 @@ on_both_databases!(totp_login_accepts_each_code_once, |t: TestDb| async move {
 
     clock.advance(30_000);
     let fresh = totp::code_at_step(&secret, totp::step_at(portal.now())).unwrap();
-    let full = auth::verify_second_factor(&portal, &pending, &fresh, client()).await.unwrap();
+    let full = auth::verify_second_factor(&portal, &pending, &fresh, client())
+        .await
+        .unwrap();
     assert_eq!(session(&portal, &full).await.stage, Stage::Full);
-    assert!(try_session(&portal, &token).await.is_none(), "the pre-2FA token is worthless after sign-in");
+    assert!(
+        try_session(&portal, &token).await.is_none(),
+        "the pre-2FA token is worthless after sign-in"
+    );
 
     let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
     let pending = session(&portal, &token).await;
-    assert!(auth::verify_second_factor(&portal, &pending, &fresh, client()).await.is_err(), "same code twice");
+    assert!(
+        auth::verify_second_factor(&portal, &pending, &fresh, client())
+            .await
+            .is_err(),
+        "same code twice"
+    );
 });
 
 on_both_databases!(a_recovery_code_works_once, |t: TestDb| async move {
@@ -129,115 +173,201 @@ on_both_databases!(a_recovery_code_works_once, |t: TestDb| async move {
     let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
     let pending = session(&portal, &token).await;
     let typed = codes[3].to_uppercase().replace('-', " ");
-    auth::verify_second_factor(&portal, &pending, &typed, client()).await.unwrap();
+    auth::verify_second_factor(&portal, &pending, &typed, client())
+        .await
+        .unwrap();
 
     let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
     let pending = session(&portal, &token).await;
-    assert!(auth::verify_second_factor(&portal, &pending, &codes[3], client()).await.is_err());
-    auth::verify_second_factor(&portal, &pending, &codes[4], client()).await.unwrap();
+    assert!(
+        auth::verify_second_factor(&portal, &pending, &codes[3], client())
+            .await
+            .is_err()
+    );
+    auth::verify_second_factor(&portal, &pending, &codes[4], client())
+        .await
+        .unwrap();
 });
 
-on_both_databases!(eight_wrong_codes_lock_2fa_until_an_admin_resets_it, |t: TestDb| async move {
-    let (portal, _clock) = t.portal();
-    let (_, codes) = set_up(&portal).await;
-    let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
-    let pending = session(&portal, &token).await;
-    for attempt in 1..=7 {
-        let e = rejected(auth::verify_second_factor(&portal, &pending, "000000", client()).await);
-        assert!(e.to_string().contains(&format!("{} more wrong codes", 8 - attempt)), "{e}");
+on_both_databases!(
+    eight_wrong_codes_lock_2fa_until_an_admin_resets_it,
+    |t: TestDb| async move {
+        let (portal, _clock) = t.portal();
+        let (_, codes) = set_up(&portal).await;
+        let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
+        let pending = session(&portal, &token).await;
+        for attempt in 1..=7 {
+            let e = rejected(auth::verify_second_factor(&portal, &pending, "000000", client()).await);
+            assert!(
+                e.to_string()
+                    .contains(&format!("{} more wrong codes", 8 - attempt)),
+                "{e}"
+            );
+        }
+        let locked = rejected(auth::verify_second_factor(&portal, &pending, "000000", client()).await);
+        assert!(locked.to_string().contains("locked"), "{locked}");
+        let still = rejected(auth::verify_second_factor(&portal, &pending, &codes[0], client()).await);
+        assert!(
+            still.to_string().contains("locked"),
+            "a right code does not unlock it"
+        );
+        assert!(
+            rejected(password_step(&portal, PASSWORD).await)
+                .to_string()
+                .contains("locked")
+        );
+
+        auth::admin_reset_second_factor(&portal, "acme", EMAIL, "cli")
+            .await
+            .unwrap();
+        let (_, step) = password_step(&portal, PASSWORD).await.unwrap();
+        assert_eq!(
+            step,
+            LoginStep::EnrolTotp { email: EMAIL.into() },
+            "re-enrols after a reset"
+        );
     }
-    let locked = rejected(auth::verify_second_factor(&portal, &pending, "000000", client()).await);
-    assert!(locked.to_string().contains("locked"), "{locked}");
-    let still = rejected(auth::verify_second_factor(&portal, &pending, &codes[0], client()).await);
-    assert!(still.to_string().contains("locked"), "a right code does not unlock it");
-    assert!(rejected(password_step(&portal, PASSWORD).await).to_string().contains("locked"));
+);
 
-    auth::admin_reset_second_factor(&portal, "acme", EMAIL, "cli").await.unwrap();
-    let (_, step) = password_step(&portal, PASSWORD).await.unwrap();
-    assert_eq!(step, LoginStep::EnrolTotp { email: EMAIL.into() }, "re-enrols after a reset");
-});
+on_both_databases!(
+    wrong_passwords_are_throttled_per_account,
+    |t: TestDb| async move {
+        let (portal, clock) = t.portal();
+        set_up(&portal).await;
+        for _ in 0..4 {
+            assert_eq!(
+                rejected(password_step(&portal, "Wrong-pass-1").await).field(),
+                Some("password")
+            );
+        }
+        let blocked = rejected(password_step(&portal, "Wrong-pass-1").await);
+        assert_eq!(
+            blocked,
+            AppError::Throttled {
+                retry_after_secs: 900
+            }
+        );
+        assert!(matches!(
+            rejected(password_step(&portal, PASSWORD).await),
+            AppError::Throttled { .. }
+        ));
+        // An unknown address is throttled the same way, so blocks reveal nothing.
+        let ghost = || auth::sign_in_with_password(&portal, "acme", "ghost@acme.example", "Nope-1", client());
+        for _ in 0..4 {
+            assert!(ghost().await.is_err());
+        }
+        assert!(matches!(rejected(ghost().await), AppError::Throttled { .. }));
 
-on_both_databases!(wrong_passwords_are_throttled_per_account, |t: TestDb| async move {
-    let (portal, clock) = t.portal();
-    set_up(&portal).await;
-    for _ in 0..4 {
-        assert_eq!(rejected(password_step(&portal, "Wrong-pass-1").await).field(), Some("password"));
+        clock.advance(15 * MINUTE_MS);
+        password_step(&portal, PASSWORD)
+            .await
+            .expect("the block lifts after 15 minutes");
     }
-    let blocked = rejected(password_step(&portal, "Wrong-pass-1").await);
-    assert_eq!(blocked, AppError::Throttled { retry_after_secs: 900 });
-    assert!(matches!(rejected(password_step(&portal, PASSWORD).await), AppError::Throttled { .. }));
-    // An unknown address is throttled the same way, so blocks reveal nothing.
-    let ghost = || auth::sign_in_with_password(&portal, "acme", "ghost@acme.example", "Nope-1", client());
-    for _ in 0..4 {
-        assert!(ghost().await.is_err());
+);
+
+on_both_databases!(
+    password_reset_link_works_once_within_an_hour,
+    |t: TestDb| async move {
+        let (portal, clock) = t.portal();
+        set_up(&portal).await;
+        auth::request_password_reset(&portal, "acme", "nobody@acme.example", client())
+            .await
+            .unwrap();
+        auth::request_password_reset(&portal, "acme", EMAIL, client())
+            .await
+            .unwrap();
+        let mut conn = portal.db.pool.acquire().await.unwrap();
+        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+            .await
+            .unwrap()
+            .unwrap();
+        let mails = domain::outbox::list(&mut conn, instance.id, 10).await.unwrap();
+        assert_eq!(mails.len(), 1, "only the real account gets mail");
+        assert_eq!(mails[0].recipient, EMAIL);
+        let token = link_token(&mails[0].body);
+
+        let weak = rejected(auth::reset_password(&portal, &token, "weak", "weak", client()).await);
+        assert_eq!(weak.field(), Some("password"));
+        auth::reset_password(&portal, &token, "New-Password-1", "New-Password-1", client())
+            .await
+            .unwrap();
+        let reused =
+            rejected(auth::reset_password(&portal, &token, "Other-Pass-1", "Other-Pass-1", client()).await);
+        assert!(reused.to_string().contains("already been used"), "{reused}");
+        assert!(password_step(&portal, PASSWORD).await.is_err());
+        password_step(&portal, "New-Password-1").await.unwrap();
+
+        auth::request_password_reset(&portal, "acme", EMAIL, client())
+            .await
+            .unwrap();
+        let token = link_token(&newest_mail(&portal).await.body);
+        clock.advance(HOUR_MS);
+        let expired =
+            rejected(auth::reset_password(&portal, &token, "Later-Pass-1", "Later-Pass-1", client()).await);
+        assert!(expired.to_string().contains("expired"), "{expired}");
     }
-    assert!(matches!(rejected(ghost().await), AppError::Throttled { .. }));
+);
 
-    clock.advance(15 * MINUTE_MS);
-    password_step(&portal, PASSWORD).await.expect("the block lifts after 15 minutes");
-});
+on_both_databases!(
+    activation_sets_the_first_password_within_48_hours,
+    |t: TestDb| async move {
+        let (portal, clock) = t.portal();
+        set_up(&portal).await;
+        let mut conn = portal.db.pool.acquire().await.unwrap();
+        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+            .await
+            .unwrap()
+            .unwrap();
+        let invited = NewUser {
+            instance_id: instance.id,
+            email: "tech@acme.example",
+            role: Role::Monitor,
+            status: UserStatus::PendingActivation,
+            password_hash: None,
+            global_scope: false,
+        };
+        let id = users::insert(&mut conn, invited, portal.now()).await.unwrap();
+        let user = users::get(&mut conn, id).await.unwrap().unwrap();
+        auth::send_activation(&mut conn, &portal, &user, &instance)
+            .await
+            .unwrap();
+        let mail = newest_mail(&portal).await;
+        assert_eq!(mail.subject, "Activate your Backplane account");
+        let token = link_token(&mail.body);
+        let tech = |password: &'static str| {
+            auth::sign_in_with_password(&portal, "acme", "tech@acme.example", password, client())
+        };
 
-on_both_databases!(password_reset_link_works_once_within_an_hour, |t: TestDb| async move {
-    let (portal, clock) = t.portal();
-    set_up(&portal).await;
-    auth::request_password_reset(&portal, "acme", "nobody@acme.example", client()).await.unwrap();
-    auth::request_password_reset(&portal, "acme", EMAIL, client()).await.unwrap();
-    let mut conn = portal.db.pool.acquire().await.unwrap();
-    let instance = domain::instances::find_by_homerealm(&mut conn, "acme").await.unwrap().unwrap();
-    let mails = domain::outbox::list(&mut conn, instance.id, 10).await.unwrap();
-    assert_eq!(mails.len(), 1, "only the real account gets mail");
-    assert_eq!(mails[0].recipient, EMAIL);
-    let token = link_token(&mails[0].body);
+        assert!(
+            tech("Tech-Pass-1").await.is_err(),
+            "no password before activation"
+        );
+        clock.advance(47 * HOUR_MS);
+        auth::activate_account(&portal, &token, "Tech-Pass-1", "Tech-Pass-1", client())
+            .await
+            .unwrap();
+        assert_eq!(
+            users::get(&mut conn, id).await.unwrap().unwrap().status,
+            UserStatus::Active
+        );
+        let (_, step) = tech("Tech-Pass-1").await.unwrap();
+        assert_eq!(
+            step,
+            LoginStep::EnrolTotp {
+                email: "tech@acme.example".into()
+            }
+        );
 
-    let weak = rejected(auth::reset_password(&portal, &token, "weak", "weak", client()).await);
-    assert_eq!(weak.field(), Some("password"));
-    auth::reset_password(&portal, &token, "New-Password-1", "New-Password-1", client()).await.unwrap();
-    let reused = rejected(auth::reset_password(&portal, &token, "Other-Pass-1", "Other-Pass-1", client()).await);
-    assert!(reused.to_string().contains("already been used"), "{reused}");
-    assert!(password_step(&portal, PASSWORD).await.is_err());
-    password_step(&portal, "New-Password-1").await.unwrap();
-
-    auth::request_password_reset(&portal, "acme", EMAIL, client()).await.unwrap();
-    let token = link_token(&newest_mail(&portal).await.body);
-    clock.advance(HOUR_MS);
-    let expired = rejected(auth::reset_password(&portal, &token, "Later-Pass-1", "Later-Pass-1", client()).await);
-    assert!(expired.to_string().contains("expired"), "{expired}");
-});
-
-on_both_databases!(activation_sets_the_first_password_within_48_hours, |t: TestDb| async move {
-    let (portal, clock) = t.portal();
-    set_up(&portal).await;
-    let mut conn = portal.db.pool.acquire().await.unwrap();
-    let instance = domain::instances::find_by_homerealm(&mut conn, "acme").await.unwrap().unwrap();
-    let invited = NewUser {
-        instance_id: instance.id,
-        email: "tech@acme.example",
-        role: Role::Monitor,
-        status: UserStatus::PendingActivation,
-        password_hash: None,
-        global_scope: false,
-    };
-    let id = users::insert(&mut conn, invited, portal.now()).await.unwrap();
-    let user = users::get(&mut conn, id).await.unwrap().unwrap();
-    auth::send_activation(&mut conn, &portal, &user, &instance).await.unwrap();
-    let mail = newest_mail(&portal).await;
-    assert_eq!(mail.subject, "Activate your Backplane account");
-    let token = link_token(&mail.body);
-    let tech = |password: &'static str| auth::sign_in_with_password(&portal, "acme", "tech@acme.example", password, client());
-
-    assert!(tech("Tech-Pass-1").await.is_err(), "no password before activation");
-    clock.advance(47 * HOUR_MS);
-    auth::activate_account(&portal, &token, "Tech-Pass-1", "Tech-Pass-1", client()).await.unwrap();
-    assert_eq!(users::get(&mut conn, id).await.unwrap().unwrap().status, UserStatus::Active);
-    let (_, step) = tech("Tech-Pass-1").await.unwrap();
-    assert_eq!(step, LoginStep::EnrolTotp { email: "tech@acme.example".into() });
-
-    auth::send_activation(&mut conn, &portal, &user, &instance).await.unwrap();
-    let token = link_token(&newest_mail(&portal).await.body);
-    clock.advance(48 * HOUR_MS);
-    let expired = rejected(auth::activate_account(&portal, &token, "Tech-Pass-2", "Tech-Pass-2", client()).await);
-    assert!(expired.to_string().contains("expired"), "{expired}");
-});
+        auth::send_activation(&mut conn, &portal, &user, &instance)
+            .await
+            .unwrap();
+        let token = link_token(&newest_mail(&portal).await.body);
+        clock.advance(48 * HOUR_MS);
+        let expired =
+            rejected(auth::activate_account(&portal, &token, "Tech-Pass-2", "Tech-Pass-2", client()).await);
+        assert!(expired.to_string().contains("expired"), "{expired}");
+    }
+);
 
 on_both_databases!(sessions_end_when_idle_or_signed_out, |t: TestDb| async move {
     let (portal, clock) = t.portal();
@@ -248,7 +378,9 @@ on_both_databases!(sessions_end_when_idle_or_signed_out, |t: TestDb| async move 
             let (token, _) = password_step(&portal, PASSWORD).await.unwrap();
             let pending = session(&portal, &token).await;
             let code = totp::code_at_step(&secret, totp::step_at(portal.now()) + offset).unwrap();
-            auth::verify_second_factor(&portal, &pending, &code, client()).await.unwrap()
+            auth::verify_second_factor(&portal, &pending, &code, client())
+                .await
+                .unwrap()
         }
     };
     let token = login(1).await;
@@ -257,7 +389,10 @@ on_both_databases!(sessions_end_when_idle_or_signed_out, |t: TestDb| async move 
     clock.advance(59 * MINUTE_MS);
     let s = session(&portal, &token).await;
     clock.advance(61 * MINUTE_MS);
-    assert!(try_session(&portal, &token).await.is_none(), "idle for over an hour");
+    assert!(
+        try_session(&portal, &token).await.is_none(),
+        "idle for over an hour"
+    );
 
     let token = login(0).await;
     let s2 = session(&portal, &token).await;
@@ -265,7 +400,12 @@ on_both_databases!(sessions_end_when_idle_or_signed_out, |t: TestDb| async move 
     assert!(try_session(&portal, &token).await.is_none(), "signed out");
     let mut conn = portal.db.pool.acquire().await.unwrap();
     let actions = domain::audit::actions(&mut conn, s.instance_id).await.unwrap();
-    for expected in ["instance.created", "user.totp_enrolled", "login.success", "logout"] {
+    for expected in [
+        "instance.created",
+        "user.totp_enrolled",
+        "login.success",
+        "logout",
+    ] {
         assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
     }
 });
@@ -273,39 +413,99 @@ on_both_databases!(sessions_end_when_idle_or_signed_out, |t: TestDb| async move 
 on_both_databases!(two_instances_share_nothing, |t: TestDb| async move {
     let (portal, _clock) = t.portal();
     set_up(&portal).await;
-    let other = setup::create_instance_headless(&portal, "globex", "Globex", EMAIL, "Other-Pass-1").await.unwrap();
-    assert!(auth::sign_in_with_password(&portal, "globex", EMAIL, PASSWORD, client()).await.is_err());
-    assert!(auth::sign_in_with_password(&portal, "acme", EMAIL, "Other-Pass-1", client()).await.is_err());
-    let (token, _) = auth::sign_in_with_password(&portal, "globex", EMAIL, "Other-Pass-1", client()).await.unwrap();
+    let other = setup::create_instance_headless(&portal, "globex", "Globex", EMAIL, "Other-Pass-1")
+        .await
+        .unwrap();
+    assert!(
+        auth::sign_in_with_password(&portal, "globex", EMAIL, PASSWORD, client())
+            .await
+            .is_err()
+    );
+    assert!(
+        auth::sign_in_with_password(&portal, "acme", EMAIL, "Other-Pass-1", client())
+            .await
+            .is_err()
+    );
+    let (token, _) = auth::sign_in_with_password(&portal, "globex", EMAIL, "Other-Pass-1", client())
+        .await
+        .unwrap();
     let s = session(&portal, &token).await;
-    assert_eq!((s.homerealm.as_str(), s.instance_id), ("globex", other.instance.id));
+    assert_eq!(
+        (s.homerealm.as_str(), s.instance_id),
+        ("globex", other.instance.id)
+    );
     let code = totp::code_at_step(&other.totp_secret, totp::step_at(portal.now())).unwrap();
-    auth::verify_second_factor(&portal, &s, &code, client()).await.unwrap();
-    assert_eq!(auth::first_login_step(&portal).await.unwrap(), LoginStep::Homerealm, "two instances: ask the homerealm");
+    auth::verify_second_factor(&portal, &s, &code, client())
+        .await
+        .unwrap();
+    assert_eq!(
+        auth::first_login_step(&portal).await.unwrap(),
+        LoginStep::Homerealm,
+        "two instances: ask the homerealm"
+    );
     let unknown = rejected(auth::choose_homerealm(&portal, "initech", client()).await);
     assert_eq!(unknown.field(), Some("homerealm"));
 });
 
-on_both_databases!(outbox_mail_is_delivered_over_smtp_and_retried_on_failure, |t: TestDb| async move {
-    let (portal, clock) = t.portal();
-    set_up(&portal).await;
-    auth::request_password_reset(&portal, "acme", EMAIL, client()).await.unwrap();
+on_both_databases!(
+    outbox_mail_is_delivered_over_smtp_and_retried_on_failure,
+    |t: TestDb| async move {
+        let (portal, clock) = t.portal();
+        set_up(&portal).await;
+        auth::request_password_reset(&portal, "acme", EMAIL, client())
+            .await
+            .unwrap();
 
-    let refused = domain::outbox::Mailer::new("smtp://127.0.0.1:1", "Backplane <noreply@portal.test>").unwrap();
-    assert_eq!(domain::outbox::deliver_due(&portal.db, &refused, portal.now()).await.unwrap(), 0);
-    let mail = newest_mail(&portal).await;
-    assert_eq!((mail.status, mail.attempts), (model::outbox::MailStatus::Queued, 1));
-    assert!(mail.last_error.is_some());
+        let refused =
+            domain::outbox::Mailer::new("smtp://127.0.0.1:1", "Backplane <noreply@portal.test>").unwrap();
+        assert_eq!(
+            domain::outbox::deliver_due(&portal.db, &refused, portal.now())
+                .await
+                .unwrap(),
+            0
+        );
+        let mail = newest_mail(&portal).await;
+        assert_eq!(
+            (mail.status, mail.attempts),
+            (model::outbox::MailStatus::Queued, 1)
+        );
+        assert!(mail.last_error.is_some());
 
-    let sink = SmtpSink::start().await;
-    let mailer = domain::outbox::Mailer::new(&sink.url(), "Backplane <noreply@portal.test>").unwrap();
-    assert_eq!(domain::outbox::deliver_due(&portal.db, &mailer, portal.now()).await.unwrap(), 0, "backing off");
-    clock.advance(31_000);
-    assert_eq!(domain::outbox::deliver_due(&portal.db, &mailer, portal.now()).await.unwrap(), 1);
-    assert_eq!(domain::outbox::deliver_due(&portal.db, &mailer, portal.now()).await.unwrap(), 0, "sent once");
-    let messages = sink.messages();
-    assert_eq!(messages.len(), 1);
-    assert!(messages[0].contains("Subject: Reset your Backplane password"), "{}", messages[0]);
-    assert!(messages[0].contains(&format!("Message-ID: <outbox-{}@portal.test>", mail.id)), "{}", messages[0]);
-    assert_eq!(newest_mail(&portal).await.status, model::outbox::MailStatus::Sent);
-});
+        let sink = SmtpSink::start().await;
+        let mailer = domain::outbox::Mailer::new(&sink.url(), "Backplane <noreply@portal.test>").unwrap();
+        assert_eq!(
+            domain::outbox::deliver_due(&portal.db, &mailer, portal.now())
+                .await
+                .unwrap(),
+            0,
+            "backing off"
+        );
+        clock.advance(31_000);
+        assert_eq!(
+            domain::outbox::deliver_due(&portal.db, &mailer, portal.now())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            domain::outbox::deliver_due(&portal.db, &mailer, portal.now())
+                .await
+                .unwrap(),
+            0,
+            "sent once"
+        );
+        let messages = sink.messages();
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].contains("Subject: Reset your Backplane password"),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[0].contains(&format!("Message-ID: <outbox-{}@portal.test>", mail.id)),
+            "{}",
+            messages[0]
+        );
+        assert_eq!(newest_mail(&portal).await.status, model::outbox::MailStatus::Sent);
+    }
+);

@@ -36,16 +36,25 @@ fn minutes_until(secs: u64) -> u64 {
 }
 
 fn plural_minutes(secs: u64) -> &'static str {
-    if minutes_until(secs) == 1 { "minute" } else { "minutes" }
+    if minutes_until(secs) == 1 {
+        "minute"
+    } else {
+        "minutes"
+    }
 }
 
 impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict { message: message.into() }
+        Self::Conflict {
+            message: message.into(),
+        }
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
@@ -65,7 +74,9 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        Self::Transport { message: value.to_string() }
+        Self::Transport {
+            message: value.to_string(),
+        }
     }
 }
 
@@ -75,7 +86,9 @@ mod tests {
 
     #[test]
     fn throttle_message_rounds_up_to_whole_minutes() {
-        let e = AppError::Throttled { retry_after_secs: 14 * 60 + 1 };
+        let e = AppError::Throttled {
+            retry_after_secs: 14 * 60 + 1,
+        };
         assert_eq!(e.to_string(), "Too many attempts — try again in 15 minutes.");
         let e = AppError::Throttled { retry_after_secs: 30 };
         assert_eq!(e.to_string(), "Too many attempts — try again in 1 minute.");

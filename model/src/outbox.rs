@@ -21,7 +21,9 @@ impl MailStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [MailStatus::Queued, MailStatus::Sent, MailStatus::Failed].into_iter().find(|m| m.as_str() == s)
+        [MailStatus::Queued, MailStatus::Sent, MailStatus::Failed]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
 }
 

@@ -16,7 +16,11 @@ use crate::AppState;
 use crate::config::{Settings, SettingsArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "backplane", version, about = "Backplane: the backup control plane for MSPs")]
+#[command(
+    name = "backplane",
+    version,
+    about = "Backplane: the backup control plane for MSPs"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -68,7 +72,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(&cli.settings)?;
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
-    let db = Db::connect(&settings.database_url).await.map_err(|e| format!("database: {e}"))?;
+    let db = Db::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
     let portal = portal(db, &settings);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings, portal).await,
@@ -87,12 +93,17 @@ fn portal(db: Db, settings: &Settings) -> Portal {
 }
 
 async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
-    let mut options = get_configuration(None).map_err(|e| format!("leptos configuration: {e}"))?.leptos_options;
+    let mut options = get_configuration(None)
+        .map_err(|e| format!("leptos configuration: {e}"))?
+        .leptos_options;
     options.site_addr = settings.listen;
     options.site_root = settings.site_root.display().to_string().into();
     let state = AppState {
         portal: portal.clone(),
-        cookies: CookiePolicy { secure: settings.secure_cookies(), embeddable: !settings.frame_ancestors.is_empty() },
+        cookies: CookiePolicy {
+            secure: settings.secure_cookies(),
+            embeddable: !settings.frame_ancestors.is_empty(),
+        },
         frame_ancestors: settings.frame_ancestors.clone(),
         setup_done: Arc::new(AtomicBool::new(false)),
     };
@@ -103,22 +114,34 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
     let mut workers = Vec::new();
     if let Some(smtp) = &settings.smtp {
         let mailer = Mailer::new(&smtp.url, &smtp.from).map_err(|e| e.to_string())?;
-        workers.push(tokio::spawn(crate::workers::deliver_mail(portal.clone(), mailer, stopped.clone())));
+        workers.push(tokio::spawn(crate::workers::deliver_mail(
+            portal.clone(),
+            mailer,
+            stopped.clone(),
+        )));
     }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
     println!("Backplane is listening on {}", settings.public_url);
-    if domain::setup::needs_setup(&portal).await.map_err(|e| e.to_string())? {
-        let url = domain::setup::issue_setup_url(&portal).await.map_err(|e| e.to_string())?;
+    if domain::setup::needs_setup(&portal)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let url = domain::setup::issue_setup_url(&portal)
+            .await
+            .map_err(|e| e.to_string())?;
         println!("First-run setup: open {url}");
         println!("(The link works once, for 24 hours; restarting the server prints a new one.)");
     }
     let app = crate::router::build(state, options);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server: {e}"))?;
     let _ = stop.send(true);
     for worker in workers {
         let _ = worker.await;
@@ -150,19 +173,30 @@ fn read_password() -> Result<String, String> {
         return Ok(password);
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn admin(command: AdminCommand, portal: &Portal) -> Result<(), String> {
     let show = |e: domain::DomainError| e.to_string();
     match command {
-        AdminCommand::CreateInstance { homerealm, name, email } => {
+        AdminCommand::CreateInstance {
+            homerealm,
+            name,
+            email,
+        } => {
             let password = read_password()?;
-            let created = domain::setup::create_instance_headless(portal, &homerealm, &name, &email, &password)
-                .await
-                .map_err(show)?;
-            println!("Instance {} created with Superuser {email}.", created.instance.homerealm);
+            let created =
+                domain::setup::create_instance_headless(portal, &homerealm, &name, &email, &password)
+                    .await
+                    .map_err(show)?;
+            println!(
+                "Instance {} created with Superuser {email}.",
+                created.instance.homerealm
+            );
             println!("TOTP secret: {}", created.totp_secret);
             println!("TOTP URI: {}", created.otpauth_uri);
             println!("Recovery codes (each works once):");
@@ -171,12 +205,16 @@ async fn admin(command: AdminCommand, portal: &Portal) -> Result<(), String> {
             }
         }
         AdminCommand::Reset2fa { homerealm, email } => {
-            domain::auth::admin_reset_second_factor(portal, &homerealm, &email, "cli").await.map_err(show)?;
+            domain::auth::admin_reset_second_factor(portal, &homerealm, &email, "cli")
+                .await
+                .map_err(show)?;
             println!("Two-factor authentication of {email} is reset; they enrol again at next login.");
         }
         AdminCommand::SetPassword { homerealm, email } => {
             let password = read_password()?;
-            domain::auth::admin_set_password(portal, &homerealm, &email, &password, "cli").await.map_err(show)?;
+            domain::auth::admin_set_password(portal, &homerealm, &email, &password, "cli")
+                .await
+                .map_err(show)?;
             println!("Password of {email} is set; their sessions have ended.");
         }
         AdminCommand::ListInstances => {

@@ -89,16 +89,29 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
-        let listen: SocketAddr =
-            listen_text.parse().map_err(|_| format!("listen: {listen_text:?} is not an address:port"))?;
-        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| format!("listen: {listen_text:?} is not an address:port"))?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
         let database_url = args
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("backplane.db").display()));
-        let public_url = args.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = validate_url("public_url", public_url.trim_end_matches('/'))?;
         let frame_ancestors = match &args.frame_ancestors {
             Some(text) => split_list(text),
@@ -107,15 +120,42 @@ impl Settings {
         for origin in &frame_ancestors {
             validate_url("frame_ancestors", origin)?;
         }
-        let smtp = match (args.smtp_url.clone().or(file.smtp_url), args.smtp_from.clone().or(file.smtp_from)) {
+        let smtp = match (
+            args.smtp_url.clone().or(file.smtp_url),
+            args.smtp_from.clone().or(file.smtp_from),
+        ) {
             (Some(url), Some(from)) => Some(Smtp { url, from }),
             (Some(_), None) => return Err("smtp_from: set the sender address when smtp_url is set".into()),
             (None, _) => None,
         };
-        let session_idle_minutes = positive("session_idle_minutes", args.session_idle_minutes.or(file.session_idle_minutes).unwrap_or(60))?;
-        let session_absolute_hours = positive("session_absolute_hours", args.session_absolute_hours.or(file.session_absolute_hours).unwrap_or(12))?;
-        let site_root = args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site"));
-        Ok(Settings { listen, data_dir, database_url, public_url, smtp, frame_ancestors, session_idle_minutes, session_absolute_hours, site_root })
+        let session_idle_minutes = positive(
+            "session_idle_minutes",
+            args.session_idle_minutes
+                .or(file.session_idle_minutes)
+                .unwrap_or(60),
+        )?;
+        let session_absolute_hours = positive(
+            "session_absolute_hours",
+            args.session_absolute_hours
+                .or(file.session_absolute_hours)
+                .unwrap_or(12),
+        )?;
+        let site_root = args
+            .site_root
+            .clone()
+            .or(file.site_root)
+            .unwrap_or_else(|| PathBuf::from("target/site"));
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            smtp,
+            frame_ancestors,
+            session_idle_minutes,
+            session_absolute_hours,
+            site_root,
+        })
     }
 
     /// `Secure` cookies everywhere except plain http on a loopback address.
@@ -130,11 +170,16 @@ fn read_file(path: &Path) -> Result<FileSettings, String> {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn validate_url(name: &str, url: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
         _ => Err(format!("{name}: {url:?} must be an http:// or https:// URL")),
@@ -142,12 +187,28 @@ fn validate_url(name: &str, url: &str) -> Result<String, String> {
 }
 
 fn positive(name: &str, value: i64) -> Result<i64, String> {
-    if value > 0 { Ok(value) } else { Err(format!("{name}: must be a positive number")) }
+    if value > 0 {
+        Ok(value)
+    } else {
+        Err(format!("{name}: must be a positive number"))
+    }
 }
 
 fn is_loopback_url(url: &str) -> bool {
-    let host = url.split("://").nth(1).unwrap_or("").split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
 }
 
@@ -171,7 +232,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("backplane.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:8080\"\npublic_url = \"https://backup.example.com\"\nframe_ancestors = [\"https://rmm.example.com\"]\n").unwrap();
-        let mut args = SettingsArgs { config: Some(file.clone()), ..Default::default() };
+        let mut args = SettingsArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
         let s = Settings::load(&args).unwrap();
         assert_eq!(s.listen.port(), 8080);
         assert!(s.secure_cookies());
@@ -187,14 +251,25 @@ mod tests {
 
     #[test]
     fn smtp_needs_a_sender() {
-        let args = SettingsArgs { smtp_url: Some("smtp://localhost:25".into()), ..Default::default() };
+        let args = SettingsArgs {
+            smtp_url: Some("smtp://localhost:25".into()),
+            ..Default::default()
+        };
         assert!(Settings::load(&args).unwrap_err().starts_with("smtp_from"));
     }
 
     #[test]
     fn only_plain_http_on_loopback_drops_secure() {
-        for (url, secure) in [("http://127.0.0.1:3000", false), ("http://localhost", false), ("http://backup.example.com", true), ("https://127.0.0.1", true)] {
-            let args = SettingsArgs { public_url: Some(url.into()), ..Default::default() };
+        for (url, secure) in [
+            ("http://127.0.0.1:3000", false),
+            ("http://localhost", false),
+            ("http://backup.example.com", true),
+            ("https://127.0.0.1", true),
+        ] {
+            let args = SettingsArgs {
+                public_url: Some(url.into()),
+                ..Default::default()
+            };
             assert_eq!(Settings::load(&args).unwrap().secure_cookies(), secure, "{url}");
         }
     }

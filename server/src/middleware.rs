@@ -14,7 +14,13 @@ use domain::sessions::{self, Stage};
 use crate::AppState;
 
 /// Pages anyone may open; every other page needs a signed-in session.
-const PUBLIC_PAGES: [&str; 5] = ["/setup", "/login", "/forgot-password", "/reset-password", "/activate"];
+const PUBLIC_PAGES: [&str; 5] = [
+    "/setup",
+    "/login",
+    "/forgot-password",
+    "/reset-password",
+    "/activate",
+];
 
 fn session_token(request: &Request) -> Option<String> {
     request
@@ -45,7 +51,10 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
                 Ok(session) => session,
                 Err(error) => {
                     tracing::error!(%error, "resolving a session failed");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "The portal cannot reach its database. Try again shortly.")
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The portal cannot reach its database. Try again shortly.",
+                    )
                         .into_response();
                 }
             }
@@ -72,7 +81,11 @@ pub async fn guard_pages(State(state): State<AppState>, request: Request, next: 
     }
     let path = request.uri().path().to_owned();
     if !setup_done(&state).await {
-        return if path == "/setup" { next.run(request).await } else { Redirect::to("/setup").into_response() };
+        return if path == "/setup" {
+            next.run(request).await
+        } else {
+            Redirect::to("/setup").into_response()
+        };
     }
     let signed_in = request
         .extensions()
@@ -93,7 +106,9 @@ async fn setup_done(state: &AppState) -> bool {
         return true;
     }
     // Once true it stays true, so only a fresh install pays for this query.
-    let done = domain::setup::needs_setup(&state.portal).await.is_ok_and(|needs| !needs);
+    let done = domain::setup::needs_setup(&state.portal)
+        .await
+        .is_ok_and(|needs| !needs);
     if done {
         state.setup_done.store(true, Ordering::Relaxed);
     }
@@ -132,12 +147,17 @@ fn same_origin(origin: &str, host: Option<&str>, public_url: &str) -> bool {
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
-    let ancestors = std::iter::once("'self'".to_owned()).chain(state.frame_ancestors.iter().cloned()).collect::<Vec<_>>();
+    let ancestors = std::iter::once("'self'".to_owned())
+        .chain(state.frame_ancestors.iter().cloned())
+        .collect::<Vec<_>>();
     let headers = response.headers_mut();
     if let Ok(csp) = HeaderValue::from_str(&format!("frame-ancestors {}", ancestors.join(" "))) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if is_api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -145,24 +165,14 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     response
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origin_matches_the_public_url_or_the_host_header() {
-        assert!(same_origin("http://127.0.0.1:3000", None, "http://127.0.0.1:3000"));
-        assert!(same_origin("https://portal.example.com", Some("portal.example.com"), "http://x"));
-        assert!(!same_origin("https://evil.example.com", Some("portal.example.com"), "https://portal.example.com"));
-    }
-}
-
 /// Server functions answer every failure with 500; this gives each error kind its proper status
 /// (422, 401, 403, 404, 409, 429 with `Retry-After`), so logs, proxies and API clients can tell
 /// a refusal from a fault. The body is unchanged.
 pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR || !response.headers().contains_key("serverfnerror") {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -172,7 +182,9 @@ pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<model::AppError>(&bytes) {
         parts.status = status_of(&error);
         if let model::AppError::Throttled { retry_after_secs } = error {
-            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
@@ -188,5 +200,29 @@ fn status_of(error: &model::AppError) -> StatusCode {
         Conflict { .. } => StatusCode::CONFLICT,
         Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         Internal { .. } | Transport { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_matches_the_public_url_or_the_host_header() {
+        assert!(same_origin(
+            "http://127.0.0.1:3000",
+            None,
+            "http://127.0.0.1:3000"
+        ));
+        assert!(same_origin(
+            "https://portal.example.com",
+            Some("portal.example.com"),
+            "http://x"
+        ));
+        assert!(!same_origin(
+            "https://evil.example.com",
+            Some("portal.example.com"),
+            "https://portal.example.com"
+        ));
     }
 }

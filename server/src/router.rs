@@ -8,7 +8,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
-use crate::middleware::{guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status};
+use crate::middleware::{
+    guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status,
+};
 
 pub fn build(state: AppState, options: LeptosOptions) -> Router {
     let routes = generate_route_list(app::App);
@@ -19,8 +21,13 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
     };
     let shell_options = options.clone();
     Router::new()
-        .leptos_routes_with_context(&options, routes, provide.clone(), move || app::shell(shell_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler_with_context(provide, app::shell))
+        .leptos_routes_with_context(&options, routes, provide.clone(), move || {
+            app::shell(shell_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            provide,
+            app::shell,
+        ))
         .with_state(options)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))

@@ -26,12 +26,19 @@ fn start(db: &TestDb) -> Portal2 {
     let (portal, _clock) = db.portal();
     let state = AppState {
         portal: portal.clone(),
-        cookies: CookiePolicy { secure: false, embeddable: false },
+        cookies: CookiePolicy {
+            secure: false,
+            embeddable: false,
+        },
         frame_ancestors: vec!["https://rmm.example.com".into()],
         setup_done: Arc::default(),
     };
-    let options = LeptosOptions::builder().output_name("backplane").site_root("target/site").build();
-    let router = server::router::build(state, options).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
+    let options = LeptosOptions::builder()
+        .output_name("backplane")
+        .site_root("target/site")
+        .build();
+    let router = server::router::build(state, options)
+        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
     Portal2 { router, portal }
 }
 
@@ -52,7 +59,16 @@ impl Portal2 {
     async fn call(&self, path: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Response<Body> {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.replace('%', "%25").replace('&', "%26").replace('+', "%2B").replace(' ', "+").replace('@', "%40")))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace('%', "%25")
+                        .replace('&', "%26")
+                        .replace('+', "%2B")
+                        .replace(' ', "+")
+                        .replace('@', "%40")
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let mut request = Request::post(path)
@@ -66,16 +82,34 @@ impl Portal2 {
 }
 
 async fn text(response: Response<Body>) -> String {
-    String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+    String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn location(response: &Response<Body>) -> &str {
-    response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn session_cookie(response: &Response<Body>) -> String {
-    let set = response.headers().get(header::SET_COOKIE).expect("Set-Cookie").to_str().unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"), "{set}");
+    let set = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .expect("Set-Cookie")
+        .to_str()
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"),
+        "{set}"
+    );
     set.split(';').next().unwrap().to_owned()
 }
 
@@ -86,15 +120,28 @@ const PASSWORD: &str = "Correct-Horse-9";
 async fn set_up(p: &Portal2) -> (String, String) {
     let url = domain::setup::issue_setup_url(&p.portal).await.unwrap();
     let token = url.split("token=").nth(1).unwrap();
-    let form = [("token", token), ("homerealm", "acme"), ("display_name", "Acme IT"), ("email", EMAIL), ("password", PASSWORD), ("confirm", PASSWORD)];
+    let form = [
+        ("token", token),
+        ("homerealm", "acme"),
+        ("display_name", "Acme IT"),
+        ("email", EMAIL),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
     let created = p.call("/api/setup/complete", &form, None).await;
     assert_eq!(created.status(), StatusCode::OK);
     let pending = session_cookie(&created);
-    assert_eq!(location(&p.get("/", Some(&pending)).await), "/login", "no portal before enrolment");
+    assert_eq!(
+        location(&p.get("/", Some(&pending)).await),
+        "/login",
+        "no portal before enrolment"
+    );
     let enrolment = text(p.call("/api/auth/enrol/begin", &[], Some(&pending)).await).await;
     let enrolment: model::auth::TotpEnrolment = serde_json::from_str(&enrolment).unwrap();
     let code = totp::code_at_step(&enrolment.secret, totp::step_at(p.portal.now())).unwrap();
-    let confirmed = p.call("/api/auth/enrol/confirm", &[("code", &code)], Some(&pending)).await;
+    let confirmed = p
+        .call("/api/auth/enrol/confirm", &[("code", &code)], Some(&pending))
+        .await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     (session_cookie(&confirmed), enrolment.secret)
 }
@@ -108,7 +155,13 @@ on_both_databases!(a_fresh_install_shows_only_setup, |db: TestDb| async move {
     }
     let page = p.get("/setup", None).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers().get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap().to_owned();
+    let csp = page
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(csp, "frame-ancestors 'self' https://rmm.example.com");
     assert!(text(page).await.contains("Setup required"));
 });
@@ -119,18 +172,46 @@ on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move
     let dashboard = p.get("/", Some(&cookie)).await;
     assert_eq!(dashboard.status(), StatusCode::OK);
     let html = text(dashboard).await;
-    assert!(html.contains("Dashboard") && html.contains(EMAIL), "server-rendered shell");
+    assert!(
+        html.contains("Dashboard") && html.contains(EMAIL),
+        "server-rendered shell"
+    );
     assert!(html.contains(r#"data-theme="light""#));
     assert_eq!(location(&p.get("/login", Some(&cookie)).await), "/");
     assert_eq!(location(&p.get("/jobs", None).await), "/login");
-    assert_eq!(p.get("/no-such-page", Some(&cookie)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.get("/no-such-page", Some(&cookie)).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
-    assert_eq!(p.call("/api/account/theme", &[("dark", "true")], Some(&cookie)).await.status(), StatusCode::OK);
-    assert!(text(p.get("/", Some(&cookie)).await).await.contains(r#"data-theme="dark""#), "no flash of the light theme");
+    assert_eq!(
+        p.call("/api/account/theme", &[("dark", "true")], Some(&cookie))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        text(p.get("/", Some(&cookie)).await)
+            .await
+            .contains(r#"data-theme="dark""#),
+        "no flash of the light theme"
+    );
 
     let logout = p.call("/api/auth/logout", &[], Some(&cookie)).await;
-    assert!(logout.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(location(&p.get("/", Some(&cookie)).await), "/login", "the session is gone server-side");
+    assert!(
+        logout
+            .headers()
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        location(&p.get("/", Some(&cookie)).await),
+        "/login",
+        "the session is gone server-side"
+    );
 });
 
 on_both_databases!(cross_site_posts_are_refused, |db: TestDb| async move {
@@ -146,51 +227,93 @@ on_both_databases!(cross_site_posts_are_refused, |db: TestDb| async move {
         }
         request.body(Body::from("dark=true")).unwrap()
     };
-    assert_eq!(p.send(forged(&[("sec-fetch-site", "cross-site")])).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(p.send(forged(&[("sec-fetch-site", "same-site")])).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(p.send(forged(&[("origin", "https://evil.example")])).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(p.send(forged(&[("origin", "http://portal.test")])).await.status(), StatusCode::OK);
-    assert!(text(p.get("/", Some(&cookie)).await).await.contains(r#"data-theme="dark""#), "only the same-origin call landed");
+    assert_eq!(
+        p.send(forged(&[("sec-fetch-site", "cross-site")])).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        p.send(forged(&[("sec-fetch-site", "same-site")])).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        p.send(forged(&[("origin", "https://evil.example")]))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        p.send(forged(&[("origin", "http://portal.test")])).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        text(p.get("/", Some(&cookie)).await)
+            .await
+            .contains(r#"data-theme="dark""#),
+        "only the same-origin call landed"
+    );
 });
 
-on_both_databases!(refusals_carry_their_status_and_a_named_field, |db: TestDb| async move {
-    let p = start(&db);
-    let (_, secret) = set_up(&p).await;
-    let wrong = [("homerealm", "acme"), ("email", EMAIL), ("password", "Wrong-pass-1")];
-    for _ in 0..4 {
-        let response = p.call("/api/auth/password", &wrong, None).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let error: model::AppError = serde_json::from_str(&text(response).await).unwrap();
-        assert_eq!(error.field(), Some("password"));
+on_both_databases!(
+    refusals_carry_their_status_and_a_named_field,
+    |db: TestDb| async move {
+        let p = start(&db);
+        let (_, secret) = set_up(&p).await;
+        let wrong = [
+            ("homerealm", "acme"),
+            ("email", EMAIL),
+            ("password", "Wrong-pass-1"),
+        ];
+        for _ in 0..4 {
+            let response = p.call("/api/auth/password", &wrong, None).await;
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let error: model::AppError = serde_json::from_str(&text(response).await).unwrap();
+            assert_eq!(error.field(), Some("password"));
+        }
+        let blocked = p.call("/api/auth/password", &wrong, None).await;
+        assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(blocked.headers().get(header::RETRY_AFTER).unwrap(), "900");
+        assert!(text(blocked).await.contains("throttled"));
+        let _ = secret;
     }
-    let blocked = p.call("/api/auth/password", &wrong, None).await;
-    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(blocked.headers().get(header::RETRY_AFTER).unwrap(), "900");
-    assert!(text(blocked).await.contains("throttled"));
-    let _ = secret;
-});
+);
 
-on_both_databases!(every_server_function_declares_its_access, |db: TestDb| async move {
-    let p = start(&db);
-    let (cookie, _) = set_up(&p).await;
-    let registered: Vec<&str> = server_fn::axum::server_fn_paths().map(|(path, _)| path).collect();
-    for path in &registered {
-        assert!(ENDPOINTS.iter().any(|(declared, _)| declared == path), "{path} declares no access in app::endpoints");
-    }
-    for (path, access) in ENDPOINTS {
-        assert!(registered.contains(path), "{path} is declared but not registered");
-        match access {
-            Access::Signed(_) | Access::OwnLogin => {
-                let anonymous = p.call(path, &[("dark", "true"), ("code", "123456")], None).await;
-                assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path} without a session");
-                let signed = p.call(path, &[("dark", "true"), ("code", "123456")], Some(&cookie)).await;
-                if *access == Access::OwnLogin {
-                    assert_eq!(signed.status(), StatusCode::UNAUTHORIZED, "{path} needs a half-finished login");
-                } else {
-                    assert_eq!(signed.status(), StatusCode::OK, "{path} for the Superuser");
+on_both_databases!(
+    every_server_function_declares_its_access,
+    |db: TestDb| async move {
+        let p = start(&db);
+        let (cookie, _) = set_up(&p).await;
+        let registered: Vec<&str> = server_fn::axum::server_fn_paths().map(|(path, _)| path).collect();
+        for path in &registered {
+            assert!(
+                ENDPOINTS.iter().any(|(declared, _)| declared == path),
+                "{path} declares no access in app::endpoints"
+            );
+        }
+        for (path, access) in ENDPOINTS {
+            assert!(registered.contains(path), "{path} is declared but not registered");
+            match access {
+                Access::Signed(_) | Access::OwnLogin => {
+                    let anonymous = p.call(path, &[("dark", "true"), ("code", "123456")], None).await;
+                    assert_eq!(
+                        anonymous.status(),
+                        StatusCode::UNAUTHORIZED,
+                        "{path} without a session"
+                    );
+                    let signed = p
+                        .call(path, &[("dark", "true"), ("code", "123456")], Some(&cookie))
+                        .await;
+                    if *access == Access::OwnLogin {
+                        assert_eq!(
+                            signed.status(),
+                            StatusCode::UNAUTHORIZED,
+                            "{path} needs a half-finished login"
+                        );
+                    } else {
+                        assert_eq!(signed.status(), StatusCode::OK, "{path} for the Superuser");
+                    }
                 }
+                Access::Public => {}
             }
-            Access::Public => {}
         }
     }
-});
+);

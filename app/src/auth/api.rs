@@ -19,12 +19,18 @@ pub async fn login_state() -> Result<LoginStep, AppError> {
 /// Public: the homerealm typed on the first login screen.
 #[server(prefix = "/api", endpoint = "auth/homerealm")]
 pub async fn login_homerealm(homerealm: String) -> Result<LoginStep, AppError> {
-    auth::choose_homerealm(&portal(), &homerealm, &client_info()).await.map_err(to_app_error)
+    auth::choose_homerealm(&portal(), &homerealm, &client_info())
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public: e-mail and password. Starts a half-finished login on success.
 #[server(prefix = "/api", endpoint = "auth/password")]
-pub async fn login_password(homerealm: String, email: String, password: String) -> Result<LoginStep, AppError> {
+pub async fn login_password(
+    homerealm: String,
+    email: String,
+    password: String,
+) -> Result<LoginStep, AppError> {
     let (token, step) = auth::sign_in_with_password(&portal(), &homerealm, &email, &password, &client_info())
         .await
         .map_err(to_app_error)?;
@@ -36,7 +42,9 @@ pub async fn login_password(homerealm: String, email: String, password: String) 
 #[server(prefix = "/api", endpoint = "auth/verify")]
 pub async fn login_verify(code: String) -> Result<(), AppError> {
     let session = any_session().ok_or(AppError::Unauthenticated)?;
-    let token = auth::verify_second_factor(&portal(), &session, &code, &client_info()).await.map_err(to_app_error)?;
+    let token = auth::verify_second_factor(&portal(), &session, &code, &client_info())
+        .await
+        .map_err(to_app_error)?;
     set_session_cookie(&token);
     Ok(())
 }
@@ -45,15 +53,18 @@ pub async fn login_verify(code: String) -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "auth/enrol/begin")]
 pub async fn enrol_begin() -> Result<TotpEnrolment, AppError> {
     let session = any_session().ok_or(AppError::Unauthenticated)?;
-    auth::begin_enrolment(&portal(), &session).await.map_err(to_app_error)
+    auth::begin_enrolment(&portal(), &session)
+        .await
+        .map_err(to_app_error)
 }
 
 /// Half-finished login without an authenticator: a code confirms it; returns recovery codes.
 #[server(prefix = "/api", endpoint = "auth/enrol/confirm")]
 pub async fn enrol_confirm(code: String) -> Result<RecoveryCodes, AppError> {
     let session = any_session().ok_or(AppError::Unauthenticated)?;
-    let (token, codes) =
-        auth::confirm_enrolment(&portal(), &session, &code, &client_info()).await.map_err(to_app_error)?;
+    let (token, codes) = auth::confirm_enrolment(&portal(), &session, &code, &client_info())
+        .await
+        .map_err(to_app_error)?;
     set_session_cookie(&token);
     Ok(codes)
 }
@@ -62,7 +73,9 @@ pub async fn enrol_confirm(code: String) -> Result<RecoveryCodes, AppError> {
 #[server(prefix = "/api", endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
     if let Some(session) = any_session() {
-        auth::sign_out(&portal(), &session, &client_info()).await.map_err(to_app_error)?;
+        auth::sign_out(&portal(), &session, &client_info())
+            .await
+            .map_err(to_app_error)?;
     }
     clear_session_cookie();
     Ok(())
@@ -85,13 +98,17 @@ pub async fn whoami() -> Result<Option<SessionView>, AppError> {
 #[server(prefix = "/api", endpoint = "account/theme")]
 pub async fn set_theme(dark: bool) -> Result<(), AppError> {
     let session = authorize(Action::ManageOwnAccount)?;
-    auth::set_dark_theme(&portal(), &session, dark).await.map_err(to_app_error)
+    auth::set_dark_theme(&portal(), &session, dark)
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public: e-mails a reset link if the pair matches; always answers the same.
 #[server(prefix = "/api", endpoint = "auth/forgot-password")]
 pub async fn forgot_password(homerealm: String, email: String) -> Result<(), AppError> {
-    auth::request_password_reset(&portal(), &homerealm, &email, &client_info()).await.map_err(to_app_error)
+    auth::request_password_reset(&portal(), &homerealm, &email, &client_info())
+        .await
+        .map_err(to_app_error)
 }
 
 #[cfg(feature = "ssr")]
@@ -105,16 +122,27 @@ fn token_purpose(purpose: LinkPurpose) -> domain::tokens::Purpose {
 /// Public (the token is the credential): whether a reset or activation link still works.
 #[server(prefix = "/api", endpoint = "auth/link-status")]
 pub async fn link_status(purpose: LinkPurpose, token: String) -> Result<(), AppError> {
-    auth::check_link(&portal(), token_purpose(purpose), &token).await.map_err(to_app_error)
+    auth::check_link(&portal(), token_purpose(purpose), &token)
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public (the token is the credential): sets a password from a reset or activation link.
 #[server(prefix = "/api", endpoint = "auth/set-password")]
-pub async fn set_password_from_link(purpose: LinkPurpose, token: String, password: String, confirm: String) -> Result<(), AppError> {
+pub async fn set_password_from_link(
+    purpose: LinkPurpose,
+    token: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
     let (portal, client) = (portal(), client_info());
     match purpose {
-        LinkPurpose::Activation => auth::activate_account(&portal, &token, &password, &confirm, &client).await,
-        LinkPurpose::PasswordReset => auth::reset_password(&portal, &token, &password, &confirm, &client).await,
+        LinkPurpose::Activation => {
+            auth::activate_account(&portal, &token, &password, &confirm, &client).await
+        }
+        LinkPurpose::PasswordReset => {
+            auth::reset_password(&portal, &token, &password, &confirm, &client).await
+        }
     }
     .map_err(to_app_error)
 }
@@ -122,14 +150,31 @@ pub async fn set_password_from_link(purpose: LinkPurpose, token: String, passwor
 /// Public (the token is the credential): whether first-run setup can proceed with this token.
 #[server(prefix = "/api", endpoint = "setup/status")]
 pub async fn setup_status(token: String) -> Result<(), AppError> {
-    domain::setup::check_setup_token(&portal(), &token).await.map_err(to_app_error)
+    domain::setup::check_setup_token(&portal(), &token)
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public (the token is the credential): creates the first instance and its Superuser.
 #[server(prefix = "/api", endpoint = "setup/complete")]
-pub async fn setup_complete(token: String, homerealm: String, display_name: String, email: String, password: String, confirm: String) -> Result<LoginStep, AppError> {
-    let form = domain::setup::FirstInstance { homerealm, display_name, email: email.clone(), password, confirm };
-    let session = domain::setup::complete_first_run(&portal(), &token, &form, &client_info()).await.map_err(to_app_error)?;
+pub async fn setup_complete(
+    token: String,
+    homerealm: String,
+    display_name: String,
+    email: String,
+    password: String,
+    confirm: String,
+) -> Result<LoginStep, AppError> {
+    let form = domain::setup::FirstInstance {
+        homerealm,
+        display_name,
+        email: email.clone(),
+        password,
+        confirm,
+    };
+    let session = domain::setup::complete_first_run(&portal(), &token, &form, &client_info())
+        .await
+        .map_err(to_app_error)?;
     set_session_cookie(&session);
     Ok(LoginStep::EnrolTotp { email })
 }

@@ -10,12 +10,15 @@ use crate::components::{ErrorBox, Loading, action_error};
 #[component]
 pub fn ForgotPasswordPage() -> impl IntoView {
     // Pre-fills the homerealm when the server hosts one instance.
-    let known_homerealm = Resource::new(|| (), |_| async {
-        match login_state().await {
-            Ok(LoginStep::Credentials { homerealm }) => homerealm,
-            _ => String::new(),
-        }
-    });
+    let known_homerealm = Resource::new(
+        || (),
+        |_| async {
+            match login_state().await {
+                Ok(LoginStep::Credentials { homerealm }) => homerealm,
+                _ => String::new(),
+            }
+        },
+    );
     let action = ServerAction::<ForgotPassword>::new();
     view! {
         <AuthCard title="Forgot password">

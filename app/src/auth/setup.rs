@@ -12,7 +12,11 @@ use crate::components::{ErrorBox, Loading, action_error};
 pub fn SetupPage() -> impl IntoView {
     let token = move || use_query_map().get().get("token").unwrap_or_default();
     let status = Resource::new(token, |token| async move {
-        if token.is_empty() { None } else { Some(setup_status(token).await) }
+        if token.is_empty() {
+            None
+        } else {
+            Some(setup_status(token).await)
+        }
     });
     view! {
         <AuthCard title="Setup">

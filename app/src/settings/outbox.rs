@@ -12,9 +12,19 @@ pub async fn outbox_list() -> Result<OutboxView, AppError> {
     use crate::server::{authorize, portal, to_app_error};
     let session = authorize(model::Action::ReadOutbox)?;
     let portal = portal();
-    let mut conn = portal.db.pool.acquire().await.map_err(|e| to_app_error(e.into()))?;
-    let mails = domain::outbox::list(&mut conn, session.instance_id, 200).await.map_err(to_app_error)?;
-    Ok(OutboxView { smtp_configured: portal.smtp_configured, mails })
+    let mut conn = portal
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| to_app_error(e.into()))?;
+    let mails = domain::outbox::list(&mut conn, session.instance_id, 200)
+        .await
+        .map_err(to_app_error)?;
+    Ok(OutboxView {
+        smtp_configured: portal.smtp_configured,
+        mails,
+    })
 }
 
 #[component]
@@ -37,7 +47,10 @@ fn OutboxTable(view: OutboxView) -> impl IntoView {
     let notice = (!view.smtp_configured).then(|| view! {
         <p class="notice">"SMTP is not configured, so e-mail waits here and is not delivered. Set BACKPLANE_SMTP_URL to send it."</p>
     });
-    let empty = view.mails.is_empty().then(|| view! { <p class="empty">"No e-mail yet."</p> });
+    let empty = view
+        .mails
+        .is_empty()
+        .then(|| view! { <p class="empty">"No e-mail yet."</p> });
     view! {
         {notice}
         {empty}
