@@ -79,7 +79,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await hydrated(page);
     const nav = page.getByRole("navigation", { name: "Main" });
     await expect(nav).toBeHidden();
-    await page.getByRole("button", { name: "Menu" }).click();
+    await page.getByRole("button", { name: "Menu", exact: true }).click();
     await expect(nav).toBeVisible();
     await nav.getByRole("link", { name: "Jobs" }).click();
     await expect(page.getByRole("heading", { name: "Jobs" })).toBeVisible();
@@ -103,19 +103,59 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
   });
 
-  await test.step("log in with a recovery code; the same code is refused the second time", async () => {
+  await test.step("log in with a recovery code", async () => {
     await hydrated(page);
     await logOut(page);
     await submitCredentials(page, ADMIN.email, ADMIN.password);
     await page.getByLabel(/Code from your authenticator/).fill(recoveryCodes[0]);
     await page.getByRole("button", { name: "Verify" }).click();
     await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  });
+
+  const newPassword = "Battery-Staple-7";
+  await test.step("reset the password by e-mailed link, read from Settings → Outbox", async () => {
     await hydrated(page);
-    await logOut(page);
+    await page.getByLabel("User menu").click();
+    await page.getByRole("menuitem", { name: "Reset password" }).click();
+    await hydrated(page);
+    await expect(page.getByLabel("Homerealm")).toHaveValue(ADMIN.homerealm);
+    await page.getByLabel("E-mail").fill(ADMIN.email);
+    await page.getByRole("button", { name: "Reset" }).click();
+    await expect(page.getByRole("status")).toContainText("a reset link is on its way");
+
+    await page.goto("/settings/outbox");
+    await expect(page.getByText("SMTP is not configured")).toBeVisible();
+    const mail = page.locator(".mail", { hasText: "Reset your Backplane password" });
+    await mail.locator("summary").click();
+    const body = await mail.locator(".mail-body").textContent();
+    const link = body!.match(/http\S+reset-password\?token=\S+/)![0];
+
+    await page.goto(link);
+    await hydrated(page);
+    await page.getByLabel("Password", { exact: true }).fill(newPassword);
+    await page.getByLabel("Confirm password").fill("Battery-Staple-8");
+    await page.getByRole("button", { name: "Set password" }).click();
+    await expect(page.getByRole("alert")).toHaveText("The two passwords do not match.");
+    await page.getByLabel("Confirm password").fill(newPassword);
+    await page.getByRole("button", { name: "Set password" }).click();
+    await expect(page.getByRole("status")).toHaveText("Your password is set.");
+    await page.goto(link);
+    await expect(page.getByRole("alert")).toContainText("already been used");
+    // The reset ended every session, including this browser's.
+    await page.goto("/");
+    await expect(page).toHaveURL(/\/login$/);
+  });
+
+  await test.step("a used recovery code is refused; an unused one works with the new password", async () => {
     await submitCredentials(page, ADMIN.email, ADMIN.password);
+    await expect(page.getByRole("alert")).toHaveText("The e-mail address or password is wrong.");
+    await submitCredentials(page, ADMIN.email, newPassword);
     await page.getByLabel(/Code from your authenticator/).fill(recoveryCodes[0]);
     await page.getByRole("button", { name: "Verify" }).click();
     await expect(page.getByRole("alert")).toContainText("not valid or has already been used");
+    await page.getByLabel(/Code from your authenticator/).fill(recoveryCodes[1]);
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
   });
 
   await test.step("repeated wrong passwords are throttled with a clear message", async () => {
@@ -127,7 +167,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await submitCredentials(page, ADMIN.email, "Wrong-password-5");
     await expect(page.getByRole("alert")).toHaveText("Too many attempts — try again in 15 minutes.");
     // Even the right password is refused while the block lasts.
-    await submitCredentials(page, ADMIN.email, ADMIN.password);
+    await submitCredentials(page, ADMIN.email, newPassword);
     await expect(page.getByRole("alert")).toContainText("Too many attempts");
   });
 

@@ -2,20 +2,24 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use model::auth::{LinkPurpose, LoginStep};
 
-use super::api::{ForgotPassword, SetPasswordFromLink, link_status, login_state};
+use super::api::{ForgotPassword, SetPasswordFromLink, link_status, login_state, whoami};
 use super::login::AuthCard;
 use crate::components::{ErrorBox, Loading, action_error};
 
 /// "Forgot password": homerealm and e-mail; a neutral answer either way.
 #[component]
 pub fn ForgotPasswordPage() -> impl IntoView {
-    // Pre-fills the homerealm when the server hosts one instance.
-    let known_homerealm = Resource::new(
+    // Pre-fills what is known: the signed-in user's homerealm and e-mail (from the user menu),
+    // or the homerealm when the server hosts one instance.
+    let known = Resource::new(
         || (),
         |_| async {
+            if let Ok(Some(me)) = whoami().await {
+                return (me.homerealm, me.email);
+            }
             match login_state().await {
-                Ok(LoginStep::Credentials { homerealm }) => homerealm,
-                _ => String::new(),
+                Ok(LoginStep::Credentials { homerealm }) => (homerealm, String::new()),
+                _ => Default::default(),
             }
         },
     );
@@ -31,11 +35,13 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                 _ => view! {
                     <ActionForm action>
                         <Suspense fallback=Loading>
-                            <label>"Homerealm"
-                                <input name="homerealm" required prop:value=move || known_homerealm.get().unwrap_or_default() />
-                            </label>
+                            {move || known.get().map(|(homerealm, email)| view! {
+                                <label>"Homerealm" <input name="homerealm" required value=homerealm /></label>
+                                <label>"E-mail"
+                                    <input type="email" name="email" required autocomplete="username" value=email />
+                                </label>
+                            })}
                         </Suspense>
-                        <label>"E-mail" <input type="email" name="email" required autocomplete="username" /></label>
                         {action_error(action.value())}
                         <button type="submit" class="primary" disabled=action.pending()>"Reset"</button>
                     </ActionForm>
@@ -59,7 +65,8 @@ pub fn ActivatePage() -> impl IntoView {
 /// The form behind an e-mailed link: new password twice.
 #[component]
 fn SetPasswordPage(purpose: LinkPurpose) -> impl IntoView {
-    let token = move || use_query_map().get().get("token").unwrap_or_default();
+    let query = use_query_map();
+    let token = move || query.get().get("token").unwrap_or_default();
     let status = Resource::new(token, move |token| link_status(purpose, token));
     let action = ServerAction::<SetPasswordFromLink>::new();
     let title = match purpose {

@@ -10,7 +10,8 @@ use crate::components::{ErrorBox, Loading, action_error};
 /// instance and its Superuser, then enrols their authenticator.
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let token = move || use_query_map().get().get("token").unwrap_or_default();
+    let query = use_query_map();
+    let token = move || query.get().get("token").unwrap_or_default();
     let status = Resource::new(token, |token| async move {
         if token.is_empty() {
             None
