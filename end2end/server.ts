@@ -15,14 +15,15 @@ export interface ServerState {
 export async function startServer(port: number): Promise<ServerState> {
   const repo = path.resolve(__dirname, "..");
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-"));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DATABASE_URL; // the suite runs on the default: SQLite in its own data directory
   const child = spawn(path.join(repo, "target/debug/backplane"), [], {
     cwd: repo,
     env: {
-      ...process.env,
+      ...env,
       BACKPLANE_LISTEN: `127.0.0.1:${port}`,
       BACKPLANE_DATA_DIR: dataDir,
       LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
-      DATABASE_URL: "",
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     },
     stdio: ["ignore", "pipe", "inherit"],
