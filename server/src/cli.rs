@@ -50,6 +50,7 @@ pub enum AdminCommand {
         email: String,
     },
     /// Wipe a user's authenticator and recovery codes; they enrol again at next login.
+    #[command(name = "reset-2fa")]
     Reset2fa {
         #[arg(long)]
         homerealm: String,

@@ -17,19 +17,26 @@ use leptos::prelude::LeptosOptions;
 use server::AppState;
 use tower::ServiceExt;
 
-struct Portal2 {
+struct TestPortal {
     router: Router,
     portal: Portal,
 }
 
-fn start(db: &TestDb) -> Portal2 {
-    let (portal, _clock) = db.portal();
-    let state = AppState {
-        portal: portal.clone(),
-        cookies: CookiePolicy {
+fn start(db: &TestDb) -> TestPortal {
+    start_with(
+        db,
+        CookiePolicy {
             secure: false,
             embeddable: false,
         },
+    )
+}
+
+fn start_with(db: &TestDb, cookies: CookiePolicy) -> TestPortal {
+    let (portal, _clock) = db.portal();
+    let state = AppState {
+        portal: portal.clone(),
+        cookies,
         frame_ancestors: vec!["https://rmm.example.com".into()],
         setup_done: Arc::default(),
     };
@@ -39,10 +46,10 @@ fn start(db: &TestDb) -> Portal2 {
         .build();
     let router = server::router::build(state, options)
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
-    Portal2 { router, portal }
+    TestPortal { router, portal }
 }
 
-impl Portal2 {
+impl TestPortal {
     async fn send(&self, request: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(request).await.expect("response")
     }
@@ -117,7 +124,7 @@ const EMAIL: &str = "owner@acme.example";
 const PASSWORD: &str = "Correct-Horse-9";
 
 /// First run through the HTTP API; returns the signed-in cookie and the TOTP secret.
-async fn set_up(p: &Portal2) -> (String, String) {
+async fn set_up(p: &TestPortal) -> (String, String) {
     let url = domain::setup::issue_setup_url(&p.portal).await.unwrap();
     let token = url.split("token=").nth(1).unwrap();
     let form = [
@@ -317,3 +324,70 @@ on_both_databases!(
         }
     }
 );
+
+on_both_databases!(
+    embedded_mode_uses_partitioned_cross_site_cookies,
+    |db: TestDb| async move {
+        let p = start_with(
+            &db,
+            CookiePolicy {
+                secure: true,
+                embeddable: true,
+            },
+        );
+        let url = domain::setup::issue_setup_url(&p.portal).await.unwrap();
+        let form = [
+            ("token", url.split("token=").nth(1).unwrap()),
+            ("homerealm", "acme"),
+            ("display_name", "Acme IT"),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ];
+        let created = p.call("/api/setup/complete", &form, None).await;
+        let cookie = created
+            .headers()
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(cookie.contains("HttpOnly; Max-Age="), "{cookie}");
+        assert!(
+            cookie.ends_with("; SameSite=None; Secure; Partitioned"),
+            "{cookie}"
+        );
+    }
+);
+
+on_both_databases!(internal_errors_show_only_a_request_id, |db: TestDb| async move {
+    let p = start(&db);
+    domain::setup::issue_setup_url(&p.portal).await.unwrap();
+    p.portal.db.pool.close().await;
+    let response = p
+        .call(
+            "/api/auth/password",
+            &[("homerealm", "acme"), ("email", EMAIL), ("password", "x")],
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = text(response).await;
+    let error: model::AppError = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        error,
+        model::AppError::Internal {
+            request_id: request_id.clone()
+        }
+    );
+    assert!(
+        !body.to_lowercase().contains("pool") && !body.contains("sql"),
+        "no internals leak: {body}"
+    );
+});
