@@ -46,3 +46,38 @@ pub async fn actions(conn: &mut AnyConnection, instance_id: i64) -> DomainResult
             .await?,
     )
 }
+
+impl<'a> Entry<'a> {
+    /// A change made by a signed-in user.
+    pub fn by(
+        viewer: &'a crate::access::Viewer,
+        client: &'a crate::ClientInfo,
+        action: &'a str,
+        target: &'a str,
+    ) -> Self {
+        Entry {
+            instance_id: Some(viewer.instance_id),
+            actor_user_id: Some(viewer.user_id),
+            actor: &viewer.email,
+            action,
+            target,
+            before: None,
+            after: None,
+            client_ip: client.ip.as_deref(),
+        }
+    }
+
+    pub fn before(self, value: impl Into<String>) -> Self {
+        Entry {
+            before: Some(value.into()),
+            ..self
+        }
+    }
+
+    pub fn after(self, value: impl Into<String>) -> Self {
+        Entry {
+            after: Some(value.into()),
+            ..self
+        }
+    }
+}

@@ -1,13 +1,16 @@
 //! Server-side domain layer: repositories over sqlx (SQLite or PostgreSQL through sqlx's `Any`
 //! driver), the authentication services, the mail outbox and the audit log. Knows nothing of HTTP.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod db;
 pub mod error;
 pub mod instances;
+pub mod organizations;
 pub mod outbox;
+pub mod scopes;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;

@@ -48,6 +48,7 @@ pub struct Session {
     pub email: String,
     pub role: Role,
     pub dark_theme: bool,
+    pub global_scope: bool,
     pub instance_id: i64,
     pub homerealm: String,
     pub instance_name: String,
@@ -65,6 +66,7 @@ struct SessionRow {
     role: String,
     status: String,
     dark_theme: i64,
+    global_scope: i64,
     instance_id: i64,
     homerealm: String,
     display_name: String,
@@ -124,7 +126,7 @@ pub async fn resolve(
 ) -> DomainResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.id_hash, s.stage, s.created_at, s.last_seen_at, s.expires_at, u.id AS user_id, u.email, u.role,
-                u.status, u.dark_theme, i.id AS instance_id, i.homerealm, i.display_name
+                u.status, u.dark_theme, u.global_scope, i.id AS instance_id, i.homerealm, i.display_name
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN instances i ON i.id = u.instance_id
          WHERE s.id_hash = $1",
     )
@@ -153,6 +155,7 @@ pub async fn resolve(
         email: row.email,
         role: Role::parse(&row.role).unwrap_or(Role::Monitor),
         dark_theme: row.dark_theme != 0,
+        global_scope: row.global_scope != 0,
         instance_id: row.instance_id,
         homerealm: row.homerealm,
         instance_name: row.display_name,

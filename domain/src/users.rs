@@ -334,6 +334,22 @@ pub async fn unused_recovery_codes(conn: &mut AnyConnection, id: i64) -> DomainR
     )
 }
 
+/// Replaces the scopes a user holds.
+pub async fn set_scopes(conn: &mut AnyConnection, id: i64, scope_ids: &[i64]) -> DomainResult<()> {
+    sqlx::query("DELETE FROM user_scopes WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for scope_id in scope_ids {
+        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(scope_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

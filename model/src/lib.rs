@@ -7,6 +7,7 @@ pub mod error;
 pub mod outbox;
 pub mod password;
 pub mod permissions;
+pub mod tenancy;
 
 pub use error::AppError;
 pub use permissions::{Action, Role};

@@ -1,0 +1,57 @@
+//! Who is asking, and what they may see. Every scoped query takes a [`Viewer`], so an unscoped
+//! query cannot be written by accident.
+//!
+//! Visibility (spec portal-b §4.4): Superusers and Global Scope users see every organization of
+//! their instance, Unassigned ones included; everyone else sees exactly the organizations in
+//! the scopes they hold — none if they hold none.
+
+use model::{Action, AppError, Role};
+
+use crate::sessions::Session;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub instance_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub role: Role,
+    pub global_scope: bool,
+}
+
+impl Viewer {
+    pub fn of(session: &Session) -> Viewer {
+        Viewer {
+            instance_id: session.instance_id,
+            user_id: session.user_id,
+            email: session.email.clone(),
+            role: session.role,
+            global_scope: session.global_scope,
+        }
+    }
+
+    /// Sees every scope of the instance, present and future, and Unassigned organizations.
+    pub fn sees_all_scopes(&self) -> bool {
+        self.role == Role::Superuser || self.global_scope
+    }
+
+    /// `sees_all_scopes` as the 0/1 the visibility SQL binds.
+    pub fn all_flag(&self) -> i64 {
+        i64::from(self.sees_all_scopes())
+    }
+
+    pub fn require(&self, action: Action) -> Result<(), AppError> {
+        if self.role.can(action) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// The condition an organization row `o` must meet to be visible; binds `all_flag` and the
+/// viewer's user id at the given parameter positions.
+pub fn visible_org(all_param: u8, user_param: u8) -> String {
+    format!(
+        "(${all_param} = 1 OR o.scope_id IN (SELECT scope_id FROM user_scopes WHERE user_id = ${user_param}))"
+    )
+}
