@@ -35,3 +35,42 @@ pub fn load_page(path: &str) {
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted">"Loading…"</p> }
 }
+
+/// `path` with the current query, some parameters replaced and `None` ones removed.
+pub fn href_with(
+    path: &str,
+    query: &leptos_router::params::ParamsMap,
+    changes: &[(&str, Option<String>)],
+) -> String {
+    let mut query = query.clone();
+    for (key, value) in changes {
+        match value {
+            Some(value) => query.replace(key.to_string(), value.clone()),
+            None => {
+                query.remove(key);
+            }
+        }
+    }
+    format!("{path}{}", query.to_query_string())
+}
+
+/// "Page N of M" with previous/next links that keep the other parameters.
+#[component]
+pub fn Pager(path: &'static str, page: u32, pages: u32, total: i64) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let link = move |to: u32| href_with(path, &query.get_untracked(), &[("page", Some(to.to_string()))]);
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <span class="muted">{format!("{total} in all · page {page} of {pages}")}</span>
+            {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
+            {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
+        </nav>
+    }
+}
+
+/// UTC, to the minute; the same on server and client so hydration matches.
+pub fn format_time(unix_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}

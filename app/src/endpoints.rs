@@ -30,4 +30,27 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/setup/complete", Access::Public),
     ("/api/account/theme", Access::Signed(Action::ManageOwnAccount)),
     ("/api/settings/outbox", Access::Signed(Action::ReadOutbox)),
+    ("/api/orgs/list", Access::Signed(Action::View)),
+    ("/api/orgs/create", Access::Signed(Action::ManageOrganizations)),
+    ("/api/orgs/update", Access::Signed(Action::ManageOrganizations)),
+    ("/api/orgs/delete", Access::Signed(Action::ManageOrganizations)),
+    ("/api/scopes/list", Access::Signed(Action::View)),
+    ("/api/scopes/create", Access::Signed(Action::ManageScopes)),
+    ("/api/scopes/rename", Access::Signed(Action::ManageScopes)),
+    ("/api/scopes/delete", Access::Signed(Action::ManageScopes)),
+    ("/api/users/list", Access::Signed(Action::ManageUsers)),
+    ("/api/users/invite", Access::Signed(Action::ManageUsers)),
+    ("/api/users/access", Access::Signed(Action::ManageUsers)),
+    ("/api/users/enabled", Access::Signed(Action::ManageUsers)),
+    ("/api/users/reset-2fa", Access::Signed(Action::ManageUsers)),
+    ("/api/users/password", Access::Signed(Action::ManageUsers)),
+    (
+        "/api/users/resend-activation",
+        Access::Signed(Action::ManageUsers),
+    ),
+    ("/api/audit/search", Access::Signed(Action::ReadAuditLog)),
 ];
+
+/// Plain HTTP routes outside the server functions, with the same declaration.
+pub const DOWNLOADS: &[(&str, Access)] =
+    &[("/settings/audit/export.csv", Access::Signed(Action::ReadAuditLog))];

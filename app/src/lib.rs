@@ -9,6 +9,7 @@ compile_error!("app: features `ssr` and `hydrate` are mutually exclusive (check 
 pub mod auth;
 pub mod components;
 pub mod endpoints;
+pub mod organizations;
 pub mod sections;
 #[cfg(feature = "ssr")]
 pub mod server;

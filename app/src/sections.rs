@@ -41,15 +41,6 @@ pub fn JobsPage() -> impl IntoView {
 }
 
 #[component]
-pub fn OrganizationsPage() -> impl IntoView {
-    view! {
-        <Section title="Organizations">
-            <p class="empty">"No organizations yet."</p>
-        </Section>
-    }
-}
-
-#[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {

@@ -89,6 +89,21 @@ pub fn authorize(action: Action) -> Result<Session, AppError> {
     }
 }
 
+/// The signed-in user as a [`Viewer`], if their role allows `action`.
+pub fn viewer(action: Action) -> Result<domain::access::Viewer, AppError> {
+    authorize(action).map(|s| domain::access::Viewer::of(&s))
+}
+
+/// A database connection for a repository call.
+pub async fn conn() -> Result<domain::db::PooledConnection, AppError> {
+    portal()
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| to_app_error(e.into()))
+}
+
 fn request_id() -> String {
     parts()
         .and_then(|p| {

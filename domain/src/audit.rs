@@ -81,3 +81,95 @@ impl<'a> Entry<'a> {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    id: i64,
+    created_at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    before_value: Option<String>,
+    after_value: Option<String>,
+    client_ip: Option<String>,
+}
+
+/// The instance's records matching the filter, newest first, at most `limit`.
+pub async fn search(
+    conn: &mut AnyConnection,
+    viewer: &crate::access::Viewer,
+    query: &model::tenancy::AuditQuery,
+    limit: i64,
+) -> DomainResult<Vec<model::tenancy::AuditRecord>> {
+    viewer.require(model::Action::ReadAuditLog)?;
+    let escape = |s: &str| {
+        s.trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    };
+    let rows: Vec<RecordRow> = sqlx::query_as(
+        "SELECT id, created_at, actor, action, target, before_value, after_value, client_ip FROM audit_log
+         WHERE instance_id = $1 AND LOWER(actor) LIKE $2 ESCAPE '\\' AND LOWER(action) LIKE $3 ESCAPE '\\'
+           AND created_at >= $4 AND created_at < $5
+         ORDER BY id DESC LIMIT $6",
+    )
+    .bind(viewer.instance_id)
+    .bind(format!("%{}%", escape(&query.actor)))
+    .bind(format!("{}%", escape(&query.action)))
+    .bind(query.from.unwrap_or(i64::MIN))
+    .bind(query.until.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| model::tenancy::AuditRecord {
+            id: r.id,
+            at: r.created_at,
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            before: r.before_value,
+            after: r.after_value,
+            client_ip: r.client_ip,
+        })
+        .collect())
+}
+
+/// The records as CSV with a header row; times in ISO 8601 UTC.
+pub fn to_csv(records: &[model::tenancy::AuditRecord]) -> DomainResult<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| crate::DomainError::internal(format!("writing CSV: {e}"));
+    writer
+        .write_record([
+            "time_utc",
+            "actor",
+            "action",
+            "target",
+            "before",
+            "after",
+            "client_ip",
+        ])
+        .map_err(fail)?;
+    for r in records {
+        let time = chrono::DateTime::from_timestamp_millis(r.at)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        let fields = [
+            time.as_str(),
+            &r.actor,
+            &r.action,
+            &r.target,
+            r.before.as_deref().unwrap_or(""),
+            r.after.as_deref().unwrap_or(""),
+            r.client_ip.as_deref().unwrap_or(""),
+        ];
+        writer.write_record(fields).map_err(fail)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| crate::DomainError::internal(format!("writing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| crate::DomainError::internal(format!("CSV is not UTF-8: {e}")))
+}

@@ -83,3 +83,6 @@ impl Db {
         Ok(())
     }
 }
+
+/// A connection taken from the pool; derefs to `AnyConnection` for the repositories.
+pub type PooledConnection = sqlx::pool::PoolConnection<sqlx::Any>;

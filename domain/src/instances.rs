@@ -66,6 +66,15 @@ pub async fn only_one(conn: &mut AnyConnection) -> DomainResult<Option<Instance>
     })
 }
 
+pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Instance> {
+    Ok(
+        sqlx::query_as("SELECT id, homerealm, display_name FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<Instance>> {
     Ok(
         sqlx::query_as("SELECT id, homerealm, display_name FROM instances ORDER BY homerealm")

@@ -18,6 +18,7 @@ pub mod testkit;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
+pub mod user_admin;
 pub mod users;
 
 use std::sync::Arc;

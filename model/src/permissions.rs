@@ -92,13 +92,14 @@ impl Action {
             Action::ConfigurePolicies
             | Action::ManageAppliances
             | Action::ManageOrganizations
-            | Action::ManageUsers
-            | Action::ReadAuditLog => Role::Admin,
+            | Action::ManageUsers => Role::Admin,
             Action::ManageSuperusers
             | Action::ManageScopes
             | Action::ManageIntegrations
             | Action::ManageAlertSettings
-            | Action::ReadOutbox => Role::Superuser,
+            | Action::ReadOutbox
+            // The log names objects of every scope, so only those who see every scope read it.
+            | Action::ReadAuditLog => Role::Superuser,
         }
     }
 }

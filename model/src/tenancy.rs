@@ -84,3 +84,70 @@ impl<T> Page<T> {
         ((self.total.max(0) as u64).div_ceil(u64::from(self.per_page.max(1)))).max(1) as u32
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserState {
+    Active,
+    PendingActivation,
+    Disabled,
+}
+
+impl UserState {
+    pub fn label(self) -> &'static str {
+        match self {
+            UserState::Active => "Active",
+            UserState::PendingActivation => "Pending activation",
+            UserState::Disabled => "Disabled",
+        }
+    }
+}
+
+/// A row of Settings → Users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub email: String,
+    pub role: crate::Role,
+    pub status: UserState,
+    pub global_scope: bool,
+    /// (id, name) of the scopes held, sorted by name.
+    pub scopes: Vec<(i64, String)>,
+    /// Unix milliseconds of the last sign-in activity.
+    pub last_seen_at: Option<i64>,
+    /// Two-factor authentication is locked after too many wrong codes.
+    pub second_factor_locked: bool,
+}
+
+/// What the Add and Edit user forms send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserAccess {
+    pub role: crate::Role,
+    pub global_scope: bool,
+    pub scope_ids: Vec<i64>,
+}
+
+/// A row of Settings → Audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    /// Unix milliseconds, UTC.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Actor contains (case-insensitive).
+    pub actor: String,
+    /// Action starts with, e.g. `login` or `user.invited`.
+    pub action: String,
+    /// Inclusive lower bound, Unix milliseconds.
+    pub from: Option<i64>,
+    /// Exclusive upper bound, Unix milliseconds.
+    pub until: Option<i64>,
+}

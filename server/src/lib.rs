@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod exports;
 pub mod middleware;
 pub mod router;
 pub mod workers;

@@ -20,6 +20,12 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         provide_context(context_state.cookies.clone());
     };
     let shell_options = options.clone();
+    let downloads = Router::new()
+        .route(
+            crate::exports::AUDIT_CSV,
+            axum::routing::get(crate::exports::audit_csv),
+        )
+        .with_state(state.clone());
     Router::new()
         .leptos_routes_with_context(&options, routes, provide.clone(), move || {
             app::shell(shell_options.clone())
@@ -29,6 +35,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             app::shell,
         ))
         .with_state(options)
+        .merge(downloads)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))
         .layer(from_fn_with_state(state.clone(), resolve_session))

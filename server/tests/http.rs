@@ -4,16 +4,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use app::endpoints::{Access, ENDPOINTS};
+use app::endpoints::{Access, DOWNLOADS, ENDPOINTS};
 use app::server::CookiePolicy;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
 use domain::on_both_databases;
+use domain::sessions::{self, Stage};
 use domain::testkit::TestDb;
-use domain::{Portal, totp};
+use domain::users::{NewUser, UserStatus};
+use domain::{ClientInfo, Portal, totp};
 use leptos::prelude::LeptosOptions;
+use model::Role;
 use server::AppState;
 use tower::ServiceExt;
 
@@ -284,11 +287,64 @@ on_both_databases!(
     }
 );
 
+/// Arguments for every server function, so a call reaches its permission check.
+const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
+    ("id", "999999"),
+    ("name", "Sample"),
+    ("scope", "1"),
+    ("confirmation", "x"),
+    ("email", "sample@acme.example"),
+    ("role", "Monitor"),
+    ("global_scope", "false"),
+    ("scope_ids[0]", "1"),
+    ("password", "x"),
+    ("confirm", "x"),
+    ("dark", "true"),
+    ("code", "123456"),
+    ("enabled", "true"),
+];
+
+/// A signed-in session for a new user with `role`, in no scope.
+async fn session_for(p: &TestPortal, role: Role) -> String {
+    let mut conn = p.portal.db.pool.acquire().await.unwrap();
+    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let email = format!("{}@acme.example", role.as_str());
+    let user = NewUser {
+        instance_id: instance.id,
+        email: &email,
+        role,
+        status: UserStatus::Active,
+        password_hash: None,
+        global_scope: false,
+    };
+    let id = domain::users::insert(&mut conn, user, p.portal.now())
+        .await
+        .unwrap();
+    let token = sessions::create(
+        &mut conn,
+        id,
+        Stage::Full,
+        &ClientInfo::default(),
+        p.portal.now(),
+        &p.portal.sessions,
+    )
+    .await
+    .unwrap();
+    format!("{}={token}", app::server::SESSION_COOKIE)
+}
+
 on_both_databases!(
     every_server_function_declares_its_access,
     |db: TestDb| async move {
         let p = start(&db);
-        let (cookie, _) = set_up(&p).await;
+        let (superuser, _) = set_up(&p).await;
+        let mut role_cookies = vec![(Role::Superuser, superuser)];
+        for role in [Role::Admin, Role::Manage, Role::Monitor] {
+            role_cookies.push((role, session_for(&p, role).await));
+        }
         let registered: Vec<&str> = server_fn::axum::server_fn_paths().map(|(path, _)| path).collect();
         for path in &registered {
             assert!(
@@ -299,27 +355,64 @@ on_both_databases!(
         for (path, access) in ENDPOINTS {
             assert!(registered.contains(path), "{path} is declared but not registered");
             match access {
-                Access::Signed(_) | Access::OwnLogin => {
-                    let anonymous = p.call(path, &[("dark", "true"), ("code", "123456")], None).await;
+                Access::Public => {}
+                Access::OwnLogin => {
+                    assert_eq!(
+                        p.call(path, SAMPLE_ARGUMENTS, None).await.status(),
+                        StatusCode::UNAUTHORIZED,
+                        "{path}"
+                    );
+                    let (_, full) = &role_cookies[0];
+                    let signed = p.call(path, SAMPLE_ARGUMENTS, Some(full)).await;
+                    assert_eq!(
+                        signed.status(),
+                        StatusCode::UNAUTHORIZED,
+                        "{path} needs a half-finished login"
+                    );
+                }
+                Access::Signed(action) => {
+                    let anonymous = p.call(path, SAMPLE_ARGUMENTS, None).await;
                     assert_eq!(
                         anonymous.status(),
                         StatusCode::UNAUTHORIZED,
                         "{path} without a session"
                     );
-                    let signed = p
-                        .call(path, &[("dark", "true"), ("code", "123456")], Some(&cookie))
-                        .await;
-                    if *access == Access::OwnLogin {
-                        assert_eq!(
-                            signed.status(),
-                            StatusCode::UNAUTHORIZED,
-                            "{path} needs a half-finished login"
-                        );
-                    } else {
-                        assert_eq!(signed.status(), StatusCode::OK, "{path} for the Superuser");
+                    for (role, cookie) in &role_cookies {
+                        let status = p.call(path, SAMPLE_ARGUMENTS, Some(cookie)).await.status();
+                        if role.can(*action) {
+                            let refused =
+                                status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+                            assert!(
+                                !refused && status != StatusCode::INTERNAL_SERVER_ERROR,
+                                "{path} as {role:?}: {status}"
+                            );
+                        } else {
+                            assert_eq!(status, StatusCode::FORBIDDEN, "{path} as {role:?}");
+                        }
                     }
                 }
-                Access::Public => {}
+            }
+        }
+        for (path, access) in DOWNLOADS {
+            let Access::Signed(action) = access else {
+                panic!("{path}: downloads need a signed-in user")
+            };
+            assert_eq!(
+                p.get(path, None).await.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+            for (role, cookie) in &role_cookies {
+                let expected = if role.can(*action) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(
+                    p.get(path, Some(cookie)).await.status(),
+                    expected,
+                    "{path} as {role:?}"
+                );
             }
         }
     }

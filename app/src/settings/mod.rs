@@ -1,23 +1,59 @@
-//! Settings (the gear). Views appear here as their areas arrive; each is listed only for the
-//! roles that may open it.
+//! Settings (the gear). Each view is listed only for the roles that may open it; the server
+//! refuses the others regardless.
 
+pub mod api;
+mod audit;
 mod outbox;
+mod scopes;
+mod users;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use model::Action;
+use model::auth::SessionView;
 
+pub use audit::AuditLogPage;
 pub use outbox::OutboxPage;
+pub use scopes::ScopesPage;
+pub use users::UsersPage;
+
+const VIEWS: [(&str, &str, &str, Action); 4] = [
+    (
+        "/settings/users",
+        "Users",
+        "invite people, set their role and scopes",
+        Action::ManageUsers,
+    ),
+    (
+        "/settings/scopes",
+        "Scopes",
+        "the groups of organizations that decide who sees what",
+        Action::View,
+    ),
+    (
+        "/settings/audit",
+        "Audit log",
+        "every change, who made it and when",
+        Action::ReadAuditLog,
+    ),
+    (
+        "/settings/outbox",
+        "Outbox",
+        "e-mail the portal has sent or is waiting to send",
+        Action::ReadOutbox,
+    ),
+];
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let role = use_context::<SessionView>().map(|s| s.role);
     view! {
         <Title text="Settings · Backplane" />
         <h1>"Settings"</h1>
         <ul class="settings-list">
-            <li>
-                <a href="/settings/outbox">"Outbox"</a>
-                <span class="muted">" — e-mail the portal has sent or is waiting to send (Superusers)."</span>
-            </li>
+            {VIEWS.into_iter().filter(|(.., action)| role.is_some_and(|r| r.can(*action))).map(|(href, name, about, _)| view! {
+                <li><a href=href>{name}</a><span class="muted">{format!(" — {about}.")}</span></li>
+            }).collect_view()}
         </ul>
     }
 }

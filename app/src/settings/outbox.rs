@@ -60,7 +60,7 @@ fn OutboxTable(view: OutboxView) -> impl IntoView {
                     <details>
                         <summary>
                             <span class="subject">{mail.subject}</span>
-                            <span class="muted">{format!(" to {} · {}", mail.recipient, format_time(mail.created_at))}</span>
+                            <span class="muted">{format!(" to {} · {}", mail.recipient, crate::components::format_time(mail.created_at))}</span>
                             <span class=format!("badge {}", mail.status.as_str())>{mail.status.as_str()}</span>
                         </summary>
                         <pre class="mail-body">{mail.body}</pre>
@@ -70,11 +70,4 @@ fn OutboxTable(view: OutboxView) -> impl IntoView {
             }).collect_view()}
         </ul>
     }
-}
-
-/// UTC, to the minute; the same on server and client so hydration matches.
-fn format_time(unix_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(unix_ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
 }

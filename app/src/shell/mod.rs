@@ -10,8 +10,9 @@ use leptos_router::path;
 use crate::auth::api::whoami;
 use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
 use crate::components::{ErrorBox, Loading};
-use crate::sections::{DashboardPage, JobsPage, NotFound, OrganizationsPage, ProtectPage};
-use crate::settings::{OutboxPage, SettingsPage};
+use crate::organizations::OrganizationsPage;
+use crate::sections::{DashboardPage, JobsPage, NotFound, ProtectPage};
+use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use top_bar::TopBar;
 
 /// The document around the app. The theme is decided here, on the server, from the session,
@@ -72,6 +73,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("organizations") view=OrganizationsPage />
                     <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("settings/outbox") view=OutboxPage />
+                    <Route path=path!("settings/scopes") view=ScopesPage />
+                    <Route path=path!("settings/users") view=UsersPage />
+                    <Route path=path!("settings/audit") view=AuditLogPage />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -86,12 +90,15 @@ fn PortalLayout() -> impl IntoView {
     view! {
         <Suspense fallback=Loading>
             {move || session.get().map(|result| match result {
-                Ok(Some(session)) => view! {
+                Ok(Some(session)) => {
+                    provide_context(session.clone());
+                    view! {
                     <TopBar session=session.clone() />
                     <main class="page">
                         <Outlet />
                     </main>
-                }.into_any(),
+                }.into_any()
+                }
                 Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
                 Err(error) => view! { <main class="page"><ErrorBox error /></main> }.into_any(),
             })}

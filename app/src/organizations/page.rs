@@ -1,0 +1,280 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use model::Action;
+use model::auth::SessionView;
+use model::tenancy::{Organization, PAGE_SIZES, Scope};
+
+use super::api::{
+    CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
+};
+use crate::components::{ErrorBox, Loading, Pager, action_error, href_with};
+
+#[derive(Clone, PartialEq)]
+enum Dialog {
+    Closed,
+    New,
+    Edit(Organization),
+    Delete(Organization),
+}
+
+#[component]
+pub fn OrganizationsPage() -> impl IntoView {
+    let query = use_query_map();
+    let may_manage = use_context::<SessionView>().is_some_and(|s| s.role.can(Action::ManageOrganizations));
+    let refresh = RwSignal::new(0u32);
+    let dialog = RwSignal::new(Dialog::Closed);
+    let orgs = Resource::new(
+        move || (query.get(), refresh.get()),
+        |(q, _)| {
+            let flag = |key: &str| q.get(key).map(|v| v == "1");
+            let number = |key: &str| q.get(key).and_then(|v| v.parse().ok());
+            list_organizations(
+                q.get("scope").filter(|s| !s.is_empty()),
+                q.get("name"),
+                flag("alerts"),
+                q.get("sort"),
+                flag("desc"),
+                number("page"),
+                number("per_page"),
+            )
+        },
+    );
+    let scopes = Resource::new(|| (), |_| list_scopes());
+    let done = move || {
+        dialog.set(Dialog::Closed);
+        refresh.update(|n| *n += 1);
+    };
+    view! {
+        <Title text="Organizations · Backplane" />
+        <div class="page-head">
+            <h1>"Organizations"</h1>
+            {may_manage.then(|| view! {
+                <button type="button" class="primary" on:click=move |_| dialog.set(Dialog::New)>"+ New"</button>
+            })}
+        </div>
+        <Suspense fallback=Loading>
+            {move || scopes.get().map(|scopes| {
+                let scopes = scopes.unwrap_or_default();
+                view! {
+                    <Filters scopes=scopes.clone() />
+                    {move || match dialog.get() {
+                        Dialog::Closed => None,
+                        Dialog::New => Some(view! { <OrgForm org=None scopes=scopes.clone() dialog done /> }.into_any()),
+                        Dialog::Edit(org) => Some(view! { <OrgForm org=Some(org) scopes=scopes.clone() dialog done /> }.into_any()),
+                        Dialog::Delete(org) => Some(view! { <DeleteOrg org dialog done /> }.into_any()),
+                    }}
+                }
+            })}
+        </Suspense>
+        <Transition fallback=Loading>
+            {move || orgs.get().map(|result| match result {
+                Ok(page) => {
+                    let pages = page.page_count();
+                    view! {
+                        <OrgTable orgs=page.items may_manage dialog />
+                        <Pager path="/organizations" page=page.page pages total=page.total />
+                    }.into_any()
+                }
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Scope, name contains (applied on Enter), "only with alerts" and rows per page; kept in the URL.
+#[component]
+fn Filters(scopes: Vec<Scope>) -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let current = |key: &str| query.get(key).unwrap_or_default();
+    let (scope, name, alerts) = (current("scope"), current("name"), current("alerts") == "1");
+    let (sort, desc) = (query.get("sort"), query.get("desc"));
+    let per_page = query.get("per_page").unwrap_or_else(|| "50".into());
+    view! {
+        <Form method="GET" action="/organizations" attr:class="filters">
+            <label>"Scope"
+                <select name="scope">
+                    <option value="" selected=scope.is_empty()>"All"</option>
+                    <option value="unassigned" selected=scope == "unassigned">"Unassigned"</option>
+                    {scopes.into_iter().map(|s| {
+                        let id = s.id.to_string();
+                        view! { <option value=id.clone() selected=scope == id>{s.name}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Name" <input type="search" name="name" value=name placeholder="contains…" /></label>
+            <label class="switch"><input type="checkbox" name="alerts" value="1" checked=alerts />"Only with alerts"</label>
+            <label>"Rows"
+                <select name="per_page">
+                    {PAGE_SIZES.into_iter().map(|n| view! { <option selected=per_page == n.to_string()>{n}</option> }).collect_view()}
+                </select>
+            </label>
+            {sort.map(|s| view! { <input type="hidden" name="sort" value=s /> })}
+            {desc.map(|d| view! { <input type="hidden" name="desc" value=d /> })}
+            <button type="submit">"Apply"</button>
+        </Form>
+    }
+}
+
+#[component]
+fn OrgTable(orgs: Vec<Organization>, may_manage: bool, dialog: RwSignal<Dialog>) -> impl IntoView {
+    if orgs.is_empty() {
+        return view! { <p class="empty">"No organizations match."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="list">
+                <thead>
+                    <tr>
+                        <SortHeader label="Name" key="name" />
+                        <SortHeader label="Scope" key="scope" />
+                        <SortHeader label="Appliances" key="appliances" />
+                        <SortHeader label="Alerts" key="alerts" />
+                        <SortHeader label="Free Space" key="free" />
+                        {may_manage.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}
+                    </tr>
+                </thead>
+                <tbody>
+                    {orgs.into_iter().map(|org| {
+                        let (edit, delete) = (org.clone(), org.clone());
+                        view! {
+                            <tr>
+                                <td>{org.name.clone()}</td>
+                                <td>{org.scope_name.clone().unwrap_or_else(|| "Unassigned".into())}</td>
+                                <td class="num">{org.appliances}</td>
+                                <td class="num">{org.alerts}</td>
+                                <td class="num">{format!("{:.2}%", org.free_space_pct)}</td>
+                                {may_manage.then(|| view! {
+                                    <td class="row-actions">
+                                        <button type="button" on:click=move |_| dialog.set(Dialog::Edit(edit.clone()))>"Edit"</button>
+                                        <button type="button" class="danger" on:click=move |_| dialog.set(Dialog::Delete(delete.clone()))>"Delete"</button>
+                                    </td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// A column header that sorts by its column; a second click reverses the order.
+#[component]
+fn SortHeader(label: &'static str, key: &'static str) -> impl IntoView {
+    let query = use_query_map();
+    let sorted = move || query.get().get("sort").unwrap_or_else(|| "name".into()) == key;
+    let descending = move || query.get().get("desc").is_some_and(|d| d == "1");
+    let href = move || {
+        let desc = (sorted() && !descending()).then(|| "1".to_owned());
+        href_with(
+            "/organizations",
+            &query.get(),
+            &[("sort", Some(key.into())), ("desc", desc), ("page", None)],
+        )
+    };
+    let aria = move || match (sorted(), descending()) {
+        (false, _) => "none",
+        (true, false) => "ascending",
+        (true, true) => "descending",
+    };
+    view! { <th aria-sort=aria><a href=href>{label}</a></th> }
+}
+
+#[component]
+fn OrgForm(
+    org: Option<Organization>,
+    scopes: Vec<Scope>,
+    dialog: RwSignal<Dialog>,
+    done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let create = ServerAction::<CreateOrganization>::new();
+    let update = ServerAction::<UpdateOrganization>::new();
+    Effect::new(move || {
+        if matches!(create.value().get(), Some(Ok(_))) || matches!(update.value().get(), Some(Ok(()))) {
+            done();
+        }
+    });
+    let current_scope = org.as_ref().and_then(|o| o.scope_id);
+    let unassigned = org.is_some() && current_scope.is_none();
+    let fields = move |name: String| {
+        view! {
+            <label>"Name" <input name="name" required value=name /></label>
+            <label>"Scope"
+                <select name="scope">
+                    {scopes.iter().map(|s| view! {
+                        <option value=s.id.to_string() selected=current_scope == Some(s.id)>{s.name.clone()}</option>
+                    }).collect_view()}
+                    <option value="" selected=unassigned>"Unassigned"</option>
+                </select>
+            </label>
+        }
+    };
+    let cancel = move |_| dialog.set(Dialog::Closed);
+    match org.clone() {
+        None => view! {
+            <section class="dialog" role="dialog" aria-label="New organization">
+                <h2>"New organization"</h2>
+                <ActionForm action=create>
+                    {fields(String::new())}
+                    {action_error(create.value())}
+                    <div class="actions">
+                        <button type="submit" class="primary">"Save"</button>
+                        <button type="button" on:click=cancel>"Cancel"</button>
+                    </div>
+                </ActionForm>
+            </section>
+        }
+        .into_any(),
+        Some(existing) => view! {
+            <section class="dialog" role="dialog" aria-label="Edit organization">
+                <h2>{format!("Edit {}", existing.name)}</h2>
+                <ActionForm action=update>
+                    <input type="hidden" name="id" value=existing.id />
+                    {fields(existing.name.clone())}
+                    {action_error(update.value())}
+                    <div class="actions">
+                        <button type="submit" class="primary">"Save"</button>
+                        <button type="button" on:click=cancel>"Cancel"</button>
+                    </div>
+                </ActionForm>
+            </section>
+        }
+        .into_any(),
+    }
+}
+
+/// Deleting takes the organization and everything it owns; typing DELETE confirms it.
+#[component]
+fn DeleteOrg(
+    org: Organization,
+    dialog: RwSignal<Dialog>,
+    done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let action = ServerAction::<DeleteOrganization>::new();
+    let typed = RwSignal::new(String::new());
+    Effect::new(move || {
+        if let Some(Ok(())) = action.value().get() {
+            done();
+        }
+    });
+    view! {
+        <section class="dialog" role="dialog" aria-label="Delete organization">
+            <h2>{format!("Delete {}?", org.name)}</h2>
+            <p>"This deletes the organization together with its appliances and everything they own. It cannot be undone."</p>
+            <ActionForm action>
+                <input type="hidden" name="id" value=org.id />
+                <label>"Type DELETE to confirm"
+                    <input name="confirmation" autocomplete="off" on:input=move |ev| typed.set(event_target_value(&ev)) />
+                </label>
+                {action_error(action.value())}
+                <div class="actions">
+                    <button type="submit" class="danger" disabled=move || typed.get() != "DELETE">"Delete"</button>
+                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}

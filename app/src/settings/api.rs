@@ -1,0 +1,160 @@
+//! Server functions of Settings → Scopes, Users and Audit log.
+
+use leptos::prelude::*;
+use model::tenancy::{AuditQuery, AuditRecord, UserAccess, UserSummary};
+use model::{AppError, Role};
+#[cfg(feature = "ssr")]
+use {crate::server::*, model::Action};
+
+/// Signed in (ManageScopes): a new scope.
+#[server(prefix = "/api", endpoint = "scopes/create")]
+pub async fn create_scope(name: String) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageScopes)?;
+    domain::scopes::create(&portal(), &viewer, &name, &client_info())
+        .await
+        .map(|_| ())
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageScopes): rename a scope.
+#[server(prefix = "/api", endpoint = "scopes/rename")]
+pub async fn rename_scope(id: i64, name: String) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageScopes)?;
+    domain::scopes::rename(&portal(), &viewer, id, &name, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageScopes): delete a scope nobody uses.
+#[server(prefix = "/api", endpoint = "scopes/delete")]
+pub async fn delete_scope(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageScopes)?;
+    domain::scopes::delete(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): the users the viewer may see.
+#[server(prefix = "/api", endpoint = "users/list")]
+pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    domain::user_admin::list(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers; Superuser role needs ManageSuperusers): invite a user.
+#[server(prefix = "/api", endpoint = "users/invite")]
+pub async fn invite_user(
+    email: String,
+    role: Role,
+    global_scope: Option<bool>,
+    scope_ids: Option<Vec<i64>>,
+) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    let access = UserAccess {
+        role,
+        global_scope: global_scope.unwrap_or(false),
+        scope_ids: scope_ids.unwrap_or_default(),
+    };
+    domain::user_admin::invite(&portal(), &viewer, &email, &access, &client_info())
+        .await
+        .map(|_| ())
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): change role and scopes.
+#[server(prefix = "/api", endpoint = "users/access")]
+pub async fn update_user_access(
+    id: i64,
+    role: Role,
+    global_scope: Option<bool>,
+    scope_ids: Option<Vec<i64>>,
+) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    let access = UserAccess {
+        role,
+        global_scope: global_scope.unwrap_or(false),
+        scope_ids: scope_ids.unwrap_or_default(),
+    };
+    domain::user_admin::update_access(&portal(), &viewer, id, &access, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): disable (ends sessions) or enable.
+#[server(prefix = "/api", endpoint = "users/enabled")]
+pub async fn set_user_enabled(id: i64, enabled: bool) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    domain::user_admin::set_enabled(&portal(), &viewer, id, enabled, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): wipe the user's 2FA enrolment.
+#[server(prefix = "/api", endpoint = "users/reset-2fa")]
+pub async fn reset_user_2fa(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    domain::user_admin::reset_second_factor(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): set a new password for the user.
+#[server(prefix = "/api", endpoint = "users/password")]
+pub async fn set_user_password(id: i64, password: String, confirm: String) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    domain::user_admin::set_password(&portal(), &viewer, id, &password, &confirm, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageUsers): a fresh 48-hour activation e-mail.
+#[server(prefix = "/api", endpoint = "users/resend-activation")]
+pub async fn resend_activation(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageUsers)?;
+    domain::user_admin::resend_activation(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ReadAuditLog): the newest 500 records matching the filter.
+#[server(prefix = "/api", endpoint = "audit/search")]
+pub async fn search_audit(
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+) -> Result<Vec<AuditRecord>, AppError> {
+    let viewer = viewer(Action::ReadAuditLog)?;
+    let query = audit_query(actor, action, from.as_deref(), until.as_deref())?;
+    domain::audit::search(&mut *conn().await?, &viewer, &query, 500)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Turns the page's filter (dates as YYYY-MM-DD, UTC, both inclusive) into a query.
+pub fn audit_query(
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> Result<AuditQuery, AppError> {
+    let day = |field: &str, text: Option<&str>, next: bool| -> Result<Option<i64>, AppError> {
+        match text.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Ok(None),
+            Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| if next { d.succ_opt() } else { Some(d) })
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Some(t.and_utc().timestamp_millis()))
+                .ok_or_else(|| AppError::invalid(field, "Enter the date as YYYY-MM-DD.")),
+        }
+    };
+    Ok(AuditQuery {
+        actor: actor.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        from: day("from", from, false)?,
+        until: day("until", until, true)?,
+    })
+}

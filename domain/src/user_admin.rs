@@ -1,0 +1,348 @@
+//! Settings → Users: inviting, editing, disabling and resetting users, under the rules of spec
+//! portal-b §2.11 and §4: Admins manage non-Superusers inside their scopes; only Superusers
+//! touch Superusers; nobody can disable or demote the last active Superuser.
+
+use std::collections::BTreeSet;
+
+use model::password::validate_new_password;
+use model::tenancy::{UserAccess, UserState, UserSummary};
+use model::{Action, AppError, Role};
+use sqlx::AnyConnection;
+
+use crate::access::Viewer;
+use crate::users::{self, NewUser, User, UserStatus};
+use crate::{ClientInfo, DomainResult, Portal, audit, auth, instances, scopes, secrets, sessions};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    email: String,
+    role: String,
+    status: String,
+    global_scope: i64,
+    last_seen_at: Option<i64>,
+    second_factor_locked_at: Option<i64>,
+}
+
+fn state(status: &str) -> UserState {
+    match status {
+        "active" => UserState::Active,
+        "pending_activation" => UserState::PendingActivation,
+        _ => UserState::Disabled,
+    }
+}
+
+/// The users the viewer may see: everyone for Superusers and Global Scope users; otherwise
+/// those sharing a scope with the viewer, plus Global Scope users and Superusers.
+pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<UserSummary>> {
+    viewer.require(Action::ManageUsers)?;
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT u.id, u.email, u.role, u.status, u.global_scope, u.last_seen_at, u.second_factor_locked_at
+         FROM users u
+         WHERE u.instance_id = $1 AND (
+           $2 = 1 OR u.global_scope = 1 OR u.role = 'superuser' OR u.id = $3
+           OR EXISTS (SELECT 1 FROM user_scopes a JOIN user_scopes b ON a.scope_id = b.scope_id
+                      WHERE a.user_id = u.id AND b.user_id = $3))
+         ORDER BY u.email",
+    )
+    .bind(viewer.instance_id)
+    .bind(viewer.all_flag())
+    .bind(viewer.user_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let names: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT us.user_id, s.id, s.name FROM user_scopes us JOIN scopes s ON s.id = us.scope_id
+         WHERE s.instance_id = $1 ORDER BY s.name_key",
+    )
+    .bind(viewer.instance_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UserSummary {
+            scopes: names
+                .iter()
+                .filter(|(u, _, _)| *u == r.id)
+                .map(|(_, id, n)| (*id, n.clone()))
+                .collect(),
+            id: r.id,
+            email: r.email,
+            role: Role::parse(&r.role).unwrap_or(Role::Monitor),
+            status: state(&r.status),
+            global_scope: r.global_scope != 0,
+            last_seen_at: r.last_seen_at,
+            second_factor_locked: r.second_factor_locked_at.is_some(),
+        })
+        .collect())
+}
+
+/// The user if the viewer may see them (else "not found") and may act on them (else
+/// "forbidden": Admins see Superusers but cannot touch them).
+async fn target(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<User> {
+    let visible = list(conn, viewer).await?.iter().any(|u| u.id == id);
+    let user = users::get(conn, id)
+        .await?
+        .filter(|u| visible && u.instance_id == viewer.instance_id);
+    let user = user.ok_or_else(|| AppError::not_found("User"))?;
+    if user.role == Role::Superuser {
+        viewer.require(Action::ManageSuperusers)?;
+    }
+    Ok(user)
+}
+
+/// Checks the access being granted and returns the scope ids to store.
+async fn granted_scopes(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    access: &UserAccess,
+    keep: &[i64],
+) -> DomainResult<Vec<i64>> {
+    if access.role == Role::Superuser {
+        viewer.require(Action::ManageSuperusers)?;
+        return Ok(Vec::new());
+    }
+    if access.global_scope && !viewer.sees_all_scopes() {
+        return Err(
+            AppError::invalid("scopes", "Only users with Global Scope can grant Global Scope.").into(),
+        );
+    }
+    let mine: BTreeSet<i64> = scopes::list(conn, viewer).await?.iter().map(|s| s.id).collect();
+    let mut chosen: BTreeSet<i64> = BTreeSet::new();
+    for id in &access.scope_ids {
+        if !mine.contains(id) {
+            return Err(AppError::invalid("scopes", "Choose scopes from your own scopes.").into());
+        }
+        chosen.insert(*id);
+    }
+    // Scopes the viewer cannot see stay as they were: an Admin cannot remove what they cannot see.
+    chosen.extend(keep.iter().filter(|id| !mine.contains(id)));
+    if chosen.is_empty() && !access.global_scope {
+        return Err(AppError::invalid("scopes", "Give the user at least one scope, or Global Scope.").into());
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+async fn held_scopes(conn: &mut AnyConnection, id: i64) -> DomainResult<Vec<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT scope_id FROM user_scopes WHERE user_id = $1")
+            .bind(id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+fn describe(access: &UserAccess, scopes: &[i64]) -> String {
+    format!(
+        "role={}; global_scope={}; scopes={scopes:?}",
+        access.role.label(),
+        access.global_scope
+    )
+}
+
+/// Creates a pending user and e-mails their 48-hour activation link.
+pub async fn invite(
+    portal: &Portal,
+    viewer: &Viewer,
+    email: &str,
+    access: &UserAccess,
+    client: &ClientInfo,
+) -> DomainResult<i64> {
+    viewer.require(Action::ManageUsers)?;
+    let email = users::validate_email(email)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let scope_ids = granted_scopes(&mut tx, viewer, access, &[]).await?;
+    let new = NewUser {
+        instance_id: viewer.instance_id,
+        email: &email,
+        role: access.role,
+        status: UserStatus::PendingActivation,
+        password_hash: None,
+        global_scope: access.global_scope || access.role == Role::Superuser,
+    };
+    let id = users::insert(&mut tx, new, portal.now()).await?;
+    users::set_scopes(&mut tx, id, &scope_ids).await?;
+    let user = users::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| crate::DomainError::internal("user vanished"))?;
+    let instance = instances::get(&mut tx, viewer.instance_id).await?;
+    auth::send_activation(&mut tx, portal, &user, &instance).await?;
+    let target = format!("user {email}");
+    let record =
+        audit::Entry::by(viewer, client, "user.invited", &target).after(describe(access, &scope_ids));
+    audit::record(&mut tx, record, portal.now()).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn resend_activation(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageUsers)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let user = target(&mut tx, viewer, id).await?;
+    if user.status != UserStatus::PendingActivation {
+        return Err(AppError::conflict("This user has already activated their account.").into());
+    }
+    let instance = instances::get(&mut tx, viewer.instance_id).await?;
+    auth::send_activation(&mut tx, portal, &user, &instance).await?;
+    let target = format!("user {}", user.email);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "user.activation_resent", &target),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn other_active_superusers(conn: &mut AnyConnection, user: &User) -> DomainResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE instance_id = $1 AND role = 'superuser' AND status = 'active' AND id <> $2",
+    )
+    .bind(user.instance_id)
+    .bind(user.id)
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn guard_last_superuser(conn: &mut AnyConnection, user: &User) -> DomainResult<()> {
+    if user.role == Role::Superuser
+        && user.status == UserStatus::Active
+        && other_active_superusers(conn, user).await? == 0
+    {
+        return Err(AppError::conflict(
+            "This is the last active Superuser of the instance; make another user Superuser first.",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Changes role and scopes.
+pub async fn update_access(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    access: &UserAccess,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageUsers)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let user = target(&mut tx, viewer, id).await?;
+    let before_scopes = held_scopes(&mut tx, id).await?;
+    if access.role != Role::Superuser {
+        guard_last_superuser(&mut tx, &user).await?;
+    }
+    let scope_ids = granted_scopes(&mut tx, viewer, access, &before_scopes).await?;
+    sqlx::query("UPDATE users SET role = $1, global_scope = $2 WHERE id = $3")
+        .bind(access.role.as_str())
+        .bind(i64::from(access.global_scope || access.role == Role::Superuser))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    users::set_scopes(&mut tx, id, &scope_ids).await?;
+    let was = UserAccess {
+        role: user.role,
+        global_scope: false,
+        scope_ids: before_scopes.clone(),
+    };
+    let target = format!("user {}", user.email);
+    let record = audit::Entry::by(viewer, client, "user.access_changed", &target)
+        .before(describe(&was, &before_scopes))
+        .after(describe(access, &scope_ids));
+    audit::record(&mut tx, record, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Disables (ending every session at once) or re-enables a user.
+pub async fn set_enabled(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    enabled: bool,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageUsers)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let user = target(&mut tx, viewer, id).await?;
+    let (status, action) = if enabled {
+        if user.status != UserStatus::Disabled {
+            return Err(AppError::conflict("This user is not disabled.").into());
+        }
+        let status = if user.password_hash.is_some() {
+            UserStatus::Active
+        } else {
+            UserStatus::PendingActivation
+        };
+        (status, "user.enabled")
+    } else {
+        if user.id == viewer.user_id {
+            return Err(AppError::conflict("You cannot disable your own account.").into());
+        }
+        guard_last_superuser(&mut tx, &user).await?;
+        sessions::delete_all_for_user(&mut tx, id).await?;
+        (UserStatus::Disabled, "user.disabled")
+    };
+    users::set_status(&mut tx, id, status).await?;
+    let target = format!("user {}", user.email);
+    let record = audit::Entry::by(viewer, client, action, &target)
+        .before(user.status.as_str())
+        .after(status.as_str());
+    audit::record(&mut tx, record, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Wipes the user's authenticator and recovery codes; they enrol again at next login.
+pub async fn reset_second_factor(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageUsers)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let user = target(&mut tx, viewer, id).await?;
+    users::reset_second_factor(&mut tx, id).await?;
+    sessions::delete_all_for_user(&mut tx, id).await?;
+    let target = format!("user {}", user.email);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "user.second_factor_reset", &target),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password for the user and ends their sessions.
+pub async fn set_password(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    password: &str,
+    confirm: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageUsers)?;
+    validate_new_password(password, confirm)?;
+    let mut tx = portal.db.pool.begin().await?;
+    let user = target(&mut tx, viewer, id).await?;
+    users::set_password_hash(&mut tx, id, &secrets::hash_password(password)?).await?;
+    sessions::delete_all_for_user(&mut tx, id).await?;
+    let target = format!("user {}", user.email);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "user.password_set", &target),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
