@@ -1,10 +1,10 @@
 //! Server functions of Settings → Scopes, Users and Audit log.
 
 use leptos::prelude::*;
-use model::tenancy::{AuditQuery, AuditRecord, UserAccess, UserSummary};
+use model::tenancy::{AuditQuery, AuditRecord, UserSummary};
 use model::{AppError, Role};
 #[cfg(feature = "ssr")]
-use {crate::server::*, model::Action};
+use {crate::server::*, model::Action, model::tenancy::UserAccess};
 
 /// Signed in (ManageScopes): a new scope.
 #[server(prefix = "/api", endpoint = "scopes/create")]
