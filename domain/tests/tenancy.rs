@@ -1,0 +1,346 @@
+//! Scopes, organizations and user administration under each role, on SQLite and PostgreSQL.
+
+use domain::access::Viewer;
+use domain::testkit::TestDb;
+use domain::users::{self, NewUser, UserStatus};
+use domain::{
+    ClientInfo, DomainError, Portal, audit, instances, on_both_databases, organizations, scopes, sessions,
+    user_admin,
+};
+use model::tenancy::{AuditQuery, OrgQuery, UserAccess};
+use model::{AppError, Role};
+
+fn rejected<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
+    match result {
+        Err(DomainError::Rejected(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn client() -> ClientInfo {
+    ClientInfo {
+        ip: Some("198.51.100.4".into()),
+        user_agent: None,
+    }
+}
+
+struct World {
+    portal: Portal,
+    root: Viewer,
+    scope_a: i64,
+    scope_b: i64,
+}
+
+async fn user(portal: &Portal, instance_id: i64, email: &str, role: Role, scope_ids: &[i64]) -> Viewer {
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let new = NewUser {
+        instance_id,
+        email,
+        role,
+        status: UserStatus::Active,
+        password_hash: Some("x".into()),
+        global_scope: false,
+    };
+    let id = users::insert(&mut conn, new, portal.now()).await.unwrap();
+    users::set_scopes(&mut conn, id, scope_ids).await.unwrap();
+    Viewer {
+        instance_id,
+        user_id: id,
+        email: email.into(),
+        role,
+        global_scope: false,
+    }
+}
+
+async fn world(db: &TestDb) -> World {
+    let (portal, _) = db.portal();
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let instance = instances::insert(&mut conn, "acme", "Acme", 0).await.unwrap();
+    drop(conn);
+    let root = user(&portal, instance.id, "root@acme.example", Role::Superuser, &[]).await;
+    let scope_a = scopes::create(&portal, &root, "East", &client())
+        .await
+        .unwrap()
+        .id;
+    let scope_b = scopes::create(&portal, &root, "West", &client())
+        .await
+        .unwrap()
+        .id;
+    World {
+        portal,
+        root,
+        scope_a,
+        scope_b,
+    }
+}
+
+fn access(role: Role, scope_ids: Vec<i64>) -> UserAccess {
+    UserAccess {
+        role,
+        global_scope: false,
+        scope_ids,
+    }
+}
+
+on_both_databases!(
+    roles_may_do_exactly_what_the_matrix_says,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        for role in [Role::Admin, Role::Manage, Role::Monitor] {
+            let me = user(
+                p,
+                w.root.instance_id,
+                &format!("{}@acme.example", role.as_str()),
+                role,
+                &[w.scope_a],
+            )
+            .await;
+            let org = organizations::create(
+                p,
+                &me,
+                &format!("Org of {}", role.as_str()),
+                Some(w.scope_a),
+                &client(),
+            )
+            .await;
+            assert_eq!(org.is_ok(), role == Role::Admin, "{role:?} creates organizations");
+            let scope = scopes::create(p, &me, "North", &client()).await;
+            assert_eq!(rejected(scope), AppError::Forbidden, "{role:?} creates scopes");
+            let invite = user_admin::invite(
+                p,
+                &me,
+                &format!("new-{}@acme.example", role.as_str()),
+                &access(Role::Monitor, vec![w.scope_a]),
+                &client(),
+            )
+            .await;
+            assert_eq!(invite.is_ok(), role == Role::Admin, "{role:?} invites users");
+            let mut conn = p.db.pool.acquire().await.unwrap();
+            let log = audit::search(&mut conn, &me, &AuditQuery::default(), 10).await;
+            assert_eq!(rejected(log), AppError::Forbidden, "{role:?} reads the audit log");
+        }
+    }
+);
+
+on_both_databases!(
+    names_are_unique_and_scopes_in_use_cannot_be_deleted,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        organizations::create(p, &w.root, "Brown Brothers", Some(w.scope_a), &client())
+            .await
+            .unwrap();
+        let duplicate =
+            rejected(organizations::create(p, &w.root, " brown brothers ", None, &client()).await);
+        assert_eq!(duplicate.field(), Some("name"));
+        assert_eq!(
+            rejected(scopes::create(p, &w.root, "east", &client()).await).field(),
+            Some("name")
+        );
+        user(
+            p,
+            w.root.instance_id,
+            "tech@acme.example",
+            Role::Monitor,
+            &[w.scope_a],
+        )
+        .await;
+        let in_use = rejected(scopes::delete(p, &w.root, w.scope_a, &client()).await).to_string();
+        assert!(in_use.contains("still has 1 user and 1 organization"), "{in_use}");
+        scopes::delete(p, &w.root, w.scope_b, &client()).await.unwrap();
+        let mut conn = p.db.pool.acquire().await.unwrap();
+        let actions: Vec<String> = audit::actions(&mut conn, w.root.instance_id).await.unwrap();
+        assert!(
+            actions.contains(&"scope.deleted".to_owned())
+                && actions.contains(&"organization.created".to_owned())
+        );
+    }
+);
+
+on_both_databases!(
+    deleting_an_organization_needs_the_typed_word_and_visibility,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        let west = organizations::create(p, &w.root, "Westwind", Some(w.scope_b), &client())
+            .await
+            .unwrap();
+        let admin_east = user(
+            p,
+            w.root.instance_id,
+            "admin@acme.example",
+            Role::Admin,
+            &[w.scope_a],
+        )
+        .await;
+        assert_eq!(
+            rejected(organizations::delete(p, &admin_east, west, "DELETE", &client()).await),
+            AppError::not_found("Organization")
+        );
+        assert_eq!(
+            rejected(organizations::delete(p, &w.root, west, "delete", &client()).await).field(),
+            Some("confirmation")
+        );
+        organizations::delete(p, &w.root, west, "DELETE", &client())
+            .await
+            .unwrap();
+        let mut conn = p.db.pool.acquire().await.unwrap();
+        assert_eq!(
+            organizations::list(&mut conn, &w.root, &OrgQuery::default())
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+    }
+);
+
+on_both_databases!(
+    admins_cannot_touch_superusers_or_reach_outside_their_scopes,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        let admin = user(
+            p,
+            w.root.instance_id,
+            "admin@acme.example",
+            Role::Admin,
+            &[w.scope_a],
+        )
+        .await;
+        let superuser_role = user_admin::invite(
+            p,
+            &admin,
+            "boss@acme.example",
+            &access(Role::Superuser, vec![]),
+            &client(),
+        )
+        .await;
+        assert_eq!(rejected(superuser_role), AppError::Forbidden);
+        let outside = user_admin::invite(
+            p,
+            &admin,
+            "west@acme.example",
+            &access(Role::Monitor, vec![w.scope_b]),
+            &client(),
+        )
+        .await;
+        assert_eq!(rejected(outside).field(), Some("scopes"));
+        let nothing = user_admin::invite(
+            p,
+            &admin,
+            "none@acme.example",
+            &access(Role::Monitor, vec![]),
+            &client(),
+        )
+        .await;
+        assert_eq!(rejected(nothing).field(), Some("scopes"));
+        let global = UserAccess {
+            role: Role::Monitor,
+            global_scope: true,
+            scope_ids: vec![],
+        };
+        assert_eq!(
+            rejected(user_admin::invite(p, &admin, "g@acme.example", &global, &client()).await).field(),
+            Some("scopes")
+        );
+        let tech = user_admin::invite(
+            p,
+            &admin,
+            "tech@acme.example",
+            &access(Role::Manage, vec![w.scope_a]),
+            &client(),
+        )
+        .await
+        .unwrap();
+
+        let mut conn = p.db.pool.acquire().await.unwrap();
+        let seen: Vec<String> = user_admin::list(&mut conn, &admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.email)
+            .collect();
+        assert_eq!(
+            seen,
+            vec!["admin@acme.example", "root@acme.example", "tech@acme.example"],
+            "Superusers shown read-only"
+        );
+        assert_eq!(
+            rejected(user_admin::reset_second_factor(p, &admin, w.root.user_id, &client()).await),
+            AppError::Forbidden
+        );
+        let west_user = user(
+            p,
+            w.root.instance_id,
+            "westie@acme.example",
+            Role::Monitor,
+            &[w.scope_b],
+        )
+        .await;
+        let hidden = rejected(user_admin::set_enabled(p, &admin, west_user.user_id, false, &client()).await);
+        assert_eq!(hidden, AppError::not_found("User"));
+        assert!(
+            users::get(&mut conn, tech)
+                .await
+                .unwrap()
+                .is_some_and(|u| u.status == UserStatus::PendingActivation)
+        );
+    }
+);
+
+on_both_databases!(
+    the_last_active_superuser_stays_and_disabling_ends_sessions,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        let other = user(p, w.root.instance_id, "second@acme.example", Role::Superuser, &[]).await;
+        let mut conn = p.db.pool.acquire().await.unwrap();
+        let token = sessions::create(
+            &mut conn,
+            other.user_id,
+            sessions::Stage::Full,
+            &client(),
+            p.now(),
+            &p.sessions,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            rejected(user_admin::set_enabled(p, &w.root, w.root.user_id, false, &client()).await).to_string(),
+            "You cannot disable your own account."
+        );
+        user_admin::set_enabled(p, &w.root, other.user_id, false, &client())
+            .await
+            .unwrap();
+        assert!(
+            sessions::resolve(&mut conn, &token, p.now(), &p.sessions)
+                .await
+                .unwrap()
+                .is_none(),
+            "sessions end at once"
+        );
+        let demote = user_admin::update_access(
+            p,
+            &w.root,
+            w.root.user_id,
+            &access(Role::Admin, vec![w.scope_a]),
+            &client(),
+        )
+        .await;
+        assert!(rejected(demote).to_string().contains("last active Superuser"));
+        user_admin::set_enabled(p, &w.root, other.user_id, true, &client())
+            .await
+            .unwrap();
+        user_admin::update_access(
+            p,
+            &w.root,
+            w.root.user_id,
+            &access(Role::Admin, vec![w.scope_a]),
+            &client(),
+        )
+        .await
+        .unwrap();
+    }
+);
