@@ -48,6 +48,22 @@ pub struct SettingsArgs {
     pub site_root: Option<PathBuf>,
 }
 
+impl SettingsArgs {
+    /// An empty value (`DATABASE_URL=` in an env file) means "not set", not "set to nothing".
+    fn without_empty_values(&self) -> SettingsArgs {
+        let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        SettingsArgs {
+            listen: given(&self.listen),
+            database_url: given(&self.database_url),
+            public_url: given(&self.public_url),
+            smtp_url: given(&self.smtp_url),
+            smtp_from: given(&self.smtp_from),
+            frame_ancestors: given(&self.frame_ancestors),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
@@ -85,6 +101,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn load(args: &SettingsArgs) -> Result<Settings, String> {
+        let args = &args.without_empty_values();
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
@@ -247,6 +264,20 @@ mod tests {
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
         args.listen = None;
         assert!(Settings::load(&args).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let args = SettingsArgs {
+            database_url: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::load(&args)
+                .unwrap()
+                .database_url
+                .starts_with("sqlite://")
+        );
     }
 
     #[test]
