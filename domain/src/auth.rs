@@ -405,9 +405,27 @@ pub async fn sign_out(portal: &Portal, session: &Session, client: &ClientInfo) -
     .await
 }
 
-pub async fn set_dark_theme(portal: &Portal, session: &Session, dark: bool) -> DomainResult<()> {
-    let mut conn = portal.db.pool.acquire().await?;
-    users::set_dark_theme(&mut conn, session.user_id, dark).await
+pub async fn set_dark_theme(
+    portal: &Portal,
+    session: &Session,
+    dark: bool,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    let mut tx = portal.db.pool.begin().await?;
+    users::set_dark_theme(&mut tx, session.user_id, dark).await?;
+    let viewer = crate::access::Viewer::of(session);
+    let target = format!("user {}", session.email);
+    let (before, after) = if dark {
+        ("light", "dark")
+    } else {
+        ("dark", "light")
+    };
+    let entry = audit::Entry::by(&viewer, client, "user.theme_changed", &target)
+        .before(before)
+        .after(after);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// "Forgot password": e-mails a one-hour link if the pair matches an active user. Answers the

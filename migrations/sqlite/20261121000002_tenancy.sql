@@ -28,5 +28,3 @@ CREATE TABLE user_scopes (
 );
 CREATE INDEX user_scopes_scope ON user_scopes(scope_id);
 
--- The per-user "scopes feature" switch (spec portal-b §4.5): a display preference only.
-ALTER TABLE users ADD COLUMN scopes_feature INTEGER NOT NULL DEFAULT 1;

@@ -206,6 +206,14 @@ on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move
             .contains(r#"data-theme="dark""#),
         "no flash of the light theme"
     );
+    let mut conn = p.portal.db.pool.acquire().await.unwrap();
+    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let actions = domain::audit::actions(&mut conn, instance.id).await.unwrap();
+    assert_eq!(actions[0], "user.theme_changed", "settings changes are audited");
+    drop(conn);
 
     let logout = p.call("/api/auth/logout", &[], Some(&cookie)).await;
     assert!(

@@ -98,7 +98,7 @@ pub async fn whoami() -> Result<Option<SessionView>, AppError> {
 #[server(prefix = "/api", endpoint = "account/theme")]
 pub async fn set_theme(dark: bool) -> Result<(), AppError> {
     let session = authorize(Action::ManageOwnAccount)?;
-    auth::set_dark_theme(&portal(), &session, dark)
+    auth::set_dark_theme(&portal(), &session, dark, &client_info())
         .await
         .map_err(to_app_error)
 }
