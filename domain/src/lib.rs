@@ -2,6 +2,7 @@
 //! driver), the authentication services, the mail outbox and the audit log. Knows nothing of HTTP.
 
 pub mod access;
+pub mod appliances;
 pub mod audit;
 pub mod auth;
 pub mod clock;

@@ -121,6 +121,11 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
             stopped.clone(),
         )));
     }
+    workers.push(tokio::spawn(crate::workers::mark_offline(
+        portal.clone(),
+        settings.offline_after_secs * 1000,
+        stopped.clone(),
+    )));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;

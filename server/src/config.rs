@@ -43,6 +43,9 @@ pub struct SettingsArgs {
     /// Hours after sign-in at which a session ends regardless [default: 12].
     #[arg(long, env = "BACKPLANE_SESSION_ABSOLUTE_HOURS", global = true)]
     pub session_absolute_hours: Option<i64>,
+    /// Seconds without a heartbeat after which an appliance is offline [default: 300].
+    #[arg(long, env = "BACKPLANE_OFFLINE_AFTER_SECS", global = true)]
+    pub offline_after_secs: Option<i64>,
     /// Directory holding the built web assets [default: target/site].
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
@@ -76,6 +79,7 @@ struct FileSettings {
     frame_ancestors: Option<Vec<String>>,
     session_idle_minutes: Option<i64>,
     session_absolute_hours: Option<i64>,
+    offline_after_secs: Option<i64>,
     site_root: Option<PathBuf>,
 }
 
@@ -96,6 +100,7 @@ pub struct Settings {
     pub frame_ancestors: Vec<String>,
     pub session_idle_minutes: i64,
     pub session_absolute_hours: i64,
+    pub offline_after_secs: i64,
     pub site_root: PathBuf,
 }
 
@@ -157,6 +162,10 @@ impl Settings {
                 .or(file.session_absolute_hours)
                 .unwrap_or(12),
         )?;
+        let offline_after_secs = positive(
+            "offline_after_secs",
+            args.offline_after_secs.or(file.offline_after_secs).unwrap_or(300),
+        )?;
         let site_root = args
             .site_root
             .clone()
@@ -171,6 +180,7 @@ impl Settings {
             frame_ancestors,
             session_idle_minutes,
             session_absolute_hours,
+            offline_after_secs,
             site_root,
         })
     }

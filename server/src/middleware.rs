@@ -70,6 +70,7 @@ fn is_page(request: &Request) -> bool {
     matches!(*request.method(), Method::GET | Method::HEAD)
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
+        && !path.starts_with("/appliance/")
         && !path.rsplit('/').next().unwrap_or("").contains('.')
 }
 

@@ -20,6 +20,16 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         provide_context(context_state.cookies.clone());
     };
     let shell_options = options.clone();
+    let appliances = Router::new()
+        .route(
+            crate::gateway::REGISTER_PATH,
+            axum::routing::post(crate::gateway::register),
+        )
+        .route(
+            crate::gateway::CONNECT_PATH,
+            axum::routing::get(crate::gateway::connect),
+        )
+        .with_state(state.clone());
     let downloads = Router::new()
         .route(
             crate::exports::AUDIT_CSV,
@@ -36,6 +46,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         ))
         .with_state(options)
         .merge(downloads)
+        .merge(appliances)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))
         .layer(from_fn_with_state(state.clone(), resolve_session))

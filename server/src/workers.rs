@@ -20,3 +20,21 @@ pub async fn deliver_mail(portal: Portal, mailer: Mailer, mut shutdown: watch::R
         }
     }
 }
+
+/// Marks appliances offline once they miss heartbeats for `offline_after_ms`.
+pub async fn mark_offline(portal: Portal, offline_after_ms: i64, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis((offline_after_ms / 10).clamp(1_000, 30_000) as u64);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match domain::appliances::gateway::mark_stale_offline(&portal, offline_after_ms).await {
+                    Ok(ids) if !ids.is_empty() => tracing::info!(appliances = ?ids, "appliances went offline"),
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(%error, "offline check failed"),
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}

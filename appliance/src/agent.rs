@@ -1,0 +1,307 @@
+//! Registration, the connection to the portal (kept open with jittered exponential backoff)
+//! and the handling of the portal's commands.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use model::appliance::{
+    AssetInfo, Command, CommandOutcome, FromAppliance, PROTOCOL_VERSION, RegisterRequest, RegisterResponse,
+    Storage, ToAppliance,
+};
+use rand::Rng;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::state::{Credential, DataDir};
+
+pub const MODEL: &str = "Backplane reference appliance";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub portal: String,
+    pub name: String,
+    pub heartbeat: Duration,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The portal told the appliance to unregister: stop for good.
+    Unregistered,
+    /// Lost or refused; try again after a pause.
+    Lost(String),
+}
+
+pub async fn run(
+    settings: Settings,
+    data_dir: PathBuf,
+    registration_id: Option<String>,
+) -> Result<(), String> {
+    let data = DataDir::open(data_dir)?;
+    let credential =
+        match (data.credential()?, registration_id) {
+            (Some(credential), _) => credential,
+            (None, Some(id)) => register(&settings, &data, &id).await?,
+            (None, None) => return Err(
+                "not registered: start once with --registration-id from the portal's Add appliance wizard"
+                    .into(),
+            ),
+        };
+    let mut failures: u32 = 0;
+    loop {
+        match connect_once(&settings, &data, &credential).await {
+            Ended::Unregistered => {
+                data.forget_credential()?;
+                tracing::info!("unregistered by the portal; credential removed");
+                return Ok(());
+            }
+            Ended::Lost(reason) => {
+                failures = failures.saturating_add(1);
+                let pause = backoff(failures);
+                tracing::warn!(%reason, retry_in = ?pause, "connection to the portal lost");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// 1 s doubling to at most 60 s, with ±20 % jitter so a fleet does not reconnect in step.
+fn backoff(failures: u32) -> Duration {
+    let base = 1u64 << failures.saturating_sub(1).min(6);
+    let secs = base.min(60) as f64 * rand::thread_rng().gen_range(0.8..1.2);
+    Duration::from_secs_f64(secs)
+}
+
+async fn register(settings: &Settings, data: &DataDir, registration_id: &str) -> Result<Credential, String> {
+    let request = RegisterRequest {
+        registration_id: registration_id.trim().to_owned(),
+        name: settings.name.clone(),
+        model: MODEL.into(),
+        version: VERSION.into(),
+    };
+    let url = format!("{}/appliance/register", settings.portal);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&request)
+        .send()
+        .await
+        .map_err(|e| format!("registering at {url}: {e}"))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no reason given");
+        return Err(format!("registration refused ({status}): {message}"));
+    }
+    let registered: RegisterResponse = response
+        .json()
+        .await
+        .map_err(|e| format!("registration answer: {e}"))?;
+    let credential = Credential {
+        portal: settings.portal.clone(),
+        appliance_id: registered.appliance_id,
+        credential: registered.credential,
+    };
+    data.save_credential(&credential)?;
+    tracing::info!(appliance = credential.appliance_id, "registered with the portal");
+    Ok(credential)
+}
+
+fn websocket_url(portal: &str) -> String {
+    let rest = portal.strip_prefix("https://").map(|r| format!("wss://{r}"));
+    let url = rest.unwrap_or_else(|| portal.replacen("http://", "ws://", 1));
+    format!("{url}/appliance/connect")
+}
+
+/// Space on the volume holding `path`.
+fn storage(path: &Path) -> Storage {
+    let total = fs4::total_space(path).unwrap_or(0);
+    let free = fs4::available_space(path).unwrap_or(0);
+    Storage {
+        total_bytes: total,
+        free_bytes: free,
+        used_bytes: total.saturating_sub(free),
+    }
+}
+
+fn inventory(data: &DataDir) -> FromAppliance {
+    FromAppliance::Inventory {
+        assets: data.assets(),
+        recovery_points: Vec::new(),
+        jobs: Vec::new(),
+    }
+}
+
+async fn connect_once(settings: &Settings, data: &DataDir, credential: &Credential) -> Ended {
+    let mut request = match websocket_url(&settings.portal).into_client_request() {
+        Ok(request) => request,
+        Err(e) => return Ended::Lost(format!("bad portal URL: {e}")),
+    };
+    let Ok(bearer) = format!("Bearer {}", credential.credential).parse() else {
+        return Ended::Lost("credential is not a valid header".into());
+    };
+    request.headers_mut().insert("authorization", bearer);
+    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+        Ok(connected) => connected,
+        Err(e) => return Ended::Lost(e.to_string()),
+    };
+    tracing::info!("connected to the portal");
+    let (mut outgoing, mut incoming) = socket.split();
+    let hello = FromAppliance::Hello {
+        protocol: PROTOCOL_VERSION,
+        name: settings.name.clone(),
+        model: MODEL.into(),
+        version: VERSION.into(),
+    };
+    let mut heartbeat = tokio::time::interval(settings.heartbeat);
+    let hourly = Duration::from_secs(3600);
+    let mut full_inventory = tokio::time::interval_at(tokio::time::Instant::now() + hourly, hourly);
+    for frame in [hello, inventory(data)] {
+        if let Err(e) = send(&mut outgoing, &frame).await {
+            return Ended::Lost(e);
+        }
+    }
+    loop {
+        let outbound: Vec<FromAppliance> = tokio::select! {
+            _ = heartbeat.tick() => vec![FromAppliance::Heartbeat { storage: storage(data.root()) }],
+            _ = full_inventory.tick() => vec![inventory(data)],
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToAppliance>(text.as_str()) {
+                    Ok(ToAppliance::Command { command_id, command }) => {
+                        let unregister = command == Command::Unregister;
+                        let (result, changed) = execute(data, command);
+                        let mut frames = vec![FromAppliance::CommandResult { command_id, result }];
+                        if changed {
+                            frames.push(inventory(data));
+                        }
+                        if unregister {
+                            for frame in &frames {
+                                let _ = send(&mut outgoing, frame).await;
+                            }
+                            let _ = outgoing.close().await;
+                            return Ended::Unregistered;
+                        }
+                        frames
+                    }
+                    Ok(ToAppliance::Welcome { appliance_id }) => {
+                        tracing::debug!(appliance_id, "welcomed");
+                        Vec::new()
+                    }
+                    Ok(ToAppliance::Error { message }) => {
+                        tracing::warn!(%message, "the portal refused a frame");
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable frame from the portal");
+                        Vec::new()
+                    }
+                },
+                Some(Ok(Message::Close(_))) | None => return Ended::Lost("the portal closed the connection".into()),
+                Some(Ok(_)) => Vec::new(),
+                Some(Err(e)) => return Ended::Lost(e.to_string()),
+            },
+        };
+        for frame in &outbound {
+            if let Err(e) = send(&mut outgoing, frame).await {
+                return Ended::Lost(e);
+            }
+        }
+    }
+}
+
+async fn send<S>(outgoing: &mut S, frame: &FromAppliance) -> Result<(), String>
+where
+    S: SinkExt<Message> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    let text = serde_json::to_string(frame).map_err(|e| e.to_string())?;
+    outgoing
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs a command; returns its outcome and whether the inventory changed.
+fn execute(data: &DataDir, command: Command) -> (CommandOutcome, bool) {
+    let done = |message: String| CommandOutcome::Done { message };
+    let error = |message: String| CommandOutcome::Error { message };
+    match command {
+        Command::AddAsset { path } => match add_asset(data, &path) {
+            Ok(asset) => (done(format!("Added {} ({}).", asset.name, asset.path)), true),
+            Err(message) => (error(message), false),
+        },
+        Command::RemoveAsset { asset_id } => {
+            let mut assets = data.assets();
+            let before = assets.len();
+            assets.retain(|a| a.id != asset_id);
+            if assets.len() == before {
+                return (error("No such asset on this appliance.".into()), false);
+            }
+            match data.save_assets(&assets) {
+                Ok(()) => (done("Asset removed.".into()), true),
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::Unregister => (done("Unregistered.".into()), false),
+        Command::BackupNow { .. } | Command::Restore { .. } | Command::CancelJob { .. } => (
+            error(format!(
+                "Appliance version {VERSION} cannot run backups, restores or cancellations yet."
+            )),
+            false,
+        ),
+    }
+}
+
+/// Adds a readable directory as an asset.
+fn add_asset(data: &DataDir, path: &str) -> Result<AssetInfo, String> {
+    let path = path.trim();
+    let canonical = std::fs::canonicalize(path).map_err(|e| format!("{path}: {e}"))?;
+    if !canonical.is_dir() {
+        return Err(format!("{path} is not a directory."));
+    }
+    std::fs::read_dir(&canonical).map_err(|e| format!("{path} cannot be read: {e}"))?;
+    let path = canonical.display().to_string();
+    let mut assets = data.assets();
+    if assets.iter().any(|a| a.path == path) {
+        return Err(format!("{path} is already an asset."));
+    }
+    let name = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.clone());
+    let asset = AssetInfo {
+        id: format!("asset-{:016x}", rand::random::<u64>()),
+        name,
+        path,
+    };
+    assets.push(asset.clone());
+    data.save_assets(&assets)?;
+    Ok(asset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_minute_with_jitter() {
+        assert!(backoff(1) >= Duration::from_millis(800) && backoff(1) <= Duration::from_millis(1200));
+        assert!(backoff(3) >= Duration::from_millis(3200) && backoff(3) <= Duration::from_millis(4800));
+        assert!(backoff(50) <= Duration::from_secs(72));
+    }
+
+    #[test]
+    fn websocket_url_follows_the_portal_scheme() {
+        assert_eq!(
+            websocket_url("https://backup.example.com"),
+            "wss://backup.example.com/appliance/connect"
+        );
+        assert_eq!(
+            websocket_url("http://127.0.0.1:3000"),
+            "ws://127.0.0.1:3000/appliance/connect"
+        );
+    }
+}

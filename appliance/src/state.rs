@@ -1,0 +1,88 @@
+//! What the appliance keeps on disk: its credential (mode 0600) and the assets it protects.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use model::appliance::AssetInfo;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credential {
+    pub portal: String,
+    pub appliance_id: i64,
+    pub credential: String,
+}
+
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn open(root: PathBuf) -> Result<DataDir, String> {
+        std::fs::create_dir_all(&root).map_err(|e| format!("data directory {}: {e}", root.display()))?;
+        Ok(DataDir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn credential_path(&self) -> PathBuf {
+        self.root.join("credential.json")
+    }
+
+    fn assets_path(&self) -> PathBuf {
+        self.root.join("assets.json")
+    }
+
+    pub fn credential(&self) -> Result<Option<Credential>, String> {
+        match std::fs::read_to_string(self.credential_path()) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("credential file: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("credential file: {e}")),
+        }
+    }
+
+    /// Writes the credential readable by the owner only.
+    pub fn save_credential(&self, credential: &Credential) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(credential).map_err(|e| e.to_string())?;
+        write_private(&self.credential_path(), text.as_bytes())
+    }
+
+    pub fn forget_credential(&self) -> Result<(), String> {
+        match std::fs::remove_file(self.credential_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("credential file: {e}")),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn assets(&self) -> Vec<AssetInfo> {
+        std::fs::read_to_string(self.assets_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save_assets(&self, assets: &[AssetInfo]) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(assets).map_err(|e| e.to_string())?;
+        write_private(&self.assets_path(), text.as_bytes())
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&temporary)
+        .map_err(|e| format!("{}: {e}", temporary.display()))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("{}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, path).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,352 @@
+//! What an authenticated appliance reports, stored; and the commands waiting for it.
+//! Every function is keyed by the [`ApplianceIdentity`] the connection authenticated as, so one
+//! appliance can never write another's rows.
+
+use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, RecoveryPointInfo, Storage};
+use model::{Action, AppError};
+use sqlx::AnyConnection;
+
+use super::ApplianceIdentity;
+use crate::access::Viewer;
+use crate::{ClientInfo, DomainError, DomainResult, Portal, audit};
+
+pub async fn record_event(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    kind: &str,
+    at: i64,
+) -> DomainResult<()> {
+    sqlx::query("INSERT INTO appliance_events (appliance_id, kind, at) VALUES ($1, $2, $3)")
+        .bind(appliance_id)
+        .bind(kind)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The appliance's self-description from its first frame.
+pub async fn hello(
+    portal: &Portal,
+    who: &ApplianceIdentity,
+    name: &str,
+    model: &str,
+    version: &str,
+) -> DomainResult<()> {
+    let clip = |s: &str, n: usize| s.trim().chars().take(n).collect::<String>();
+    sqlx::query("UPDATE appliances SET name = $1, model = $2, version = $3 WHERE id = $4")
+        .bind(clip(name, 100))
+        .bind(clip(model, 100))
+        .bind(clip(version, 50))
+        .bind(who.id)
+        .execute(&portal.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Records a heartbeat; returns true if the appliance just came online.
+pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Storage) -> DomainResult<bool> {
+    let now = portal.now();
+    let mut tx = portal.db.pool.begin().await?;
+    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE appliances SET last_seen_at = $1, storage_total = $2, storage_free = $3, storage_used = $4 WHERE id = $5",
+    )
+    .bind(now)
+    .bind(to_i64(storage.total_bytes))
+    .bind(to_i64(storage.free_bytes))
+    .bind(to_i64(storage.used_bytes))
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
+    // Compare-and-swap: only one of several racing writers records the transition.
+    let came_online = sqlx::query("UPDATE appliances SET online = 1 WHERE id = $1 AND online = 0")
+        .bind(who.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if came_online {
+        record_event(&mut tx, who.id, "online", now).await?;
+    }
+    tx.commit().await?;
+    Ok(came_online)
+}
+
+/// Marks appliances without a heartbeat for `offline_after_ms` offline, recording each
+/// transition once; returns them.
+pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> DomainResult<Vec<i64>> {
+    let now = portal.now();
+    let stale: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM appliances WHERE online = 1 AND last_seen_at < $1")
+            .bind(now - offline_after_ms)
+            .fetch_all(&portal.db.pool)
+            .await?;
+    let mut went_offline = Vec::new();
+    for id in stale {
+        let mut tx = portal.db.pool.begin().await?;
+        let flipped = sqlx::query(
+            "UPDATE appliances SET online = 0 WHERE id = $1 AND online = 1 AND last_seen_at < $2",
+        )
+        .bind(id)
+        .bind(now - offline_after_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if flipped {
+            record_event(&mut tx, id, "offline", now).await?;
+            went_offline.push(id);
+        }
+        tx.commit().await?;
+    }
+    Ok(went_offline)
+}
+
+/// Replaces the appliance's assets and recovery points with what it reports, and upserts its jobs.
+pub async fn inventory(
+    portal: &Portal,
+    who: &ApplianceIdentity,
+    assets: &[AssetInfo],
+    points: &[RecoveryPointInfo],
+    jobs: &[JobInfo],
+) -> DomainResult<()> {
+    let mut tx = portal.db.pool.begin().await?;
+    let existing: Vec<String> = sqlx::query_scalar("SELECT external_id FROM assets WHERE appliance_id = $1")
+        .bind(who.id)
+        .fetch_all(&mut *tx)
+        .await?;
+    for gone in existing.iter().filter(|id| !assets.iter().any(|a| &&a.id == id)) {
+        sqlx::query("DELETE FROM assets WHERE appliance_id = $1 AND external_id = $2")
+            .bind(who.id)
+            .bind(gone)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for asset in assets {
+        sqlx::query(
+            "INSERT INTO assets (appliance_id, external_id, name, path) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (appliance_id, external_id) DO UPDATE SET name = excluded.name, path = excluded.path",
+        )
+        .bind(who.id)
+        .bind(&asset.id)
+        .bind(&asset.name)
+        .bind(&asset.path)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM recovery_points WHERE asset_id IN (SELECT id FROM assets WHERE appliance_id = $1)",
+    )
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
+    for point in points {
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO recovery_points (asset_id, external_id, taken_at, size_bytes, files)
+             SELECT id, $1, $2, $3, $4 FROM assets WHERE appliance_id = $5 AND external_id = $6",
+        )
+        .bind(&point.id)
+        .bind(point.time)
+        .bind(to_i64(point.size_bytes))
+        .bind(to_i64(point.files))
+        .bind(who.id)
+        .bind(&point.asset_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for job in jobs {
+        upsert_job(&mut tx, who, job, portal.now()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores a job's state and progress.
+pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> DomainResult<()> {
+    let mut conn = portal.db.pool.acquire().await?;
+    upsert_job(&mut conn, who, job, portal.now()).await
+}
+
+async fn upsert_job(
+    conn: &mut AnyConnection,
+    who: &ApplianceIdentity,
+    job: &JobInfo,
+    now: i64,
+) -> DomainResult<()> {
+    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let p = &job.progress;
+    let kind = serde_json::to_value(job.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let state = serde_json::to_value(job.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state, started_at, ended_at,
+                           percent, bytes_done, bytes_total, files_done, files_total, bytes_per_sec, eta_secs, message, error, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (appliance_id, external_id) DO UPDATE SET
+           state = excluded.state, ended_at = excluded.ended_at, percent = excluded.percent,
+           bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, files_done = excluded.files_done,
+           files_total = excluded.files_total, bytes_per_sec = excluded.bytes_per_sec, eta_secs = excluded.eta_secs,
+           message = excluded.message, error = excluded.error, updated_at = excluded.updated_at",
+    )
+    .bind(who.id)
+    .bind(who.organization_id)
+    .bind(&job.asset_id)
+    .bind(&job.id)
+    .bind(kind)
+    .bind(state)
+    .bind(job.started_at)
+    .bind(job.ended_at)
+    .bind(p.percent.clamp(0.0, 100.0))
+    .bind(to_i64(p.bytes_done))
+    .bind(to_i64(p.bytes_total))
+    .bind(to_i64(p.files_done))
+    .bind(to_i64(p.files_total))
+    .bind(to_i64(p.bytes_per_sec))
+    .bind(p.eta_secs.map(to_i64))
+    .bind(p.message.chars().take(500).collect::<String>())
+    .bind(job.error.clone())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn job_log(
+    portal: &Portal,
+    who: &ApplianceIdentity,
+    job_id: &str,
+    lines: &[String],
+) -> DomainResult<()> {
+    let mut tx = portal.db.pool.begin().await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE appliance_id = $1 AND external_id = $2")
+            .bind(who.id)
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(id) = id else {
+        return Err(AppError::not_found("Job").into());
+    };
+    for line in lines.iter().take(1000) {
+        sqlx::query("INSERT INTO job_log (job_id, line, at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(line.chars().take(2000).collect::<String>())
+            .bind(portal.now())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The permission a command needs (spec roles: Manage backs up, restores and cancels; Admin
+/// and Superuser change what is protected).
+pub fn permission_for(command: &Command) -> Action {
+    match command {
+        Command::AddAsset { .. } | Command::RemoveAsset { .. } | Command::Unregister => {
+            Action::ManageAppliances
+        }
+        Command::BackupNow { .. } | Command::Restore { .. } => Action::StartBackup,
+        Command::CancelJob { .. } => Action::CancelJob,
+    }
+}
+
+/// Queues a command for an appliance the viewer may see; returns its id.
+pub async fn enqueue(
+    portal: &Portal,
+    viewer: &Viewer,
+    appliance_id: i64,
+    command: &Command,
+    client: &ClientInfo,
+) -> DomainResult<i64> {
+    viewer.require(permission_for(command))?;
+    let mut tx = portal.db.pool.begin().await?;
+    let appliance = super::views::get(&mut tx, viewer, appliance_id).await?;
+    let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO appliance_commands (appliance_id, command, status, requested_by, created_at)
+         VALUES ($1, $2, 'pending', $3, $4) RETURNING id",
+    )
+    .bind(appliance.id)
+    .bind(&json)
+    .bind(&viewer.email)
+    .bind(portal.now())
+    .fetch_one(&mut *tx)
+    .await?;
+    let target = format!("appliance {}", appliance.name);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "appliance.command", &target).after(json),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Commands not yet handed to the appliance, oldest first; marks them sent.
+pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<Vec<(i64, Command)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, command FROM appliance_commands WHERE appliance_id = $1 AND status = 'pending' ORDER BY id",
+    )
+    .bind(who.id)
+    .fetch_all(&portal.db.pool)
+    .await?;
+    let mut taken = Vec::new();
+    for (id, json) in rows {
+        let claimed =
+            sqlx::query("UPDATE appliance_commands SET status = 'sent' WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(&portal.db.pool)
+                .await?
+                .rows_affected()
+                == 1;
+        match serde_json::from_str::<Command>(&json) {
+            Ok(command) if claimed => taken.push((id, command)),
+            Ok(_) => {}
+            Err(e) => {
+                finish(
+                    portal,
+                    who,
+                    id,
+                    &CommandOutcome::Error {
+                        message: format!("unreadable command: {e}"),
+                    },
+                )
+                .await?
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Records how a command ended.
+pub async fn finish(
+    portal: &Portal,
+    who: &ApplianceIdentity,
+    command_id: i64,
+    outcome: &CommandOutcome,
+) -> DomainResult<()> {
+    let (status, message) = match outcome {
+        CommandOutcome::Done { message } => ("done", message),
+        CommandOutcome::Error { message } => ("error", message),
+    };
+    sqlx::query(
+        "UPDATE appliance_commands SET status = $1, message = $2, finished_at = $3 WHERE id = $4 AND appliance_id = $5",
+    )
+    .bind(status)
+    .bind(message.chars().take(1000).collect::<String>())
+    .bind(portal.now())
+    .bind(command_id)
+    .bind(who.id)
+    .execute(&portal.db.pool)
+    .await?;
+    Ok(())
+}

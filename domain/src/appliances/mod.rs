@@ -1,0 +1,18 @@
+//! Appliances: registration, what they report over the gateway, the command queue, and the
+//! lists the portal shows. Visibility follows the owning organization.
+
+pub mod gateway;
+pub mod registration;
+pub mod views;
+
+/// An appliance as the gateway knows it after authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplianceIdentity {
+    pub id: i64,
+    pub instance_id: i64,
+    pub organization_id: i64,
+    pub name: String,
+}
+
+/// An appliance with no heartbeat for this long is offline (spec portal-a §3.3).
+pub const DEFAULT_OFFLINE_AFTER_MS: i64 = 5 * crate::clock::MINUTE_MS;

@@ -1,0 +1,265 @@
+//! The appliance wire protocol, version 1.
+//!
+//! An appliance only ever connects out. It registers once over HTTP
+//! (`POST /appliance/register` with a [`RegisterRequest`]) and then keeps one WebSocket open
+//! (`GET /appliance/connect`, `Authorization: Bearer <credential>`), on which both sides send
+//! JSON text frames: [`FromAppliance`] upstream, [`ToAppliance`] downstream. Every
+//! [`Command`] the portal sends is answered by one [`FromAppliance::CommandResult`].
+
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Frames larger than this are refused with an error frame.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+/// Appliances send a heartbeat this often.
+pub const HEARTBEAT_SECS: u64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The one-time ID from the portal's Add appliance wizard.
+    pub registration_id: String,
+    pub name: String,
+    pub model: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub appliance_id: i64,
+    /// The appliance's own secret from now on; the portal keeps only its hash.
+    pub credential: String,
+}
+
+/// Space on the volume that holds the appliance's repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl Storage {
+    /// Free space in percent; 100 when the total is unknown.
+    pub fn free_percent(&self) -> f64 {
+        if self.total_bytes == 0 {
+            100.0
+        } else {
+            self.free_bytes as f64 * 100.0 / self.total_bytes as f64
+        }
+    }
+}
+
+/// A protected directory on the appliance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetInfo {
+    /// Chosen by the appliance, stable for the asset's life.
+    pub id: String,
+    pub name: String,
+    pub path: String,
+}
+
+/// A snapshot of an asset in the appliance's restic repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryPointInfo {
+    /// The restic snapshot id.
+    pub id: String,
+    pub asset_id: String,
+    /// Unix milliseconds, UTC.
+    pub time: i64,
+    pub size_bytes: u64,
+    pub files: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Backup,
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Success,
+    /// Finished, but some files could not be read (listed in the job log).
+    Warning,
+    Error,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub percent: f64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_per_sec: u64,
+    pub eta_secs: Option<u64>,
+    pub message: String,
+}
+
+/// A job's state as the appliance reports it (also every progress update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Chosen by the appliance.
+    pub id: String,
+    pub asset_id: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub progress: JobProgress,
+    /// Why it failed, for `Error`.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    AddAsset {
+        path: String,
+    },
+    RemoveAsset {
+        asset_id: String,
+    },
+    BackupNow {
+        asset_id: String,
+    },
+    /// Restores a recovery point (all of it, or `paths` inside it) into `target_dir` on the
+    /// appliance; existing files are left alone unless `overwrite`.
+    Restore {
+        asset_id: String,
+        recovery_point_id: String,
+        paths: Vec<String>,
+        target_dir: String,
+        overwrite: bool,
+    },
+    CancelJob {
+        job_id: String,
+    },
+    Unregister,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CommandOutcome {
+    Done { message: String },
+    Error { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromAppliance {
+    /// First frame after connecting.
+    Hello {
+        protocol: u32,
+        name: String,
+        model: String,
+        version: String,
+    },
+    Heartbeat {
+        storage: Storage,
+    },
+    /// Everything the appliance has, at connect, on change and hourly.
+    Inventory {
+        assets: Vec<AssetInfo>,
+        recovery_points: Vec<RecoveryPointInfo>,
+        jobs: Vec<JobInfo>,
+    },
+    Job {
+        job: JobInfo,
+    },
+    JobLog {
+        job_id: String,
+        lines: Vec<String>,
+    },
+    CommandResult {
+        command_id: i64,
+        result: CommandOutcome,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToAppliance {
+    Welcome {
+        appliance_id: i64,
+    },
+    Command {
+        command_id: i64,
+        command: Command,
+    },
+    /// The portal could not use a frame; the connection stays open.
+    Error {
+        message: String,
+    },
+}
+
+/// A row of Protect → Appliances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplianceSummary {
+    pub id: i64,
+    pub name: String,
+    pub organization_id: i64,
+    pub organization_name: String,
+    pub online: bool,
+    /// Unix milliseconds of the last heartbeat.
+    pub last_seen_at: Option<i64>,
+    pub model: String,
+    pub version: String,
+    pub storage: Storage,
+    pub assets: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_tagged_json() {
+        let frame = FromAppliance::CommandResult {
+            command_id: 7,
+            result: CommandOutcome::Done { message: "ok".into() },
+        };
+        let json = serde_json::to_string(&frame).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"command_result","command_id":7,"result":{"outcome":"done","message":"ok"}}"#
+        );
+        assert_eq!(serde_json::from_str::<FromAppliance>(&json).unwrap(), frame);
+        let command = ToAppliance::Command {
+            command_id: 1,
+            command: Command::BackupNow {
+                asset_id: "a1".into(),
+            },
+        };
+        let json = serde_json::to_string(&command).unwrap();
+        assert!(
+            json.contains(r#""command":{"type":"backup_now","asset_id":"a1"}"#),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn free_space_is_a_percentage() {
+        assert_eq!(
+            Storage {
+                total_bytes: 200,
+                free_bytes: 50,
+                used_bytes: 150
+            }
+            .free_percent(),
+            25.0
+        );
+        assert_eq!(Storage::default().free_percent(), 100.0);
+    }
+}
