@@ -49,6 +49,11 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         Access::Signed(Action::ManageUsers),
     ),
     ("/api/audit/search", Access::Signed(Action::ReadAuditLog)),
+    ("/api/appliances/list", Access::Signed(Action::View)),
+    (
+        "/api/appliances/registration",
+        Access::Signed(Action::ManageAppliances),
+    ),
 ];
 
 /// Plain HTTP routes outside the server functions, with the same declaration.

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod components;
 pub mod endpoints;
 pub mod organizations;
+pub mod protect;
 pub mod sections;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -23,15 +23,6 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-pub fn ProtectPage() -> impl IntoView {
-    view! {
-        <Section title="Protect">
-            <p class="empty">"No appliances yet."</p>
-        </Section>
-    }
-}
-
-#[component]
 pub fn JobsPage() -> impl IntoView {
     view! {
         <Section title="Jobs">

@@ -1,6 +1,8 @@
 // Tenancy: a second instance made by the CLI, scopes and organizations, an invited Monitor
 // who sees only their scope, and the audit log of it all.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { expect, Page, test } from "@playwright/test";
 import { serverState } from "../server";
@@ -134,5 +136,36 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     expect(csv.split("\n")[0]).toBe("time_utc,actor,action,target,before,after,client_ip");
     expect(csv).toContain("organization.created");
     expect(csv).not.toContain("user.invited");
+  });
+
+  await test.step("add an appliance: the wizard's command line registers a real appliance", async () => {
+    await page.goto("/protect");
+    await hydrated(page);
+    await page.getByRole("button", { name: "+ New" }).click();
+    const wizard = page.getByRole("dialog", { name: "Add appliance" });
+    await wizard.getByLabel("Organization").selectOption({ label: "Initech" });
+    await wizard.getByRole("button", { name: "Create registration ID" }).click();
+    const command = (await page.getByTestId("appliance-command").textContent())!;
+    const registrationId = command.match(/--registration-id (\S+)/)![1];
+    expect(command).toContain(`--portal http://127.0.0.1:`);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
+    const appliance = spawn(
+      path.resolve(__dirname, "../../target/debug/backplane-appliance"),
+      ["--portal", new URL(page.url()).origin, "--registration-id", registrationId, "--data-dir", dataDir,
+       "--name", "initech-backup-01", "--heartbeat-secs", "1"],
+      { stdio: "ignore" },
+    );
+    try {
+      await expect(async () => {
+        await page.reload();
+        await expect(page.getByRole("row", { name: /initech-backup-01/ })).toContainText("Online", { timeout: 1000 });
+      }).toPass({ timeout: 30_000 });
+      const row = page.getByRole("row", { name: /initech-backup-01/ });
+      await expect(row).toContainText("Initech");
+      await expect(row).toContainText("Backplane reference appliance");
+    } finally {
+      appliance.kill();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

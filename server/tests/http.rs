@@ -310,6 +310,7 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("dark", "true"),
     ("code", "123456"),
     ("enabled", "true"),
+    ("organization_id", "999999"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.

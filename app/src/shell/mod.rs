@@ -11,7 +11,8 @@ use crate::auth::api::whoami;
 use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
 use crate::components::{ErrorBox, Loading};
 use crate::organizations::OrganizationsPage;
-use crate::sections::{DashboardPage, JobsPage, NotFound, ProtectPage};
+use crate::protect::ProtectPage;
+use crate::sections::{DashboardPage, JobsPage, NotFound};
 use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use top_bar::TopBar;
 
