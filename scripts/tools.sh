@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, only when missing, from the package registries only.
 #   scripts/tools.sh rust      wasm target, cargo-leptos, wasm-bindgen CLI (= Cargo.lock version)
-#   scripts/tools.sh e2e       Chromium (Debian), Playwright and test packages (npm)
+#   scripts/tools.sh e2e       Chromium and restic (Debian), Playwright and test packages (npm)
 #   scripts/tools.sh binaryen  wasm-opt (npm binaryen) for release builds, in .tools/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +26,13 @@ rust_tools() {
 }
 
 e2e_tools() {
-  if [ ! -x /usr/bin/chromium ]; then
-    echo "Installing Chromium from Debian…"
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v restic >/dev/null || missing+=(restic)   # the appliance's interoperability test
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]} from Debian…"
     as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q chromium
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

@@ -13,6 +13,13 @@ use rand::Rng;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use std::sync::Arc;
+
+use model::appliance::JobKind;
+use tokio::sync::mpsc;
+
+use crate::jobs::{JobRequest, Jobs};
+use crate::repository::Repo;
 use crate::state::{Credential, DataDir};
 
 pub const MODEL: &str = "Backplane reference appliance";
@@ -48,11 +55,17 @@ pub async fn run(
                     .into(),
             ),
         };
+    let (events, mut pending_events) = mpsc::unbounded_channel();
+    let appliance = Appliance {
+        jobs: Jobs::new(events),
+        data,
+        host: settings.name.clone(),
+    };
     let mut failures: u32 = 0;
     loop {
-        match connect_once(&settings, &data, &credential).await {
+        match connect_once(&settings, &appliance, &credential, &mut pending_events).await {
             Ended::Unregistered => {
-                data.forget_credential()?;
+                appliance.data.forget_credential()?;
                 tracing::info!("unregistered by the portal; credential removed");
                 return Ok(());
             }
@@ -127,15 +140,42 @@ fn storage(path: &Path) -> Storage {
     }
 }
 
-fn inventory(data: &DataDir) -> FromAppliance {
-    FromAppliance::Inventory {
-        assets: data.assets(),
-        recovery_points: Vec::new(),
-        jobs: Vec::new(),
+/// What the appliance is and does, across connections.
+struct Appliance {
+    data: DataDir,
+    jobs: Arc<Jobs>,
+    host: String,
+}
+
+impl Appliance {
+    async fn inventory(&self) -> FromAppliance {
+        let repository = Repo::locate(&self.data);
+        let points = tokio::task::spawn_blocking(move || repository.and_then(|r| r.recovery_points())).await;
+        let recovery_points = match points {
+            Ok(Ok(points)) => points,
+            Ok(Err(message)) => {
+                tracing::error!(%message, "listing recovery points failed");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "listing recovery points failed");
+                Vec::new()
+            }
+        };
+        FromAppliance::Inventory {
+            assets: self.data.assets(),
+            recovery_points,
+            jobs: self.jobs.all(),
+        }
     }
 }
 
-async fn connect_once(settings: &Settings, data: &DataDir, credential: &Credential) -> Ended {
+async fn connect_once(
+    settings: &Settings,
+    appliance: &Appliance,
+    credential: &Credential,
+    pending_events: &mut mpsc::UnboundedReceiver<FromAppliance>,
+) -> Ended {
     let mut request = match websocket_url(&settings.portal).into_client_request() {
         Ok(request) => request,
         Err(e) => return Ended::Lost(format!("bad portal URL: {e}")),
@@ -159,23 +199,33 @@ async fn connect_once(settings: &Settings, data: &DataDir, credential: &Credenti
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     let hourly = Duration::from_secs(3600);
     let mut full_inventory = tokio::time::interval_at(tokio::time::Instant::now() + hourly, hourly);
-    for frame in [hello, inventory(data)] {
+    // Events from while the connection was down are stale; the inventory carries the truth.
+    while pending_events.try_recv().is_ok() {}
+    for frame in [hello, appliance.inventory().await] {
         if let Err(e) = send(&mut outgoing, &frame).await {
             return Ended::Lost(e);
         }
     }
     loop {
         let outbound: Vec<FromAppliance> = tokio::select! {
-            _ = heartbeat.tick() => vec![FromAppliance::Heartbeat { storage: storage(data.root()) }],
-            _ = full_inventory.tick() => vec![inventory(data)],
+            _ = heartbeat.tick() => vec![FromAppliance::Heartbeat { storage: storage(appliance.data.root()) }],
+            _ = full_inventory.tick() => vec![appliance.inventory().await],
+            Some(event) = pending_events.recv() => {
+                let finished = matches!(&event, FromAppliance::JobLog { .. });
+                let mut frames = vec![event];
+                if finished {
+                    frames.push(appliance.inventory().await);
+                }
+                frames
+            }
             frame = incoming.next() => match frame {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToAppliance>(text.as_str()) {
                     Ok(ToAppliance::Command { command_id, command }) => {
                         let unregister = command == Command::Unregister;
-                        let (result, changed) = execute(data, command);
+                        let (result, changed) = execute(appliance, command);
                         let mut frames = vec![FromAppliance::CommandResult { command_id, result }];
                         if changed {
-                            frames.push(inventory(data));
+                            frames.push(appliance.inventory().await);
                         }
                         if unregister {
                             for frame in &frames {
@@ -224,8 +274,10 @@ where
         .map_err(|e| e.to_string())
 }
 
-/// Runs a command; returns its outcome and whether the inventory changed.
-fn execute(data: &DataDir, command: Command) -> (CommandOutcome, bool) {
+/// Runs a command (jobs start in the background); returns its outcome and whether the
+/// inventory changed.
+fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
+    let data = &appliance.data;
     let done = |message: String| CommandOutcome::Done { message };
     let error = |message: String| CommandOutcome::Error { message };
     match command {
@@ -234,6 +286,12 @@ fn execute(data: &DataDir, command: Command) -> (CommandOutcome, bool) {
             Err(message) => (error(message), false),
         },
         Command::RemoveAsset { asset_id } => {
+            if appliance.jobs.running_on(&asset_id) {
+                return (
+                    error("A job is running on this asset; cancel it or wait for it to finish.".into()),
+                    false,
+                );
+            }
             let mut assets = data.assets();
             let before = assets.len();
             assets.retain(|a| a.id != asset_id);
@@ -246,12 +304,66 @@ fn execute(data: &DataDir, command: Command) -> (CommandOutcome, bool) {
             }
         }
         Command::Unregister => (done("Unregistered.".into()), false),
-        Command::BackupNow { .. } | Command::Restore { .. } | Command::CancelJob { .. } => (
-            error(format!(
-                "Appliance version {VERSION} cannot run backups, restores or cancellations yet."
-            )),
-            false,
-        ),
+        Command::BackupNow { asset_id } => {
+            let started = data.asset(&asset_id).and_then(|asset| {
+                let worker_args = vec![
+                    "backup".into(),
+                    "--data-dir".into(),
+                    data.root().display().to_string(),
+                    "--asset-id".into(),
+                    asset.id.clone(),
+                    "--host".into(),
+                    appliance.host.clone(),
+                ];
+                appliance.jobs.start(JobRequest {
+                    kind: JobKind::Backup,
+                    asset,
+                    worker_args,
+                })
+            });
+            match started {
+                Ok(job_id) => (done(format!("Backup started as {job_id}.")), false),
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::Restore {
+            asset_id,
+            recovery_point_id,
+            paths,
+            target_dir,
+            overwrite,
+        } => {
+            let started = data.asset(&asset_id).and_then(|asset| {
+                let mut worker_args = vec![
+                    "restore".into(),
+                    "--data-dir".into(),
+                    data.root().display().to_string(),
+                    "--asset-id".into(),
+                    asset.id.clone(),
+                    "--snapshot".into(),
+                    recovery_point_id,
+                    "--target".into(),
+                    target_dir,
+                ];
+                if overwrite {
+                    worker_args.push("--overwrite".into());
+                }
+                worker_args.extend(paths.into_iter().map(|path| format!("--path={path}")));
+                appliance.jobs.start(JobRequest {
+                    kind: JobKind::Restore,
+                    asset,
+                    worker_args,
+                })
+            });
+            match started {
+                Ok(job_id) => (done(format!("Restore started as {job_id}.")), false),
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::CancelJob { job_id } => match appliance.jobs.cancel(&job_id) {
+            Ok(()) => (done("Cancelling.".into()), false),
+            Err(message) => (error(message), false),
+        },
     }
 }
 

@@ -2,7 +2,10 @@
 //! connects only outbound to the portal, and reports and acts on what it protects.
 
 mod agent;
+mod jobs;
+mod repository;
 mod state;
+mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,9 +20,12 @@ use tracing_subscriber::EnvFilter;
     about = "The Backplane reference backup appliance"
 )]
 pub struct Args {
+    /// Internal: run one backup or restore (the agent starts these itself).
+    #[command(subcommand)]
+    worker: Option<Worker>,
     /// The portal's URL, e.g. https://backup.example.com
     #[arg(long, env = "BACKPLANE_PORTAL_URL")]
-    portal: String,
+    portal: Option<String>,
     /// The one-time registration ID from the portal's Add appliance wizard (first start only).
     #[arg(long, env = "BACKPLANE_REGISTRATION_ID")]
     registration_id: Option<String>,
@@ -34,16 +40,30 @@ pub struct Args {
     heartbeat_secs: u64,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Worker {
+    #[command(subcommand, hide = true)]
+    Worker(worker::WorkerCommand),
+}
+
 #[tokio::main]
 async fn main() {
+    let args = Args::parse();
+    // The worker installs its own logger, which turns rustic's warnings into job-log lines.
+    if let Some(Worker::Worker(command)) = args.worker {
+        std::process::exit(worker::run(command));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let Some(portal) = args.portal else {
+        eprintln!("backplane-appliance: --portal is required (the portal's URL)");
+        std::process::exit(2);
+    };
     let name = args.name.clone().unwrap_or_else(host_name);
     let settings = agent::Settings {
-        portal: args.portal.trim_end_matches('/').to_owned(),
+        portal: portal.trim_end_matches('/').to_owned(),
         name,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
     };

@@ -65,6 +65,13 @@ impl DataDir {
             .unwrap_or_default()
     }
 
+    pub fn asset(&self, id: &str) -> Result<AssetInfo, String> {
+        self.assets()
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| "No such asset on this appliance.".to_owned())
+    }
+
     pub fn save_assets(&self, assets: &[AssetInfo]) -> Result<(), String> {
         let text = serde_json::to_string_pretty(assets).map_err(|e| e.to_string())?;
         write_private(&self.assets_path(), text.as_bytes())
@@ -72,7 +79,7 @@ impl DataDir {
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves half a file.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let temporary = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -230,6 +230,153 @@ on_both_databases!(
         })
         .await;
 
+        // Back up now: a real restic-format snapshot, progress and end state reported as a job.
+        let asset_id: String = sqlx::query_scalar("SELECT external_id FROM assets WHERE appliance_id = $1")
+            .bind(appliance_id)
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+        let backup = gateway::enqueue(
+            &s.portal,
+            &s.root,
+            appliance_id,
+            &Command::BackupNow {
+                asset_id: asset_id.clone(),
+            },
+            &client,
+        )
+        .await
+        .unwrap();
+        let portal = s.portal.clone();
+        eventually("the backup succeeds and its recovery point is reported", || {
+            let portal = portal.clone();
+            async move {
+                let state: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = 'backup'")
+                        .fetch_optional(&portal.db.pool)
+                        .await
+                        .unwrap();
+                let points: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_points")
+                    .fetch_one(&portal.db.pool)
+                    .await
+                    .unwrap();
+                state.as_deref() == Some("success") && points == 1
+            }
+        })
+        .await;
+        assert_eq!(command_status(&s.portal, backup).await.0, "done");
+        let (percent, log_lines): (f64, i64) = sqlx::query_as(
+        "SELECT percent, (SELECT COUNT(*) FROM job_log l WHERE l.job_id = j.id) FROM jobs j WHERE kind = 'backup'",
+    )
+    .fetch_one(&s.portal.db.pool)
+    .await
+    .unwrap();
+        assert_eq!(percent, 100.0);
+        assert!(log_lines >= 1, "the job log says what was backed up");
+        let snapshot: String = sqlx::query_scalar("SELECT external_id FROM recovery_points")
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+
+        // The stock restic tool reads the repository: no lock-in.
+        let repository = s.dir.join("data/repository");
+        let password_file = s.dir.join("data/repository.password");
+        let listed = std::process::Command::new("restic")
+            .arg("-r")
+            .arg(&repository)
+            .arg("--password-file")
+            .arg(&password_file)
+            .args(["snapshots", "--json", "--no-lock"])
+            .output()
+            .expect("restic is installed (scripts/tools.sh e2e)");
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&listed.stdout).contains(&snapshot),
+            "restic lists the recovery point"
+        );
+        let by_restic = s.dir.join("restored-by-restic");
+        let restored = std::process::Command::new("restic")
+            .arg("-r")
+            .arg(&repository)
+            .arg("--password-file")
+            .arg(&password_file)
+            .args(["restore", &snapshot, "--no-lock", "--target"])
+            .arg(&by_restic)
+            .output()
+            .unwrap();
+        assert!(
+            restored.status.success(),
+            "{}",
+            String::from_utf8_lossy(&restored.stderr)
+        );
+        let original = s.dir.join("protected/report.txt");
+        let copy = by_restic.join(original.strip_prefix("/").unwrap());
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            std::fs::read(&original).unwrap(),
+            "byte-identical through restic"
+        );
+
+        // Restore through the portal, into an alternate directory on the appliance.
+        let target = s.dir.join("restored-by-portal");
+        let restore = Command::Restore {
+            asset_id: asset_id.clone(),
+            recovery_point_id: snapshot.clone(),
+            paths: vec!["report.txt".into()],
+            target_dir: target.display().to_string(),
+            overwrite: false,
+        };
+        gateway::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
+            .await
+            .unwrap();
+        let portal = s.portal.clone();
+        eventually("the restore succeeds", || {
+            let portal = portal.clone();
+            async move {
+                let state: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = 'restore'")
+                        .fetch_optional(&portal.db.pool)
+                        .await
+                        .unwrap();
+                state.as_deref() == Some("success")
+            }
+        })
+        .await;
+        assert_eq!(
+            std::fs::read(target.join("report.txt")).unwrap(),
+            std::fs::read(&original).unwrap()
+        );
+        let again = gateway::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
+            .await
+            .unwrap();
+        let portal = s.portal.clone();
+        eventually("a second restore into the now non-empty directory fails", || {
+            let portal = portal.clone();
+            async move {
+                let states: Vec<String> =
+                    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = 'restore' ORDER BY id")
+                        .fetch_all(&portal.db.pool)
+                        .await
+                        .unwrap();
+                states.len() == 2 && states[1] == "error"
+            }
+        })
+        .await;
+        let error: Option<String> =
+            sqlx::query_scalar("SELECT error FROM jobs WHERE kind = 'restore' ORDER BY id DESC LIMIT 1")
+                .fetch_one(&s.portal.db.pool)
+                .await
+                .unwrap();
+        assert!(
+            error.unwrap().contains("not empty"),
+            "never overwrites unless asked"
+        );
+        let _ = again;
+
         // Another connection with the same credential sends garbage: it gets an error frame and the
         // real appliance is unaffected.
         let credential: serde_json::Value =
@@ -263,7 +410,12 @@ on_both_databases!(
             .expect("the appliance stops")
             .unwrap();
         assert!(status.success());
-        assert_eq!(command_status(&s.portal, unregister).await.0, "done");
+        let portal = s.portal.clone();
+        eventually("the unregister command is acknowledged", || {
+            let portal = portal.clone();
+            async move { command_status(&portal, unregister).await.0 == "done" }
+        })
+        .await;
         assert!(
             !credential_file.exists(),
             "the credential is gone after unregistering"

@@ -1,0 +1,158 @@
+//! The worker process: runs one backup or restore and reports on standard output, one JSON
+//! event per line. The agent starts it and kills it to cancel (rustic has no cancel hook; the
+//! repository format tolerates an interrupted backup, and its orphaned data is pruned later).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+
+use crate::repository::{Counters, Repo};
+use crate::state::DataDir;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    Progress {
+        bytes_done: u64,
+        bytes_total: u64,
+    },
+    /// Something was skipped (an unreadable file); the job ends as a warning.
+    Warning {
+        message: String,
+    },
+    Finished {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Back up one asset.
+    Backup {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        asset_id: String,
+        #[arg(long)]
+        host: String,
+    },
+    /// Restore (part of) a recovery point into a directory.
+    Restore {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        asset_id: String,
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long)]
+        target: PathBuf,
+        #[arg(long)]
+        overwrite: bool,
+        /// Paths inside the asset; all of it when none is given.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+    },
+}
+
+fn emit(event: &WorkerEvent) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// Forwards rustic's warnings (files it could not read and skipped) as events.
+struct WarningLog;
+
+impl log::Log for WarningLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            emit(&WorkerEvent::Warning {
+                message: record.args().to_string(),
+            });
+        }
+    }
+    fn flush(&self) {}
+}
+
+static WARNING_LOG: WarningLog = WarningLog;
+
+/// Runs the worker; returns the process exit code.
+pub fn run(command: WorkerCommand) -> i32 {
+    let _ = log::set_logger(&WARNING_LOG).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    let counters = Arc::new(Counters::default());
+    let finished = Arc::new(AtomicBool::new(false));
+    let reporter = {
+        let (counters, finished) = (counters.clone(), finished.clone());
+        std::thread::spawn(move || {
+            while !finished.load(Ordering::Relaxed) {
+                emit(&WorkerEvent::Progress {
+                    bytes_done: counters.done.load(Ordering::Relaxed),
+                    bytes_total: counters.total.load(Ordering::Relaxed),
+                });
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    let result = execute(command, counters);
+    finished.store(true, Ordering::Relaxed);
+    let _ = reporter.join();
+    match result {
+        Ok(message) => {
+            emit(&WorkerEvent::Finished { message });
+            0
+        }
+        Err(message) => {
+            emit(&WorkerEvent::Failed { message });
+            1
+        }
+    }
+}
+
+fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<String, String> {
+    match command {
+        WorkerCommand::Backup {
+            data_dir,
+            asset_id,
+            host,
+        } => {
+            let data = DataDir::open(data_dir)?;
+            let asset = data.asset(&asset_id)?;
+            let summary = Repo::locate(&data)?.backup(&asset, &host, counters)?;
+            Ok(format!(
+                "Recovery point {} of {}: {} files, {} bytes read, {} bytes new.",
+                &summary.snapshot_id[..8.min(summary.snapshot_id.len())],
+                asset.path,
+                summary.files,
+                summary.bytes,
+                summary.bytes_added
+            ))
+        }
+        WorkerCommand::Restore {
+            data_dir,
+            asset_id,
+            snapshot,
+            target,
+            overwrite,
+            paths,
+        } => {
+            let data = DataDir::open(data_dir)?;
+            let asset = data.asset(&asset_id)?;
+            let bytes =
+                Repo::locate(&data)?.restore(&asset, &snapshot, &paths, &target, overwrite, counters)?;
+            Ok(format!("Restored {bytes} bytes into {}.", target.display()))
+        }
+    }
+}
