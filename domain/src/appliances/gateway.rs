@@ -10,6 +10,11 @@ use super::ApplianceIdentity;
 use crate::access::Viewer;
 use crate::{ClientInfo, DomainError, DomainResult, Portal, audit};
 
+/// Counters arrive as u64; the databases store i64.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 pub async fn record_event(
     conn: &mut AnyConnection,
     appliance_id: i64,
@@ -48,7 +53,6 @@ pub async fn hello(
 pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Storage) -> DomainResult<bool> {
     let now = portal.now();
     let mut tx = portal.db.pool.begin().await?;
-    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     sqlx::query(
         "UPDATE appliances SET last_seen_at = $1, storage_total = $2, storage_free = $3, storage_used = $4 WHERE id = $5",
     )
@@ -142,7 +146,6 @@ pub async fn inventory(
     .execute(&mut *tx)
     .await?;
     for point in points {
-        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         sqlx::query(
             "INSERT INTO recovery_points (asset_id, external_id, taken_at, size_bytes, files)
              SELECT id, $1, $2, $3, $4 FROM assets WHERE appliance_id = $5 AND external_id = $6",
@@ -175,7 +178,6 @@ async fn upsert_job(
     job: &JobInfo,
     now: i64,
 ) -> DomainResult<()> {
-    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let p = &job.progress;
     let kind = serde_json::to_value(job.kind)
         .ok()
