@@ -74,3 +74,14 @@ pub fn format_time(unix_ms: i64) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
+
+/// The Save and Cancel buttons at the foot of a dialog's form.
+#[component]
+pub fn SaveOrCancel(on_cancel: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+    view! {
+        <div class="actions">
+            <button type="submit" class="primary">"Save"</button>
+            <button type="button" on:click=move |_| on_cancel()>"Cancel"</button>
+        </div>
+    }
+}

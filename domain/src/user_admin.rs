@@ -298,6 +298,25 @@ pub async fn set_enabled(
     Ok(())
 }
 
+/// After a credential change: the user's sessions end and the change is audited.
+async fn end_sessions_and_record(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    viewer: &Viewer,
+    client: &ClientInfo,
+    user: &User,
+    action: &str,
+) -> DomainResult<()> {
+    sessions::delete_all_for_user(conn, user.id).await?;
+    let target = format!("user {}", user.email);
+    audit::record(
+        conn,
+        audit::Entry::by(viewer, client, action, &target),
+        portal.now(),
+    )
+    .await
+}
+
 /// Wipes the user's authenticator and recovery codes; they enrol again at next login.
 pub async fn reset_second_factor(
     portal: &Portal,
@@ -309,14 +328,7 @@ pub async fn reset_second_factor(
     let mut tx = portal.db.pool.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::reset_second_factor(&mut tx, id).await?;
-    sessions::delete_all_for_user(&mut tx, id).await?;
-    let target = format!("user {}", user.email);
-    audit::record(
-        &mut tx,
-        audit::Entry::by(viewer, client, "user.second_factor_reset", &target),
-        portal.now(),
-    )
-    .await?;
+    end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.second_factor_reset").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -335,14 +347,7 @@ pub async fn set_password(
     let mut tx = portal.db.pool.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::set_password_hash(&mut tx, id, &secrets::hash_password(password)?).await?;
-    sessions::delete_all_for_user(&mut tx, id).await?;
-    let target = format!("user {}", user.email);
-    audit::record(
-        &mut tx,
-        audit::Entry::by(viewer, client, "user.password_set", &target),
-        portal.now(),
-    )
-    .await?;
+    end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.password_set").await?;
     tx.commit().await?;
     Ok(())
 }

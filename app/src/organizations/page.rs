@@ -9,7 +9,7 @@ use model::tenancy::{Organization, PAGE_SIZES, Scope};
 use super::api::{
     CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
 };
-use crate::components::{ErrorBox, Loading, Pager, action_error, href_with};
+use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, href_with};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -212,7 +212,6 @@ fn OrgForm(
             </label>
         }
     };
-    let cancel = move |_| dialog.set(Dialog::Closed);
     match org.clone() {
         None => view! {
             <section class="dialog" role="dialog" aria-label="New organization">
@@ -220,10 +219,7 @@ fn OrgForm(
                 <ActionForm action=create>
                     {fields(String::new())}
                     {action_error(create.value())}
-                    <div class="actions">
-                        <button type="submit" class="primary">"Save"</button>
-                        <button type="button" on:click=cancel>"Cancel"</button>
-                    </div>
+                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </section>
         }
@@ -235,10 +231,7 @@ fn OrgForm(
                     <input type="hidden" name="id" value=existing.id />
                     {fields(existing.name.clone())}
                     {action_error(update.value())}
-                    <div class="actions">
-                        <button type="submit" class="primary">"Save"</button>
-                        <button type="button" on:click=cancel>"Cancel"</button>
-                    </div>
+                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </section>
         }

@@ -7,7 +7,7 @@ use model::{Action, Role};
 use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
-use crate::components::{ErrorBox, Loading, action_error, format_time};
+use crate::components::{ErrorBox, Loading, SaveOrCancel, action_error, format_time};
 use crate::organizations::api::list_scopes;
 
 #[derive(Clone, PartialEq)]
@@ -209,7 +209,6 @@ fn AccessForm(
             }).collect_view()}
         </fieldset>
     };
-    let cancel = move |_| dialog.set(Dialog::Closed);
     match user {
         None => view! {
             <section class="dialog" role="dialog" aria-label="New user">
@@ -219,10 +218,11 @@ fn AccessForm(
                     <label>"Email" <input type="email" name="email" required /></label>
                     {fields}
                     {action_error(actions.invite.value())}
-                    <div class="actions"><button type="submit" class="primary">"Save"</button><button type="button" on:click=cancel>"Cancel"</button></div>
+                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </section>
-        }.into_any(),
+        }
+        .into_any(),
         Some(user) => view! {
             <section class="dialog" role="dialog" aria-label="Edit user">
                 <h2>{format!("Edit {}", user.email)}</h2>
@@ -230,10 +230,11 @@ fn AccessForm(
                     <input type="hidden" name="id" value=user.id />
                     {fields}
                     {action_error(actions.access.value())}
-                    <div class="actions"><button type="submit" class="primary">"Save"</button><button type="button" on:click=cancel>"Cancel"</button></div>
+                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </section>
-        }.into_any(),
+        }
+        .into_any(),
     }
 }
 
@@ -258,7 +259,7 @@ fn PasswordForm(user: UserSummary, actions: UserActions, dialog: RwSignal<Dialog
                 <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
                 <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
                 {action_error(actions.password.value())}
-                <div class="actions"><button type="submit" class="primary">"Save"</button><button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button></div>
+                <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </section>
     }
