@@ -120,13 +120,13 @@ fn start_appliance(scene: &Scene, registration_id: Option<&str>) -> Child {
     command.spawn().expect("start the appliance")
 }
 
-/// Polls `check` every 100 ms for up to 20 s.
+/// Polls `check` every 100 ms for up to 60 s (generous: CI machines are shared).
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if check().await {
             return;
         }
