@@ -342,7 +342,7 @@ pub async fn confirm_enrolment(
 ) -> DomainResult<(String, RecoveryCodes)> {
     require_stage(session, Stage::Enrol)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = load_user(&mut tx, session.user_id).await?;
     let pending = user
         .totp_pending_secret
@@ -411,7 +411,7 @@ pub async fn set_dark_theme(
     dark: bool,
     client: &ClientInfo,
 ) -> DomainResult<()> {
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     users::set_dark_theme(&mut tx, session.user_id, dark).await?;
     let viewer = crate::access::Viewer::of(session);
     let target = format!("user {}", session.email);
@@ -437,7 +437,7 @@ pub async fn request_password_reset(
     client: &ClientInfo,
 ) -> DomainResult<()> {
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let Some(instance) = instances::find_by_homerealm(&mut tx, homerealm).await? else {
         return Ok(());
     };
@@ -518,7 +518,7 @@ async fn set_password_from_link(
 ) -> DomainResult<()> {
     validate_new_password(password, confirm)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user_id = tokens::consume(&mut tx, purpose, token, now)
         .await?
         .ok_or(AppError::Unauthenticated)?;
@@ -604,7 +604,7 @@ pub async fn admin_reset_second_factor(
     actor: &str,
 ) -> DomainResult<()> {
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = find_user(&mut tx, homerealm, email).await?;
     users::reset_second_factor(&mut tx, user.id).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;
@@ -632,7 +632,7 @@ pub async fn admin_set_password(
 ) -> DomainResult<()> {
     model::password::validate_password("password", password)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = find_user(&mut tx, homerealm, email).await?;
     users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;

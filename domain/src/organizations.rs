@@ -198,7 +198,7 @@ pub async fn create(
 ) -> DomainResult<i64> {
     viewer.require(Action::ManageOrganizations)?;
     let (name, key) = validate_name("name", "Organization", name, 200)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let scope_name = check_scope(&mut tx, viewer, scope_id).await?;
     ensure_unique(&mut tx, viewer.instance_id, &key, 0).await?;
     let id: i64 = sqlx::query_scalar(
@@ -229,7 +229,7 @@ pub async fn update(
 ) -> DomainResult<()> {
     viewer.require(Action::ManageOrganizations)?;
     let (name, key) = validate_name("name", "Organization", name, 200)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let before = get(&mut tx, viewer, id).await?;
     let scope_name = check_scope(&mut tx, viewer, scope_id).await?;
     ensure_unique(&mut tx, viewer.instance_id, &key, id).await?;
@@ -261,7 +261,7 @@ pub async fn delete(
     if confirmation != DELETE_CONFIRMATION {
         return Err(AppError::invalid("confirmation", "Type DELETE to confirm.").into());
     }
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let before = get(&mut tx, viewer, id).await?;
     sqlx::query("DELETE FROM organizations WHERE id = $1")
         .bind(id)

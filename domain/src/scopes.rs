@@ -89,7 +89,7 @@ pub async fn create(
 ) -> DomainResult<Scope> {
     viewer.require(Action::ManageScopes)?;
     let (name, key) = validate_name("name", "Scope", name, 100)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     ensure_unique(&mut tx, viewer.instance_id, &key, None).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO scopes (instance_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -121,7 +121,7 @@ pub async fn rename(
 ) -> DomainResult<()> {
     viewer.require(Action::ManageScopes)?;
     let (name, key) = validate_name("name", "Scope", name, 100)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let before = get(&mut tx, viewer, id).await?;
     ensure_unique(&mut tx, viewer.instance_id, &key, Some(id)).await?;
     sqlx::query("UPDATE scopes SET name = $1, name_key = $2 WHERE id = $3")
@@ -146,7 +146,7 @@ fn plural(n: i64, one: &str, many: &str) -> String {
 /// Deletes an unused scope; refuses while users or organizations still refer to it.
 pub async fn delete(portal: &Portal, viewer: &Viewer, id: i64, client: &ClientInfo) -> DomainResult<()> {
     viewer.require(Action::ManageScopes)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let scope = get(&mut tx, viewer, id).await?;
     if scope.users > 0 || scope.organizations > 0 {
         return Err(AppError::conflict(format!(

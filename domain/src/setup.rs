@@ -30,7 +30,7 @@ pub async fn needs_setup(portal: &Portal) -> DomainResult<bool> {
 
 /// Voids earlier setup tokens and issues a new one; returns the URL to print.
 pub async fn issue_setup_url(portal: &Portal) -> DomainResult<String> {
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     tokens::void_all(&mut tx, Purpose::Setup, None, portal.now()).await?;
     let token = tokens::issue(&mut tx, Purpose::Setup, None, portal.now()).await?;
     tx.commit().await?;
@@ -91,7 +91,7 @@ pub async fn complete_first_run(
 ) -> DomainResult<String> {
     let (homerealm, name, email) = validate(form)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     if instances::count(&mut tx).await? > 0 {
         return Err(already_done().into());
     }
@@ -145,7 +145,7 @@ pub async fn create_instance_headless(
     };
     let (homerealm, name, email) = validate(&form)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let (instance, user_id) =
         create_instance_and_superuser(&mut tx, &homerealm, &name, &email, password, now).await?;
     let secret = totp::generate_secret();

@@ -149,7 +149,7 @@ pub async fn invite(
 ) -> DomainResult<i64> {
     viewer.require(Action::ManageUsers)?;
     let email = users::validate_email(email)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let scope_ids = granted_scopes(&mut tx, viewer, access, &[]).await?;
     let new = NewUser {
         instance_id: viewer.instance_id,
@@ -181,7 +181,7 @@ pub async fn resend_activation(
     client: &ClientInfo,
 ) -> DomainResult<()> {
     viewer.require(Action::ManageUsers)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     if user.status != UserStatus::PendingActivation {
         return Err(AppError::conflict("This user has already activated their account.").into());
@@ -231,7 +231,7 @@ pub async fn update_access(
     client: &ClientInfo,
 ) -> DomainResult<()> {
     viewer.require(Action::ManageUsers)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     let before_scopes = held_scopes(&mut tx, id).await?;
     if access.role != Role::Superuser {
@@ -268,7 +268,7 @@ pub async fn set_enabled(
     client: &ClientInfo,
 ) -> DomainResult<()> {
     viewer.require(Action::ManageUsers)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     let (status, action) = if enabled {
         if user.status != UserStatus::Disabled {
@@ -325,7 +325,7 @@ pub async fn reset_second_factor(
     client: &ClientInfo,
 ) -> DomainResult<()> {
     viewer.require(Action::ManageUsers)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::reset_second_factor(&mut tx, id).await?;
     end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.second_factor_reset").await?;
@@ -344,7 +344,7 @@ pub async fn set_password(
 ) -> DomainResult<()> {
     viewer.require(Action::ManageUsers)?;
     validate_new_password(password, confirm)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::set_password_hash(&mut tx, id, &secrets::hash_password(password)?).await?;
     end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.password_set").await?;

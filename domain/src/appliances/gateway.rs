@@ -52,7 +52,7 @@ pub async fn hello(
 /// Records a heartbeat; returns true if the appliance just came online.
 pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Storage) -> DomainResult<bool> {
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     sqlx::query(
         "UPDATE appliances SET last_seen_at = $1, storage_total = $2, storage_free = $3, storage_used = $4 WHERE id = $5",
     )
@@ -88,7 +88,7 @@ pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> Domai
             .await?;
     let mut went_offline = Vec::new();
     for id in stale {
-        let mut tx = portal.db.pool.begin().await?;
+        let mut tx = portal.db.begin().await?;
         let flipped = sqlx::query(
             "UPDATE appliances SET online = 0 WHERE id = $1 AND online = 1 AND last_seen_at < $2",
         )
@@ -115,7 +115,7 @@ pub async fn inventory(
     points: &[RecoveryPointInfo],
     jobs: &[JobInfo],
 ) -> DomainResult<()> {
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let existing: Vec<String> = sqlx::query_scalar("SELECT external_id FROM assets WHERE appliance_id = $1")
         .bind(who.id)
         .fetch_all(&mut *tx)
@@ -226,7 +226,7 @@ pub async fn job_log(
     job_id: &str,
     lines: &[String],
 ) -> DomainResult<()> {
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM jobs WHERE appliance_id = $1 AND external_id = $2")
             .bind(who.id)
@@ -269,7 +269,7 @@ pub async fn enqueue(
     client: &ClientInfo,
 ) -> DomainResult<i64> {
     viewer.require(permission_for(command))?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let appliance = super::views::get(&mut tx, viewer, appliance_id).await?;
     let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
     let id: i64 = sqlx::query_scalar(

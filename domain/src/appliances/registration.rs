@@ -28,7 +28,7 @@ pub async fn create(
     client: &ClientInfo,
 ) -> DomainResult<Registration> {
     viewer.require(Action::ManageAppliances)?;
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let org = organizations::get(&mut tx, viewer, organization_id).await?;
     let id = random_token();
     let expires_at = portal.now() + REGISTRATION_LIFETIME_MS;
@@ -71,7 +71,7 @@ pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResul
     let model = field_text("model", &request.model, 100)?;
     let version = field_text("version", &request.version, 50)?;
     let now = portal.now();
-    let mut tx = portal.db.pool.begin().await?;
+    let mut tx = portal.db.begin().await?;
     let claimed: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE appliance_registrations SET used_at = $1
          WHERE id_hash = $2 AND used_at IS NULL AND expires_at > $1
