@@ -31,3 +31,7 @@ e2e-tools:
 
 build:
 	cargo leptos build
+
+## Benchmarks (not tests): appliance backup vs restic on the same data (figures in the README)
+bench:
+	scripts/bench-backup.sh

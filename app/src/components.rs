@@ -56,9 +56,9 @@ pub fn href_with(
 
 /// "Page N of M" with previous/next links that keep the other parameters.
 #[component]
-pub fn Pager(path: &'static str, page: u32, pages: u32, total: i64) -> impl IntoView {
+pub fn Pager(#[prop(into)] path: String, page: u32, pages: u32, total: i64) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
-    let link = move |to: u32| href_with(path, &query.get_untracked(), &[("page", Some(to.to_string()))]);
+    let link = move |to: u32| href_with(&path, &query.get_untracked(), &[("page", Some(to.to_string()))]);
     view! {
         <nav class="pager" aria-label="Pages">
             <span class="muted">{format!("{total} in all · page {page} of {pages}")}</span>
@@ -83,5 +83,61 @@ pub fn SaveOrCancel(on_cancel: impl Fn() + Send + Sync + 'static) -> impl IntoVi
             <button type="submit" class="primary">"Save"</button>
             <button type="button" on:click=move |_| on_cancel()>"Cancel"</button>
         </div>
+    }
+}
+
+/// An `<option>` of a filter select, selected when it is the current value.
+pub fn select_option(value: String, label: String, current: &str) -> impl IntoView + use<> {
+    let chosen = value == current;
+    view! { <option value=value selected=chosen>{label}</option> }
+}
+
+/// Bytes in binary units, two significant decimals: "1.50 GiB".
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
+
+/// A duration as "1 h 05 min", "3 min 20 s" or "42 s".
+pub fn format_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {:02} s", secs / 60, secs % 60),
+        _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// Asks the user to type DELETE before a destructive action; the server checks it again.
+#[component]
+pub fn TypeDeleteToConfirm() -> impl IntoView {
+    view! {
+        <label>"Type DELETE to confirm"
+            <input name="confirmation" autocomplete="off" required pattern="DELETE" />
+        </label>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_naturally() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536), "1.50 KiB");
+        assert_eq!(format_bytes(200 * 1024 * 1024), "200.00 MiB");
+        assert_eq!(format_duration(42), "42 s");
+        assert_eq!(format_duration(200), "3 min 20 s");
+        assert_eq!(format_duration(3900), "1 h 05 min");
     }
 }

@@ -50,10 +50,24 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ),
     ("/api/audit/search", Access::Signed(Action::ReadAuditLog)),
     ("/api/appliances/list", Access::Signed(Action::View)),
+    ("/api/appliances/get", Access::Signed(Action::View)),
+    ("/api/appliances/commands", Access::Signed(Action::View)),
     (
         "/api/appliances/registration",
         Access::Signed(Action::ManageAppliances),
     ),
+    ("/api/appliances/delete", Access::Signed(Action::ManageAppliances)),
+    ("/api/assets/list", Access::Signed(Action::View)),
+    ("/api/assets/recovery-points", Access::Signed(Action::View)),
+    ("/api/assets/backup-now", Access::Signed(Action::StartBackup)),
+    ("/api/assets/restore", Access::Signed(Action::StartBackup)),
+    ("/api/assets/add", Access::Signed(Action::ManageAppliances)),
+    ("/api/assets/remove", Access::Signed(Action::ManageAppliances)),
+    ("/api/jobs/list", Access::Signed(Action::View)),
+    ("/api/jobs/recent", Access::Signed(Action::View)),
+    ("/api/jobs/active", Access::Signed(Action::View)),
+    ("/api/jobs/log", Access::Signed(Action::View)),
+    ("/api/jobs/cancel", Access::Signed(Action::CancelJob)),
 ];
 
 /// Plain HTTP routes outside the server functions, with the same declaration.

@@ -9,6 +9,8 @@ compile_error!("app: features `ssr` and `hydrate` are mutually exclusive (check 
 pub mod auth;
 pub mod components;
 pub mod endpoints;
+pub mod jobs;
+pub mod live;
 pub mod organizations;
 pub mod protect;
 pub mod sections;

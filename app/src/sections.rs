@@ -1,5 +1,4 @@
-//! The top-level sections. Their content arrives with the appliance, jobs and tenancy work;
-//! until then each says what will appear and how to get there.
+//! The Dashboard (its content arrives with the dashboard issue) and the not-found page.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,15 +17,6 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Section title="Dashboard">
             <p class="empty">"No appliances report to this instance yet. Add one under Protect to see its backups here."</p>
-        </Section>
-    }
-}
-
-#[component]
-pub fn JobsPage() -> impl IntoView {
-    view! {
-        <Section title="Jobs">
-            <p class="empty">"No jobs yet."</p>
         </Section>
     }
 }

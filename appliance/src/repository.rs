@@ -242,3 +242,73 @@ impl Repo {
         Ok(restored)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let meta = entry.metadata().unwrap();
+                if meta.is_dir() {
+                    directory_bytes(&entry.path())
+                } else {
+                    meta.len()
+                }
+            })
+            .sum()
+    }
+
+    fn random_bytes(len: usize) -> Vec<u8> {
+        (0..len).map(|_| rand::random::<u8>()).collect()
+    }
+
+    #[test]
+    fn a_second_backup_stores_only_what_changed_and_restores_byte_identical() {
+        let root = std::env::temp_dir().join(format!(
+            "bp-repo-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let source = root.join("source");
+        std::fs::create_dir_all(&source).unwrap();
+        for i in 0..4 {
+            std::fs::write(source.join(format!("part-{i}.bin")), random_bytes(2 << 20)).unwrap();
+        }
+        let asset = AssetInfo {
+            id: "a1".into(),
+            name: "source".into(),
+            path: source.display().to_string(),
+        };
+        let repo = Repo::locate(&DataDir::open(root.join("data")).unwrap()).unwrap();
+
+        let first = repo.backup(&asset, "test", Arc::default()).unwrap();
+        let after_first = directory_bytes(&root.join("data/repository"));
+        assert!(after_first >= 8 << 20, "all 8 MiB stored: {after_first}");
+        std::fs::write(source.join("part-0.bin"), random_bytes(2 << 20)).unwrap();
+        let second = repo.backup(&asset, "test", Arc::default()).unwrap();
+        let growth = directory_bytes(&root.join("data/repository")) - after_first;
+        assert!(
+            (2 << 20..3 << 20).contains(&growth),
+            "only the rewritten 2 MiB are added, grew {growth}"
+        );
+        assert!(second.bytes_added < first.bytes_added / 3);
+
+        let target = root.join("restored");
+        std::fs::create_dir_all(&target).unwrap();
+        repo.restore(&asset, &second.snapshot_id, &[], &target, false, Arc::default())
+            .unwrap();
+        for i in 0..4 {
+            let name = format!("part-{i}.bin");
+            assert_eq!(
+                std::fs::read(target.join(&name)).unwrap(),
+                std::fs::read(source.join(&name)).unwrap(),
+                "{name}"
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

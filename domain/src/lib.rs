@@ -9,6 +9,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod instances;
+pub mod live;
 pub mod organizations;
 pub mod outbox;
 pub mod scopes;
@@ -56,6 +57,8 @@ pub struct Portal {
     pub sessions: SessionPolicy,
     /// Whether mail leaves the outbox over SMTP (else it waits there for Superusers to read).
     pub smtp_configured: bool,
+    /// Live events for browsers.
+    pub live: live::Hub,
 }
 
 impl Portal {
@@ -66,6 +69,7 @@ impl Portal {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             sessions: SessionPolicy::default(),
             smtp_configured: false,
+            live: live::Hub::default(),
         }
     }
 

@@ -124,6 +124,27 @@ pub async fn resolve(
     now_ms: i64,
     policy: &SessionPolicy,
 ) -> DomainResult<Option<Session>> {
+    lookup(conn, token, now_ms, policy, true).await
+}
+
+/// Like [`resolve`], but without counting as activity: an open live-update socket alone must
+/// not keep an idle session alive.
+pub async fn check(
+    conn: &mut AnyConnection,
+    token: &str,
+    now_ms: i64,
+    policy: &SessionPolicy,
+) -> DomainResult<Option<Session>> {
+    lookup(conn, token, now_ms, policy, false).await
+}
+
+async fn lookup(
+    conn: &mut AnyConnection,
+    token: &str,
+    now_ms: i64,
+    policy: &SessionPolicy,
+    touch: bool,
+) -> DomainResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.id_hash, s.stage, s.created_at, s.last_seen_at, s.expires_at, u.id AS user_id, u.email, u.role,
                 u.status, u.dark_theme, u.global_scope, i.id AS instance_id, i.homerealm, i.display_name
@@ -140,7 +161,7 @@ pub async fn resolve(
         delete(conn, &row.id_hash).await?;
         return Ok(None);
     };
-    if now_ms - row.last_seen_at >= TOUCH_EVERY_MS {
+    if touch && now_ms - row.last_seen_at >= TOUCH_EVERY_MS {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(now_ms)
             .bind(&row.id_hash)

@@ -156,6 +156,8 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await page.getByLabel(/Code from your authenticator/).fill(recoveryCodes[1]);
     await page.getByRole("button", { name: "Verify" }).click();
     await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+    // Live updates connect once the page is up; only then is dropping the cookie a fair test.
+    await expect(page.locator("[data-live=connected]")).toBeAttached();
   });
 
   await test.step("repeated wrong passwords are throttled with a clear message", async () => {

@@ -77,7 +77,29 @@ pub enum JobKind {
     Restore,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl JobKind {
+    pub const ALL: [JobKind; 2] = [JobKind::Backup, JobKind::Restore];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Backup => "backup",
+            JobKind::Restore => "restore",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobKind::Backup => "Backup",
+            JobKind::Restore => "Restore",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
@@ -90,8 +112,43 @@ pub enum JobState {
 }
 
 impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Success,
+        JobState::Warning,
+        JobState::Error,
+        JobState::Cancelled,
+    ];
+
     pub fn is_finished(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Success => "success",
+            JobState::Warning => "warning",
+            JobState::Error => "error",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobState::Queued => "Queued",
+            JobState::Running => "Running",
+            JobState::Success => "Success",
+            JobState::Warning => "Warning",
+            JobState::Error => "Error",
+            JobState::Cancelled => "Cancelled",
+        }
     }
 }
 
@@ -147,6 +204,24 @@ pub enum Command {
         job_id: String,
     },
     Unregister,
+}
+
+impl Command {
+    /// What the command does, for people (command lists, the audit log).
+    pub fn describe(&self) -> String {
+        match self {
+            Command::AddAsset { path } => format!("Add asset {path}"),
+            Command::RemoveAsset { asset_id } => format!("Remove asset {asset_id}"),
+            Command::BackupNow { asset_id } => format!("Back up asset {asset_id} now"),
+            Command::Restore {
+                recovery_point_id,
+                target_dir,
+                ..
+            } => format!("Restore recovery point {recovery_point_id} to {target_dir}"),
+            Command::CancelJob { job_id } => format!("Cancel job {job_id}"),
+            Command::Unregister => "Unregister".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +293,148 @@ pub struct ApplianceSummary {
     pub version: String,
     pub storage: Storage,
     pub assets: i64,
+}
+
+/// Filters of Protect → Appliances; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplianceFilter {
+    pub scope_id: Option<i64>,
+    pub organization_id: Option<i64>,
+    /// `Some(true)` only online, `Some(false)` only offline.
+    pub online: Option<bool>,
+    pub name_contains: Option<String>,
+    /// Only appliances with at most [`LOW_SPACE_PERCENT`] free.
+    pub low_space: bool,
+    pub sort: ApplianceSort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplianceSort {
+    #[default]
+    Name,
+    LastSeen,
+    FreeSpace,
+    Organization,
+    Model,
+    Version,
+}
+
+impl ApplianceSort {
+    pub fn parse(text: &str) -> ApplianceSort {
+        match text {
+            "last_seen" => ApplianceSort::LastSeen,
+            "free_space" => ApplianceSort::FreeSpace,
+            "organization" => ApplianceSort::Organization,
+            "model" => ApplianceSort::Model,
+            "version" => ApplianceSort::Version,
+            _ => ApplianceSort::Name,
+        }
+    }
+}
+
+/// Free space at or below this share is low (spec portal-a §2.26: warning colour, filter).
+pub const LOW_SPACE_PERCENT: f64 = 30.0;
+
+/// A protected directory as the portal lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetView {
+    pub id: i64,
+    /// The appliance's own id for it (what commands name).
+    pub external_id: String,
+    pub name: String,
+    pub path: String,
+    pub appliance_id: i64,
+    pub appliance_name: String,
+    pub organization_id: i64,
+    pub organization_name: String,
+    pub recovery_points: i64,
+    pub last_recovery_point_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryPointView {
+    /// The restic snapshot id.
+    pub id: String,
+    pub taken_at: i64,
+    pub size_bytes: u64,
+    pub files: u64,
+}
+
+/// A job as the portal shows it, live or in lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: i64,
+    pub appliance_id: i64,
+    pub appliance_name: String,
+    pub organization_id: i64,
+    pub organization_name: String,
+    /// The portal's asset, while the asset still exists.
+    pub asset_id: Option<i64>,
+    pub asset_name: String,
+    /// The appliance's id for the job (what Cancel names).
+    pub external_id: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub progress: JobProgress,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobLogLine {
+    pub at: i64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    /// Queued in the portal; delivered when the appliance is connected.
+    Pending,
+    /// Handed to the appliance, not yet answered.
+    Sent,
+    Done,
+    Error,
+}
+
+impl CommandStatus {
+    pub fn parse(text: &str) -> CommandStatus {
+        match text {
+            "sent" => CommandStatus::Sent,
+            "done" => CommandStatus::Done,
+            "error" => CommandStatus::Error,
+            _ => CommandStatus::Pending,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, CommandStatus::Done | CommandStatus::Error)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CommandStatus::Pending => "Pending",
+            CommandStatus::Sent => "Sent",
+            CommandStatus::Done => "Done",
+            CommandStatus::Error => "Error",
+        }
+    }
+}
+
+/// A command sent to an appliance and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandView {
+    pub id: i64,
+    pub appliance_id: i64,
+    pub organization_id: i64,
+    pub description: String,
+    pub status: CommandStatus,
+    pub message: Option<String>,
+    pub requested_by: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
 }
 
 #[cfg(test)]

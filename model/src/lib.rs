@@ -5,6 +5,8 @@
 pub mod appliance;
 pub mod auth;
 pub mod error;
+pub mod jobs;
+pub mod live;
 pub mod outbox;
 pub mod password;
 pub mod permissions;

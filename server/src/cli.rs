@@ -126,6 +126,10 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         settings.offline_after_secs * 1000,
         stopped.clone(),
     )));
+    workers.push(tokio::spawn(crate::workers::purge_old_jobs(
+        portal.clone(),
+        stopped.clone(),
+    )));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;

@@ -28,6 +28,9 @@ pub const CONNECT_PATH: &str = "/appliance/connect";
 /// Progress of one job is written at most this often (finished states always at once).
 const JOB_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const COMMAND_POLL: Duration = Duration::from_secs(1);
+/// Frames over [`MAX_FRAME_BYTES`] get an error frame; only beyond this does the WebSocket layer
+/// itself refuse a message and end the connection.
+const TRANSPORT_LIMIT_BYTES: usize = 4 * MAX_FRAME_BYTES;
 
 fn refusal(error: DomainError) -> Response {
     match error {
@@ -82,8 +85,8 @@ pub async fn connect(
     };
     match who.await {
         Ok(Some(who)) => upgrade
-            .max_message_size(MAX_FRAME_BYTES)
-            .max_frame_size(MAX_FRAME_BYTES)
+            .max_message_size(TRANSPORT_LIMIT_BYTES)
+            .max_frame_size(TRANSPORT_LIMIT_BYTES)
             .on_upgrade(move |socket| serve(state, who, socket)),
         Ok(None) => (
             StatusCode::UNAUTHORIZED,
@@ -189,6 +192,10 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
                     }
                     Err(error) => tracing::error!(appliance = who.id, %error, "reading the command queue failed"),
                 }
+                if gateway::deleted_and_settled(&state.portal, &who).await.unwrap_or(false) {
+                    tracing::info!(appliance = who.id, "appliance deleted in the portal; closing its connection");
+                    break;
+                }
             }
         }
     }
@@ -202,6 +209,12 @@ async fn handle(
     throttle: &mut JobThrottle,
     text: &str,
 ) -> Option<String> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Some(format!(
+            "frame of {} bytes refused: frames are limited to {MAX_FRAME_BYTES} bytes",
+            text.len()
+        ));
+    }
     let frame: FromAppliance = match serde_json::from_str(text) {
         Ok(frame) => frame,
         Err(e) => return Some(format!("unreadable frame: {e}")),

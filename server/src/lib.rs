@@ -1,10 +1,13 @@
 //! The Backplane server: configuration, the HTTP router and its middleware, background
 //! workers and the administrative CLI. `main.rs` only parses the command line.
 
+#![recursion_limit = "512"]
+
 pub mod cli;
 pub mod config;
 pub mod exports;
 pub mod gateway;
+pub mod live;
 pub mod middleware;
 pub mod router;
 pub mod workers;

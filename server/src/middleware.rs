@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use app::server::{ClientAddr, RequestSession, SESSION_COOKIE};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::sessions::{self, Stage};
@@ -22,7 +22,7 @@ const PUBLIC_PAGES: [&str; 5] = [
     "/activate",
 ];
 
-fn session_token(request: &Request) -> Option<String> {
+pub(crate) fn session_token(request: &Request) -> Option<String> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -123,20 +123,24 @@ pub async fn reject_cross_site(State(state): State<AppState>, request: Request, 
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }
-    let headers = request.headers();
+    if from_this_site(request.headers(), &state.portal.public_url) {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "cross-site request refused");
+        (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
+    }
+}
+
+/// Whether a browser sent this request from the portal's own pages (or it came from no browser
+/// page at all): `Sec-Fetch-Site` if present, else `Origin` against the public URL or `Host`.
+pub(crate) fn from_this_site(headers: &HeaderMap, public_url: &str) -> bool {
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let allowed = match (fetch_site, origin) {
+    match (fetch_site, origin) {
         (Some(site), _) => site == "same-origin" || site == "none",
-        (None, Some(origin)) => same_origin(origin, host, &state.portal.public_url),
+        (None, Some(origin)) => same_origin(origin, host, public_url),
         (None, None) => true,
-    };
-    if allowed {
-        next.run(request).await
-    } else {
-        tracing::warn!(?fetch_site, ?origin, path = %request.uri().path(), "cross-site request refused");
-        (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
     }
 }
 

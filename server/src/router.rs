@@ -29,6 +29,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             crate::gateway::CONNECT_PATH,
             axum::routing::get(crate::gateway::connect),
         )
+        .route(model::live::LIVE_PATH, axum::routing::get(crate::live::socket))
         .with_state(state.clone());
     let downloads = Router::new()
         .route(

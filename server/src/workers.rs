@@ -38,3 +38,24 @@ pub async fn mark_offline(portal: Portal, offline_after_ms: i64, mut shutdown: w
         }
     }
 }
+
+/// Deletes jobs older than the 90 days Jobs → Recent covers, hourly.
+pub async fn purge_old_jobs(portal: Portal, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let purged = async {
+                    let mut conn = portal.db.pool.acquire().await?;
+                    domain::appliances::views::purge_old_jobs(&mut conn, portal.now()).await
+                };
+                match purged.await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "purged jobs older than 90 days"),
+                    Err(error) => tracing::error!(%error, "purging old jobs failed"),
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}

@@ -311,6 +311,12 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("code", "123456"),
     ("enabled", "true"),
     ("organization_id", "999999"),
+    ("appliance_id", "999999"),
+    ("asset_id", "999999"),
+    ("job_id", "999999"),
+    ("path", "/srv/data"),
+    ("recovery_point_id", "abc"),
+    ("target_dir", "/srv/restore"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.
@@ -493,3 +499,25 @@ on_both_databases!(internal_errors_show_only_a_request_id, |db: TestDb| async mo
         "no internals leak: {body}"
     );
 });
+
+on_both_databases!(
+    the_live_socket_needs_a_same_site_signed_in_websocket,
+    |db: TestDb| async move {
+        let p = start(&db);
+        let (superuser, _) = set_up(&p).await;
+        let live = model::live::LIVE_PATH;
+        assert_eq!(p.get(live, None).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            p.get(live, Some(&superuser)).await.status(),
+            StatusCode::UPGRADE_REQUIRED,
+            "a plain GET is not a WebSocket"
+        );
+        let cross_site = Request::get(live)
+            .header(header::COOKIE, &superuser)
+            .header("sec-fetch-site", "cross-site")
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(p.send(cross_site).await.status(), StatusCode::FORBIDDEN);
+    }
+);

@@ -1,6 +1,8 @@
 //! Organizations: the MSP's customers, filtered, sorted and paged; add, edit and delete.
 
 pub mod api;
+mod filters;
 mod page;
 
+pub use filters::ScopeAndOrganizationSelects;
 pub use page::OrganizationsPage;

@@ -10,9 +10,11 @@ use leptos_router::path;
 use crate::auth::api::whoami;
 use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
 use crate::components::{ErrorBox, Loading};
+use crate::jobs::{ActiveJobsPage, RecentJobsPage};
+use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
-use crate::protect::ProtectPage;
-use crate::sections::{DashboardPage, JobsPage, NotFound};
+use crate::protect::{ApplianceDetailPage, AssetsPage, ProtectPage};
+use crate::sections::{DashboardPage, NotFound};
 use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use top_bar::TopBar;
 
@@ -70,7 +72,10 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=PortalLayout>
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("protect") view=ProtectPage />
-                    <Route path=path!("jobs") view=JobsPage />
+                    <Route path=path!("protect/assets") view=AssetsPage />
+                    <Route path=path!("protect/appliances/:id") view=ApplianceDetailPage />
+                    <Route path=path!("jobs") view=RecentJobsPage />
+                    <Route path=path!("jobs/active") view=ActiveJobsPage />
                     <Route path=path!("organizations") view=OrganizationsPage />
                     <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("settings/outbox") view=OutboxPage />
@@ -88,6 +93,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn PortalLayout() -> impl IntoView {
     let session = Resource::new_blocking(|| (), |_| whoami());
+    provide_live();
     view! {
         <Suspense fallback=Loading>
             {move || session.get().map(|result| match result {

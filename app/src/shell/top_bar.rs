@@ -34,8 +34,23 @@ pub fn TopBar(session: SessionView) -> impl IntoView {
                     <span class="label">"Settings"</span>
                 </A>
             </nav>
+            <LiveIndicator />
             <UserMenu session />
         </header>
+    }
+}
+
+/// A dot that says whether live updates are flowing; pages stay usable without them.
+#[component]
+fn LiveIndicator() -> impl IntoView {
+    let live = crate::live::use_live();
+    let connected = move || live.connected.get();
+    view! {
+        <span class="live-indicator" class:connected=connected
+            data-live=move || if connected() { "connected" } else { "connecting" }
+            title=move || if connected() { "Live updates on" } else { "Live updates reconnecting…" }
+            role="img" aria-label=move || if connected() { "Live updates on" } else { "Live updates reconnecting" }>
+        </span>
     }
 }
 

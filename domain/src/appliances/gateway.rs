@@ -2,13 +2,13 @@
 //! Every function is keyed by the [`ApplianceIdentity`] the connection authenticated as, so one
 //! appliance can never write another's rows.
 
+use model::AppError;
 use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, RecoveryPointInfo, Storage};
-use model::{Action, AppError};
+use model::live::LiveEvent;
 use sqlx::AnyConnection;
 
-use super::ApplianceIdentity;
-use crate::access::Viewer;
-use crate::{ClientInfo, DomainError, DomainResult, Portal, audit};
+use super::{ApplianceIdentity, events};
+use crate::{DomainResult, Portal};
 
 /// Counters arrive as u64; the databases store i64.
 fn to_i64(value: u64) -> i64 {
@@ -46,6 +46,7 @@ pub async fn hello(
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
+    events::appliance(portal, who.instance_id, who.id).await;
     Ok(())
 }
 
@@ -74,6 +75,7 @@ pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Stora
         record_event(&mut tx, who.id, "online", now).await?;
     }
     tx.commit().await?;
+    events::appliance(portal, who.instance_id, who.id).await;
     Ok(came_online)
 }
 
@@ -81,13 +83,14 @@ pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Stora
 /// transition once; returns them.
 pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> DomainResult<Vec<i64>> {
     let now = portal.now();
-    let stale: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM appliances WHERE online = 1 AND last_seen_at < $1")
-            .bind(now - offline_after_ms)
-            .fetch_all(&portal.db.pool)
-            .await?;
+    let stale: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, instance_id FROM appliances WHERE online = 1 AND last_seen_at < $1 AND deleted_at IS NULL",
+    )
+    .bind(now - offline_after_ms)
+    .fetch_all(&portal.db.pool)
+    .await?;
     let mut went_offline = Vec::new();
-    for id in stale {
+    for (id, instance_id) in stale {
         let mut tx = portal.db.begin().await?;
         let flipped = sqlx::query(
             "UPDATE appliances SET online = 0 WHERE id = $1 AND online = 1 AND last_seen_at < $2",
@@ -103,6 +106,9 @@ pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> Domai
             went_offline.push(id);
         }
         tx.commit().await?;
+        if flipped {
+            events::appliance(portal, instance_id, id).await;
+        }
     }
     Ok(went_offline)
 }
@@ -163,13 +169,25 @@ pub async fn inventory(
         upsert_job(&mut tx, who, job, portal.now()).await?;
     }
     tx.commit().await?;
+    events::appliance(portal, who.instance_id, who.id).await;
+    portal.live.publish(
+        who.instance_id,
+        who.organization_id,
+        LiveEvent::Inventory { appliance_id: who.id },
+    );
+    for job in jobs {
+        events::job(portal, who.instance_id, who.id, &job.id).await;
+    }
     Ok(())
 }
 
-/// Stores a job's state and progress.
+/// Stores a job's state and progress, and passes it on to browsers.
 pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> DomainResult<()> {
     let mut conn = portal.db.pool.acquire().await?;
-    upsert_job(&mut conn, who, job, portal.now()).await
+    upsert_job(&mut conn, who, job, portal.now()).await?;
+    drop(conn);
+    events::job(portal, who.instance_id, who.id, &job.id).await;
+    Ok(())
 }
 
 async fn upsert_job(
@@ -179,14 +197,6 @@ async fn upsert_job(
     now: i64,
 ) -> DomainResult<()> {
     let p = &job.progress;
-    let kind = serde_json::to_value(job.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let state = serde_json::to_value(job.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     sqlx::query(
         "INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state, started_at, ended_at,
                            percent, bytes_done, bytes_total, files_done, files_total, bytes_per_sec, eta_secs, message, error, updated_at)
@@ -201,8 +211,8 @@ async fn upsert_job(
     .bind(who.organization_id)
     .bind(&job.asset_id)
     .bind(&job.id)
-    .bind(kind)
-    .bind(state)
+    .bind(job.kind.as_str())
+    .bind(job.state.as_str())
     .bind(job.started_at)
     .bind(job.ended_at)
     .bind(p.percent.clamp(0.0, 100.0))
@@ -245,52 +255,12 @@ pub async fn job_log(
             .await?;
     }
     tx.commit().await?;
+    portal.live.publish(
+        who.instance_id,
+        who.organization_id,
+        LiveEvent::JobLog { job_id: id },
+    );
     Ok(())
-}
-
-/// The permission a command needs (spec roles: Manage backs up, restores and cancels; Admin
-/// and Superuser change what is protected).
-pub fn permission_for(command: &Command) -> Action {
-    match command {
-        Command::AddAsset { .. } | Command::RemoveAsset { .. } | Command::Unregister => {
-            Action::ManageAppliances
-        }
-        Command::BackupNow { .. } | Command::Restore { .. } => Action::StartBackup,
-        Command::CancelJob { .. } => Action::CancelJob,
-    }
-}
-
-/// Queues a command for an appliance the viewer may see; returns its id.
-pub async fn enqueue(
-    portal: &Portal,
-    viewer: &Viewer,
-    appliance_id: i64,
-    command: &Command,
-    client: &ClientInfo,
-) -> DomainResult<i64> {
-    viewer.require(permission_for(command))?;
-    let mut tx = portal.db.begin().await?;
-    let appliance = super::views::get(&mut tx, viewer, appliance_id).await?;
-    let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO appliance_commands (appliance_id, command, status, requested_by, created_at)
-         VALUES ($1, $2, 'pending', $3, $4) RETURNING id",
-    )
-    .bind(appliance.id)
-    .bind(&json)
-    .bind(&viewer.email)
-    .bind(portal.now())
-    .fetch_one(&mut *tx)
-    .await?;
-    let target = format!("appliance {}", appliance.name);
-    audit::record(
-        &mut tx,
-        audit::Entry::by(viewer, client, "appliance.command", &target).after(json),
-        portal.now(),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(id)
 }
 
 /// Commands not yet handed to the appliance, oldest first; marks them sent.
@@ -310,6 +280,9 @@ pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainRes
                 .await?
                 .rows_affected()
                 == 1;
+        if claimed {
+            events::command(portal, who.instance_id, id).await;
+        }
         match serde_json::from_str::<Command>(&json) {
             Ok(command) if claimed => taken.push((id, command)),
             Ok(_) => {}
@@ -350,5 +323,19 @@ pub async fn finish(
     .bind(who.id)
     .execute(&portal.db.pool)
     .await?;
+    events::command(portal, who.instance_id, command_id).await;
     Ok(())
+}
+
+/// Whether the appliance was deleted in the portal and has answered every command since (the
+/// last being Unregister); its connection then ends.
+pub async fn deleted_and_settled(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<bool> {
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM appliance_commands c WHERE c.appliance_id = a.id AND c.status IN ('pending', 'sent'))
+         FROM appliances a WHERE a.id = $1 AND a.deleted_at IS NOT NULL",
+    )
+    .bind(who.id)
+    .fetch_optional(&portal.db.pool)
+    .await?;
+    Ok(open == Some(0))
 }

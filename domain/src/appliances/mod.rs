@@ -1,6 +1,8 @@
 //! Appliances: registration, what they report over the gateway, the command queue, and the
 //! lists the portal shows. Visibility follows the owning organization.
 
+pub mod commands;
+mod events;
 pub mod gateway;
 pub mod registration;
 pub mod views;

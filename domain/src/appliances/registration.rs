@@ -2,6 +2,7 @@
 //! the appliance's own credential.
 
 use model::appliance::{RegisterRequest, RegisterResponse};
+use model::live::LiveEvent;
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
@@ -18,6 +19,13 @@ pub const REGISTRATION_LIFETIME_MS: i64 = 24 * HOUR_MS;
 pub struct Registration {
     pub id: String,
     pub expires_at: i64,
+    /// Names the registration in live events without revealing it.
+    pub reference: String,
+}
+
+/// The public reference of a registration ID: a prefix of its stored hash.
+pub fn reference_of(registration_id: &str) -> String {
+    token_hash(registration_id.trim())[..16].to_owned()
 }
 
 /// Issues a registration ID that binds the next appliance to `organization_id`.
@@ -51,7 +59,11 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(Registration { id, expires_at })
+    Ok(Registration {
+        reference: reference_of(&id),
+        id,
+        expires_at,
+    })
 }
 
 fn field_text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
@@ -119,6 +131,15 @@ pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResul
     };
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
+    portal.live.publish(
+        instance_id,
+        organization_id,
+        LiveEvent::ApplianceRegistered {
+            reference: reference_of(&request.registration_id),
+            appliance_id,
+        },
+    );
+    super::events::appliance(portal, instance_id, appliance_id).await;
     Ok(RegisterResponse {
         appliance_id,
         credential,
@@ -131,7 +152,7 @@ pub async fn authenticate(
     credential: &str,
 ) -> DomainResult<Option<ApplianceIdentity>> {
     let row: Option<(i64, i64, i64, String)> = sqlx::query_as(
-        "SELECT id, instance_id, organization_id, name FROM appliances WHERE credential_hash = $1",
+        "SELECT id, instance_id, organization_id, name FROM appliances WHERE credential_hash = $1 AND deleted_at IS NULL",
     )
     .bind(token_hash(credential))
     .fetch_optional(conn)

@@ -1,14 +1,47 @@
-//! The appliance lists and details a viewer may see.
+//! What the portal shows of appliances: lists and details for a viewer (default deny through
+//! [`visible_org`]), and unscoped reads of single rows for publishing live events.
 
 use model::AppError;
-use model::appliance::{ApplianceSummary, Storage};
+use model::appliance::{
+    ApplianceFilter, ApplianceSort, ApplianceSummary, AssetView, CommandStatus, CommandView, JobKind,
+    JobLogLine, JobProgress, JobState, JobView, LOW_SPACE_PERCENT, RecoveryPointView, Storage,
+};
+use model::jobs::{JobSort, RECENT_JOB_DAYS, RecentJobFilter};
+use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::DomainResult;
 use crate::access::{Viewer, visible_org};
 
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The row `sql` selects for `id` if the viewer may see it, else "`what` was not found". The
+/// SQL binds the instance, the all-scopes flag and the user as `$1`–`$3` ([`visible_org`]) and
+/// the id as `$4`.
+async fn visible_row<R>(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    sql: String,
+    id: i64,
+    what: &str,
+) -> DomainResult<R>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let row: Option<R> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.ok_or_else(|| AppError::not_found(what).into())
+}
+
 #[derive(sqlx::FromRow)]
-struct Row {
+struct ApplianceRow {
     id: i64,
     name: String,
     organization_id: i64,
@@ -23,9 +56,8 @@ struct Row {
     assets: i64,
 }
 
-impl From<Row> for ApplianceSummary {
-    fn from(r: Row) -> Self {
-        let to_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
+impl From<ApplianceRow> for ApplianceSummary {
+    fn from(r: ApplianceRow) -> Self {
         ApplianceSummary {
             id: r.id,
             name: r.name,
@@ -45,24 +77,63 @@ impl From<Row> for ApplianceSummary {
     }
 }
 
-fn select() -> String {
-    format!(
-        "SELECT a.id, a.name, a.organization_id, o.name AS organization_name, a.online, a.last_seen_at, a.model, a.version,
-                a.storage_total, a.storage_free, a.storage_used,
-                (SELECT COUNT(*) FROM assets s WHERE s.appliance_id = a.id) AS assets
-         FROM appliances a JOIN organizations o ON o.id = a.organization_id
-         WHERE o.instance_id = $1 AND {}",
-        visible_org(2, 3)
-    )
+/// Appliances (`a`) of live organizations (`o`); `$1` is the instance.
+const APPLIANCES: &str =
+    "SELECT a.id, a.name, a.organization_id, o.name AS organization_name, a.online, a.last_seen_at,
+        a.model, a.version, a.storage_total, a.storage_free, a.storage_used,
+        (SELECT COUNT(*) FROM assets s WHERE s.appliance_id = a.id) AS assets
+    FROM appliances a JOIN organizations o ON o.id = a.organization_id
+    WHERE a.deleted_at IS NULL";
+
+fn visible_appliances() -> String {
+    format!("{APPLIANCES} AND o.instance_id = $1 AND {}", visible_org(2, 3))
 }
 
-/// Every appliance the viewer may see, by name.
-pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<ApplianceSummary>> {
-    let sql = format!("{} ORDER BY a.name, a.id", select());
-    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+fn order_by(sort: ApplianceSort) -> &'static str {
+    match sort {
+        ApplianceSort::Name => "ORDER BY a.name, a.id",
+        ApplianceSort::LastSeen => "ORDER BY a.last_seen_at DESC, a.id",
+        ApplianceSort::FreeSpace => {
+            "ORDER BY CASE WHEN a.storage_total = 0 THEN 1 ELSE 0 END, \
+             CAST(a.storage_free AS DOUBLE PRECISION) / CASE WHEN a.storage_total = 0 THEN 1 ELSE a.storage_total END, a.id"
+        }
+        ApplianceSort::Organization => "ORDER BY o.name, a.name, a.id",
+        ApplianceSort::Model => "ORDER BY a.model, a.name, a.id",
+        ApplianceSort::Version => "ORDER BY a.version, a.name, a.id",
+    }
+}
+
+/// The appliances the viewer may see that match `filter`.
+pub async fn list(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &ApplianceFilter,
+) -> DomainResult<Vec<ApplianceSummary>> {
+    let name = filter
+        .name_contains
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("%{}%", n.to_lowercase()));
+    let online = filter.online.map(i64::from);
+    let sql = format!(
+        "{} AND ($4 IS NULL OR o.scope_id = $4) AND ($5 IS NULL OR a.organization_id = $5)
+           AND ($6 IS NULL OR a.online = $6) AND ($7 IS NULL OR LOWER(a.name) LIKE $7)
+           AND ($8 = 0 OR (a.storage_total > 0 AND CAST(a.storage_free AS DOUBLE PRECISION) * 100 <= CAST(a.storage_total AS DOUBLE PRECISION) * $9))
+         {}",
+        visible_appliances(),
+        order_by(filter.sort)
+    );
+    let rows: Vec<ApplianceRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(viewer.instance_id)
         .bind(viewer.all_flag())
         .bind(viewer.user_id)
+        .bind(filter.scope_id)
+        .bind(filter.organization_id)
+        .bind(online)
+        .bind(name)
+        .bind(i64::from(filter.low_space))
+        .bind(LOW_SPACE_PERCENT)
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().map(ApplianceSummary::from).collect())
@@ -70,14 +141,447 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
 
 /// The appliance if the viewer may see it; otherwise "not found".
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<ApplianceSummary> {
-    let sql = format!("{} AND a.id = $4", select());
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+    let sql = format!("{} AND a.id = $4", visible_appliances());
+    visible_row::<ApplianceRow>(conn, viewer, sql, id, "Appliance")
+        .await
+        .map(ApplianceSummary::from)
+}
+
+/// The appliance regardless of viewer, for live events; `None` once deleted.
+pub async fn summary(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<ApplianceSummary>> {
+    let sql = format!("{APPLIANCES} AND a.id = $1");
+    let row: Option<ApplianceRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(conn)
         .await?;
-    row.map(ApplianceSummary::from)
-        .ok_or_else(|| AppError::not_found("Appliance").into())
+    Ok(row.map(ApplianceSummary::from))
+}
+
+#[derive(sqlx::FromRow)]
+struct AssetRow {
+    id: i64,
+    external_id: String,
+    name: String,
+    path: String,
+    appliance_id: i64,
+    appliance_name: String,
+    organization_id: i64,
+    organization_name: String,
+    recovery_points: i64,
+    last_recovery_point_at: Option<i64>,
+}
+
+impl From<AssetRow> for AssetView {
+    fn from(r: AssetRow) -> Self {
+        AssetView {
+            id: r.id,
+            external_id: r.external_id,
+            name: r.name,
+            path: r.path,
+            appliance_id: r.appliance_id,
+            appliance_name: r.appliance_name,
+            organization_id: r.organization_id,
+            organization_name: r.organization_name,
+            recovery_points: r.recovery_points,
+            last_recovery_point_at: r.last_recovery_point_at,
+        }
+    }
+}
+
+const ASSETS: &str = "FROM assets s JOIN appliances a ON a.id = s.appliance_id JOIN organizations o ON o.id = a.organization_id
+    WHERE a.deleted_at IS NULL AND o.instance_id = $1";
+const ASSET_COLUMNS: &str =
+    "SELECT s.id, s.external_id, s.name, s.path, a.id AS appliance_id, a.name AS appliance_name,
+        o.id AS organization_id, o.name AS organization_name,
+        (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = s.id) AS recovery_points,
+        (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = s.id) AS last_recovery_point_at";
+
+/// Filters of the asset lists (Protect → Assets and an appliance's detail).
+#[derive(Debug, Clone, Default)]
+pub struct AssetQuery {
+    pub appliance_id: Option<i64>,
+    pub organization_id: Option<i64>,
+    pub name_contains: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+pub async fn assets(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    query: &AssetQuery,
+) -> DomainResult<Page<AssetView>> {
+    let per_page = query.per_page.clamp(1, 200);
+    let page = query.page.max(1);
+    let name = query
+        .name_contains
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("%{}%", n.to_lowercase()));
+    let conditions = format!(
+        "{ASSETS} AND {} AND ($4 IS NULL OR a.id = $4) AND ($5 IS NULL OR o.id = $5)
+           AND ($6 IS NULL OR LOWER(s.name) LIKE $6 OR LOWER(s.path) LIKE $6 OR LOWER(a.name) LIKE $6)",
+        visible_org(2, 3)
+    );
+    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {conditions}")))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .bind(query.appliance_id)
+        .bind(query.organization_id)
+        .bind(name.clone())
+        .fetch_one(&mut *conn)
+        .await?;
+    let sql =
+        format!("{ASSET_COLUMNS} {conditions} ORDER BY o.name, a.name, s.name, s.id LIMIT $7 OFFSET $8");
+    let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .bind(query.appliance_id)
+        .bind(query.organization_id)
+        .bind(name)
+        .bind(i64::from(per_page))
+        .bind(i64::from(per_page) * i64::from(page - 1))
+        .fetch_all(conn)
+        .await?;
+    Ok(Page {
+        items: rows.into_iter().map(AssetView::from).collect(),
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// The asset if the viewer may see it; otherwise "not found".
+pub async fn asset(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<AssetView> {
+    let sql = format!("{ASSET_COLUMNS} {ASSETS} AND {} AND s.id = $4", visible_org(2, 3));
+    visible_row::<AssetRow>(conn, viewer, sql, id, "Asset")
+        .await
+        .map(AssetView::from)
+}
+
+/// The asset's recovery points, newest first.
+pub async fn recovery_points(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    asset_id: i64,
+) -> DomainResult<Vec<RecoveryPointView>> {
+    let asset = asset(conn, viewer, asset_id).await?;
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT external_id, taken_at, size_bytes, files FROM recovery_points WHERE asset_id = $1 ORDER BY taken_at DESC, id DESC",
+    )
+    .bind(asset.id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, taken_at, size, files)| RecoveryPointView {
+            id,
+            taken_at,
+            size_bytes: to_u64(size),
+            files: to_u64(files),
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    appliance_id: i64,
+    appliance_name: String,
+    organization_id: i64,
+    organization_name: String,
+    asset_id: Option<i64>,
+    asset_name: Option<String>,
+    asset_external_id: String,
+    external_id: String,
+    kind: String,
+    state: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    percent: f64,
+    bytes_done: i64,
+    bytes_total: i64,
+    files_done: i64,
+    files_total: i64,
+    bytes_per_sec: i64,
+    eta_secs: Option<i64>,
+    message: String,
+    error: Option<String>,
+}
+
+impl From<JobRow> for JobView {
+    fn from(r: JobRow) -> Self {
+        JobView {
+            id: r.id,
+            appliance_id: r.appliance_id,
+            appliance_name: r.appliance_name,
+            organization_id: r.organization_id,
+            organization_name: r.organization_name,
+            asset_id: r.asset_id,
+            asset_name: r.asset_name.unwrap_or(r.asset_external_id),
+            external_id: r.external_id,
+            kind: JobKind::parse(&r.kind).unwrap_or(JobKind::Backup),
+            state: JobState::parse(&r.state).unwrap_or(JobState::Error),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            progress: JobProgress {
+                percent: r.percent,
+                bytes_done: to_u64(r.bytes_done),
+                bytes_total: to_u64(r.bytes_total),
+                files_done: to_u64(r.files_done),
+                files_total: to_u64(r.files_total),
+                bytes_per_sec: to_u64(r.bytes_per_sec),
+                eta_secs: r.eta_secs.map(to_u64),
+                message: r.message,
+            },
+            error: r.error,
+        }
+    }
+}
+
+const JOBS: &str = "SELECT j.id, j.appliance_id, a.name AS appliance_name, j.organization_id, o.name AS organization_name,
+        s.id AS asset_id, s.name AS asset_name, j.asset_external_id, j.external_id, j.kind, j.state, j.started_at,
+        j.ended_at, j.percent, j.bytes_done, j.bytes_total, j.files_done, j.files_total, j.bytes_per_sec,
+        j.eta_secs, j.message, j.error
+    FROM jobs j JOIN appliances a ON a.id = j.appliance_id JOIN organizations o ON o.id = j.organization_id
+    LEFT JOIN assets s ON s.appliance_id = j.appliance_id AND s.external_id = j.asset_external_id";
+
+/// Jobs still running, and those that ended after `ended_after`.
+#[derive(Debug, Clone, Copy)]
+pub struct JobQuery {
+    pub appliance_id: Option<i64>,
+    /// Only running jobs and jobs that ended after this time.
+    pub active_or_ended_after: Option<i64>,
+    pub limit: u32,
+}
+
+/// The viewer's jobs, newest first.
+pub async fn jobs(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) -> DomainResult<Vec<JobView>> {
+    let sql = format!(
+        "{JOBS} WHERE o.instance_id = $1 AND {} AND a.deleted_at IS NULL AND ($4 IS NULL OR j.appliance_id = $4)
+           AND ($5 IS NULL OR j.state IN ('queued', 'running') OR j.ended_at > $5)
+         ORDER BY j.started_at DESC, j.id DESC LIMIT $6",
+        visible_org(2, 3)
+    );
+    let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .bind(query.appliance_id)
+        .bind(query.active_or_ended_after)
+        .bind(i64::from(query.limit.clamp(1, 500)))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(JobView::from).collect())
+}
+
+fn job_order(sort: JobSort, descending: bool) -> String {
+    let column = match sort {
+        JobSort::Started => "j.started_at",
+        JobSort::Appliance => "a.name",
+        JobSort::Asset => "COALESCE(s.name, j.asset_external_id)",
+        JobSort::Status => "j.state",
+        JobSort::Type => "j.kind",
+        JobSort::Duration => "(COALESCE(j.ended_at, j.started_at) - j.started_at)",
+    };
+    let direction = if descending { "DESC" } else { "ASC" };
+    format!("ORDER BY {column} {direction}, j.id {direction}")
+}
+
+fn contains_pattern(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("%{}%", t.to_lowercase()))
+}
+
+/// Jobs → Recent: finished jobs of the last 90 days the viewer may see, filtered, sorted and
+/// paged.
+pub async fn recent_jobs(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &RecentJobFilter,
+    order: (JobSort, bool),
+    page: u32,
+    per_page: u32,
+    now: i64,
+) -> DomainResult<Page<JobView>> {
+    let window_start = now - RECENT_JOB_DAYS * 24 * 60 * 60 * 1000;
+    let from = filter.started_from.map_or(window_start, |f| f.max(window_start));
+    let per_page = per_page.clamp(1, 200);
+    let page = page.max(1);
+    let conditions = format!(
+        "WHERE o.instance_id = $1 AND {} AND j.state NOT IN ('queued', 'running') AND j.started_at >= $4
+           AND ($5 IS NULL OR j.started_at < $5) AND ($6 IS NULL OR o.scope_id = $6)
+           AND ($7 IS NULL OR j.organization_id = $7) AND ($8 IS NULL OR LOWER(a.name) LIKE $8)
+           AND ($9 IS NULL OR LOWER(COALESCE(s.name, j.asset_external_id)) LIKE $9)
+           AND ($10 IS NULL OR j.state = $10) AND ($11 IS NULL OR j.kind = $11)",
+        visible_org(2, 3)
+    );
+    macro_rules! bind_filter {
+        ($query:expr) => {
+            $query
+                .bind(viewer.instance_id)
+                .bind(viewer.all_flag())
+                .bind(viewer.user_id)
+                .bind(from)
+                .bind(filter.started_before)
+                .bind(filter.scope_id)
+                .bind(filter.organization_id)
+                .bind(contains_pattern(filter.appliance.as_deref()))
+                .bind(contains_pattern(filter.asset.as_deref()))
+                .bind(filter.state.map(JobState::as_str))
+                .bind(filter.kind.map(JobKind::as_str))
+        };
+    }
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM jobs j JOIN appliances a ON a.id = j.appliance_id JOIN organizations o ON o.id = j.organization_id
+         LEFT JOIN assets s ON s.appliance_id = j.appliance_id AND s.external_id = j.asset_external_id {conditions}"
+    );
+    let total: i64 = bind_filter!(sqlx::query_scalar(AssertSqlSafe(count_sql)))
+        .fetch_one(&mut *conn)
+        .await?;
+    let sql = format!(
+        "{JOBS} {conditions} {} LIMIT $12 OFFSET $13",
+        job_order(order.0, order.1)
+    );
+    let rows: Vec<JobRow> = bind_filter!(sqlx::query_as(AssertSqlSafe(sql)))
+        .bind(i64::from(per_page))
+        .bind(i64::from(per_page) * i64::from(page - 1))
+        .fetch_all(conn)
+        .await?;
+    Ok(Page {
+        items: rows.into_iter().map(JobView::from).collect(),
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// Deletes finished jobs (and their logs) that started more than 90 days ago; returns how many.
+pub async fn purge_old_jobs(conn: &mut AnyConnection, now: i64) -> DomainResult<u64> {
+    let cutoff = now - RECENT_JOB_DAYS * 24 * 60 * 60 * 1000;
+    sqlx::query("DELETE FROM job_log WHERE job_id IN (SELECT id FROM jobs WHERE started_at < $1 AND state NOT IN ('queued', 'running'))")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?;
+    let purged = sqlx::query("DELETE FROM jobs WHERE started_at < $1 AND state NOT IN ('queued', 'running')")
+        .bind(cutoff)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(purged)
+}
+
+/// The job if the viewer may see it; otherwise "not found".
+pub async fn job(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<JobView> {
+    let sql = format!(
+        "{JOBS} WHERE o.instance_id = $1 AND {} AND j.id = $4",
+        visible_org(2, 3)
+    );
+    visible_row::<JobRow>(conn, viewer, sql, id, "Job")
+        .await
+        .map(JobView::from)
+}
+
+/// A job by the appliance's id for it, regardless of viewer, for live events.
+pub async fn job_by_external_id(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    external_id: &str,
+) -> DomainResult<Option<JobView>> {
+    let sql = format!("{JOBS} WHERE j.appliance_id = $1 AND j.external_id = $2");
+    let row: Option<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(appliance_id)
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(JobView::from))
+}
+
+/// The job's log, oldest line first.
+pub async fn job_log(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    job_id: i64,
+) -> DomainResult<Vec<JobLogLine>> {
+    let job = job(conn, viewer, job_id).await?;
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT at, line FROM job_log WHERE job_id = $1 ORDER BY id LIMIT 5000")
+            .bind(job.id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, line)| JobLogLine { at, line })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct CommandRow {
+    id: i64,
+    appliance_id: i64,
+    organization_id: i64,
+    command: String,
+    description: Option<String>,
+    status: String,
+    message: Option<String>,
+    requested_by: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<CommandRow> for CommandView {
+    fn from(r: CommandRow) -> Self {
+        let description = r.description.unwrap_or_else(|| {
+            serde_json::from_str::<model::appliance::Command>(&r.command)
+                .map(|c| c.describe())
+                .unwrap_or_else(|_| "Unreadable command".into())
+        });
+        CommandView {
+            id: r.id,
+            appliance_id: r.appliance_id,
+            organization_id: r.organization_id,
+            description,
+            status: CommandStatus::parse(&r.status),
+            message: r.message,
+            requested_by: r.requested_by,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+const COMMANDS: &str =
+    "SELECT c.id, c.appliance_id, a.organization_id, c.command, c.description, c.status, c.message, c.requested_by,
+        c.created_at, c.finished_at
+    FROM appliance_commands c JOIN appliances a ON a.id = c.appliance_id";
+
+/// The appliance's latest commands, newest first.
+pub async fn commands(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    appliance_id: i64,
+    limit: u32,
+) -> DomainResult<Vec<CommandView>> {
+    let appliance = get(conn, viewer, appliance_id).await?;
+    let sql = format!("{COMMANDS} WHERE c.appliance_id = $1 ORDER BY c.id DESC LIMIT $2");
+    let rows: Vec<CommandRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(appliance.id)
+        .bind(i64::from(limit.clamp(1, 200)))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(CommandView::from).collect())
+}
+
+/// A command regardless of viewer, for live events.
+pub async fn command(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<CommandView>> {
+    let sql = format!("{COMMANDS} WHERE c.id = $1");
+    let row: Option<CommandRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(CommandView::from))
 }

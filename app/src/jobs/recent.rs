@@ -1,0 +1,162 @@
+//! Jobs → Recent: finished jobs of the last 90 days, with filters on each column, sorting,
+//! paging (all kept in the URL) and a drawer with the job's details and full log.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use model::appliance::{JobKind, JobState, JobView};
+
+use super::{JobLog, JobsTabs, run_time, state_badge};
+use crate::components::{ErrorBox, Loading, Pager, format_bytes, format_time, href_with, select_option};
+use crate::live::use_live;
+use crate::organizations::ScopeAndOrganizationSelects;
+use crate::protect::api::list_recent_jobs;
+
+#[component]
+pub fn RecentJobsPage() -> impl IntoView {
+    let query = use_query_map();
+    let live = use_live();
+    let jobs = Resource::new(
+        move || (query.get(), live.refetch.get()),
+        |(q, _)| {
+            let text = |key: &str| q.get(key).filter(|v| !v.is_empty());
+            let id = |key: &str| q.get(key).and_then(|v| v.parse::<i64>().ok());
+            list_recent_jobs(
+                id("scope"),
+                id("organization"),
+                text("appliance"),
+                text("asset"),
+                text("status"),
+                text("type"),
+                text("from"),
+                text("to"),
+                text("sort"),
+                q.get("desc").map(|d| d == "1"),
+                q.get("page").and_then(|p| p.parse().ok()),
+            )
+        },
+    );
+    let selected = RwSignal::new(None::<JobView>);
+    view! {
+        <Title text="Recent jobs · Backplane" />
+        <h1>"Jobs"</h1>
+        <JobsTabs current="/jobs" />
+        <Filters />
+        <Transition fallback=Loading>
+            {move || jobs.get().map(|result| match result {
+                Ok(page) if page.items.is_empty() => view! { <p class="empty">"No jobs match in the last 90 days."</p> }.into_any(),
+                Ok(page) => {
+                    let pages = page.page_count();
+                    view! {
+                        <RecentTable jobs=page.items selected />
+                        <Pager path="/jobs" page=page.page pages total=page.total />
+                    }.into_any()
+                }
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+        {move || selected.get().map(|job| view! { <JobDetails job selected /> })}
+    }
+}
+
+/// Scope, organization, appliance and asset contains, status, type, start dates.
+#[component]
+fn Filters() -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let (status, kind) = (current("status"), current("type"));
+    view! {
+        <Form method="GET" action="/jobs" attr:class="filters">
+            <ScopeAndOrganizationSelects />
+            <label>"Appliance" <input type="search" name="appliance" value=current("appliance") placeholder="contains…" /></label>
+            <label>"Asset" <input type="search" name="asset" value=current("asset") placeholder="contains…" /></label>
+            <label>"Status"
+                <select name="status">
+                    <option value="">"All"</option>
+                    {JobState::ALL.into_iter().filter(|s| s.is_finished())
+                        .map(|s| select_option(s.as_str().into(), s.label().into(), &status)).collect_view()}
+                </select>
+            </label>
+            <label>"Type"
+                <select name="type">
+                    <option value="">"All"</option>
+                    {JobKind::ALL.into_iter().map(|k| select_option(k.as_str().into(), k.label().into(), &kind)).collect_view()}
+                </select>
+            </label>
+            <label>"Started from" <input type="date" name="from" value=current("from") /></label>
+            <label>"to" <input type="date" name="to" value=current("to") /></label>
+            <button type="submit">"Apply"</button>
+        </Form>
+    }
+}
+
+#[component]
+fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl IntoView {
+    let query = use_query_map();
+    let header = move |key: &'static str, label: &'static str| {
+        let q = query.get_untracked();
+        let current = q.get("sort").unwrap_or_else(|| "started".into());
+        let descending = q.get("desc").map_or(current == "started", |d| d == "1");
+        let next_desc = if current == key { !descending } else { false };
+        let href = href_with(
+            "/jobs",
+            &q,
+            &[
+                ("sort", Some(key.into())),
+                ("desc", Some(if next_desc { "1" } else { "0" }.into())),
+                ("page", None),
+            ],
+        );
+        let mark = (current == key).then_some(if descending { " ↓" } else { " ↑" });
+        view! { <th><a href=href>{label}{mark}</a></th> }
+    };
+    view! {
+        <div class="table-wrap">
+            <table class="list">
+                <thead><tr>
+                    {header("appliance", "Appliance")}<th>"Organization"</th>{header("asset", "Asset")}
+                    {header("status", "Status")}{header("type", "Type")}{header("started", "Started")}{header("duration", "Duration")}
+                    <th>"Size"</th>
+                </tr></thead>
+                <tbody>
+                    {jobs.into_iter().map(|job| {
+                        let duration = run_time(&job).unwrap_or_else(|| "–".into());
+                        let for_click = job.clone();
+                        view! {
+                            <tr data-job=job.id data-kind=job.kind.as_str() class="clickable" tabindex="0"
+                                on:click=move |_| selected.set(Some(for_click.clone()))>
+                                <td>{job.appliance_name.clone()}</td>
+                                <td>{job.organization_name.clone()}</td>
+                                <td>{job.asset_name.clone()}</td>
+                                <td>{state_badge(job.state)}</td>
+                                <td>{job.kind.label()}</td>
+                                <td>{format_time(job.started_at)}</td>
+                                <td>{duration}</td>
+                                <td class="num">{format_bytes(job.progress.bytes_total)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// The drawer: name, ID, result, size and the whole log.
+#[component]
+fn JobDetails(job: JobView, selected: RwSignal<Option<JobView>>) -> impl IntoView {
+    view! {
+        <section class="drawer" aria-label="Job details">
+            <dl class="facts">
+                <div><dt>"Asset"</dt><dd>{job.asset_name.clone()}</dd></div>
+                <div><dt>"Appliance"</dt><dd>{job.appliance_name.clone()}</dd></div>
+                <div><dt>"ID"</dt><dd><code>{job.external_id.clone()}</code></dd></div>
+                <div><dt>"Result"</dt><dd>{state_badge(job.state)}</dd></div>
+                <div><dt>"Size"</dt><dd>{format_bytes(job.progress.bytes_total)}</dd></div>
+                <div><dt>"Message"</dt><dd>{job.error.clone().unwrap_or_else(|| job.progress.message.clone())}</dd></div>
+            </dl>
+        </section>
+        <JobLog job_id=job.id on_close=move || selected.set(None) />
+    }
+}

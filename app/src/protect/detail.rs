@@ -1,0 +1,453 @@
+//! An appliance's page: status and storage, its assets (50 per page) with their recovery
+//! points, its jobs with live progress, and the commands sent to it with how they ended.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use model::Action;
+use model::appliance::{ApplianceSummary, AssetView, CommandStatus, CommandView, LOW_SPACE_PERCENT};
+use model::auth::SessionView;
+
+use super::api::{
+    AddAsset, BackupNow, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
+    list_jobs, list_recovery_points,
+};
+use crate::components::{
+    ErrorBox, Loading, Pager, TypeDeleteToConfirm, action_error, format_bytes, format_time, load_page,
+};
+use crate::jobs::{JobLog, JobTable};
+use crate::live::use_live;
+
+#[derive(Clone, PartialEq)]
+enum Dialog {
+    Closed,
+    AddAsset,
+    Restore(AssetView),
+    RemoveAsset(AssetView),
+    DeleteAppliance,
+}
+
+#[component]
+pub fn ApplianceDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    // Fetched once per appliance: live events keep it current, and refetching would rebuild the
+    // page under an open dialog.
+    let appliance = Resource::new(id, get_appliance);
+    view! {
+        <Transition fallback=Loading>
+            {move || appliance.get().map(|result| match result {
+                Ok(fetched) => view! { <Detail fetched /> }.into_any(),
+                Err(error) => view! { <p><a href="/protect">"← Protect"</a></p><ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(fetched: ApplianceSummary) -> impl IntoView {
+    let live = use_live();
+    let role = use_context::<SessionView>().map(|s| s.role);
+    let may_manage = role.is_some_and(|r| r.can(Action::ManageAppliances));
+    let may_back_up = role.is_some_and(|r| r.can(Action::StartBackup));
+    let appliance_id = fetched.id;
+    let appliance = Signal::derive(move || live.appliance(&fetched));
+    let dialog = RwSignal::new(Dialog::Closed);
+    let last_command = RwSignal::new(None::<CommandView>);
+    view! {
+        <Title text=move || format!("{} · Protect · Backplane", appliance.with(|a| a.name.clone())) />
+        <p><a href="/protect">"← Protect"</a></p>
+        <div class="page-head">
+            <h1>{move || appliance.with(|a| a.name.clone())}" "{move || status_badge(appliance.with(|a| a.online))}</h1>
+            <div class="actions">
+                {may_manage.then(|| view! {
+                    <button type="button" on:click=move |_| dialog.set(Dialog::AddAsset)>"+ Add asset"</button>
+                    <button type="button" class="danger" on:click=move |_| dialog.set(Dialog::DeleteAppliance)>"Delete appliance"</button>
+                })}
+            </div>
+        </div>
+        <Facts appliance />
+        <CommandFeedback last_command />
+        {move || match dialog.get() {
+            Dialog::Closed => None,
+            Dialog::AddAsset => Some(view! { <AddAssetForm appliance_id dialog last_command /> }.into_any()),
+            Dialog::Restore(asset) => Some(view! { <RestoreForm asset dialog last_command /> }.into_any()),
+            Dialog::RemoveAsset(asset) => Some(view! { <RemoveAssetForm asset dialog last_command /> }.into_any()),
+            Dialog::DeleteAppliance => Some(view! { <DeleteApplianceForm appliance_id dialog /> }.into_any()),
+        }}
+        <Assets appliance_id may_back_up may_manage dialog last_command />
+        <Jobs appliance_id />
+        <Commands appliance_id />
+    }
+}
+
+fn status_badge(online: bool) -> impl IntoView {
+    view! {
+        <span class=if online { "badge sent" } else { "badge failed" } data-testid="appliance-status">
+            {if online { "Online" } else { "Offline" }}
+        </span>
+    }
+}
+
+#[component]
+fn Facts(appliance: Signal<ApplianceSummary>) -> impl IntoView {
+    move || {
+        let a = appliance.get();
+        let free = a.storage.free_percent();
+        view! {
+            <dl class="facts">
+                <div><dt>"Organization"</dt><dd>{a.organization_name}</dd></div>
+                <div><dt>"Model"</dt><dd>{a.model}</dd></div>
+                <div><dt>"Version"</dt><dd>{a.version}</dd></div>
+                <div><dt>"Last seen"</dt><dd>{a.last_seen_at.map(format_time).unwrap_or_else(|| "Never".into())}</dd></div>
+                <div><dt>"Storage used"</dt><dd>{format!("{} of {}", format_bytes(a.storage.used_bytes), format_bytes(a.storage.total_bytes))}</dd></div>
+                <div><dt>"Free"</dt><dd class:low-space=free <= LOW_SPACE_PERCENT>{format!("{free:.2}% ({})", format_bytes(a.storage.free_bytes))}</dd></div>
+            </dl>
+        }
+    }
+}
+
+/// How the command the user just sent is doing: pending, then done or error, pushed live.
+#[component]
+fn CommandFeedback(last_command: RwSignal<Option<CommandView>>) -> impl IntoView {
+    let live = use_live();
+    move || {
+        let sent = last_command.get()?;
+        let command = live.commands.with(|m| m.get(&sent.id).cloned()).unwrap_or(sent);
+        Some(view! {
+            <p class="command-feedback" role="status" data-status=command_status_attr(command.status)>
+                {command_badge(command.status)}" "{command.description.clone()}
+                {command.message.clone().map(|m| format!(" — {m}"))}
+            </p>
+        })
+    }
+}
+
+fn command_status_attr(status: CommandStatus) -> &'static str {
+    match status {
+        CommandStatus::Pending => "pending",
+        CommandStatus::Sent => "sent",
+        CommandStatus::Done => "done",
+        CommandStatus::Error => "error",
+    }
+}
+
+fn command_badge(status: CommandStatus) -> impl IntoView {
+    let class = match status {
+        CommandStatus::Done => "badge sent",
+        CommandStatus::Error => "badge failed",
+        CommandStatus::Pending | CommandStatus::Sent => "badge pending",
+    };
+    view! { <span class=class>{status.label()}</span> }
+}
+
+#[component]
+fn Assets(
+    appliance_id: i64,
+    may_back_up: bool,
+    may_manage: bool,
+    dialog: RwSignal<Dialog>,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let page = move || query.with(|q| q.get("page").and_then(|p| p.parse().ok()));
+    let assets = Resource::new(
+        move || (page(), live.refetch.get()),
+        move |(page, _)| list_assets(Some(appliance_id), None, None, page),
+    );
+    let backup = ServerAction::<BackupNow>::new();
+    Effect::new(move || {
+        if let Some(Ok(command)) = backup.value().get() {
+            last_command.set(Some(command));
+        }
+    });
+    let expanded = RwSignal::new(None::<i64>);
+    let path = format!("/protect/appliances/{appliance_id}");
+    view! {
+        <h2>"Assets"</h2>
+        {action_error(backup.value())}
+        <Transition fallback=Loading>
+            {move || assets.get().map(|result| match result {
+                Ok(page) if page.items.is_empty() => view! {
+                    <p class="empty">"Nothing protected yet. Add a directory of this appliance with + Add asset."</p>
+                }.into_any(),
+                Ok(page) => {
+                    let pages = page.page_count();
+                    let path = path.clone();
+                    view! {
+                        <div class="table-wrap">
+                            <table class="list">
+                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
+                                <tbody>
+                                    {page.items.into_iter().map(|asset| {
+                                        let id = asset.id;
+                                        let for_restore = asset.clone();
+                                        let for_remove = asset.clone();
+                                        view! {
+                                            <tr data-asset=asset.name.clone()>
+                                                <td>{asset.name.clone()}</td>
+                                                <td><code>{asset.path.clone()}</code></td>
+                                                <td class="num">
+                                                    <button type="button" class="link" on:click=move |_| expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) })>
+                                                        {asset.recovery_points}
+                                                    </button>
+                                                </td>
+                                                <td>{asset.last_recovery_point_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
+                                                <td class="row-actions">
+                                                    {may_back_up.then(|| view! {
+                                                        <button type="button" on:click=move |_| { backup.dispatch(BackupNow { asset_id: id }); }>"Back up now"</button>
+                                                        <button type="button" disabled=asset.recovery_points == 0
+                                                            on:click=move |_| dialog.set(Dialog::Restore(for_restore.clone()))>"Restore"</button>
+                                                    })}
+                                                    {may_manage.then(|| view! {
+                                                        <button type="button" class="danger" on:click=move |_| dialog.set(Dialog::RemoveAsset(for_remove.clone()))>"Remove"</button>
+                                                    })}
+                                                </td>
+                                            </tr>
+                                            {move || (expanded.get() == Some(id)).then(|| view! {
+                                                <tr class="expanded"><td colspan="5"><RecoveryPoints asset_id=id /></td></tr>
+                                            })}
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <Pager path page=page.page pages total=page.total />
+                    }.into_any()
+                }
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RecoveryPoints(asset_id: i64) -> impl IntoView {
+    let live = use_live();
+    let points = Resource::new(
+        move || live.refetch.get(),
+        move |_| list_recovery_points(asset_id),
+    );
+    view! {
+        <Transition fallback=Loading>
+            {move || points.get().map(|result| match result {
+                Ok(points) if points.is_empty() => view! { <p class="muted">"No recovery points yet."</p> }.into_any(),
+                Ok(points) => view! {
+                    <table class="list compact" aria-label="Recovery points">
+                        <thead><tr><th>"Taken"</th><th>"Size"</th><th>"Files"</th><th>"Id"</th></tr></thead>
+                        <tbody>
+                            {points.into_iter().map(|p| view! {
+                                <tr data-recovery-point=p.id.clone()>
+                                    <td>{format_time(p.taken_at)}</td>
+                                    <td class="num">{format_bytes(p.size_bytes)}</td>
+                                    <td class="num">{p.files}</td>
+                                    <td><code>{p.id.chars().take(8).collect::<String>()}</code></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Closes the dialog and shows the command's progress once the server has queued it.
+fn follow_command<A>(
+    action: ServerAction<A>,
+    dialog: RwSignal<Dialog>,
+    last_command: RwSignal<Option<CommandView>>,
+) where
+    A: leptos::server_fn::ServerFn<Output = CommandView, Error = model::AppError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    Effect::new(move || {
+        if let Some(Ok(command)) = action.value().get() {
+            last_command.set(Some(command));
+            dialog.set(Dialog::Closed);
+        }
+    });
+}
+
+#[component]
+fn AddAssetForm(
+    appliance_id: i64,
+    dialog: RwSignal<Dialog>,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let add = ServerAction::<AddAsset>::new();
+    follow_command(add, dialog, last_command);
+    view! {
+        <section class="dialog" role="dialog" aria-label="Add asset">
+            <h2>"Add asset"</h2>
+            <ActionForm action=add>
+                <input type="hidden" name="appliance_id" value=appliance_id />
+                <label>"Directory on the appliance" <input name="path" required placeholder="/srv/data" /></label>
+                {action_error(add.value())}
+                <div class="actions">
+                    <button type="submit" class="primary">"Add"</button>
+                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn RestoreForm(
+    asset: AssetView,
+    dialog: RwSignal<Dialog>,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let restore = ServerAction::<Restore>::new();
+    follow_command(restore, dialog, last_command);
+    let points = Resource::new(|| (), move |_| list_recovery_points(asset.id));
+    view! {
+        <section class="dialog" role="dialog" aria-label="Restore">
+            <h2>{format!("Restore {}", asset.name)}</h2>
+            <ActionForm action=restore>
+                <input type="hidden" name="asset_id" value=asset.id />
+                <label>"Recovery point"
+                    <Suspense fallback=Loading>
+                        {move || points.get().map(|r| view! {
+                            <select name="recovery_point_id">
+                                {r.unwrap_or_default().into_iter().map(|p| {
+                                    let label = format!("{} · {} · {} files", format_time(p.taken_at), format_bytes(p.size_bytes), p.files);
+                                    view! { <option value=p.id>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        })}
+                    </Suspense>
+                </label>
+                <label>{format!("Only these paths inside {} (one per line; empty restores everything)", asset.path)}
+                    <textarea name="paths" rows="3" placeholder="reports/q3.pdf"></textarea>
+                </label>
+                <label>"Restore into (a directory on the appliance)" <input name="target_dir" required placeholder="/srv/restore" /></label>
+                <label class="switch"><input type="checkbox" name="overwrite" value="1" />"Overwrite files that exist there"</label>
+                {action_error(restore.value())}
+                <div class="actions">
+                    <button type="submit" class="primary">"Restore"</button>
+                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn RemoveAssetForm(
+    asset: AssetView,
+    dialog: RwSignal<Dialog>,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let remove = ServerAction::<RemoveAsset>::new();
+    follow_command(remove, dialog, last_command);
+    view! {
+        <section class="dialog" role="dialog" aria-label="Remove asset">
+            <h2>{format!("Remove {}", asset.name)}</h2>
+            <p>"The appliance stops protecting this directory. Its recovery points stay in the appliance's repository."</p>
+            <ActionForm action=remove>
+                <input type="hidden" name="asset_id" value=asset.id />
+                <TypeDeleteToConfirm />
+                {action_error(remove.value())}
+                <div class="actions">
+                    <button type="submit" class="danger">"Remove"</button>
+                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl IntoView {
+    let delete = ServerAction::<DeleteAppliance>::new();
+    Effect::new(move || {
+        if let Some(Ok(())) = delete.value().get() {
+            load_page("/protect");
+        }
+    });
+    view! {
+        <section class="dialog" role="dialog" aria-label="Delete appliance">
+            <h2>"Delete appliance"</h2>
+            <p>"Its credential stops working at once and, if it is connected, it is told to unregister. Its job history stays in the audit trail."</p>
+            <ActionForm action=delete>
+                <input type="hidden" name="appliance_id" value=appliance_id />
+                <TypeDeleteToConfirm />
+                {action_error(delete.value())}
+                <div class="actions">
+                    <button type="submit" class="danger">"Delete"</button>
+                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Jobs(appliance_id: i64) -> impl IntoView {
+    let live = use_live();
+    let fetched = Resource::new(move || live.refetch.get(), move |_| list_jobs(Some(appliance_id)));
+    let jobs = Signal::derive(move || {
+        let fetched = fetched.get().and_then(Result::ok).unwrap_or_default();
+        let mut jobs = live.merge_jobs(fetched, |j| j.appliance_id == appliance_id);
+        jobs.truncate(50);
+        jobs
+    });
+    let open_log = RwSignal::new(None::<i64>);
+    view! {
+        <h2>"Jobs"</h2>
+        <Transition fallback=Loading>
+            {move || fetched.get().map(|_| view! {
+                <Show when=move || !jobs.with(Vec::is_empty) fallback=|| view! { <p class="empty">"No jobs yet."</p> }>
+                    <JobTable jobs open_log />
+                </Show>
+            })}
+        </Transition>
+        {move || open_log.get().map(|job_id| view! { <JobLog job_id on_close=move || open_log.set(None) /> })}
+    }
+}
+
+#[component]
+fn Commands(appliance_id: i64) -> impl IntoView {
+    let live = use_live();
+    let fetched = Resource::new(move || live.refetch.get(), move |_| list_commands(appliance_id));
+    let commands = move || {
+        let mut commands = fetched.get().and_then(Result::ok).unwrap_or_default();
+        live.commands.with(|m| {
+            for command in m.values().filter(|c| c.appliance_id == appliance_id) {
+                match commands.iter_mut().find(|c| c.id == command.id) {
+                    Some(known) => *known = command.clone(),
+                    None => commands.push(command.clone()),
+                }
+            }
+        });
+        commands.sort_by_key(|c| std::cmp::Reverse(c.id));
+        commands.truncate(20);
+        commands
+    };
+    view! {
+        <h2>"Commands"</h2>
+        <div class="table-wrap">
+            <table class="list compact" aria-label="Commands">
+                <thead><tr><th>"Requested"</th><th>"Command"</th><th>"By"</th><th>"Status"</th><th>"Result"</th></tr></thead>
+                <tbody>
+                    {move || commands().into_iter().map(|c| view! {
+                        <tr data-command=c.id data-status=command_status_attr(c.status)>
+                            <td>{format_time(c.created_at)}</td>
+                            <td>{c.description}</td>
+                            <td>{c.requested_by}</td>
+                            <td>{command_badge(c.status)}</td>
+                            <td>{c.message.unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

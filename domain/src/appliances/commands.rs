@@ -1,0 +1,320 @@
+//! What users ask of appliances. Each request is checked here (role, visibility, the object's
+//! state), queued as a [`Command`], audited and published; the appliance answers it later with
+//! done or error, which the portal shows where the user asked.
+
+use model::appliance::{Command, CommandView};
+use model::live::LiveEvent;
+use model::{Action, AppError};
+use sqlx::AnyConnection;
+
+use super::views;
+use crate::access::Viewer;
+use crate::secrets::random_token;
+use crate::{ClientInfo, DomainError, DomainResult, Portal, audit};
+
+/// The word typed to confirm a deletion (spec portal-a §2.3x: "Type DELETE").
+pub const CONFIRM_WORD: &str = "DELETE";
+
+/// The permission a command needs (spec roles: Manage backs up, restores and cancels; Admin
+/// and Superuser change what is protected).
+pub fn permission_for(command: &Command) -> Action {
+    match command {
+        Command::AddAsset { .. } | Command::RemoveAsset { .. } | Command::Unregister => {
+            Action::ManageAppliances
+        }
+        Command::BackupNow { .. } | Command::Restore { .. } => Action::StartBackup,
+        Command::CancelJob { .. } => Action::CancelJob,
+    }
+}
+
+/// Queues a command for an appliance the viewer may see.
+pub async fn enqueue(
+    portal: &Portal,
+    viewer: &Viewer,
+    appliance_id: i64,
+    command: &Command,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(permission_for(command))?;
+    let mut tx = portal.db.begin().await?;
+    let appliance = views::get(&mut tx, viewer, appliance_id).await?;
+    let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
+    let description = describe(&mut tx, appliance.id, command).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO appliance_commands (appliance_id, command, description, status, requested_by, created_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
+    )
+    .bind(appliance.id)
+    .bind(&json)
+    .bind(&description)
+    .bind(&viewer.email)
+    .bind(portal.now())
+    .fetch_one(&mut *tx)
+    .await?;
+    let target = format!("appliance {}", appliance.name);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "appliance.command", &target).after(description),
+        portal.now(),
+    )
+    .await?;
+    let view = views::command(&mut tx, id)
+        .await?
+        .ok_or_else(|| DomainError::internal("a queued command vanished"))?;
+    tx.commit().await?;
+    portal.live.publish(
+        viewer.instance_id,
+        view.organization_id,
+        LiveEvent::Command {
+            command: view.clone(),
+        },
+    );
+    Ok(view)
+}
+
+/// The command in words, naming the asset or job it acts on (the command itself carries the
+/// appliance's ids).
+async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command) -> DomainResult<String> {
+    let text = match command {
+        Command::AddAsset { path } => format!("Add asset {path}"),
+        Command::RemoveAsset { asset_id } => {
+            format!("Remove asset {}", asset_name(conn, appliance_id, asset_id).await?)
+        }
+        Command::BackupNow { asset_id } => {
+            format!("Back up {} now", asset_name(conn, appliance_id, asset_id).await?)
+        }
+        Command::Restore {
+            asset_id,
+            recovery_point_id,
+            paths,
+            target_dir,
+            overwrite,
+        } => {
+            let what = match paths.len() {
+                0 => String::new(),
+                1 => format!(" ({})", paths[0]),
+                n => format!(" ({n} paths)"),
+            };
+            format!(
+                "Restore {}{what} from recovery point {} to {target_dir}{}",
+                asset_name(conn, appliance_id, asset_id).await?,
+                recovery_point_id.chars().take(8).collect::<String>(),
+                if *overwrite { ", overwriting" } else { "" }
+            )
+        }
+        Command::CancelJob { job_id } => {
+            let job = views::job_by_external_id(conn, appliance_id, job_id).await?;
+            match job {
+                Some(job) => format!(
+                    "Cancel the {} of {}",
+                    job.kind.label().to_lowercase(),
+                    job.asset_name
+                ),
+                None => command.describe(),
+            }
+        }
+        Command::Unregister => command.describe(),
+    };
+    Ok(text)
+}
+
+async fn asset_name(conn: &mut AnyConnection, appliance_id: i64, external_id: &str) -> DomainResult<String> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM assets WHERE appliance_id = $1 AND external_id = $2")
+            .bind(appliance_id)
+            .bind(external_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(name.unwrap_or_else(|| external_id.to_owned()))
+}
+
+async fn running_job_on(portal: &Portal, appliance_id: i64, asset_external_id: &str) -> DomainResult<bool> {
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE appliance_id = $1 AND asset_external_id = $2 AND state IN ('queued', 'running')",
+    )
+    .bind(appliance_id)
+    .bind(asset_external_id)
+    .fetch_one(&portal.db.pool)
+    .await?;
+    Ok(running > 0)
+}
+
+pub async fn backup_now(
+    portal: &Portal,
+    viewer: &Viewer,
+    asset_id: i64,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(Action::StartBackup)?;
+    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
+    if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
+        return Err(AppError::conflict(format!("A job is already running on {}.", asset.name)).into());
+    }
+    let command = Command::BackupNow {
+        asset_id: asset.external_id,
+    };
+    enqueue(portal, viewer, asset.appliance_id, &command, client).await
+}
+
+/// A restore request as the form sends it.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub asset_id: i64,
+    pub recovery_point_id: String,
+    /// Paths inside the recovery point, one per line; empty restores all of it.
+    pub paths: String,
+    pub target_dir: String,
+    pub overwrite: bool,
+}
+
+pub async fn restore(
+    portal: &Portal,
+    viewer: &Viewer,
+    request: &RestoreRequest,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(Action::StartBackup)?;
+    let target_dir = request.target_dir.trim();
+    if !target_dir.starts_with('/') {
+        return Err(AppError::invalid(
+            "target_dir",
+            "Give the restore target as an absolute directory on the appliance, such as /srv/restore.",
+        )
+        .into());
+    }
+    let points =
+        views::recovery_points(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
+    if !points.iter().any(|p| p.id == request.recovery_point_id) {
+        return Err(
+            AppError::invalid("recovery_point_id", "Choose one of this asset's recovery points.").into(),
+        );
+    }
+    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
+    let paths = request
+        .paths
+        .lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let command = Command::Restore {
+        asset_id: asset.external_id,
+        recovery_point_id: request.recovery_point_id.clone(),
+        paths,
+        target_dir: target_dir.to_owned(),
+        overwrite: request.overwrite,
+    };
+    enqueue(portal, viewer, asset.appliance_id, &command, client).await
+}
+
+pub async fn cancel_job(
+    portal: &Portal,
+    viewer: &Viewer,
+    job_id: i64,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(Action::CancelJob)?;
+    let job = views::job(&mut *portal.db.pool.acquire().await?, viewer, job_id).await?;
+    if job.state.is_finished() {
+        return Err(AppError::conflict(format!(
+            "This job has already ended ({}).",
+            job.state.label().to_lowercase()
+        ))
+        .into());
+    }
+    let command = Command::CancelJob {
+        job_id: job.external_id,
+    };
+    enqueue(portal, viewer, job.appliance_id, &command, client).await
+}
+
+pub async fn add_asset(
+    portal: &Portal,
+    viewer: &Viewer,
+    appliance_id: i64,
+    path: &str,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    let path = path.trim();
+    if !path.starts_with('/') || path.chars().count() > 1000 {
+        return Err(AppError::invalid(
+            "path",
+            "Give the directory to protect as an absolute path on the appliance, such as /srv/data.",
+        )
+        .into());
+    }
+    let command = Command::AddAsset {
+        path: path.to_owned(),
+    };
+    enqueue(portal, viewer, appliance_id, &command, client).await
+}
+
+fn confirmed(confirmation: &str) -> Result<(), AppError> {
+    if confirmation.trim() == CONFIRM_WORD {
+        Ok(())
+    } else {
+        Err(AppError::invalid("confirmation", "Type DELETE to confirm."))
+    }
+}
+
+pub async fn remove_asset(
+    portal: &Portal,
+    viewer: &Viewer,
+    asset_id: i64,
+    confirmation: &str,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(Action::ManageAppliances)?;
+    confirmed(confirmation)?;
+    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
+    if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
+        return Err(AppError::conflict(format!(
+            "A job is running on {}; cancel it or wait for it to finish.",
+            asset.name
+        ))
+        .into());
+    }
+    let command = Command::RemoveAsset {
+        asset_id: asset.external_id,
+    };
+    enqueue(portal, viewer, asset.appliance_id, &command, client).await
+}
+
+/// Deletes an appliance: its credential stops working at once, it is told to unregister if it
+/// is connected, and it leaves every list. Its job history stays for the record.
+pub async fn delete_appliance(
+    portal: &Portal,
+    viewer: &Viewer,
+    appliance_id: i64,
+    confirmation: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageAppliances)?;
+    confirmed(confirmation)?;
+    enqueue(portal, viewer, appliance_id, &Command::Unregister, client).await?;
+    let mut tx = portal.db.begin().await?;
+    let appliance = views::get(&mut tx, viewer, appliance_id).await?;
+    sqlx::query("UPDATE appliances SET deleted_at = $1, online = 0, credential_hash = $2 WHERE id = $3")
+        .bind(portal.now())
+        .bind(format!("revoked:{}", random_token()))
+        .bind(appliance.id)
+        .execute(&mut *tx)
+        .await?;
+    super::gateway::record_event(&mut tx, appliance.id, "deleted", portal.now()).await?;
+    let target = format!("appliance {}", appliance.name);
+    audit::record(
+        &mut tx,
+        audit::Entry::by(viewer, client, "appliance.deleted", &target),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    portal.live.publish(
+        viewer.instance_id,
+        appliance.organization_id,
+        LiveEvent::ApplianceRemoved {
+            appliance_id: appliance.id,
+        },
+    );
+    Ok(())
+}

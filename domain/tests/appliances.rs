@@ -1,0 +1,469 @@
+//! Appliances in the domain layer, on SQLite and PostgreSQL: what users ask of them (roles,
+//! typed DELETE, jobs in the way), deletion revoking the credential, the live events each change
+//! publishes, list filters, Jobs → Recent and the 90-day purge.
+
+use domain::access::Viewer;
+use domain::appliances::{commands, gateway, registration, views};
+use domain::testkit::TestDb;
+use domain::users::{self, NewUser, UserStatus};
+use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
+use model::appliance::{
+    ApplianceFilter, ApplianceSort, AssetInfo, CommandStatus, JobInfo, JobKind, JobProgress, JobState,
+    RegisterRequest, Storage,
+};
+use model::jobs::{JobSort, RecentJobFilter};
+use model::live::{LiveEvent, LiveFrame};
+use model::tenancy::OrgQuery;
+use model::{AppError, Role};
+
+fn rejected<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
+    match result {
+        Err(DomainError::Rejected(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+struct World {
+    portal: Portal,
+    root: Viewer,
+    credential: String,
+    who: domain::appliances::ApplianceIdentity,
+}
+
+async fn viewer(portal: &Portal, instance_id: i64, email: &str, role: Role) -> Viewer {
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let new = NewUser {
+        instance_id,
+        email,
+        role,
+        status: UserStatus::Active,
+        password_hash: None,
+        global_scope: true,
+    };
+    let user_id = users::insert(&mut conn, new, 0).await.unwrap();
+    Viewer {
+        instance_id,
+        user_id,
+        email: email.into(),
+        role,
+        global_scope: true,
+    }
+}
+
+/// An instance with one registered appliance that reports one asset.
+async fn world(db: &TestDb) -> World {
+    let (portal, _) = db.portal();
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let instance = instances::insert(&mut conn, "acme", "Acme", 0).await.unwrap();
+    drop(conn);
+    let root = viewer(&portal, instance.id, "root@acme.example", Role::Superuser).await;
+    let client = ClientInfo::default();
+    let org = organizations::create(&portal, &root, "Initech", None, &client)
+        .await
+        .unwrap();
+    let (credential, who) = register(&portal, &root, org, "nas-1").await;
+    let asset = AssetInfo {
+        id: "a1".into(),
+        name: "Documents".into(),
+        path: "/srv/documents".into(),
+    };
+    gateway::inventory(&portal, &who, &[asset], &[], &[])
+        .await
+        .unwrap();
+    World {
+        portal,
+        root,
+        credential,
+        who,
+    }
+}
+
+/// Registers an appliance for `org`; returns its credential and identity.
+async fn register(
+    portal: &Portal,
+    root: &Viewer,
+    org: i64,
+    name: &str,
+) -> (String, domain::appliances::ApplianceIdentity) {
+    let registration = registration::create(portal, root, org, &ClientInfo::default())
+        .await
+        .unwrap();
+    let request = RegisterRequest {
+        registration_id: registration.id,
+        name: name.into(),
+        model: "reference".into(),
+        version: "1.0".into(),
+    };
+    let response = registration::register(portal, &request).await.unwrap();
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let who = registration::authenticate(&mut conn, &response.credential)
+        .await
+        .unwrap()
+        .unwrap();
+    (response.credential, who)
+}
+
+async fn asset_id(w: &World) -> i64 {
+    let mut conn = w.portal.db.pool.acquire().await.unwrap();
+    let query = views::AssetQuery {
+        per_page: 50,
+        ..Default::default()
+    };
+    views::assets(&mut conn, &w.root, &query).await.unwrap().items[0].id
+}
+
+fn running_job() -> JobInfo {
+    JobInfo {
+        id: "job-1".into(),
+        asset_id: "a1".into(),
+        kind: JobKind::Backup,
+        state: JobState::Running,
+        started_at: 1,
+        ended_at: None,
+        progress: JobProgress {
+            percent: 40.0,
+            ..Default::default()
+        },
+        error: None,
+    }
+}
+
+on_both_databases!(
+    commands_check_roles_typed_delete_and_running_jobs,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let asset = asset_id(&w).await;
+        let monitor = viewer(
+            &w.portal,
+            w.root.instance_id,
+            "monitor@acme.example",
+            Role::Monitor,
+        )
+        .await;
+        let manage = viewer(&w.portal, w.root.instance_id, "manage@acme.example", Role::Manage).await;
+        assert_eq!(
+            rejected(commands::backup_now(&w.portal, &monitor, asset, &client).await),
+            AppError::Forbidden
+        );
+        assert_eq!(
+            rejected(commands::remove_asset(&w.portal, &manage, asset, "DELETE", &client).await),
+            AppError::Forbidden,
+            "Manage backs up but does not change what is protected"
+        );
+        let wrong_word = rejected(commands::remove_asset(&w.portal, &w.root, asset, "delete", &client).await);
+        assert_eq!(wrong_word.field(), Some("confirmation"));
+        let relative = rejected(commands::add_asset(&w.portal, &w.root, w.who.id, "srv/data", &client).await);
+        assert_eq!(relative.field(), Some("path"));
+
+        gateway::job(&w.portal, &w.who, &running_job()).await.unwrap();
+        let busy = rejected(commands::remove_asset(&w.portal, &w.root, asset, "DELETE", &client).await);
+        assert!(busy.to_string().contains("running"), "{busy}");
+        assert!(matches!(
+            rejected(commands::backup_now(&w.portal, &manage, asset, &client).await),
+            AppError::Conflict { .. }
+        ));
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let job = views::jobs(
+            &mut conn,
+            &w.root,
+            views::JobQuery {
+                appliance_id: Some(w.who.id),
+                active_or_ended_after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .remove(0);
+        drop(conn);
+        let cancel = commands::cancel_job(&w.portal, &manage, job.id, &client)
+            .await
+            .unwrap();
+        assert_eq!(cancel.status, CommandStatus::Pending);
+        assert_eq!(cancel.description, "Cancel the backup of Documents");
+
+        let finished = JobInfo {
+            state: JobState::Cancelled,
+            ended_at: Some(2),
+            ..running_job()
+        };
+        gateway::job(&w.portal, &w.who, &finished).await.unwrap();
+        assert!(matches!(
+            rejected(commands::cancel_job(&w.portal, &manage, job.id, &client).await),
+            AppError::Conflict { .. }
+        ));
+        let queued = commands::remove_asset(&w.portal, &w.root, asset, "DELETE", &client)
+            .await
+            .unwrap();
+        let taken = gateway::take_pending(&w.portal, &w.who).await.unwrap();
+        assert_eq!(
+            taken.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![cancel.id, queued.id],
+            "refused requests queued nothing"
+        );
+    }
+);
+
+on_both_databases!(
+    deleting_an_appliance_revokes_its_credential_and_tells_browsers,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let mut live = w.portal.live.subscribe(None);
+        let refused = rejected(commands::delete_appliance(&w.portal, &w.root, w.who.id, "", &client).await);
+        assert_eq!(refused.field(), Some("confirmation"));
+        commands::delete_appliance(&w.portal, &w.root, w.who.id, "DELETE", &client)
+            .await
+            .unwrap();
+
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert!(
+            registration::authenticate(&mut conn, &w.credential)
+                .await
+                .unwrap()
+                .is_none(),
+            "the credential no longer connects"
+        );
+        assert!(
+            views::list(&mut conn, &w.root, &Default::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            rejected(views::get(&mut conn, &w.root, w.who.id).await),
+            AppError::NotFound { .. }
+        ));
+        drop(conn);
+        let pending = gateway::take_pending(&w.portal, &w.who).await.unwrap();
+        assert_eq!(pending.len(), 1, "the connected appliance is told to unregister");
+        assert!(!gateway::deleted_and_settled(&w.portal, &w.who).await.unwrap());
+
+        let mut events = Vec::new();
+        while let Ok(published) = live.receiver.try_recv() {
+            let frame: LiveFrame = serde_json::from_str(&published.frame).unwrap();
+            if let LiveFrame::Event { event, .. } = frame {
+                events.push(*event);
+            }
+        }
+        assert!(
+            events.iter().any(
+                |e| matches!(e, LiveEvent::ApplianceRemoved { appliance_id } if *appliance_id == w.who.id)
+            )
+        );
+        assert!(events.iter().any(|e| matches!(e, LiveEvent::Command { .. })));
+    }
+);
+
+on_both_databases!(
+    appliance_lists_filter_and_sort_and_organizations_sum_their_storage,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let (_, tight) = register(&w.portal, &w.root, w.who.organization_id, "tight-box").await;
+        let storage = |free| Storage {
+            total_bytes: 1000,
+            free_bytes: free,
+            used_bytes: 1000 - free,
+        };
+        gateway::heartbeat(&w.portal, &w.who, &storage(800))
+            .await
+            .unwrap();
+        gateway::heartbeat(&w.portal, &tight, &storage(250))
+            .await
+            .unwrap();
+        gateway::mark_stale_offline(&w.portal, -1).await.unwrap();
+        gateway::heartbeat(&w.portal, &tight, &storage(250))
+            .await
+            .unwrap();
+
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let names = |list: Vec<model::appliance::ApplianceSummary>| {
+            list.into_iter().map(|a| a.name).collect::<Vec<_>>()
+        };
+        let low = views::list(
+            &mut conn,
+            &w.root,
+            &ApplianceFilter {
+                low_space: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(low), vec!["tight-box"], "25 % free is at or below 30 %");
+        let online = views::list(
+            &mut conn,
+            &w.root,
+            &ApplianceFilter {
+                online: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(online), vec!["tight-box"]);
+        let offline = views::list(
+            &mut conn,
+            &w.root,
+            &ApplianceFilter {
+                online: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(offline), vec!["nas-1"]);
+        let named = views::list(
+            &mut conn,
+            &w.root,
+            &ApplianceFilter {
+                name_contains: Some("TIGHT".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(named), vec!["tight-box"]);
+        let by_space = views::list(
+            &mut conn,
+            &w.root,
+            &ApplianceFilter {
+                sort: ApplianceSort::FreeSpace,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(by_space), vec!["tight-box", "nas-1"], "least free first");
+        let by_name = views::list(&mut conn, &w.root, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(names(by_name), vec!["nas-1", "tight-box"]);
+
+        let orgs = organizations::list(&mut conn, &w.root, &OrgQuery::default())
+            .await
+            .unwrap();
+        let initech = &orgs.items[0];
+        assert_eq!(initech.appliances, 2);
+        assert!(
+            (initech.free_space_pct - 52.5).abs() < 1e-9,
+            "{}",
+            initech.free_space_pct
+        );
+    }
+);
+
+fn job_at(id: &str, kind: JobKind, state: JobState, started_at: i64, seconds: i64) -> JobInfo {
+    JobInfo {
+        id: id.into(),
+        asset_id: "a1".into(),
+        kind,
+        state,
+        started_at,
+        ended_at: state.is_finished().then_some(started_at + seconds * 1000),
+        progress: JobProgress::default(),
+        error: (state == JobState::Error).then(|| "disk full".into()),
+    }
+}
+
+on_both_databases!(
+    recent_jobs_cover_ninety_days_with_filters_sorting_paging_and_a_purge,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let now = w.portal.now();
+        let (hour, day) = (3_600_000, 86_400_000);
+        for job in [
+            job_at("j1", JobKind::Backup, JobState::Success, now - hour, 60),
+            job_at("j2", JobKind::Backup, JobState::Error, now - 2 * day, 5),
+            job_at("j3", JobKind::Restore, JobState::Success, now - day, 600),
+            job_at("j4", JobKind::Backup, JobState::Running, now, 0),
+            job_at("j5", JobKind::Backup, JobState::Success, now - 100 * day, 60),
+        ] {
+            gateway::job(&w.portal, &w.who, &job).await.unwrap();
+        }
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let newest_first = (JobSort::Started, true);
+        let ids = |page: model::tenancy::Page<model::appliance::JobView>| {
+            page.items.into_iter().map(|j| j.external_id).collect::<Vec<_>>()
+        };
+        let recent = |filter: RecentJobFilter, order: (JobSort, bool), per_page: u32| {
+            let (portal, root) = (w.portal.clone(), w.root.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                views::recent_jobs(&mut conn, &root, &filter, order, 1, per_page, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            ids(recent(RecentJobFilter::default(), newest_first, 50).await),
+            vec!["j1", "j3", "j2"],
+            "finished jobs of the last 90 days, newest first"
+        );
+        let only = |state| RecentJobFilter {
+            state: Some(state),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(recent(only(JobState::Error), newest_first, 50).await),
+            vec!["j2"]
+        );
+        let restores = RecentJobFilter {
+            kind: Some(JobKind::Restore),
+            ..Default::default()
+        };
+        assert_eq!(ids(recent(restores, newest_first, 50).await), vec!["j3"]);
+        let since = RecentJobFilter {
+            started_from: Some(now - day - hour),
+            asset: Some("DOCU".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(recent(since, newest_first, 50).await), vec!["j1", "j3"]);
+        let elsewhere = RecentJobFilter {
+            appliance: Some("nope".into()),
+            ..Default::default()
+        };
+        assert_eq!(recent(elsewhere, newest_first, 50).await.total, 0);
+        assert_eq!(
+            ids(recent(RecentJobFilter::default(), (JobSort::Duration, false), 50).await),
+            vec!["j2", "j1", "j3"]
+        );
+        let first_page = recent(RecentJobFilter::default(), newest_first, 2).await;
+        assert_eq!((first_page.total, first_page.items.len()), (3, 2));
+
+        let outsider = Viewer {
+            global_scope: false,
+            ..viewer(
+                &w.portal,
+                w.root.instance_id,
+                "outsider@acme.example",
+                Role::Monitor,
+            )
+            .await
+        };
+        let hidden = views::recent_jobs(
+            &mut conn,
+            &outsider,
+            &RecentJobFilter::default(),
+            newest_first,
+            1,
+            50,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(hidden.total, 0, "nothing outside the viewer's scopes");
+
+        assert_eq!(views::purge_old_jobs(&mut conn, now).await.unwrap(), 1);
+        let left: Vec<String> = sqlx::query_scalar("SELECT external_id FROM jobs ORDER BY external_id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            left,
+            vec!["j1", "j2", "j3", "j4"],
+            "only the 100-day-old job is gone"
+        );
+    }
+);

@@ -1,0 +1,215 @@
+// Protect, end to end with a real appliance: the wizard turns green when it connects, an asset
+// is added and backed up with live progress (no reload), a file is restored and compared byte
+// for byte, and a Monitor of another scope sees none of it, not even on the live socket.
+import { execFileSync, spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Browser, expect, Page, test } from "@playwright/test";
+import { serverState } from "../server";
+import { hydrated, totpCode } from "./portal";
+
+const OWNER = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-1" };
+const MONITOR = { email: "night-shift@umbrella.example", password: "Night-Shift-1" };
+const DATA_MB = 200;
+
+async function logIn(page: Page, email: string, password: string) {
+  await page.goto("/login");
+  await hydrated(page);
+  // The homerealm step appears only when the server holds more than one instance.
+  if (await page.getByLabel("Homerealm").isVisible()) {
+    await page.getByLabel("Homerealm").fill(OWNER.homerealm);
+    await page.getByRole("button", { name: "Next" }).click();
+  }
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log In" }).click();
+}
+
+/** ~200 MB of incompressible files in a fresh directory, so a backup takes several seconds. */
+function protectedDirectory(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-protected-"));
+  for (let i = 0; i < DATA_MB / 10; i++) {
+    fs.writeFileSync(path.join(dir, `file-${String(i).padStart(2, "0")}.bin`), crypto.randomBytes(10 * 1024 * 1024));
+  }
+  fs.mkdirSync(path.join(dir, "reports"));
+  fs.writeFileSync(path.join(dir, "reports", "q3.txt"), crypto.randomBytes(64 * 1024));
+  return dir;
+}
+
+/** A Monitor in the scope "South" (which holds no organization), signed in in its own context. */
+async function monitorPage(browser: Browser, owner: Page): Promise<Page> {
+  await owner.goto("/settings/users");
+  await hydrated(owner);
+  await owner.getByRole("button", { name: "+ New" }).click();
+  const dialog = owner.getByRole("dialog", { name: "New user" });
+  await dialog.getByLabel("Email").fill(MONITOR.email);
+  await dialog.getByLabel("Role").selectOption({ label: "Monitor" });
+  await dialog.getByLabel("South").check();
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await expect(owner.getByRole("row", { name: new RegExp(MONITOR.email) })).toContainText("Pending activation");
+  await owner.goto("/settings/outbox");
+  const mail = owner.locator(".mail", { hasText: MONITOR.email }).first();
+  await mail.locator("summary").click();
+  const activation = (await mail.locator(".mail-body").textContent())!.match(/http\S+activate\?token=\S+/)![0];
+
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(activation);
+  await hydrated(page);
+  await page.getByLabel("Password", { exact: true }).fill(MONITOR.password);
+  await page.getByLabel("Confirm password").fill(MONITOR.password);
+  await page.getByRole("button", { name: "Set password" }).click();
+  await expect(page.getByRole("status")).toHaveText("Your password is set.");
+  await logIn(page, MONITOR.email, MONITOR.password);
+  await page.getByRole("button", { name: "Can't scan?" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code").fill(totpCode(secret));
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Save & Done" }).click();
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  return page;
+}
+
+test("a real appliance: connect, back up with live progress, restore; other scopes see nothing", async ({ page, browser }) => {
+  test.setTimeout(300_000);
+  const created = execFileSync(
+    path.resolve(__dirname, "../../target/debug/backplane"),
+    ["admin", "create-instance", "--homerealm", OWNER.homerealm, "--name", "Umbrella", "--email", OWNER.email],
+    { env: { ...process.env, BACKPLANE_DATA_DIR: serverState().dataDir, BACKPLANE_ADMIN_PASSWORD: OWNER.password, DATABASE_URL: "" } },
+  ).toString();
+  const secret = created.match(/TOTP secret: (\S+)/)![1];
+  const protectedDir = protectedDirectory();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
+  const restoreDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-restore-")), "target");
+  let appliance: ReturnType<typeof spawn> | undefined;
+
+  try {
+    await logIn(page, OWNER.email, OWNER.password);
+    await page.getByLabel(/Code from your authenticator/).fill(totpCode(secret));
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+
+    await test.step("scopes North (for the customer) and South (empty)", async () => {
+      await page.goto("/settings/scopes");
+      await hydrated(page);
+      for (const name of ["North", "South"]) {
+        await page.getByLabel("New scope").fill(name);
+        await page.getByRole("button", { name: "Add" }).click();
+        await expect(page.getByRole("cell", { name, exact: true })).toBeVisible();
+      }
+    });
+
+    const monitor = await monitorPage(browser, page);
+    await monitor.goto("/protect");
+    await hydrated(monitor);
+    // Everything the Monitor's live socket receives from now on.
+    await monitor.evaluate(() => {
+      const frames: string[] = [];
+      (window as any).liveFrames = frames;
+      const socket = new WebSocket(`ws://${location.host}/api/live`);
+      socket.onmessage = (event) => frames.push(event.data);
+    });
+
+    await test.step("the wizard creates the organization and turns green when the appliance connects", async () => {
+      await page.goto("/protect");
+      await hydrated(page);
+      await page.getByRole("button", { name: "+ New" }).click();
+      const wizard = page.getByRole("dialog", { name: "Add appliance" });
+      await wizard.getByLabel("New organization name").fill("Umbrella Labs");
+      await wizard.getByLabel("Its scope").selectOption({ label: "North" });
+      await wizard.getByRole("button", { name: "Create registration ID" }).click();
+      await expect(wizard.getByRole("status")).toContainText("Waiting for the appliance to connect");
+      const command = (await page.getByTestId("appliance-command").textContent())!;
+      const registrationId = command.match(/--registration-id (\S+)/)![1];
+      appliance = spawn(
+        path.resolve(__dirname, "../../target/debug/backplane-appliance"),
+        ["--portal", new URL(page.url()).origin, "--registration-id", registrationId, "--data-dir", dataDir,
+         "--name", "umbrella-nas", "--heartbeat-secs", "2"],
+        { stdio: "ignore" },
+      );
+      await expect(page.getByTestId("appliance-connected")).toContainText("umbrella-nas is connected", { timeout: 30_000 });
+      await expect(page.getByRole("row", { name: /umbrella-nas/ })).toContainText("Online");
+      await page.getByRole("link", { name: "Open it" }).click();
+      await expect(page.getByRole("heading", { name: /umbrella-nas/ })).toBeVisible();
+      await expect(page.getByTestId("appliance-status")).toHaveText("Online");
+    });
+
+    await test.step("add an asset; the command ends done and the asset is listed", async () => {
+      await page.getByRole("button", { name: "+ Add asset" }).click();
+      const dialog = page.getByRole("dialog", { name: "Add asset" });
+      await dialog.getByLabel("Directory on the appliance").fill("/no/such/directory");
+      await dialog.getByRole("button", { name: "Add" }).click();
+      await expect(page.locator(".command-feedback")).toHaveAttribute("data-status", "error", { timeout: 30_000 });
+      await page.getByRole("button", { name: "+ Add asset" }).click();
+      await dialog.getByLabel("Directory on the appliance").fill(protectedDir);
+      await dialog.getByRole("button", { name: "Add" }).click();
+      await expect(page.locator(".command-feedback")).toHaveAttribute("data-status", "done", { timeout: 30_000 });
+      await expect(page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`)).toBeVisible();
+    });
+
+    await test.step("back up now: the progress bar advances at least three times without a reload", async () => {
+      await page.evaluate(() => ((window as any).sameDocument = true));
+      const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
+      await assetRow.getByRole("button", { name: "Back up now" }).click();
+      const job = page.locator("tr[data-kind=backup]").first();
+      await expect(job).toBeVisible({ timeout: 30_000 });
+      const seen = new Set<string>();
+      await expect(async () => {
+        const now = await page.locator("tr[data-kind=backup] [role=progressbar]").first().getAttribute("aria-valuenow");
+        if (now) seen.add(now);
+        await expect(job.locator("[data-state]")).toHaveAttribute("data-state", "success", { timeout: 100 });
+      }).toPass({ timeout: 180_000, intervals: [100] });
+      const between = [...seen].map(Number).filter((v) => v > 0 && v < 100);
+      expect(between.length, `progress values seen: ${[...seen].join(", ")}`).toBeGreaterThanOrEqual(3);
+      expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+      await expect(assetRow).toContainText("1");
+    });
+
+    await test.step("restore one file to an alternate directory; its bytes match", async () => {
+      const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
+      await assetRow.getByRole("button", { name: "Restore" }).click();
+      const dialog = page.getByRole("dialog", { name: "Restore" });
+      await dialog.getByLabel(/Only these paths/).fill("reports/q3.txt");
+      await dialog.getByLabel(/Restore into/).fill(restoreDir);
+      await dialog.getByRole("button", { name: "Restore" }).click();
+      await expect(page.locator("tr[data-kind=restore] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+      const restored = fs.readFileSync(path.join(restoreDir, "reports", "q3.txt"));
+      expect(restored.equals(fs.readFileSync(path.join(protectedDir, "reports", "q3.txt")))).toBe(true);
+      await page.locator("tr[data-kind=restore]").first().getByRole("button", { name: "Log" }).click();
+      await expect(page.getByRole("dialog", { name: "Job log" })).toBeVisible();
+    });
+
+    await test.step("the Monitor of another scope saw nothing and may do nothing", async () => {
+      await expect(monitor.getByText("No appliances match")).toBeVisible();
+      const frames: string[] = await monitor.evaluate(() => (window as any).liveFrames);
+      expect(frames.length).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(frames[0])).toMatchObject({ frame: "snapshot", jobs: [] });
+      expect(frames.slice(1), "no events of Umbrella Labs").toEqual([]);
+      const applianceId = new URL(page.url()).pathname.split("/").pop();
+      await monitor.goto(`/protect/appliances/${applianceId}`);
+      await expect(monitor.getByRole("alert")).toContainText("not found");
+      const refused = await monitor.request.post("/api/assets/backup-now", { form: { asset_id: "1" } });
+      expect(refused.status()).toBe(403);
+    });
+
+    await test.step("Jobs: Active still shows the finished jobs; Recent filters by type and opens a job", async () => {
+      await page.goto("/jobs/active");
+      await hydrated(page);
+      await expect(page.locator("tr[data-kind=backup]")).toBeVisible();
+      await expect(page.locator("tr[data-kind=restore]")).toBeVisible();
+      await page.goto("/jobs?type=restore");
+      await hydrated(page);
+      await expect(page.locator("tr[data-kind=restore]")).toHaveCount(1);
+      await expect(page.locator("tr[data-kind=backup]")).toHaveCount(0);
+      await page.locator("tr[data-kind=restore]").click();
+      await expect(page.getByLabel("Job details")).toContainText("Success");
+      await expect(page.getByRole("dialog", { name: "Job log" })).toBeVisible();
+    });
+  } finally {
+    appliance?.kill();
+    for (const dir of [protectedDir, dataDir, path.dirname(restoreDir)]) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
