@@ -86,6 +86,9 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs_f64(secs)
 }
 
+/// Exchanges the one-time registration ID for the appliance's own credential. A refusal (the
+/// ID is unknown, used or expired) ends the appliance with the portal's reason; an unreachable
+/// or failing portal is retried with backoff, as a fresh install may start before the portal.
 async fn register(settings: &Settings, data: &DataDir, registration_id: &str) -> Result<Credential, String> {
     let request = RegisterRequest {
         registration_id: registration_id.trim().to_owned(),
@@ -94,25 +97,20 @@ async fn register(settings: &Settings, data: &DataDir, registration_id: &str) ->
         version: VERSION.into(),
     };
     let url = format!("{}/appliance/register", settings.portal);
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| format!("registering at {url}: {e}"))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let message = body
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("no reason given");
-        return Err(format!("registration refused ({status}): {message}"));
-    }
-    let registered: RegisterResponse = response
-        .json()
-        .await
-        .map_err(|e| format!("registration answer: {e}"))?;
+    let client = reqwest::Client::new();
+    let mut failures: u32 = 0;
+    let registered = loop {
+        match try_register(&client, &url, &request).await {
+            Ok(registered) => break registered,
+            Err(Attempt::Refused(reason)) => return Err(reason),
+            Err(Attempt::Failed(reason)) => {
+                failures = failures.saturating_add(1);
+                let pause = backoff(failures);
+                tracing::warn!(%reason, retry_in = ?pause, "registration did not reach the portal");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    };
     let credential = Credential {
         portal: settings.portal.clone(),
         appliance_id: registered.appliance_id,
@@ -121,6 +119,45 @@ async fn register(settings: &Settings, data: &DataDir, registration_id: &str) ->
     data.save_credential(&credential)?;
     tracing::info!(appliance = credential.appliance_id, "registered with the portal");
     Ok(credential)
+}
+
+/// Why one registration attempt did not succeed.
+enum Attempt {
+    /// The portal answered and said no: retrying cannot help.
+    Refused(String),
+    /// The portal could not be reached or failed: worth another try.
+    Failed(String),
+}
+
+async fn try_register(
+    client: &reqwest::Client,
+    url: &str,
+    request: &RegisterRequest,
+) -> Result<RegisterResponse, Attempt> {
+    let response = client
+        .post(url)
+        .json(request)
+        .send()
+        .await
+        .map_err(|e| Attempt::Failed(format!("registering at {url}: {e}")))?;
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json()
+            .await
+            .map_err(|e| Attempt::Failed(format!("registration answer: {e}")));
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let message = body
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("no reason given");
+    let reason = format!("registration refused ({status}): {message}");
+    Err(if status.is_server_error() {
+        Attempt::Failed(reason)
+    } else {
+        Attempt::Refused(reason)
+    })
 }
 
 fn websocket_url(portal: &str) -> String {

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use app::server::CookiePolicy;
 use domain::access::Viewer;
-use domain::appliances::{gateway, registration, views};
+use domain::appliances::{commands, gateway, registration, views};
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};
-use domain::{ClientInfo, Portal, instances, on_both_databases, organizations};
+use domain::{ClientInfo, Portal, instances, on_both_databases, organizations, scopes, sessions};
 use futures_util::{SinkExt, StreamExt};
 use model::Role;
-use model::appliance::{Command, RegisterRequest, ToAppliance};
+use model::appliance::{Command, CommandStatus, JobState, RegisterRequest, ToAppliance};
+use model::live::{LiveEvent, LiveFrame};
 use tokio::process::Child;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -31,6 +32,10 @@ struct Scene {
 
 impl Drop for Scene {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("appliance.log")).unwrap_or_default();
+            eprintln!("--- the appliance's log ---\n{log}");
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -112,12 +117,22 @@ fn start_appliance(scene: &Scene, registration_id: Option<&str>) -> Child {
         ])
         .arg(scene.dir.join("data"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(appliance_log(scene))
         .kill_on_drop(true);
     if let Some(id) = registration_id {
         command.args(["--registration-id", id]);
     }
     command.spawn().expect("start the appliance")
+}
+
+/// The appliance's log goes to a file in the scene, printed if the test fails.
+fn appliance_log(scene: &Scene) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(scene.dir.join("appliance.log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
 }
 
 /// Polls `check` every 100 ms for up to 60 s (generous: CI machines are shared).
@@ -159,7 +174,7 @@ on_both_databases!(
             let (portal, root) = (portal.clone(), root.clone());
             async move {
                 let mut conn = portal.db.pool.acquire().await.unwrap();
-                views::list(&mut conn, &root)
+                views::list(&mut conn, &root, &Default::default())
                     .await
                     .unwrap()
                     .first()
@@ -188,9 +203,12 @@ on_both_databases!(
         );
 
         let mut conn = s.portal.db.pool.acquire().await.unwrap();
-        let appliance_id = views::list(&mut conn, &s.root).await.unwrap()[0].id;
+        let appliance_id = views::list(&mut conn, &s.root, &Default::default())
+            .await
+            .unwrap()[0]
+            .id;
         let path = s.dir.join("protected").display().to_string();
-        let added = gateway::enqueue(
+        let added = commands::enqueue(
             &s.portal,
             &s.root,
             appliance_id,
@@ -198,13 +216,15 @@ on_both_databases!(
             &client,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
         let missing = Command::AddAsset {
             path: "/no/such/dir".into(),
         };
-        let refused = gateway::enqueue(&s.portal, &s.root, appliance_id, &missing, &client)
+        let refused = commands::enqueue(&s.portal, &s.root, appliance_id, &missing, &client)
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let portal = s.portal.clone();
         eventually("both commands finish", || {
             let portal = portal.clone();
@@ -236,7 +256,7 @@ on_both_databases!(
             .fetch_one(&s.portal.db.pool)
             .await
             .unwrap();
-        let backup = gateway::enqueue(
+        let backup = commands::enqueue(
             &s.portal,
             &s.root,
             appliance_id,
@@ -246,7 +266,8 @@ on_both_databases!(
             &client,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
         let portal = s.portal.clone();
         eventually("the backup succeeds and its recovery point is reported", || {
             let portal = portal.clone();
@@ -330,7 +351,7 @@ on_both_databases!(
             target_dir: target.display().to_string(),
             overwrite: false,
         };
-        gateway::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
+        commands::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
             .await
             .unwrap();
         let portal = s.portal.clone();
@@ -350,9 +371,10 @@ on_both_databases!(
             std::fs::read(target.join("report.txt")).unwrap(),
             std::fs::read(&original).unwrap()
         );
-        let again = gateway::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
+        let again = commands::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let portal = s.portal.clone();
         eventually("a second restore into the now non-empty directory fails", || {
             let portal = portal.clone();
@@ -402,9 +424,10 @@ on_both_databases!(
         );
         drop(rogue);
 
-        let unregister = gateway::enqueue(&s.portal, &s.root, appliance_id, &Command::Unregister, &client)
+        let unregister = commands::enqueue(&s.portal, &s.root, appliance_id, &Command::Unregister, &client)
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let status = tokio::time::timeout(Duration::from_secs(20), appliance.wait())
             .await
             .expect("the appliance stops")
@@ -455,5 +478,297 @@ on_both_databases!(
             stderr.contains("registration refused") && stderr.contains("Add appliance wizard"),
             "{stderr}"
         );
+    }
+);
+
+type BrowserSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A signed-in browser session for a new user with `role` in the given scopes.
+async fn browser_cookie(s: &Scene, email: &str, role: Role, scope_ids: &[i64]) -> String {
+    let mut conn = s.portal.db.pool.acquire().await.unwrap();
+    let user = NewUser {
+        instance_id: s.root.instance_id,
+        email,
+        role,
+        status: UserStatus::Active,
+        password_hash: None,
+        global_scope: false,
+    };
+    let user_id = users::insert(&mut conn, user, 0).await.unwrap();
+    for scope_id in scope_ids {
+        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(scope_id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    session_cookie(s, user_id).await
+}
+
+async fn session_cookie(s: &Scene, user_id: i64) -> String {
+    let mut conn = s.portal.db.pool.acquire().await.unwrap();
+    let token = sessions::create(
+        &mut conn,
+        user_id,
+        sessions::Stage::Full,
+        &ClientInfo::default(),
+        s.portal.now(),
+        &s.portal.sessions,
+    )
+    .await
+    .unwrap();
+    format!("{}={token}", app::server::SESSION_COOKIE)
+}
+
+async fn open_live(s: &Scene, cookie: &str, since: Option<u64>) -> BrowserSocket {
+    let since = since.map(|n| format!("?since={n}")).unwrap_or_default();
+    let url = format!("{}{}{since}", s.url.replace("http", "ws"), model::live::LIVE_PATH);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// The next frame, if one arrives within `wait`.
+async fn next_frame(socket: &mut BrowserSocket, wait: Duration) -> Option<LiveFrame> {
+    loop {
+        let message = tokio::time::timeout(wait, socket.next()).await.ok()??.ok()?;
+        if let Message::Text(text) = message {
+            return Some(serde_json::from_str(&text).expect("a live frame"));
+        }
+    }
+}
+
+/// Reads frames until `wanted` matches one (60 s at most); returns every frame read.
+async fn frames_until(
+    socket: &mut BrowserSocket,
+    what: &str,
+    wanted: impl Fn(&LiveEvent) -> bool,
+) -> Vec<LiveFrame> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        let Some(frame) = next_frame(socket, Duration::from_secs(1)).await else {
+            continue;
+        };
+        let done = matches!(&frame, LiveFrame::Event { event, .. } if wanted(event));
+        seen.push(frame);
+        if done {
+            return seen;
+        }
+    }
+    panic!("timed out waiting for the live event: {what}");
+}
+
+fn seq_of(frame: &LiveFrame) -> u64 {
+    match frame {
+        LiveFrame::Snapshot { seq, .. } | LiveFrame::Event { seq, .. } => *seq,
+    }
+}
+
+on_both_databases!(
+    browsers_see_live_progress_only_for_organizations_they_may_see,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let west = scopes::create(&s.portal, &s.root, "West", &client).await.unwrap();
+        organizations::create(&s.portal, &s.root, "Globex", Some(west.id), &client)
+            .await
+            .unwrap();
+        let outsider = browser_cookie(&s, "monitor@acme.example", Role::Monitor, &[west.id]).await;
+        let root_cookie = session_cookie(&s, s.root.user_id).await;
+        let mut watcher = open_live(&s, &root_cookie, None).await;
+        let mut other_scope = open_live(&s, &outsider, None).await;
+        assert!(matches!(
+            next_frame(&mut watcher, Duration::from_secs(10)).await,
+            Some(LiveFrame::Snapshot { .. })
+        ));
+        assert!(matches!(
+            next_frame(&mut other_scope, Duration::from_secs(10)).await,
+            Some(LiveFrame::Snapshot { .. })
+        ));
+
+        let registration = registration::create(&s.portal, &s.root, s.organization_id, &client)
+            .await
+            .unwrap();
+        let _appliance = start_appliance(&s, Some(&registration.id));
+        let reference = registration.reference.clone();
+        let seen = frames_until(
+            &mut watcher,
+            "the appliance registers",
+            |e| matches!(e, LiveEvent::ApplianceRegistered { reference: r, .. } if *r == reference),
+        )
+        .await;
+        let first_seq = seq_of(&seen[0]);
+        let appliance_id = match seen.last() {
+            Some(LiveFrame::Event { event, .. }) => match event.as_ref() {
+                LiveEvent::ApplianceRegistered { appliance_id, .. } => *appliance_id,
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        frames_until(&mut watcher, "the appliance comes online", |e| {
+            matches!(e, LiveEvent::Appliance { appliance } if appliance.id == appliance_id && appliance.online)
+        })
+        .await;
+
+        let path = s.dir.join("protected").display().to_string();
+        commands::add_asset(&s.portal, &s.root, appliance_id, &path, &client)
+            .await
+            .unwrap();
+        frames_until(&mut watcher, "the asset is in the inventory", |e| {
+            matches!(e, LiveEvent::Appliance { appliance } if appliance.id == appliance_id && appliance.assets == 1)
+        })
+        .await;
+        let mut conn = s.portal.db.pool.acquire().await.unwrap();
+        let query = views::AssetQuery {
+            appliance_id: Some(appliance_id),
+            per_page: 50,
+            ..Default::default()
+        };
+        let asset = views::assets(&mut conn, &s.root, &query).await.unwrap().items[0].clone();
+        drop(conn);
+        let backup = commands::backup_now(&s.portal, &s.root, asset.id, &client)
+            .await
+            .unwrap();
+        let frames = frames_until(&mut watcher, "the backup succeeds", |e| {
+            matches!(e, LiveEvent::Job { job } if job.asset_id == Some(asset.id) && job.state == JobState::Success)
+        })
+        .await;
+        let command_done = frames.iter().any(|f| {
+            matches!(f, LiveFrame::Event { event, .. }
+                if matches!(event.as_ref(), LiveEvent::Command { command } if command.id == backup.id && command.status != CommandStatus::Pending))
+        });
+        assert!(command_done, "the command's progress is pushed too");
+
+        assert!(
+            next_frame(&mut other_scope, Duration::from_millis(500))
+                .await
+                .is_none(),
+            "a user of another scope receives nothing about this appliance"
+        );
+
+        let mut resumed = open_live(&s, &root_cookie, Some(first_seq)).await;
+        match next_frame(&mut resumed, Duration::from_secs(10)).await {
+            Some(LiveFrame::Event { seq, .. }) => {
+                assert_eq!(seq, first_seq + 1, "resumes right after its last event")
+            }
+            other => panic!("expected the missed events, got {other:?}"),
+        }
+        let mut fresh = open_live(&s, &root_cookie, Some(1)).await;
+        match next_frame(&mut fresh, Duration::from_secs(10)).await {
+            Some(LiveFrame::Snapshot { jobs, .. }) => assert!(
+                jobs.iter().any(|j| j.asset_id == Some(asset.id)),
+                "the snapshot holds the recent job"
+            ),
+            other => panic!("a number the hub never issued gets a snapshot, got {other:?}"),
+        }
+    }
+);
+
+/// A raw appliance connection with `credential`, past the welcome frame.
+async fn raw_appliance(s: &Scene, credential: &str) -> BrowserSocket {
+    let mut request = format!("{}/appliance/connect", s.url.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {credential}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let welcome = socket.next().await.unwrap().unwrap();
+    assert!(welcome.to_text().unwrap().contains("welcome"));
+    socket
+}
+
+/// One frame the portal cannot use: random text, broken or misshapen JSON, binary, oversized.
+fn garbage(rng: &mut impl rand::Rng, i: usize) -> Message {
+    match i % 6 {
+        0 => Message::Text(
+            (0..rng.gen_range(0..200))
+                .map(|_| rng.gen_range(' '..='~'))
+                .collect::<String>()
+                .into(),
+        ),
+        1 => Message::Text(r#"{"type":"heartbeat","storage":{"total_bytes":"#.into()),
+        2 => Message::Text(format!(r#"{{"type":"no_such_frame_{i}"}}"#).into()),
+        3 => Message::Text(r#"{"type":"job","job":{"id":7}}"#.into()),
+        4 => Message::Binary(vec![rng.r#gen(); 64].into()),
+        // Every 600th frame is over the 1 MiB limit.
+        _ if i % 600 == 5 => Message::Text("x".repeat(model::appliance::MAX_FRAME_BYTES + 1).into()),
+        _ => Message::Text(format!(r#"{{"type":"command_result","command_id":"{i}"}}"#).into()),
+    }
+}
+
+async fn register_raw(s: &Scene, name: &str) -> (i64, String) {
+    let registration = registration::create(&s.portal, &s.root, s.organization_id, &ClientInfo::default())
+        .await
+        .unwrap();
+    let request = RegisterRequest {
+        registration_id: registration.id,
+        name: name.into(),
+        model: "fuzz".into(),
+        version: "1".into(),
+    };
+    let response = registration::register(&s.portal, &request).await.unwrap();
+    (response.appliance_id, response.credential)
+}
+
+on_both_databases!(
+    ten_thousand_garbage_frames_leave_the_gateway_and_other_appliances_unharmed,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let (_, fuzz_credential) = register_raw(&s, "fuzzer").await;
+        let (honest_id, honest_credential) = register_raw(&s, "honest").await;
+        let fuzzer = raw_appliance(&s, &fuzz_credential).await;
+        let mut honest = raw_appliance(&s, &honest_credential).await;
+        let (mut fuzz_out, mut fuzz_in) = fuzzer.split();
+        let replies = tokio::spawn(async move {
+            let mut errors = 0;
+            while let Some(Ok(message)) = fuzz_in.next().await {
+                if matches!(
+                    serde_json::from_str(message.to_text().unwrap_or("")),
+                    Ok(ToAppliance::Error { .. })
+                ) {
+                    errors += 1;
+                    if errors == 10_000 {
+                        break;
+                    }
+                }
+            }
+            errors
+        });
+        let mut rng = rand::thread_rng();
+        for i in 0..10_000 {
+            fuzz_out.send(garbage(&mut rng, i)).await.unwrap();
+            if i % 1000 == 0 {
+                let heartbeat = format!(
+                    r#"{{"type":"heartbeat","storage":{{"total_bytes":100,"free_bytes":{},"used_bytes":1}}}}"#,
+                    i / 1000
+                );
+                honest.send(Message::Text(heartbeat.into())).await.unwrap();
+            }
+        }
+        let errors = tokio::time::timeout(Duration::from_secs(120), replies)
+            .await
+            .expect("an error frame for every garbage frame")
+            .unwrap();
+        assert_eq!(errors, 10_000, "the connection stayed up and answered each frame");
+
+        let honest_free = || async {
+            let mut conn = s.portal.db.pool.acquire().await.unwrap();
+            views::summary(&mut conn, honest_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .storage
+                .free_bytes
+        };
+        eventually("the honest appliance's last heartbeat is stored", || async {
+            honest_free().await == 9
+        })
+        .await;
+        let _fresh = raw_appliance(&s, &honest_credential).await;
     }
 );
