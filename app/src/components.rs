@@ -75,6 +75,37 @@ pub fn format_time(unix_ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A moment in the viewer's own time zone. The server renders it in UTC (it does not know the
+/// viewer's zone); once the page is live in the browser it shows local time with the zone name.
+#[component]
+pub fn LocalTime(unix_ms: i64) -> impl IntoView {
+    let text = RwSignal::new(format_time(unix_ms));
+    Effect::new(move || text.set(local_time(unix_ms)));
+    let iso = chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    view! { <time datetime=iso data-ms=unix_ms>{text}</time> }
+}
+
+/// Unix ms as "2026-11-23 23:00 Europe/Berlin" in the browser's zone.
+fn local_time(unix_ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix_ms as f64));
+    let options =
+        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new()).resolved_options();
+    let zone = js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()
+        .and_then(|z| z.as_string())
+        .unwrap_or_else(|| "local time".into());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} {zone}",
+        date.get_full_year(),
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes()
+    )
+}
+
 /// The Save and Cancel buttons at the foot of a dialog's form.
 #[component]
 pub fn SaveOrCancel(on_cancel: impl Fn() + Send + Sync + 'static) -> impl IntoView {

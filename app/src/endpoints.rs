@@ -66,6 +66,12 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/jobs/list", Access::Signed(Action::View)),
     ("/api/jobs/recent", Access::Signed(Action::View)),
     ("/api/jobs/active", Access::Signed(Action::View)),
+    ("/api/policies/set", Access::Signed(Action::ConfigurePolicies)),
+    ("/api/policies/remove", Access::Signed(Action::ConfigurePolicies)),
+    ("/api/policies/retention", Access::Signed(Action::ChangeRetention)),
+    ("/api/schedules/list", Access::Signed(Action::View)),
+    ("/api/schedules/enable", Access::Signed(Action::ConfigurePolicies)),
+    ("/api/schedules/delete", Access::Signed(Action::ConfigurePolicies)),
     ("/api/jobs/log", Access::Signed(Action::View)),
     ("/api/jobs/cancel", Access::Signed(Action::CancelJob)),
 ];

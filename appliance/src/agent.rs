@@ -20,7 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::jobs::{JobRequest, Jobs};
 use crate::repository::Repo;
+use crate::scheduler::{Scheduler, backup_request};
 use crate::state::{Credential, DataDir};
+use model::policy::{Policy, parse_schedule};
+use rustic_core::jiff;
 
 pub const MODEL: &str = "Backplane reference appliance";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -30,12 +33,16 @@ pub struct Settings {
     pub portal: String,
     pub name: String,
     pub heartbeat: Duration,
+    /// IANA name of the zone policies run in.
+    pub time_zone: String,
 }
 
 /// How a connection ended.
 enum Ended {
     /// The portal told the appliance to unregister: stop for good.
     Unregistered,
+    /// An established connection broke: reconnecting starts again from the shortest pause.
+    Dropped(String),
     /// Lost or refused; try again after a pause.
     Lost(String),
 }
@@ -56,20 +63,33 @@ pub async fn run(
             ),
         };
     let (events, mut pending_events) = mpsc::unbounded_channel();
+    let jobs = Jobs::new(events);
+    let scheduler = Scheduler::new(
+        DataDir::open(data.root().to_path_buf())?,
+        jobs.clone(),
+        settings.name.clone(),
+        settings.time_zone.clone(),
+    );
+    tokio::spawn(scheduler.clone().run());
     let appliance = Appliance {
-        jobs: Jobs::new(events),
+        jobs,
         data,
         host: settings.name.clone(),
+        scheduler,
     };
     let mut failures: u32 = 0;
     loop {
-        match connect_once(&settings, &appliance, &credential, &mut pending_events).await {
+        let ended = connect_once(&settings, &appliance, &credential, &mut pending_events).await;
+        match &ended {
             Ended::Unregistered => {
                 appliance.data.forget_credential()?;
                 tracing::info!("unregistered by the portal; credential removed");
                 return Ok(());
             }
-            Ended::Lost(reason) => {
+            Ended::Dropped(reason) | Ended::Lost(reason) => {
+                if matches!(ended, Ended::Dropped(_)) {
+                    failures = 0;
+                }
                 failures = failures.saturating_add(1);
                 let pause = backoff(failures);
                 tracing::warn!(%reason, retry_in = ?pause, "connection to the portal lost");
@@ -182,6 +202,7 @@ struct Appliance {
     data: DataDir,
     jobs: Arc<Jobs>,
     host: String,
+    scheduler: Arc<Scheduler>,
 }
 
 impl Appliance {
@@ -232,15 +253,23 @@ async fn connect_once(
         name: settings.name.clone(),
         model: MODEL.into(),
         version: VERSION.into(),
+        time_zone: settings.time_zone.clone(),
     };
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     let hourly = Duration::from_secs(3600);
     let mut full_inventory = tokio::time::interval_at(tokio::time::Instant::now() + hourly, hourly);
-    // Events from while the connection was down are stale; the inventory carries the truth.
-    while pending_events.try_recv().is_ok() {}
-    for frame in [hello, appliance.inventory().await] {
+    // Progress from while the connection was down is stale and the inventory carries every
+    // job's state; only the logs of jobs that ended meanwhile are still news.
+    let mut logs = Vec::new();
+    while let Ok(event) = pending_events.try_recv() {
+        if matches!(event, FromAppliance::JobLog { .. }) {
+            logs.push(event);
+        }
+    }
+    let opening = [hello, appliance.inventory().await].into_iter().chain(logs);
+    for frame in opening {
         if let Err(e) = send(&mut outgoing, &frame).await {
-            return Ended::Lost(e);
+            return Ended::Dropped(e);
         }
     }
     loop {
@@ -286,14 +315,14 @@ async fn connect_once(
                         Vec::new()
                     }
                 },
-                Some(Ok(Message::Close(_))) | None => return Ended::Lost("the portal closed the connection".into()),
+                Some(Ok(Message::Close(_))) | None => return Ended::Dropped("the portal closed the connection".into()),
                 Some(Ok(_)) => Vec::new(),
-                Some(Err(e)) => return Ended::Lost(e.to_string()),
+                Some(Err(e)) => return Ended::Dropped(e.to_string()),
             },
         };
         for frame in &outbound {
             if let Err(e) = send(&mut outgoing, frame).await {
-                return Ended::Lost(e);
+                return Ended::Dropped(e);
             }
         }
     }
@@ -343,26 +372,23 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
         Command::Unregister => (done("Unregistered.".into()), false),
         Command::BackupNow { asset_id } => {
             let started = data.asset(&asset_id).and_then(|asset| {
-                let worker_args = vec![
-                    "backup".into(),
-                    "--data-dir".into(),
-                    data.root().display().to_string(),
-                    "--asset-id".into(),
-                    asset.id.clone(),
-                    "--host".into(),
-                    appliance.host.clone(),
-                ];
-                appliance.jobs.start(JobRequest {
-                    kind: JobKind::Backup,
-                    asset,
-                    worker_args,
-                })
+                let scheduler = &appliance.scheduler;
+                let request = backup_request(data, &appliance.host, scheduler.time_zone(), &asset, None);
+                appliance.jobs.start(request)
             });
             match started {
                 Ok(job_id) => (done(format!("Backup started as {job_id}.")), false),
                 Err(message) => (error(message), false),
             }
         }
+        Command::SetPolicy { asset_id, policy } => match set_policy(appliance, &asset_id, Some(policy)) {
+            Ok(message) => (done(message), true),
+            Err(message) => (error(message), false),
+        },
+        Command::RemovePolicy { asset_id } => match set_policy(appliance, &asset_id, None) {
+            Ok(message) => (done(message), true),
+            Err(message) => (error(message), false),
+        },
         Command::Restore {
             asset_id,
             recovery_point_id,
@@ -390,6 +416,7 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
                     kind: JobKind::Restore,
                     asset,
                     worker_args,
+                    scheduled_for: None,
                 })
             });
             match started {
@@ -402,6 +429,44 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
             Err(message) => (error(message), false),
         },
     }
+}
+
+/// Gives the asset `policy` (or none) and reschedules it; returns what happened, in words.
+fn set_policy(appliance: &Appliance, asset_id: &str, policy: Option<Policy>) -> Result<String, String> {
+    if let Some(policy) = &policy {
+        parse_schedule(&policy.schedule).map_err(|e| e.to_string())?;
+    }
+    let mut assets = appliance.data.assets();
+    let asset = assets
+        .iter_mut()
+        .find(|a| a.id == asset_id)
+        .ok_or_else(|| "No such asset on this appliance.".to_owned())?;
+    let had_policy = asset.policy.is_some();
+    asset.policy = policy;
+    let asset = asset.clone();
+    appliance.data.save_assets(&assets)?;
+    let next = appliance.scheduler.policy_changed(&asset)?;
+    let zone = appliance.scheduler.time_zone();
+    Ok(match (&asset.policy, next) {
+        (None, _) if had_policy => format!("Policy of {} removed.", asset.name),
+        (None, _) => format!("{} had no policy.", asset.name),
+        (Some(_), None) => format!("Schedule of {} disabled.", asset.name),
+        (Some(policy), Some(next)) => format!(
+            "{}: {}, keeping {}; next backup {} ({zone}).",
+            asset.name,
+            policy.schedule.describe(),
+            policy.retention.describe(),
+            local_time(next, zone)
+        ),
+    })
+}
+
+/// Unix ms as a wall-clock reading in `zone`.
+fn local_time(unix_ms: i64, zone: &str) -> String {
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| t.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 /// Adds a readable directory as an asset.
@@ -425,6 +490,7 @@ fn add_asset(data: &DataDir, path: &str) -> Result<AssetInfo, String> {
         id: format!("asset-{:016x}", rand::random::<u64>()),
         name,
         path,
+        policy: None,
     };
     assets.push(asset.clone());
     data.save_assets(&assets)?;

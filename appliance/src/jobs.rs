@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use model::appliance::{AssetInfo, FromAppliance, JobInfo, JobKind, JobProgress, JobState};
+use model::appliance::{AssetInfo, FromAppliance, JobInfo, JobKind, JobMode, JobProgress, JobState};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,7 +17,7 @@ const KEEP_FINISHED: usize = 100;
 /// Progress frames per job at most this often.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -39,6 +39,8 @@ pub struct JobRequest {
     pub kind: JobKind,
     pub asset: AssetInfo,
     pub worker_args: Vec<String>,
+    /// The policy run this job is, if any.
+    pub scheduled_for: Option<i64>,
 }
 
 impl Jobs {
@@ -96,6 +98,9 @@ impl Jobs {
                 ..JobProgress::default()
             },
             error: None,
+            mode: None,
+            size_bytes: None,
+            scheduled_for: request.scheduled_for,
         };
         let admitted = self.with_book(|book| {
             if book
@@ -123,6 +128,42 @@ impl Jobs {
         Ok(job_id)
     }
 
+    /// Records a scheduled run that never started, as a finished job with its reason.
+    pub fn record_missed(&self, asset: &AssetInfo, slot: i64, reason: String) {
+        let info = JobInfo {
+            id: format!("missed-{}-{slot}", asset.id),
+            asset_id: asset.id.clone(),
+            kind: JobKind::Backup,
+            state: JobState::Missed,
+            started_at: slot,
+            ended_at: Some(slot),
+            progress: JobProgress {
+                message: reason.clone(),
+                ..JobProgress::default()
+            },
+            error: None,
+            mode: None,
+            size_bytes: None,
+            scheduled_for: Some(slot),
+        };
+        self.with_book(|book| {
+            book.insert(
+                info.id.clone(),
+                Entry {
+                    info: info.clone(),
+                    cancel: None,
+                },
+            )
+        });
+        let job_id = info.id.clone();
+        self.report(Some(info));
+        let _ = self.events.send(FromAppliance::JobLog {
+            job_id,
+            lines: vec![reason],
+        });
+        self.forget_old();
+    }
+
     fn update(&self, id: &str, change: impl FnOnce(&mut JobInfo)) -> Option<JobInfo> {
         self.with_book(|book| {
             let entry = book.get_mut(id)?;
@@ -140,11 +181,16 @@ impl Jobs {
     async fn run(self: Arc<Self>, id: String, request: JobRequest, cancelled: oneshot::Receiver<()>) {
         let mut log = Vec::new();
         let outcome = self.supervise(&id, &request, cancelled, &mut log).await;
+        let mut result = None;
         let (state, error, message) = match outcome {
-            Outcome::Finished(message) if log.iter().any(|l| l.starts_with("warning:")) => {
+            Outcome::Finished(message, backup) if log.iter().any(|l| l.starts_with("warning:")) => {
+                result = backup;
                 (JobState::Warning, None, message)
             }
-            Outcome::Finished(message) => (JobState::Success, None, message),
+            Outcome::Finished(message, backup) => {
+                result = backup;
+                (JobState::Success, None, message)
+            }
             Outcome::Failed(message) => (JobState::Error, Some(message.clone()), message),
             Outcome::Cancelled => (JobState::Cancelled, None, "Cancelled.".to_owned()),
         };
@@ -155,6 +201,10 @@ impl Jobs {
             job.error = error;
             job.progress.message = message;
             job.progress.eta_secs = None;
+            if let Some((mode, size)) = result {
+                job.mode = Some(mode);
+                job.size_bytes = Some(size);
+            }
             if state == JobState::Success || state == JobState::Warning {
                 job.progress.percent = 100.0;
             }
@@ -217,7 +267,10 @@ impl Jobs {
                             log.push(format!("warning: {message}"))
                         }
                         Ok(WorkerEvent::Warning { message }) => log.push(format!("note: {message}")),
-                        Ok(WorkerEvent::Finished { message }) => outcome = Outcome::Finished(message),
+                        Ok(WorkerEvent::Note { message }) => log.push(message),
+                        Ok(WorkerEvent::Finished { message, mode, size_bytes }) => {
+                            outcome = Outcome::Finished(message, mode.zip(size_bytes))
+                        }
                         Ok(WorkerEvent::Failed { message }) => outcome = Outcome::Failed(message),
                         Err(_) => log.push(line),
                     }
@@ -246,7 +299,8 @@ impl Jobs {
 }
 
 enum Outcome {
-    Finished(String),
+    /// With a backup's mode and size.
+    Finished(String, Option<(JobMode, u64)>),
     Failed(String),
     Cancelled,
 }

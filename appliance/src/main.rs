@@ -4,6 +4,7 @@
 mod agent;
 mod jobs;
 mod repository;
+mod scheduler;
 mod state;
 mod worker;
 
@@ -35,6 +36,10 @@ pub struct Args {
     /// The name shown in the portal [default: this host's name].
     #[arg(long, env = "BACKPLANE_APPLIANCE_NAME")]
     name: Option<String>,
+    /// The time zone backup policies run in, e.g. Europe/Berlin [default: $TZ, then
+    /// /etc/timezone, then UTC].
+    #[arg(long, env = "BACKPLANE_APPLIANCE_TIME_ZONE")]
+    time_zone: Option<String>,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = model::appliance::HEARTBEAT_SECS)]
     heartbeat_secs: u64,
@@ -62,10 +67,16 @@ async fn main() {
         std::process::exit(2);
     };
     let name = args.name.clone().unwrap_or_else(host_name);
+    let time_zone = args.time_zone.clone().unwrap_or_else(system_time_zone);
+    if !model::policy::is_time_zone(&time_zone) {
+        eprintln!("backplane-appliance: {time_zone:?} is not a time zone name (such as Europe/Berlin)");
+        std::process::exit(2);
+    }
     let settings = agent::Settings {
         portal: portal.trim_end_matches('/').to_owned(),
         name,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        time_zone,
     };
     if let Err(message) = agent::run(settings, args.data_dir, args.registration_id).await {
         eprintln!("backplane-appliance: {message}");
@@ -79,4 +90,19 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "appliance".into())
+}
+
+/// The machine's zone: `$TZ` if it names one, else /etc/timezone, else UTC.
+fn system_time_zone() -> String {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|tz| tz.trim_start_matches(':').to_owned());
+    let from_file = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .map(|t| t.trim().to_owned());
+    [from_env, from_file]
+        .into_iter()
+        .flatten()
+        .find(|zone| model::policy::is_time_zone(zone))
+        .unwrap_or_else(|| "UTC".into())
 }

@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use model::appliance::{AssetInfo, RecoveryPointInfo};
+use model::policy::Retention;
 use rustic_backend::BackendOptions;
+use rustic_core::jiff;
 use rustic_core::{
-    BackupOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList,
-    Progress, ProgressBars, ProgressType, Repository, RepositoryOptions, RestoreOptions, RusticProgress,
-    SnapshotOptions,
+    BackupOptions, ConfigOptions, Credentials, KeepOptions, KeyOptions, LocalDestination, LsOptions,
+    OpenStatus, PathList, Progress, ProgressBars, ProgressType, PruneOptions, Repository, RepositoryOptions,
+    RestoreOptions, RusticProgress, SnapshotOptions,
 };
 
 use crate::state::{DataDir, write_private};
@@ -84,6 +86,8 @@ pub struct BackupSummary {
     pub files: u64,
     pub bytes: u64,
     pub bytes_added: u64,
+    /// Whether it built on an earlier recovery point of the asset (otherwise it was full).
+    pub incremental: bool,
 }
 
 impl Repo {
@@ -123,10 +127,23 @@ impl Repo {
     }
 
     /// Backs up the asset's directory as a new snapshot (incremental against its last one).
+    #[cfg(test)]
     pub fn backup(
         &self,
         asset: &AssetInfo,
         host: &str,
+        counters: Arc<Counters>,
+    ) -> Result<BackupSummary, String> {
+        self.backup_at(asset, host, jiff::Zoned::now(), counters)
+    }
+
+    /// A backup whose recovery point carries `time` (its zone decides which day, week or month
+    /// retention counts it in).
+    pub fn backup_at(
+        &self,
+        asset: &AssetInfo,
+        host: &str,
+        time: jiff::Zoned,
         counters: Arc<Counters>,
     ) -> Result<BackupSummary, String> {
         let fail = |e: Box<rustic_core::RusticError>| format!("backup of {}: {e}", asset.path);
@@ -134,6 +151,7 @@ impl Repo {
         let snapshot = SnapshotOptions::default()
             .label(format!("backplane {}", asset.id))
             .host(host.to_owned())
+            .time(time)
             .add_tags(&asset_tag(&asset.id))
             .map_err(fail)?
             .to_snapshot()
@@ -151,7 +169,51 @@ impl Repo {
             files: summary.total_files_processed,
             bytes: summary.total_bytes_processed,
             bytes_added: summary.data_added,
+            incremental: snapshot.parent.is_some(),
         })
+    }
+
+    /// Forgets the asset's recovery points that `retention` does not keep (restic's `forget`
+    /// rules) and prunes the data only they used; returns how many were forgotten. Prune keeps
+    /// removed packs for a while before deleting them, so a backup running at the same time
+    /// never loses data it deduplicated against.
+    pub fn apply_retention(
+        &self,
+        asset: &AssetInfo,
+        retention: &Retention,
+        counters: Arc<Counters>,
+    ) -> Result<usize, String> {
+        let fail = |e: Box<rustic_core::RusticError>| format!("retention for {}: {e}", asset.path);
+        let repository = self.open(counters)?;
+        let tag = asset_tag(&asset.id);
+        let snapshots: Vec<_> = repository
+            .get_all_snapshots()
+            .map_err(fail)?
+            .into_iter()
+            .filter(|s| s.tags.iter().any(|t| t == tag.as_str()))
+            .collect();
+        let count = |n: Option<u32>| n.filter(|n| *n > 0).map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let keep = KeepOptions::default()
+            .keep_last(count(retention.keep_last))
+            .keep_daily(count(retention.keep_daily))
+            .keep_weekly(count(retention.keep_weekly))
+            .keep_monthly(count(retention.keep_monthly))
+            .keep_yearly(count(retention.keep_yearly));
+        let forget: Vec<_> = keep
+            .apply(snapshots, &jiff::Zoned::now())
+            .map_err(fail)?
+            .into_iter()
+            .filter(|s| !s.keep)
+            .map(|s| s.snapshot.id)
+            .collect();
+        if forget.is_empty() {
+            return Ok(0);
+        }
+        repository.delete_snapshots(&forget).map_err(fail)?;
+        let options = PruneOptions::default();
+        let plan = repository.prune_plan(&options).map_err(fail)?;
+        repository.prune(&options, plan).map_err(fail)?;
+        Ok(forget.len())
     }
 
     /// Every snapshot, as recovery points of the assets they belong to.
@@ -282,14 +344,17 @@ mod tests {
             id: "a1".into(),
             name: "source".into(),
             path: source.display().to_string(),
+            policy: None,
         };
         let repo = Repo::locate(&DataDir::open(root.join("data")).unwrap()).unwrap();
 
         let first = repo.backup(&asset, "test", Arc::default()).unwrap();
+        assert!(!first.incremental, "the first backup is full");
         let after_first = directory_bytes(&root.join("data/repository"));
         assert!(after_first >= 8 << 20, "all 8 MiB stored: {after_first}");
         std::fs::write(source.join("part-0.bin"), random_bytes(2 << 20)).unwrap();
         let second = repo.backup(&asset, "test", Arc::default()).unwrap();
+        assert!(second.incremental, "the second builds on the first");
         let growth = directory_bytes(&root.join("data/repository")) - after_first;
         assert!(
             (2 << 20..3 << 20).contains(&growth),
@@ -309,6 +374,110 @@ mod tests {
                 "{name}"
             );
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn temporary_asset(root: &Path, id: &str) -> AssetInfo {
+        let source = root.join(id);
+        std::fs::create_dir_all(&source).unwrap();
+        AssetInfo {
+            id: id.into(),
+            name: id.into(),
+            path: source.display().to_string(),
+            policy: None,
+        }
+    }
+
+    /// Backs up `asset` (changed each time) at each "YYYY-MM-DD HH:MM" in Berlin; returns the
+    /// recovery point ids in the same order.
+    fn backups_at(repo: &Repo, asset: &AssetInfo, times: &[&str]) -> Vec<String> {
+        times
+            .iter()
+            .map(|time| {
+                std::fs::write(Path::new(&asset.path).join("file"), time.as_bytes()).unwrap();
+                let at = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", time)
+                    .unwrap()
+                    .in_tz("Europe/Berlin")
+                    .unwrap();
+                repo.backup_at(asset, "test", at, Arc::default())
+                    .unwrap()
+                    .snapshot_id
+            })
+            .collect()
+    }
+
+    fn kept(repo: &Repo, asset: &AssetInfo) -> Vec<String> {
+        let mut points: Vec<RecoveryPointInfo> = repo
+            .recovery_points()
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.asset_id == asset.id)
+            .collect();
+        points.sort_by_key(|p| p.time);
+        points.into_iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn retention_keeps_exactly_what_restics_rules_keep_for_that_asset_only() {
+        let root = std::env::temp_dir().join(format!(
+            "bp-retention-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let asset = temporary_asset(&root, "documents");
+        let other = temporary_asset(&root, "mail");
+        let repo = Repo::locate(&DataDir::open(root.join("data")).unwrap()).unwrap();
+        let ids = backups_at(
+            &repo,
+            &asset,
+            &[
+                "2026-01-05 09:00", // 0 Monday
+                "2026-01-05 18:00", // 1 same day, later
+                "2026-01-06 09:00", // 2
+                "2026-01-07 09:00", // 3
+                "2026-01-07 23:30", // 4 still the 7th in Berlin (22:30 UTC)
+                "2026-01-08 09:00", // 5
+            ],
+        );
+        let others = backups_at(&repo, &other, &["2026-01-05 10:00", "2026-01-06 10:00"]);
+
+        // Daily 3: the last point of each of the 3 newest days (8th, 7th, 6th); last 1 adds nothing.
+        let retention = Retention {
+            keep_last: Some(1),
+            keep_daily: Some(3),
+            ..Retention::default()
+        };
+        assert_eq!(
+            repo.apply_retention(&asset, &retention, Arc::default()).unwrap(),
+            3
+        );
+        assert_eq!(
+            kept(&repo, &asset),
+            [ids[2].clone(), ids[4].clone(), ids[5].clone()]
+        );
+        assert_eq!(
+            kept(&repo, &other),
+            others,
+            "another asset's points are untouched"
+        );
+
+        // Keep last 2 of what is left.
+        let last_two = Retention {
+            keep_last: Some(2),
+            ..Retention::default()
+        };
+        assert_eq!(
+            repo.apply_retention(&asset, &last_two, Arc::default()).unwrap(),
+            1
+        );
+        assert_eq!(kept(&repo, &asset), [ids[4].clone(), ids[5].clone()]);
+
+        // What is kept still restores after the prune.
+        let target = root.join("restored");
+        std::fs::create_dir_all(&target).unwrap();
+        repo.restore(&asset, &ids[4], &[], &target, false, Arc::default())
+            .unwrap();
+        assert_eq!(std::fs::read(target.join("file")).unwrap(), b"2026-01-07 23:30");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

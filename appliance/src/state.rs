@@ -1,5 +1,7 @@
-//! What the appliance keeps on disk: its credential (mode 0600) and the assets it protects.
+//! What the appliance keeps on disk: its credential (mode 0600), the assets it protects with
+//! their policies, and when each policy runs next.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,10 @@ impl DataDir {
 
     fn assets_path(&self) -> PathBuf {
         self.root.join("assets.json")
+    }
+
+    fn schedule_path(&self) -> PathBuf {
+        self.root.join("schedule.json")
     }
 
     pub fn credential(&self) -> Result<Option<Credential>, String> {
@@ -75,6 +81,22 @@ impl DataDir {
     pub fn save_assets(&self, assets: &[AssetInfo]) -> Result<(), String> {
         let text = serde_json::to_string_pretty(assets).map_err(|e| e.to_string())?;
         write_private(&self.assets_path(), text.as_bytes())
+    }
+}
+
+impl DataDir {
+    /// The next run of each asset's policy (Unix ms), kept so runs missed while the appliance
+    /// was off are noticed when it starts.
+    pub fn schedule_state(&self) -> HashMap<String, i64> {
+        std::fs::read_to_string(self.schedule_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save_schedule_state(&self, due: &HashMap<String, i64>) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(due).map_err(|e| e.to_string())?;
+        write_private(&self.schedule_path(), text.as_bytes())
     }
 }
 

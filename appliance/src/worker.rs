@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Subcommand;
+use model::appliance::JobMode;
+use model::policy::Retention;
+use rustic_core::jiff;
 use serde::{Deserialize, Serialize};
 
 use crate::repository::{Counters, Repo};
@@ -25,8 +28,17 @@ pub enum WorkerEvent {
     Warning {
         message: String,
     },
+    /// A line for the job log.
+    Note {
+        message: String,
+    },
     Finished {
         message: String,
+        /// For a backup: full or incremental, and the bytes it added to the repository.
+        #[serde(default)]
+        mode: Option<JobMode>,
+        #[serde(default)]
+        size_bytes: Option<u64>,
     },
     Failed {
         message: String,
@@ -43,6 +55,12 @@ pub enum WorkerCommand {
         asset_id: String,
         #[arg(long)]
         host: String,
+        /// The zone whose days, weeks and months retention counts in.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// Recovery points to keep afterwards (JSON of `model::policy::Retention`); all when absent.
+        #[arg(long)]
+        retention: Option<String>,
     },
     /// Restore (part of) a recovery point into a directory.
     Restore {
@@ -110,8 +128,12 @@ pub fn run(command: WorkerCommand) -> i32 {
     finished.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     match result {
-        Ok(message) => {
-            emit(&WorkerEvent::Finished { message });
+        Ok((message, backup)) => {
+            emit(&WorkerEvent::Finished {
+                message,
+                mode: backup.map(|b| b.0),
+                size_bytes: backup.map(|b| b.1),
+            });
             0
         }
         Err(message) => {
@@ -121,24 +143,64 @@ pub fn run(command: WorkerCommand) -> i32 {
     }
 }
 
-fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<String, String> {
+/// A finished job's message, and for a backup its mode and size.
+type Finished = (String, Option<(JobMode, u64)>);
+
+fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<Finished, String> {
     match command {
         WorkerCommand::Backup {
             data_dir,
             asset_id,
             host,
+            time_zone,
+            retention,
         } => {
             let data = DataDir::open(data_dir)?;
             let asset = data.asset(&asset_id)?;
-            let summary = Repo::locate(&data)?.backup(&asset, &host, counters)?;
-            Ok(format!(
-                "Recovery point {} of {}: {} files, {} bytes read, {} bytes new.",
+            let retention: Option<Retention> = retention
+                .map(|json| serde_json::from_str(&json).map_err(|e| format!("retention: {e}")))
+                .transpose()?;
+            let repo = Repo::locate(&data)?;
+            let zone = jiff::tz::TimeZone::get(&time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+            let time = jiff::Zoned::now().with_time_zone(zone);
+            let summary = repo.backup_at(&asset, &host, time, counters.clone())?;
+            let mode = if summary.incremental {
+                JobMode::Incremental
+            } else {
+                JobMode::Full
+            };
+            emit(&WorkerEvent::Note {
+                message: format!(
+                    "{} backup of {}: {} files, {} bytes read, {} bytes new.",
+                    mode.label(),
+                    asset.path,
+                    summary.files,
+                    summary.bytes,
+                    summary.bytes_added
+                ),
+            });
+            if let Some(retention) = retention.filter(|r| !r.keeps_everything()) {
+                // One prune at a time in a repository: backups of other assets may run alongside.
+                let lock_path = data.root().join("prune.lock");
+                let lock = std::fs::File::create(&lock_path)
+                    .and_then(|file| file.lock().map(|()| file))
+                    .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+                let removed = repo.apply_retention(&asset, &retention, counters)?;
+                drop(lock);
+                emit(&WorkerEvent::Note {
+                    message: format!(
+                        "Retention ({}): {} recovery point(s) removed and their data pruned.",
+                        retention.describe(),
+                        removed
+                    ),
+                });
+            }
+            let message = format!(
+                "Recovery point {} of {}.",
                 &summary.snapshot_id[..8.min(summary.snapshot_id.len())],
-                asset.path,
-                summary.files,
-                summary.bytes,
-                summary.bytes_added
-            ))
+                asset.path
+            );
+            Ok((message, Some((mode, summary.bytes_added))))
         }
         WorkerCommand::Restore {
             data_dir,
@@ -152,7 +214,7 @@ fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<String, St
             let asset = data.asset(&asset_id)?;
             let bytes =
                 Repo::locate(&data)?.restore(&asset, &snapshot, &paths, &target, overwrite, counters)?;
-            Ok(format!("Restored {bytes} bytes into {}.", target.display()))
+            Ok((format!("Restored {bytes} bytes into {}.", target.display()), None))
         }
     }
 }

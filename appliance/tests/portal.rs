@@ -9,15 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::server::CookiePolicy;
+use chrono::Timelike;
 use domain::access::Viewer;
-use domain::appliances::{commands, gateway, registration, views};
+use domain::appliances::{commands, gateway, policies, registration, views};
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};
 use domain::{ClientInfo, Portal, instances, on_both_databases, organizations, scopes, sessions};
 use futures_util::{SinkExt, StreamExt};
 use model::Role;
-use model::appliance::{Command, CommandStatus, JobState, RegisterRequest, ToAppliance};
+use model::appliance::{AssetView, Command, CommandStatus, JobState, RegisterRequest, ToAppliance};
+use model::jobs::ScheduleSort;
 use model::live::{LiveEvent, LiveFrame};
+use model::policy::{Frequency, Retention, next_run};
 use tokio::process::Child;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -104,15 +107,22 @@ async fn scene(db: &TestDb) -> Scene {
 }
 
 fn start_appliance(scene: &Scene, registration_id: Option<&str>) -> Child {
+    start_appliance_via(scene, &scene.url, registration_id)
+}
+
+/// The appliance, reaching the portal at `portal_url` (the portal itself, or a [`Gate`]).
+fn start_appliance_via(scene: &Scene, portal_url: &str, registration_id: Option<&str>) -> Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane-appliance"));
     command
         .args([
             "--portal",
-            &scene.url,
+            portal_url,
             "--name",
             "appliance-one",
             "--heartbeat-secs",
             "1",
+            "--time-zone",
+            "UTC",
             "--data-dir",
         ])
         .arg(scene.dir.join("data"))
@@ -136,12 +146,20 @@ fn appliance_log(scene: &Scene) -> Stdio {
 }
 
 /// Polls `check` every 100 ms for up to 60 s (generous: CI machines are shared).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..600 {
+    eventually_within(what, Duration::from_secs(60), check).await
+}
+
+async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..(limit.as_millis() / 100) {
         if check().await {
             return;
         }
@@ -531,12 +549,19 @@ async fn open_live(s: &Scene, cookie: &str, since: Option<u64>) -> BrowserSocket
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
-/// The next frame, if one arrives within `wait`.
+/// The next frame, if one arrives within `wait`; a socket that closes or fails ends the test.
 async fn next_frame(socket: &mut BrowserSocket, wait: Duration) -> Option<LiveFrame> {
     loop {
-        let message = tokio::time::timeout(wait, socket.next()).await.ok()??.ok()?;
-        if let Message::Text(text) = message {
-            return Some(serde_json::from_str(&text).expect("a live frame"));
+        let message = match tokio::time::timeout(wait, socket.next()).await {
+            Err(_) => return None,
+            Ok(None) => panic!("the live socket was closed"),
+            Ok(Some(Err(e))) => panic!("the live socket failed: {e}"),
+            Ok(Some(Ok(message))) => message,
+        };
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(&text).expect("a live frame")),
+            Message::Close(frame) => panic!("the portal closed the live socket: {frame:?}"),
+            _ => {}
         }
     }
 }
@@ -770,5 +795,287 @@ on_both_databases!(
         })
         .await;
         let _fresh = raw_appliance(&s, &honest_credential).await;
+    }
+);
+
+/// A forwarder in front of the portal. Closing it makes the portal unreachable for the
+/// appliance behind it, as a portal outage does: new connections are refused and open ones
+/// are cut. The test meanwhile reads the portal's database directly.
+struct Gate {
+    addr: SocketAddr,
+    portal: SocketAddr,
+    forwarding: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn open(portal_url: &str) -> Gate {
+        let portal: SocketAddr = portal_url.trim_start_matches("http://").parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        Gate {
+            addr,
+            portal,
+            forwarding: tokio::spawn(Gate::forward(listener, portal)),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn forward(listener: tokio::net::TcpListener, portal: SocketAddr) {
+        // Dropping the set (when this task is aborted) cuts every forwarded connection.
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            connections.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(portal).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    }
+
+    fn close(&self) {
+        self.forwarding.abort();
+    }
+
+    async fn reopen(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.forwarding = tokio::spawn(Gate::forward(listener, self.portal));
+    }
+}
+
+/// A registered, online appliance protecting the scene's directory; returns it with its asset.
+async fn appliance_with_asset(s: &Scene, portal_url: &str) -> (Child, AssetView) {
+    let client = ClientInfo::default();
+    let registration = registration::create(&s.portal, &s.root, s.organization_id, &client)
+        .await
+        .unwrap();
+    let appliance = start_appliance_via(s, portal_url, Some(&registration.id));
+    let (portal, root) = (s.portal.clone(), s.root.clone());
+    eventually("the appliance is online", || {
+        let (portal, root) = (portal.clone(), root.clone());
+        async move {
+            let mut conn = portal.db.pool.acquire().await.unwrap();
+            let list = views::list(&mut conn, &root, &Default::default()).await.unwrap();
+            list.first().is_some_and(|a| a.online)
+        }
+    })
+    .await;
+    let mut conn = s.portal.db.pool.acquire().await.unwrap();
+    let appliance_id = views::list(&mut conn, &s.root, &Default::default())
+        .await
+        .unwrap()[0]
+        .id;
+    drop(conn);
+    let path = s.dir.join("protected").display().to_string();
+    commands::add_asset(&s.portal, &s.root, appliance_id, &path, &client)
+        .await
+        .unwrap();
+    let asset = the_asset(s).await;
+    (appliance, asset)
+}
+
+/// The scene's one asset, once the appliance has reported it.
+async fn the_asset(s: &Scene) -> AssetView {
+    let (portal, root) = (s.portal.clone(), s.root.clone());
+    eventually("the asset is in the inventory", || {
+        let (portal, root) = (portal.clone(), root.clone());
+        async move {
+            let mut conn = portal.db.pool.acquire().await.unwrap();
+            let query = views::AssetQuery {
+                per_page: 50,
+                ..Default::default()
+            };
+            !views::assets(&mut conn, &root, &query)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        }
+    })
+    .await;
+    asset_now(s).await
+}
+
+async fn asset_now(s: &Scene) -> AssetView {
+    let mut conn = s.portal.db.pool.acquire().await.unwrap();
+    let query = views::AssetQuery {
+        per_page: 50,
+        ..Default::default()
+    };
+    views::assets(&mut conn, &s.root, &query).await.unwrap().items[0].clone()
+}
+
+fn policy_request(frequency: Frequency, start_date: &str, start_time: &str) -> policies::PolicyRequest {
+    policies::PolicyRequest {
+        frequency,
+        exclude_weekends: false,
+        start_date: start_date.into(),
+        start_time: start_time.into(),
+        retention: Retention {
+            keep_last: Some(7),
+            ..Retention::default()
+        },
+    }
+}
+
+on_both_databases!(
+    a_policy_set_while_the_appliance_is_offline_reaches_it_when_it_reconnects,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let (mut appliance, asset) = appliance_with_asset(&s, &s.url.clone()).await;
+        appliance.kill().await.unwrap();
+
+        let mut request = policy_request(Frequency::Daily, "2030-01-07", "22:00");
+        request.exclude_weekends = true;
+        let outcome = policies::set_policies(&s.portal, &s.root, &[asset.id], &request, &client)
+            .await
+            .unwrap();
+        assert_eq!((outcome.queued, outcome.refused.len()), (1, 0));
+        let waiting = asset_now(&s).await;
+        assert!(waiting.policy_pending(), "pending while the appliance is away");
+        assert_eq!(
+            waiting.policy, None,
+            "nothing is shown as applied before the appliance confirms"
+        );
+        let again = policies::set_policies(&s.portal, &s.root, &[asset.id], &request, &client)
+            .await
+            .unwrap();
+        assert_eq!(again.queued, 0);
+        assert!(
+            again.refused[0].contains("protected") && again.refused[0].contains("already"),
+            "a second change waits for the first: {:?}",
+            again.refused
+        );
+
+        let _appliance = start_appliance(&s, None);
+        let (portal, root) = (s.portal.clone(), s.root.clone());
+        eventually("the appliance confirms the policy", || {
+            let (portal, root) = (portal.clone(), root.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                let query = views::AssetQuery {
+                    per_page: 50,
+                    ..Default::default()
+                };
+                let asset = views::assets(&mut conn, &root, &query).await.unwrap().items[0].clone();
+                !asset.policy_pending() && asset.policy.is_some()
+            }
+        })
+        .await;
+        let confirmed = asset_now(&s).await;
+        let policy = confirmed.policy.clone().unwrap();
+        assert_eq!(policy.schedule.frequency, Frequency::Daily);
+        assert!(policy.schedule.exclude_weekends && policy.enabled);
+        assert_eq!(policy.retention.keep_last, Some(7));
+        assert_eq!(confirmed.policy_change, None, "a carried-out change is not shown");
+        assert_eq!(
+            confirmed.time_zone, "UTC",
+            "the appliance said which zone it runs in"
+        );
+
+        let mut conn = s.portal.db.pool.acquire().await.unwrap();
+        let page = policies::schedules(
+            &mut conn,
+            &s.root,
+            &Default::default(),
+            (ScheduleSort::NextRun, false),
+            1,
+            50,
+            s.portal.now(),
+        )
+        .await
+        .unwrap();
+        let schedule = &page.items[0];
+        assert_eq!(schedule.job_name, "Backplane-protected");
+        assert_eq!(
+            schedule.next_run_at,
+            Some(next_run(&policy.schedule, "UTC", s.portal.now()).unwrap())
+        );
+        assert!(!schedule.running);
+    }
+);
+
+on_both_databases!(
+    the_appliance_keeps_its_schedule_while_the_portal_is_unreachable,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let mut gate = Gate::open(&s.url).await;
+        let (_appliance, asset) = appliance_with_asset(&s, &gate.url()).await;
+
+        // Hourly from the next whole minute (with time to confirm first), in the appliance's zone (UTC).
+        let now = chrono::Utc::now();
+        let minutes = if now.second() < 35 { 1 } else { 2 };
+        let first_run = (now + chrono::Duration::minutes(minutes))
+            .with_second(0)
+            .unwrap()
+            .with_nanosecond(0)
+            .unwrap();
+        let request = policy_request(
+            Frequency::Hourly,
+            &first_run.format("%Y-%m-%d").to_string(),
+            &first_run.format("%H:%M").to_string(),
+        );
+        policies::set_policies(&s.portal, &s.root, &[asset.id], &request, &client)
+            .await
+            .unwrap();
+        let (portal, root) = (s.portal.clone(), s.root.clone());
+        eventually("the appliance confirms the policy", || {
+            let (portal, root) = (portal.clone(), root.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                let query = views::AssetQuery {
+                    per_page: 50,
+                    ..Default::default()
+                };
+                let asset = views::assets(&mut conn, &root, &query).await.unwrap().items[0].clone();
+                !asset.policy_pending() && asset.policy.is_some()
+            }
+        })
+        .await;
+
+        gate.close();
+        let until_run = (first_run - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(until_run + Duration::from_secs(20)).await;
+        let reported: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(reported, 0, "the portal heard nothing while it was unreachable");
+
+        gate.reopen().await;
+        let portal = s.portal.clone();
+        let slot = first_run.timestamp_millis();
+        eventually_within("the scheduled job is reported on reconnect", Duration::from_secs(150), || {
+            let portal = portal.clone();
+            async move {
+                let job: Option<(String, Option<i64>, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT state, scheduled_for, mode, size_bytes, (SELECT COUNT(*) FROM job_log l WHERE l.job_id = j.id)
+                     FROM jobs j WHERE kind = 'backup'",
+                )
+                .fetch_optional(&portal.db.pool)
+                .await
+                .unwrap();
+                job.is_some_and(|(state, scheduled_for, mode, size, log)| {
+                    state == "success"
+                        && scheduled_for == Some(slot)
+                        && mode.as_deref() == Some("full")
+                        && size.is_some_and(|s| s > 0)
+                        && log > 0
+                })
+            }
+        })
+        .await;
+        let started_at: i64 = sqlx::query_scalar("SELECT started_at FROM jobs WHERE kind = 'backup'")
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+        assert!(
+            (slot..slot + 60_000).contains(&started_at),
+            "it ran on time, while the portal was unreachable"
+        );
     }
 );

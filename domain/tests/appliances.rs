@@ -66,6 +66,7 @@ async fn world(db: &TestDb) -> World {
         id: "a1".into(),
         name: "Documents".into(),
         path: "/srv/documents".into(),
+        policy: None,
     };
     gateway::inventory(&portal, &who, &[asset], &[], &[])
         .await
@@ -125,6 +126,9 @@ fn running_job() -> JobInfo {
             ..Default::default()
         },
         error: None,
+        mode: None,
+        size_bytes: None,
+        scheduled_for: None,
     }
 }
 
@@ -364,6 +368,9 @@ fn job_at(id: &str, kind: JobKind, state: JobState, started_at: i64, seconds: i6
         ended_at: state.is_finished().then_some(started_at + seconds * 1000),
         progress: JobProgress::default(),
         error: (state == JobState::Error).then(|| "disk full".into()),
+        mode: None,
+        size_bytes: None,
+        scheduled_for: None,
     }
 }
 

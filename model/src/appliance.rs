@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::Policy;
+
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Frames larger than this are refused with an error frame.
 pub const MAX_FRAME_BYTES: usize = 1 << 20;
@@ -56,6 +58,9 @@ pub struct AssetInfo {
     pub id: String,
     pub name: String,
     pub path: String,
+    /// The backup policy the appliance runs for this asset, if any.
+    #[serde(default)]
+    pub policy: Option<Policy>,
 }
 
 /// A snapshot of an asset in the appliance's restic repository.
@@ -109,16 +114,19 @@ pub enum JobState {
     Warning,
     Error,
     Cancelled,
+    /// A scheduled run that did not start within its window (appliance down or asset busy).
+    Missed,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 6] = [
+    pub const ALL: [JobState; 7] = [
         JobState::Queued,
         JobState::Running,
         JobState::Success,
         JobState::Warning,
         JobState::Error,
         JobState::Cancelled,
+        JobState::Missed,
     ];
 
     pub fn is_finished(self) -> bool {
@@ -133,6 +141,7 @@ impl JobState {
             JobState::Warning => "warning",
             JobState::Error => "error",
             JobState::Cancelled => "cancelled",
+            JobState::Missed => "missed",
         }
     }
 
@@ -148,6 +157,7 @@ impl JobState {
             JobState::Warning => "Warning",
             JobState::Error => "Error",
             JobState::Cancelled => "Cancelled",
+            JobState::Missed => "Missed",
         }
     }
 }
@@ -164,6 +174,36 @@ pub struct JobProgress {
     pub message: String,
 }
 
+/// Whether a backup stored everything or only what changed since its parent recovery point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobMode {
+    Full,
+    Incremental,
+}
+
+impl JobMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobMode::Full => "full",
+            JobMode::Incremental => "incremental",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobMode> {
+        [JobMode::Full, JobMode::Incremental]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobMode::Full => "Full",
+            JobMode::Incremental => "Incremental",
+        }
+    }
+}
+
 /// A job's state as the appliance reports it (also every progress update).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInfo {
@@ -177,6 +217,15 @@ pub struct JobInfo {
     pub progress: JobProgress,
     /// Why it failed, for `Error`.
     pub error: Option<String>,
+    /// Known once a backup has finished.
+    #[serde(default)]
+    pub mode: Option<JobMode>,
+    /// What a finished backup added to the repository, in bytes.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// The run of the asset's policy this job is (Unix ms); `None` when started by hand.
+    #[serde(default)]
+    pub scheduled_for: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +252,15 @@ pub enum Command {
     CancelJob {
         job_id: String,
     },
+    /// Creates or replaces the asset's backup policy (also how a schedule is paused: a policy
+    /// with `enabled: false`).
+    SetPolicy {
+        asset_id: String,
+        policy: Policy,
+    },
+    RemovePolicy {
+        asset_id: String,
+    },
     Unregister,
 }
 
@@ -219,6 +277,10 @@ impl Command {
                 ..
             } => format!("Restore recovery point {recovery_point_id} to {target_dir}"),
             Command::CancelJob { job_id } => format!("Cancel job {job_id}"),
+            Command::SetPolicy { asset_id, policy } => {
+                format!("Set policy {} on asset {asset_id}", policy.schedule.describe())
+            }
+            Command::RemovePolicy { asset_id } => format!("Remove the policy of asset {asset_id}"),
             Command::Unregister => "Unregister".into(),
         }
     }
@@ -231,6 +293,10 @@ pub enum CommandOutcome {
     Error { message: String },
 }
 
+fn utc() -> String {
+    "UTC".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromAppliance {
@@ -240,6 +306,9 @@ pub enum FromAppliance {
         name: String,
         model: String,
         version: String,
+        /// IANA name of the zone the appliance's policies run in.
+        #[serde(default = "utc")]
+        time_zone: String,
     },
     Heartbeat {
         storage: Storage,
@@ -350,6 +419,31 @@ pub struct AssetView {
     pub organization_name: String,
     pub recovery_points: i64,
     pub last_recovery_point_at: Option<i64>,
+    /// The zone the appliance runs policies in.
+    pub time_zone: String,
+    /// The policy as the appliance last reported it.
+    pub policy: Option<Policy>,
+    /// The latest policy change asked of the appliance, unless it was carried out.
+    pub policy_change: Option<PolicyChange>,
+}
+
+impl AssetView {
+    /// A policy change is on its way to the appliance: the asset cannot be selected meanwhile.
+    pub fn policy_pending(&self) -> bool {
+        self.policy_change
+            .as_ref()
+            .is_some_and(|c| !c.status.is_finished())
+    }
+}
+
+/// A policy change (set, remove, enable, disable) sent to an appliance and not yet carried out,
+/// or one that failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyChange {
+    pub command_id: i64,
+    pub description: String,
+    pub status: CommandStatus,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -380,6 +474,10 @@ pub struct JobView {
     pub ended_at: Option<i64>,
     pub progress: JobProgress,
     pub error: Option<String>,
+    pub mode: Option<JobMode>,
+    pub size_bytes: Option<u64>,
+    /// The policy run this job was, if any.
+    pub scheduled_for: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

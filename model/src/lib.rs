@@ -10,6 +10,7 @@ pub mod live;
 pub mod outbox;
 pub mod password;
 pub mod permissions;
+pub mod policy;
 pub mod tenancy;
 
 pub use error::AppError;

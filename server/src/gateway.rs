@@ -157,6 +157,9 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
     if !send(&mut outgoing, &ToAppliance::Welcome { appliance_id: who.id }).await {
         return;
     }
+    if let Err(error) = gateway::settle_unanswered(&state.portal, &who).await {
+        tracing::error!(appliance = who.id, %error, "settling unanswered commands failed");
+    }
     let mut throttle = JobThrottle::default();
     let mut tick = tokio::time::interval(COMMAND_POLL);
     loop {
@@ -227,8 +230,12 @@ async fn handle(
             ));
         }
         FromAppliance::Hello {
-            name, model, version, ..
-        } => gateway::hello(portal, who, name, model, version).await,
+            name,
+            model,
+            version,
+            time_zone,
+            ..
+        } => gateway::hello(portal, who, name, model, version, time_zone).await,
         FromAppliance::Heartbeat { storage } => gateway::heartbeat(portal, who, storage).await.map(|_| ()),
         FromAppliance::Inventory {
             assets,

@@ -317,6 +317,11 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("path", "/srv/data"),
     ("recovery_point_id", "abc"),
     ("target_dir", "/srv/restore"),
+    ("asset_ids", "999999"),
+    ("frequency", "daily"),
+    ("start_date", "2026-11-23"),
+    ("start_time", "22:00"),
+    ("keep_last", "7"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::appliance::{JobKind, JobState, JobView};
+use model::policy::policy_job_name;
 
 use super::{JobLog, JobsTabs, run_time, state_badge};
 use crate::components::{ErrorBox, Loading, Pager, format_bytes, format_time, href_with, select_option};
@@ -115,9 +116,9 @@ fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl 
         <div class="table-wrap">
             <table class="list">
                 <thead><tr>
-                    {header("appliance", "Appliance")}<th>"Organization"</th>{header("asset", "Asset")}
-                    {header("status", "Status")}{header("type", "Type")}{header("started", "Started")}{header("duration", "Duration")}
-                    <th>"Size"</th>
+                    {header("appliance", "Appliance")}<th>"Organization"</th><th>"Job name"</th>{header("asset", "Asset")}
+                    {header("status", "Status")}{header("type", "Type")}<th>"Mode"</th>{header("started", "Started")}
+                    {header("duration", "Duration")}<th>"Size"</th>
                 </tr></thead>
                 <tbody>
                     {jobs.into_iter().map(|job| {
@@ -128,12 +129,14 @@ fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl 
                                 on:click=move |_| selected.set(Some(for_click.clone()))>
                                 <td>{job.appliance_name.clone()}</td>
                                 <td>{job.organization_name.clone()}</td>
+                                <td>{job_name(&job)}</td>
                                 <td>{job.asset_name.clone()}</td>
                                 <td>{state_badge(job.state)}</td>
                                 <td>{job.kind.label()}</td>
+                                <td data-mode=job.mode.map(|m| m.as_str())>{job.mode.map_or("–", |m| m.label())}</td>
                                 <td>{format_time(job.started_at)}</td>
                                 <td>{duration}</td>
-                                <td class="num">{format_bytes(job.progress.bytes_total)}</td>
+                                <td class="num">{job_size(&job)}</td>
                             </tr>
                         }
                     }).collect_view()}
@@ -151,12 +154,32 @@ fn JobDetails(job: JobView, selected: RwSignal<Option<JobView>>) -> impl IntoVie
             <dl class="facts">
                 <div><dt>"Asset"</dt><dd>{job.asset_name.clone()}</dd></div>
                 <div><dt>"Appliance"</dt><dd>{job.appliance_name.clone()}</dd></div>
+                <div><dt>"Name"</dt><dd>{job_name(&job)}</dd></div>
                 <div><dt>"ID"</dt><dd><code>{job.external_id.clone()}</code></dd></div>
+                <div><dt>"Mode"</dt><dd>{job.mode.map_or("–", |m| m.label())}</dd></div>
                 <div><dt>"Result"</dt><dd>{state_badge(job.state)}</dd></div>
-                <div><dt>"Size"</dt><dd>{format_bytes(job.progress.bytes_total)}</dd></div>
+                <div><dt>"Size"</dt><dd>{job_size(&job)}</dd></div>
                 <div><dt>"Message"</dt><dd>{job.error.clone().unwrap_or_else(|| job.progress.message.clone())}</dd></div>
             </dl>
         </section>
         <JobLog job_id=job.id on_close=move || selected.set(None) />
+    }
+}
+
+/// Policy runs carry their policy's job name; the rest were started by hand.
+pub fn job_name(job: &JobView) -> String {
+    if job.scheduled_for.is_some() {
+        policy_job_name(&job.asset_name)
+    } else {
+        format!("{} on demand", job.kind.label())
+    }
+}
+
+/// What a backup added to the repository, or what a restore wrote.
+fn job_size(job: &JobView) -> String {
+    match (job.size_bytes, job.progress.bytes_total) {
+        (Some(size), _) => format_bytes(size),
+        (None, total) if total > 0 && job.state.is_finished() => format_bytes(total),
+        _ => "–".into(),
     }
 }

@@ -49,7 +49,7 @@ pub fn state_badge(state: JobState) -> impl IntoView {
     let class = match state {
         JobState::Success => "badge sent",
         JobState::Warning => "badge warning",
-        JobState::Error => "badge failed",
+        JobState::Error | JobState::Missed => "badge failed",
         JobState::Cancelled => "badge muted",
         JobState::Queued | JobState::Running => "badge pending",
     };

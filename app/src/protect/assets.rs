@@ -1,63 +1,87 @@
-//! Protect → Assets: every protected directory across the appliances the user may see.
+//! Protect → Assets: every protected directory across the appliances the user may see, with
+//! their backup policies (spec portal-b §2.1). Assets are selected across pages and given a
+//! policy, a retention or none in one action; a row whose change is on its way to the
+//! appliance shows a spinner and cannot be selected until the appliance answers.
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
+use model::Action;
+use model::appliance::{AssetView, CommandStatus, PolicyChange};
+use model::auth::SessionView;
+use model::jobs::BulkOutcome;
+use model::policy::{Frequency, Policy};
 
 use super::ProtectTabs;
 use super::api::list_assets;
-use crate::components::{ErrorBox, Loading, Pager, format_time};
+use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
+use crate::components::{ErrorBox, Loading, Pager, action_error, format_time};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
+
+/// Selected assets (kept across pages, cleared by a reload): id → (name, appliance zone).
+type Selection = RwSignal<BTreeMap<i64, (String, String)>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyDialog {
+    Closed,
+    Set,
+    Retention,
+    Remove,
+}
 
 #[component]
 pub fn AssetsPage() -> impl IntoView {
     let query = use_query_map();
     let live = use_live();
+    let role = use_context::<SessionView>().map(|s| s.role);
+    let may_configure = role.is_some_and(|r| r.can(Action::ConfigurePolicies));
+    let may_retain = role.is_some_and(|r| r.can(Action::ChangeRetention));
+    let selection: Selection = RwSignal::new(BTreeMap::new());
+    let dialog = RwSignal::new(PolicyDialog::Closed);
+    let outcome = RwSignal::new(None::<BulkOutcome>);
+    let changed = RwSignal::new(0u32);
     let assets = Resource::new(
-        move || (query.get(), live.refetch.get()),
-        |(q, _)| {
+        move || (query.get(), live.refetch.get(), changed.get()),
+        |(q, _, _)| {
             let number = |key: &str| q.get(key).and_then(|v| v.parse().ok());
             list_assets(
-                None,
+                number("appliance"),
                 number("organization"),
                 q.get("name").filter(|s| !s.is_empty()),
                 q.get("page").and_then(|v| v.parse().ok()),
             )
         },
     );
+    let done = Callback::new(move |result: BulkOutcome| {
+        outcome.set(Some(result));
+        selection.set(BTreeMap::new());
+        dialog.set(PolicyDialog::Closed);
+        changed.update(|n| *n += 1);
+    });
     view! {
         <Title text="Assets · Protect · Backplane" />
         <div class="page-head"><h1>"Protect"</h1></div>
         <ProtectTabs current="/protect/assets" />
         <Filters />
+        {may_retain.then(|| view! { <SelectionBar selection dialog may_configure /> })}
+        <Outcome outcome />
+        {move || match dialog.get() {
+            PolicyDialog::Closed => None,
+            PolicyDialog::Set => Some(view! { <SetPolicyForm selection dialog done /> }.into_any()),
+            PolicyDialog::Retention => Some(view! { <RetentionForm selection dialog done /> }.into_any()),
+            PolicyDialog::Remove => Some(view! { <RemovePolicyForm selection dialog done /> }.into_any()),
+        }}
         <Transition fallback=Loading>
             {move || assets.get().map(|result| match result {
                 Ok(page) if page.items.is_empty() => view! { <p class="empty">"No assets match."</p> }.into_any(),
                 Ok(page) => {
                     let pages = page.page_count();
                     view! {
-                        <div class="table-wrap">
-                            <table class="list">
-                                <thead><tr>
-                                    <th>"Name"</th><th>"Path"</th><th>"Appliance"</th><th>"Organization"</th>
-                                    <th>"Recovery points"</th><th>"Last recovery point"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {page.items.into_iter().map(|a| view! {
-                                        <tr data-asset=a.name.clone()>
-                                            <td>{a.name.clone()}</td>
-                                            <td><code>{a.path}</code></td>
-                                            <td><a href=format!("/protect/appliances/{}", a.appliance_id)>{a.appliance_name}</a></td>
-                                            <td>{a.organization_name}</td>
-                                            <td class="num">{a.recovery_points}</td>
-                                            <td>{a.last_recovery_point_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        <AssetTable assets=page.items selection selectable=may_retain />
                         <Pager path="/protect/assets" page=page.page pages total=page.total />
                     }.into_any()
                 }
@@ -67,15 +91,308 @@ pub fn AssetsPage() -> impl IntoView {
     }
 }
 
-/// Organization and "name contains" (asset name, path or appliance); kept in the URL.
+/// "N selected" and the bulk actions.
+#[component]
+fn SelectionBar(selection: Selection, dialog: RwSignal<PolicyDialog>, may_configure: bool) -> impl IntoView {
+    let count = move || selection.with(|s| s.len());
+    let none = move || count() == 0;
+    view! {
+        <div class="selection-bar" role="toolbar" aria-label="Selected assets">
+            <span data-testid="selected-count">{move || format!("{} selected", count())}</span>
+            {may_configure.then(|| view! {
+                <button type="button" class="primary" disabled=none on:click=move |_| dialog.set(PolicyDialog::Set)>"Set backup policy"</button>
+                <button type="button" disabled=none on:click=move |_| dialog.set(PolicyDialog::Remove)>"Remove backup policy"</button>
+            })}
+            <button type="button" disabled=none on:click=move |_| dialog.set(PolicyDialog::Retention)>"Change retention"</button>
+            <button type="button" class="link" disabled=none on:click=move |_| selection.set(BTreeMap::new())>"Clear selection"</button>
+        </div>
+    }
+}
+
+/// What the last bulk action did.
+#[component]
+fn Outcome(outcome: RwSignal<Option<BulkOutcome>>) -> impl IntoView {
+    move || {
+        let outcome = outcome.get()?;
+        let plural = if outcome.queued == 1 { "" } else { "s" };
+        Some(view! {
+            <div class="command-feedback" role="status">
+                <p>{format!("Sent to the appliances for {} asset{plural}; each row shows its progress.", outcome.queued)}</p>
+                {(!outcome.refused.is_empty()).then(|| view! {
+                    <ul class="error">{outcome.refused.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
+                })}
+            </div>
+        })
+    }
+}
+
+#[component]
+fn AssetTable(assets: Vec<AssetView>, selection: Selection, selectable: bool) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="list">
+                <thead><tr>
+                    {selectable.then(|| view! { <th><span class="visually-hidden">"Select"</span></th> })}
+                    <th>"Name"</th><th>"Path"</th><th>"Appliance"</th><th>"Organization"</th>
+                    <th>"Backup policy"</th><th>"Retention"</th>
+                    <th>"Recovery points"</th><th>"Last recovery point"</th>
+                </tr></thead>
+                <tbody>
+                    {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn AssetRow(asset: AssetView, selection: Selection, selectable: bool) -> impl IntoView {
+    let live = use_live();
+    let id = asset.id;
+    let fetched_change = asset.policy_change.clone();
+    // The change as pushed since the list was fetched.
+    let change = Signal::derive(move || {
+        let fetched = fetched_change.clone()?;
+        let pushed = live.commands.with(|m| m.get(&fetched.command_id).cloned());
+        Some(match pushed {
+            Some(command) => PolicyChange {
+                status: command.status,
+                message: command.message,
+                ..fetched
+            },
+            None => fetched,
+        })
+    });
+    let pending = move || change.with(|c| c.as_ref().is_some_and(|c| !c.status.is_finished()));
+    let checked = move || selection.with(|s| s.contains_key(&id));
+    let entry = (asset.name.clone(), asset.time_zone.clone());
+    let toggle = move |on: bool| {
+        selection.update(|s| {
+            if on {
+                s.insert(id, entry.clone());
+            } else {
+                s.remove(&id);
+            }
+        })
+    };
+    let policy = asset.policy.clone();
+    let shown_policy = asset.policy.clone();
+    let retention = asset
+        .policy
+        .as_ref()
+        .map(|p| p.retention.describe())
+        .unwrap_or_default();
+    let zone = asset.time_zone.clone();
+    view! {
+        <tr data-asset=asset.name.clone() data-policy-state=move || policy_state(pending(), change.get().as_ref(), policy.as_ref())>
+            {selectable.then(|| view! {
+                <td>
+                    <input type="checkbox" aria-label=format!("Select {}", asset.name)
+                        prop:checked=checked disabled=pending
+                        title=move || pending().then_some("A policy change is on its way to the appliance.")
+                        on:change=move |ev| toggle(event_target_checked(&ev)) />
+                </td>
+            })}
+            <td>{asset.name.clone()}</td>
+            <td><code>{asset.path.clone()}</code></td>
+            <td><a href=format!("/protect/appliances/{}", asset.appliance_id)>{asset.appliance_name.clone()}</a></td>
+            <td>{asset.organization_name.clone()}</td>
+            <td>{move || policy_cell(change.get(), shown_policy.clone(), &zone)}</td>
+            <td>{retention}</td>
+            <td class="num">{asset.recovery_points}</td>
+            <td>{asset.last_recovery_point_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
+        </tr>
+    }
+}
+
+fn policy_state(pending: bool, change: Option<&PolicyChange>, policy: Option<&Policy>) -> &'static str {
+    match (pending, change, policy) {
+        (true, _, _) => "pending",
+        (_, Some(c), _) if c.status == CommandStatus::Error => "error",
+        (_, _, Some(p)) if !p.enabled => "disabled",
+        (_, _, Some(_)) => "active",
+        _ => "none",
+    }
+}
+
+/// The policy as the appliance runs it; a spinner while a change is on its way; the
+/// appliance's reason when the last change failed.
+fn policy_cell(change: Option<PolicyChange>, policy: Option<Policy>, zone: &str) -> impl IntoView + use<> {
+    let current = policy.map(|p| {
+        let title = format!("{} ({zone})", p.schedule.describe());
+        let label = if p.enabled {
+            p.schedule.frequency.label().to_owned()
+        } else {
+            format!("{} (disabled)", p.schedule.frequency.label())
+        };
+        view! { <span title=title>{label}</span> }
+    });
+    let change = change.map(|c| match c.status {
+        CommandStatus::Error => view! {
+            <span class="badge failed" title=c.message.clone().unwrap_or_default()>"Error"</span>
+            <span class="error small">{c.message.unwrap_or_default()}</span>
+        }
+        .into_any(),
+        _ => view! {
+            <span class="pending-change" role="status">
+                <span class="spinner" aria-hidden="true"></span>" "{c.description}
+            </span>
+        }
+        .into_any(),
+    });
+    view! { {current}" "{change} }
+}
+
+/// Organization, appliance and "name contains" (asset name, path or appliance); kept in the URL.
 #[component]
 fn Filters() -> impl IntoView {
-    let name = use_query_map().get_untracked().get("name").unwrap_or_default();
+    let query = use_query_map().get_untracked();
+    let name = query.get("name").unwrap_or_default();
+    let appliance = query.get("appliance");
     view! {
         <Form method="GET" action="/protect/assets" attr:class="filters">
             <ScopeAndOrganizationSelects without_scope=true />
+            {appliance.map(|id| view! { <input type="hidden" name="appliance" value=id /> })}
             <label>"Name" <input type="search" name="name" value=name placeholder="asset, path or appliance…" /></label>
             <button type="submit">"Apply"</button>
         </Form>
+    }
+}
+
+/// The selected ids as the forms send them.
+fn selected_ids(selection: Selection) -> impl Fn() -> String + Copy {
+    move || selection.with(|s| s.keys().map(|id| id.to_string()).collect::<Vec<_>>().join(","))
+}
+
+/// "Europe/Berlin (2 assets), UTC (1 asset)": the zones the start time is read in.
+fn selected_zones(selection: Selection) -> String {
+    let mut zones: BTreeMap<String, usize> = BTreeMap::new();
+    selection.with(|s| {
+        for (_, zone) in s.values() {
+            *zones.entry(zone.clone()).or_default() += 1;
+        }
+    });
+    zones
+        .into_iter()
+        .map(|(zone, n)| format!("{zone} ({n} asset{})", if n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn follow_outcome<A>(action: ServerAction<A>, done: Callback<BulkOutcome>)
+where
+    A: leptos::server_fn::ServerFn<Output = BulkOutcome, Error = model::AppError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    Effect::new(move || {
+        if let Some(Ok(outcome)) = action.value().get() {
+            done.run(outcome);
+        }
+    });
+}
+
+/// The five "keep" fields (restic's forget rules); empty keeps everything.
+#[component]
+fn RetentionFields() -> impl IntoView {
+    let field = |name: &'static str, label: &'static str| {
+        view! { <label>{label} <input type="number" min="1" max="10000" name=name inputmode="numeric" /></label> }
+    };
+    view! {
+        <fieldset class="retention">
+            <legend>"Keep recovery points"</legend>
+            <p class="muted small">"A recovery point is kept if any rule keeps it; with no rule, all are kept. Applied after each backup, then unused data is pruned."</p>
+            {field("keep_last", "Last")}
+            {field("keep_daily", "Daily")}
+            {field("keep_weekly", "Weekly")}
+            {field("keep_monthly", "Monthly")}
+            {field("keep_yearly", "Yearly")}
+        </fieldset>
+    }
+}
+
+#[component]
+fn SetPolicyForm(
+    selection: Selection,
+    dialog: RwSignal<PolicyDialog>,
+    done: Callback<BulkOutcome>,
+) -> impl IntoView {
+    let set = ServerAction::<SetPolicy>::new();
+    follow_outcome(set, done);
+    let count = selection.with_untracked(|s| s.len());
+    view! {
+        <section class="dialog" role="dialog" aria-label="Set backup policy">
+            <h2>{format!("Set backup policy on {count} asset{}", if count == 1 { "" } else { "s" })}</h2>
+            <ActionForm action=set>
+                <input type="hidden" name="asset_ids" value=selected_ids(selection) />
+                <label>"Backup schedule"
+                    <select name="frequency" required>
+                        {Frequency::ALL.into_iter().map(|f| view! { <option value=f.as_str()>{f.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="check"><input type="checkbox" name="exclude_weekends" value="on" />" Exclude weekends"</label>
+                <label>"Start date" <input type="date" name="start_date" required /></label>
+                <label>"Start time" <input type="time" name="start_time" required /></label>
+                <p class="muted small">{format!("Date and time are in each appliance's time zone: {}.", selected_zones(selection))}</p>
+                <RetentionFields />
+                <p class="muted small">"The first backup is a full backup and takes longer than the incremental backups that follow."</p>
+                {action_error(set.value())}
+                <div class="actions">
+                    <button type="submit" class="primary">"Save"</button>
+                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn RetentionForm(
+    selection: Selection,
+    dialog: RwSignal<PolicyDialog>,
+    done: Callback<BulkOutcome>,
+) -> impl IntoView {
+    let retain = ServerAction::<SetRetention>::new();
+    follow_outcome(retain, done);
+    view! {
+        <section class="dialog" role="dialog" aria-label="Change retention">
+            <h2>"Change retention"</h2>
+            <ActionForm action=retain>
+                <input type="hidden" name="asset_ids" value=selected_ids(selection) />
+                <RetentionFields />
+                {action_error(retain.value())}
+                <div class="actions">
+                    <button type="submit" class="primary">"Save"</button>
+                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn RemovePolicyForm(
+    selection: Selection,
+    dialog: RwSignal<PolicyDialog>,
+    done: Callback<BulkOutcome>,
+) -> impl IntoView {
+    let remove = ServerAction::<RemovePolicy>::new();
+    follow_outcome(remove, done);
+    let count = selection.with_untracked(|s| s.len());
+    view! {
+        <section class="dialog" role="dialog" aria-label="Remove backup policy">
+            <h2>"Remove backup policy"</h2>
+            <p>{format!("Scheduled backups of {count} asset{} stop; their recovery points stay.", if count == 1 { "" } else { "s" })}</p>
+            <ActionForm action=remove>
+                <input type="hidden" name="asset_ids" value=selected_ids(selection) />
+                {action_error(remove.value())}
+                <div class="actions">
+                    <button type="submit" class="danger">"Remove"</button>
+                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
+                </div>
+            </ActionForm>
+        </section>
     }
 }

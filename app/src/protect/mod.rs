@@ -4,6 +4,7 @@ pub mod api;
 mod appliances;
 mod assets;
 mod detail;
+pub mod policy_api;
 
 pub use appliances::ProtectPage;
 pub use assets::AssetsPage;

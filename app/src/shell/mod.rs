@@ -10,7 +10,7 @@ use leptos_router::path;
 use crate::auth::api::whoami;
 use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
 use crate::components::{ErrorBox, Loading};
-use crate::jobs::{ActiveJobsPage, RecentJobsPage};
+use crate::jobs::{ActiveJobsPage, RecentJobsPage, ScheduledJobsPage};
 use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, ProtectPage};
@@ -76,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("protect/appliances/:id") view=ApplianceDetailPage />
                     <Route path=path!("jobs") view=RecentJobsPage />
                     <Route path=path!("jobs/active") view=ActiveJobsPage />
+                    <Route path=path!("jobs/scheduled") view=ScheduledJobsPage />
                     <Route path=path!("organizations") view=OrganizationsPage />
                     <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("settings/outbox") view=OutboxPage />

@@ -24,6 +24,7 @@ pub fn permission_for(command: &Command) -> Action {
         }
         Command::BackupNow { .. } | Command::Restore { .. } => Action::StartBackup,
         Command::CancelJob { .. } => Action::CancelJob,
+        Command::SetPolicy { .. } | Command::RemovePolicy { .. } => Action::ConfigurePolicies,
     }
 }
 
@@ -37,9 +38,24 @@ pub async fn enqueue(
 ) -> DomainResult<CommandView> {
     viewer.require(permission_for(command))?;
     let mut tx = portal.db.begin().await?;
-    let appliance = views::get(&mut tx, viewer, appliance_id).await?;
+    let view = queue(&mut tx, portal, viewer, appliance_id, command, client).await?;
+    tx.commit().await?;
+    published(portal, viewer, view)
+}
+
+/// Inserts and audits a command inside the caller's transaction, who has checked the viewer's
+/// role; publish the returned view with [`published`] after commit.
+pub(crate) async fn queue(
+    tx: &mut AnyConnection,
+    portal: &Portal,
+    viewer: &Viewer,
+    appliance_id: i64,
+    command: &Command,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    let appliance = views::get(&mut *tx, viewer, appliance_id).await?;
     let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
-    let description = describe(&mut tx, appliance.id, command).await?;
+    let description = describe(&mut *tx, appliance.id, command).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO appliance_commands (appliance_id, command, description, status, requested_by, created_at)
          VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
@@ -53,15 +69,18 @@ pub async fn enqueue(
     .await?;
     let target = format!("appliance {}", appliance.name);
     audit::record(
-        &mut tx,
+        &mut *tx,
         audit::Entry::by(viewer, client, "appliance.command", &target).after(description),
         portal.now(),
     )
     .await?;
-    let view = views::command(&mut tx, id)
+    views::command(&mut *tx, id)
         .await?
-        .ok_or_else(|| DomainError::internal("a queued command vanished"))?;
-    tx.commit().await?;
+        .ok_or_else(|| DomainError::internal("a queued command vanished"))
+}
+
+/// Tells the viewer's browsers about a committed command.
+pub(crate) fn published(portal: &Portal, viewer: &Viewer, view: CommandView) -> DomainResult<CommandView> {
     portal.live.publish(
         viewer.instance_id,
         view.organization_id,
@@ -112,6 +131,37 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
                 ),
                 None => command.describe(),
             }
+        }
+        Command::SetPolicy { asset_id, policy } => {
+            let asset = asset_name(conn, appliance_id, asset_id).await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT policy FROM assets WHERE appliance_id = $1 AND external_id = $2")
+                    .bind(appliance_id)
+                    .bind(asset_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .flatten();
+            let current = views::parse_policy(current.as_deref());
+            match current {
+                Some(current) if current.enabled != policy.enabled && current.schedule == policy.schedule => {
+                    let verb = if policy.enabled { "Enable" } else { "Disable" };
+                    format!("{verb} the schedule of {asset}")
+                }
+                Some(current) if current.schedule == policy.schedule => {
+                    format!("Keep {} of {asset}", policy.retention.describe())
+                }
+                _ => format!(
+                    "Set {} on {asset}, keeping {}",
+                    policy.schedule.describe(),
+                    policy.retention.describe()
+                ),
+            }
+        }
+        Command::RemovePolicy { asset_id } => {
+            format!(
+                "Remove the policy of {}",
+                asset_name(conn, appliance_id, asset_id).await?
+            )
         }
         Command::Unregister => command.describe(),
     };

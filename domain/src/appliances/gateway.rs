@@ -5,6 +5,7 @@
 use model::AppError;
 use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, RecoveryPointInfo, Storage};
 use model::live::LiveEvent;
+use model::policy::is_time_zone;
 use sqlx::AnyConnection;
 
 use super::{ApplianceIdentity, events};
@@ -37,12 +38,15 @@ pub async fn hello(
     name: &str,
     model: &str,
     version: &str,
+    time_zone: &str,
 ) -> DomainResult<()> {
     let clip = |s: &str, n: usize| s.trim().chars().take(n).collect::<String>();
-    sqlx::query("UPDATE appliances SET name = $1, model = $2, version = $3 WHERE id = $4")
+    let time_zone = if is_time_zone(time_zone) { time_zone } else { "UTC" };
+    sqlx::query("UPDATE appliances SET name = $1, model = $2, version = $3, time_zone = $4 WHERE id = $5")
         .bind(clip(name, 100))
         .bind(clip(model, 100))
         .bind(clip(version, 50))
+        .bind(time_zone)
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
@@ -134,14 +138,16 @@ pub async fn inventory(
             .await?;
     }
     for asset in assets {
+        let policy = asset.policy.as_ref().and_then(|p| serde_json::to_string(p).ok());
         sqlx::query(
-            "INSERT INTO assets (appliance_id, external_id, name, path) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (appliance_id, external_id) DO UPDATE SET name = excluded.name, path = excluded.path",
+            "INSERT INTO assets (appliance_id, external_id, name, path, policy) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (appliance_id, external_id) DO UPDATE SET name = excluded.name, path = excluded.path, policy = excluded.policy",
         )
         .bind(who.id)
         .bind(&asset.id)
         .bind(&asset.name)
         .bind(&asset.path)
+        .bind(policy)
         .execute(&mut *tx)
         .await?;
     }
@@ -199,10 +205,12 @@ async fn upsert_job(
     let p = &job.progress;
     sqlx::query(
         "INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state, started_at, ended_at,
-                           percent, bytes_done, bytes_total, files_done, files_total, bytes_per_sec, eta_secs, message, error, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                           percent, bytes_done, bytes_total, files_done, files_total, bytes_per_sec, eta_secs, message, error, updated_at,
+                           mode, size_bytes, scheduled_for)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
          ON CONFLICT (appliance_id, external_id) DO UPDATE SET
            state = excluded.state, ended_at = excluded.ended_at, percent = excluded.percent,
+           mode = excluded.mode, size_bytes = excluded.size_bytes, scheduled_for = excluded.scheduled_for,
            bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, files_done = excluded.files_done,
            files_total = excluded.files_total, bytes_per_sec = excluded.bytes_per_sec, eta_secs = excluded.eta_secs,
            message = excluded.message, error = excluded.error, updated_at = excluded.updated_at",
@@ -225,6 +233,9 @@ async fn upsert_job(
     .bind(p.message.chars().take(500).collect::<String>())
     .bind(job.error.clone())
     .bind(now)
+    .bind(job.mode.map(|m| m.as_str()))
+    .bind(job.size_bytes.map(to_i64))
+    .bind(job.scheduled_for)
     .execute(conn)
     .await?;
     Ok(())
@@ -260,6 +271,44 @@ pub async fn job_log(
         who.organization_id,
         LiveEvent::JobLog { job_id: id },
     );
+    Ok(())
+}
+
+/// At connect: commands sent on an earlier connection and never answered. A policy change is
+/// safe to repeat, so it is sent again; anything else ends in error, as the appliance may or
+/// may not have acted on it.
+pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<()> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, command FROM appliance_commands WHERE appliance_id = $1 AND status = 'sent' ORDER BY id",
+    )
+    .bind(who.id)
+    .fetch_all(&portal.db.pool)
+    .await?;
+    for (id, json) in rows {
+        let repeatable = matches!(
+            serde_json::from_str::<Command>(&json),
+            Ok(Command::SetPolicy { .. } | Command::RemovePolicy { .. })
+        );
+        if repeatable {
+            sqlx::query("UPDATE appliance_commands SET status = 'pending' WHERE id = $1 AND status = 'sent'")
+                .bind(id)
+                .execute(&portal.db.pool)
+                .await?;
+            events::command(portal, who.instance_id, id).await;
+        } else {
+            let message =
+                "The connection dropped before the appliance answered; check its jobs and try again.";
+            finish(
+                portal,
+                who,
+                id,
+                &CommandOutcome::Error {
+                    message: message.into(),
+                },
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 pub mod commands;
 mod events;
 pub mod gateway;
+pub mod policies;
 pub mod registration;
 pub mod views;
 

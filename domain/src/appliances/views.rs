@@ -4,9 +4,11 @@
 use model::AppError;
 use model::appliance::{
     ApplianceFilter, ApplianceSort, ApplianceSummary, AssetView, CommandStatus, CommandView, JobKind,
-    JobLogLine, JobProgress, JobState, JobView, LOW_SPACE_PERCENT, RecoveryPointView, Storage,
+    JobLogLine, JobMode, JobProgress, JobState, JobView, LOW_SPACE_PERCENT, PolicyChange, RecoveryPointView,
+    Storage,
 };
 use model::jobs::{JobSort, RECENT_JOB_DAYS, RecentJobFilter};
+use model::policy::Policy;
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
@@ -169,6 +171,33 @@ struct AssetRow {
     organization_name: String,
     recovery_points: i64,
     last_recovery_point_at: Option<i64>,
+    time_zone: String,
+    policy: Option<String>,
+    policy_command_id: Option<i64>,
+    policy_command: Option<String>,
+    policy_command_status: Option<String>,
+    policy_command_message: Option<String>,
+}
+
+/// The policy change an asset row points at, unless it was carried out.
+pub(crate) fn policy_change(
+    command_id: Option<i64>,
+    description: Option<String>,
+    status: Option<String>,
+    message: Option<String>,
+) -> Option<PolicyChange> {
+    let status = CommandStatus::parse(&status?);
+    (status != CommandStatus::Done).then(|| PolicyChange {
+        command_id: command_id.unwrap_or_default(),
+        description: description.unwrap_or_default(),
+        status,
+        message,
+    })
+}
+
+/// A stored policy; an unreadable one (never written by this portal) counts as none.
+pub(crate) fn parse_policy(json: Option<&str>) -> Option<Policy> {
+    json.and_then(|j| serde_json::from_str(j).ok())
 }
 
 impl From<AssetRow> for AssetView {
@@ -184,15 +213,26 @@ impl From<AssetRow> for AssetView {
             organization_name: r.organization_name,
             recovery_points: r.recovery_points,
             last_recovery_point_at: r.last_recovery_point_at,
+            time_zone: r.time_zone,
+            policy: parse_policy(r.policy.as_deref()),
+            policy_change: policy_change(
+                r.policy_command_id,
+                r.policy_command,
+                r.policy_command_status,
+                r.policy_command_message,
+            ),
         }
     }
 }
 
 const ASSETS: &str = "FROM assets s JOIN appliances a ON a.id = s.appliance_id JOIN organizations o ON o.id = a.organization_id
+    LEFT JOIN appliance_commands c ON c.id = s.policy_command_id
     WHERE a.deleted_at IS NULL AND o.instance_id = $1";
 const ASSET_COLUMNS: &str =
     "SELECT s.id, s.external_id, s.name, s.path, a.id AS appliance_id, a.name AS appliance_name,
-        o.id AS organization_id, o.name AS organization_name,
+        o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
+        s.policy_command_id, c.description AS policy_command, c.status AS policy_command_status,
+        c.message AS policy_command_message,
         (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = s.id) AS recovery_points,
         (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = s.id) AS last_recovery_point_at";
 
@@ -310,6 +350,9 @@ struct JobRow {
     eta_secs: Option<i64>,
     message: String,
     error: Option<String>,
+    mode: Option<String>,
+    size_bytes: Option<i64>,
+    scheduled_for: Option<i64>,
 }
 
 impl From<JobRow> for JobView {
@@ -338,6 +381,9 @@ impl From<JobRow> for JobView {
                 message: r.message,
             },
             error: r.error,
+            mode: r.mode.as_deref().and_then(JobMode::parse),
+            size_bytes: r.size_bytes.map(to_u64),
+            scheduled_for: r.scheduled_for,
         }
     }
 }
@@ -345,7 +391,7 @@ impl From<JobRow> for JobView {
 const JOBS: &str = "SELECT j.id, j.appliance_id, a.name AS appliance_name, j.organization_id, o.name AS organization_name,
         s.id AS asset_id, s.name AS asset_name, j.asset_external_id, j.external_id, j.kind, j.state, j.started_at,
         j.ended_at, j.percent, j.bytes_done, j.bytes_total, j.files_done, j.files_total, j.bytes_per_sec,
-        j.eta_secs, j.message, j.error
+        j.eta_secs, j.message, j.error, j.mode, j.size_bytes, j.scheduled_for
     FROM jobs j JOIN appliances a ON a.id = j.appliance_id JOIN organizations o ON o.id = j.organization_id
     LEFT JOIN assets s ON s.appliance_id = j.appliance_id AND s.external_id = j.asset_external_id";
 
