@@ -998,6 +998,9 @@ on_both_databases!(
     }
 );
 
+/// State, scheduled run, mode, size and log lines of a job as the portal stored it.
+type ReportedJob = (String, Option<i64>, Option<String>, Option<i64>, i64);
+
 on_both_databases!(
     the_appliance_keeps_its_schedule_while_the_portal_is_unreachable,
     |db: TestDb| async move {
@@ -1052,7 +1055,7 @@ on_both_databases!(
         eventually_within("the scheduled job is reported on reconnect", Duration::from_secs(150), || {
             let portal = portal.clone();
             async move {
-                let job: Option<(String, Option<i64>, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+                let job: Option<ReportedJob> = sqlx::query_as(
                     "SELECT state, scheduled_for, mode, size_bytes, (SELECT COUNT(*) FROM job_log l WHERE l.job_id = j.id)
                      FROM jobs j WHERE kind = 'backup'",
                 )
