@@ -1,9 +1,9 @@
 //! Appliances in the domain layer, on SQLite and PostgreSQL: what users ask of them (roles,
 //! typed DELETE, jobs in the way), deletion revoking the credential, the live events each change
-//! publishes, list filters, Jobs → Recent and the 90-day purge.
+//! publishes, list filters, Jobs → Recent and the 90-day purge, backup policies and schedules.
 
 use domain::access::Viewer;
-use domain::appliances::{commands, gateway, registration, views};
+use domain::appliances::{commands, gateway, policies, registration, views};
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
@@ -11,8 +11,9 @@ use model::appliance::{
     ApplianceFilter, ApplianceSort, AssetInfo, CommandStatus, JobInfo, JobKind, JobProgress, JobState,
     RegisterRequest, Storage,
 };
-use model::jobs::{JobSort, RecentJobFilter};
+use model::jobs::{JobSort, RecentJobFilter, ScheduleSort};
 use model::live::{LiveEvent, LiveFrame};
+use model::policy::{Frequency, Policy, Retention, Schedule};
 use model::tenancy::OrgQuery;
 use model::{AppError, Role};
 
@@ -472,5 +473,201 @@ on_both_databases!(
             vec!["j1", "j2", "j3", "j4"],
             "only the 100-day-old job is gone"
         );
+    }
+);
+
+fn daily_at_22() -> policies::PolicyRequest {
+    policies::PolicyRequest {
+        frequency: Frequency::Daily,
+        exclude_weekends: false,
+        start_date: "2030-01-07".into(),
+        start_time: "22:00".into(),
+        retention: Retention::default(),
+    }
+}
+
+/// The appliance answers the command and reports `policy` for asset a1 in its inventory.
+async fn appliance_applies(w: &World, command_id: i64, policy: Option<Policy>) {
+    gateway::finish(
+        &w.portal,
+        &w.who,
+        command_id,
+        &model::appliance::CommandOutcome::Done { message: "ok".into() },
+    )
+    .await
+    .unwrap();
+    let asset = AssetInfo {
+        id: "a1".into(),
+        name: "Documents".into(),
+        path: "/srv/documents".into(),
+        policy,
+    };
+    gateway::inventory(&w.portal, &w.who, &[asset], &[], &[])
+        .await
+        .unwrap();
+}
+
+on_both_databases!(
+    policies_follow_roles_validate_their_fields_and_show_pending_until_the_appliance_answers,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let asset = asset_id(&w).await;
+        let instance = w.root.instance_id;
+        let manager = viewer(&w.portal, instance, "manage@acme.example", Role::Manage).await;
+        let monitor = viewer(&w.portal, instance, "monitor@acme.example", Role::Monitor).await;
+
+        for who in [&manager, &monitor] {
+            let refused = policies::set_policies(&w.portal, who, &[asset], &daily_at_22(), &client).await;
+            assert!(
+                matches!(refused, Err(DomainError::Rejected(AppError::Forbidden))),
+                "{:?}",
+                who.role
+            );
+        }
+        let no_policy =
+            policies::set_retention(&w.portal, &manager, &[asset], &Retention::default(), &client)
+                .await
+                .unwrap();
+        assert_eq!(no_policy.refused, ["Documents has no backup policy."]);
+
+        let mut bad_time = daily_at_22();
+        bad_time.start_time = "25:61".into();
+        let error = rejected(policies::set_policies(&w.portal, &w.root, &[asset], &bad_time, &client).await);
+        assert_eq!(error.field(), Some("start_time"));
+        let mut never = daily_at_22();
+        (never.frequency, never.exclude_weekends, never.start_date) =
+            (Frequency::Weekly, true, "2030-01-05".into());
+        let error = rejected(policies::set_policies(&w.portal, &w.root, &[asset], &never, &client).await);
+        assert!(error.to_string().contains("never runs"), "{error}");
+        let mut greedy = daily_at_22();
+        greedy.retention.keep_daily = Some(1_000_000);
+        let error = rejected(policies::set_policies(&w.portal, &w.root, &[asset], &greedy, &client).await);
+        assert_eq!(error.field(), Some("keep_daily"));
+
+        let outcome = policies::set_policies(&w.portal, &w.root, &[asset, 987_654], &daily_at_22(), &client)
+            .await
+            .unwrap();
+        assert_eq!(outcome.queued, 1);
+        assert_eq!(outcome.refused, ["Asset 987654 was not found."]);
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let pending = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        drop(conn);
+        assert!(pending.policy_pending());
+        let change = pending.policy_change.clone().unwrap();
+        assert!(
+            change
+                .description
+                .starts_with("Set Daily from 2030-01-07 22:00 on Documents"),
+            "{}",
+            change.description
+        );
+        let nothing = policies::schedules(
+            &mut *w.portal.db.pool.acquire().await.unwrap(),
+            &w.root,
+            &Default::default(),
+            (ScheduleSort::NextRun, false),
+            1,
+            50,
+            w.portal.now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(nothing.total, 0, "no schedule until the appliance confirms");
+
+        let confirmed = Policy {
+            schedule: Schedule {
+                frequency: Frequency::Daily,
+                exclude_weekends: false,
+                start_date: "2030-01-07".into(),
+                start_time: "22:00".into(),
+            },
+            retention: Retention::default(),
+            enabled: true,
+        };
+        appliance_applies(&w, change.command_id, Some(confirmed.clone())).await;
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let applied = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        assert_eq!(
+            (applied.policy.clone(), applied.policy_change.clone()),
+            (Some(confirmed.clone()), None)
+        );
+        let schedules = policies::schedules(
+            &mut conn,
+            &w.root,
+            &Default::default(),
+            (ScheduleSort::NextRun, false),
+            1,
+            50,
+            w.portal.now(),
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        assert_eq!(schedules.items.len(), 1);
+        assert_eq!(schedules.items[0].job_name, "Backplane-Documents");
+        assert_eq!(
+            schedules.items[0].next_run_at,
+            Some(model::policy::next_run(&confirmed.schedule, "UTC", w.portal.now()).unwrap())
+        );
+
+        // Manage may change what is kept, not when; the answer is shown when it fails.
+        let keep = Retention {
+            keep_last: Some(3),
+            ..Retention::default()
+        };
+        let retained = policies::set_retention(&w.portal, &manager, &[asset], &keep, &client)
+            .await
+            .unwrap();
+        assert_eq!(retained.queued, 1);
+        let again = policies::set_retention(&w.portal, &manager, &[asset], &keep, &client)
+            .await
+            .unwrap();
+        assert!(
+            again.refused[0].contains("already on its way"),
+            "{:?}",
+            again.refused
+        );
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let change = views::asset(&mut conn, &w.root, asset)
+            .await
+            .unwrap()
+            .policy_change
+            .unwrap();
+        drop(conn);
+        assert_eq!(change.description, "Keep last 3 of Documents");
+        gateway::finish(
+            &w.portal,
+            &w.who,
+            change.command_id,
+            &model::appliance::CommandOutcome::Error {
+                message: "disk full".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let failed = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        drop(conn);
+        assert!(!failed.policy_pending());
+        assert_eq!(
+            failed.policy_change.unwrap().message.as_deref(),
+            Some("disk full")
+        );
+        assert_eq!(
+            failed.policy,
+            Some(confirmed),
+            "the appliance's policy still stands"
+        );
+
+        let disabled = policies::set_schedule_enabled(&w.portal, &w.root, asset, false, &client)
+            .await
+            .unwrap();
+        assert_eq!(disabled.description, "Disable the schedule of Documents");
+        let monitor_delete = policies::delete_schedule(&w.portal, &monitor, asset, &client).await;
+        assert!(matches!(
+            monitor_delete,
+            Err(DomainError::Rejected(AppError::Forbidden))
+        ));
     }
 );

@@ -1,31 +1,17 @@
 // Protect, end to end with a real appliance: the wizard turns green when it connects, an asset
 // is added and backed up with live progress (no reload), a file is restored and compared byte
 // for byte, and a Monitor of another scope sees none of it, not even on the live socket.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Browser, expect, Page, test } from "@playwright/test";
-import { serverState } from "../server";
-import { hydrated, totpCode } from "./portal";
+import { addScopes, createInstance, hydrated, invitedUser, signIn } from "./portal";
 
 const OWNER = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-1" };
 const MONITOR = { email: "night-shift@umbrella.example", password: "Night-Shift-1" };
 const DATA_MB = 200;
-
-async function logIn(page: Page, email: string, password: string) {
-  await page.goto("/login");
-  await hydrated(page);
-  // The homerealm step appears only when the server holds more than one instance.
-  if (await page.getByLabel("Homerealm").isVisible()) {
-    await page.getByLabel("Homerealm").fill(OWNER.homerealm);
-    await page.getByRole("button", { name: "Next" }).click();
-  }
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Log In" }).click();
-}
 
 /** ~200 MB of incompressible files in a fresh directory, so a backup takes several seconds. */
 function protectedDirectory(): string {
@@ -40,64 +26,22 @@ function protectedDirectory(): string {
 
 /** A Monitor in the scope "South" (which holds no organization), signed in in its own context. */
 async function monitorPage(browser: Browser, owner: Page): Promise<Page> {
-  await owner.goto("/settings/users");
-  await hydrated(owner);
-  await owner.getByRole("button", { name: "+ New" }).click();
-  const dialog = owner.getByRole("dialog", { name: "New user" });
-  await dialog.getByLabel("Email").fill(MONITOR.email);
-  await dialog.getByLabel("Role").selectOption({ label: "Monitor" });
-  await dialog.getByLabel("South").check();
-  await dialog.getByRole("button", { name: "Save" }).click();
-  await expect(owner.getByRole("row", { name: new RegExp(MONITOR.email) })).toContainText("Pending activation");
-  await owner.goto("/settings/outbox");
-  const mail = owner.locator(".mail", { hasText: MONITOR.email }).first();
-  await mail.locator("summary").click();
-  const activation = (await mail.locator(".mail-body").textContent())!.match(/http\S+activate\?token=\S+/)![0];
-
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(activation);
-  await hydrated(page);
-  await page.getByLabel("Password", { exact: true }).fill(MONITOR.password);
-  await page.getByLabel("Confirm password").fill(MONITOR.password);
-  await page.getByRole("button", { name: "Set password" }).click();
-  await expect(page.getByRole("status")).toHaveText("Your password is set.");
-  await logIn(page, MONITOR.email, MONITOR.password);
-  await page.getByRole("button", { name: "Can't scan?" }).click();
-  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code").fill(totpCode(secret));
-  await page.getByRole("button", { name: "Next" }).click();
-  await page.getByRole("button", { name: "Save & Done" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-  return page;
+  return invitedUser(browser, owner, OWNER.homerealm, { ...MONITOR, role: "Monitor", scope: "South" });
 }
 
 test("a real appliance: connect, back up with live progress, restore; other scopes see nothing", async ({ page, browser }) => {
   test.setTimeout(300_000);
-  const created = execFileSync(
-    path.resolve(__dirname, "../../target/debug/backplane"),
-    ["admin", "create-instance", "--homerealm", OWNER.homerealm, "--name", "Umbrella", "--email", OWNER.email],
-    { env: { ...process.env, BACKPLANE_DATA_DIR: serverState().dataDir, BACKPLANE_ADMIN_PASSWORD: OWNER.password, DATABASE_URL: "" } },
-  ).toString();
-  const secret = created.match(/TOTP secret: (\S+)/)![1];
+  const secret = createInstance(OWNER, "Umbrella");
   const protectedDir = protectedDirectory();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
   const restoreDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-restore-")), "target");
   let appliance: ReturnType<typeof spawn> | undefined;
 
   try {
-    await logIn(page, OWNER.email, OWNER.password);
-    await page.getByLabel(/Code from your authenticator/).fill(totpCode(secret));
-    await page.getByRole("button", { name: "Verify" }).click();
-    await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+    await signIn(page, OWNER, secret);
 
     await test.step("scopes North (for the customer) and South (empty)", async () => {
-      await page.goto("/settings/scopes");
-      await hydrated(page);
-      for (const name of ["North", "South"]) {
-        await page.getByLabel("New scope").fill(name);
-        await page.getByRole("button", { name: "Add" }).click();
-        await expect(page.getByRole("cell", { name, exact: true })).toBeVisible();
-      }
+      await addScopes(page, ["North", "South"]);
     });
 
     const monitor = await monitorPage(browser, page);

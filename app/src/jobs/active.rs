@@ -1,14 +1,61 @@
 //! Jobs → Active: running jobs and those that ended in the last few minutes, kept current by
-//! live updates only (no polling), 50 per page.
+//! live updates only (no polling), 50 per page, filtered in the browser (spec portal-b W-J5).
+
+use std::collections::HashMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
+use leptos_router::params::ParamsMap;
+use model::appliance::{JobKind, JobView};
 
+use super::recent::job_name;
 use super::{JobLog, JobTable, JobsTabs};
-use crate::components::{ErrorBox, Loading, Pager};
+use crate::components::{ErrorBox, Loading, Pager, select_option};
 use crate::live::use_live;
+use crate::organizations::ScopeAndOrganizationSelects;
+use crate::organizations::api::list_organizations;
 use crate::protect::api::{ACTIVE_AFTER_END_MS, list_active_jobs};
+
+/// The filters of the page's query; text filters match "contains", ignoring case.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ActiveFilter {
+    scope: Option<i64>,
+    organization: Option<i64>,
+    appliance: String,
+    asset: String,
+    job_name: String,
+    kind: Option<JobKind>,
+}
+
+impl ActiveFilter {
+    fn from_query(q: &ParamsMap) -> ActiveFilter {
+        let id = |key: &str| q.get(key).and_then(|v| v.parse().ok());
+        let text = |key: &str| q.get(key).unwrap_or_default().trim().to_lowercase();
+        ActiveFilter {
+            scope: id("scope"),
+            organization: id("organization"),
+            appliance: text("appliance"),
+            asset: text("asset"),
+            job_name: text("job_name"),
+            kind: q.get("type").as_deref().and_then(JobKind::parse),
+        }
+    }
+
+    /// `scopes` maps each organization to its scope.
+    fn keeps(&self, job: &JobView, scopes: &HashMap<i64, Option<i64>>) -> bool {
+        let contains = |text: &str, part: &str| part.is_empty() || text.to_lowercase().contains(part);
+        self.organization.is_none_or(|o| o == job.organization_id)
+            && self
+                .scope
+                .is_none_or(|s| scopes.get(&job.organization_id).copied().flatten() == Some(s))
+            && self.kind.is_none_or(|k| k == job.kind)
+            && contains(&job.appliance_name, &self.appliance)
+            && contains(&job.asset_name, &self.asset)
+            && contains(&job_name(job), &self.job_name)
+    }
+}
 
 const PER_PAGE: usize = 50;
 
@@ -17,6 +64,11 @@ pub fn ActiveJobsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let fetched = Resource::new(move || live.refetch.get(), |_| list_active_jobs());
+    let organizations = Resource::new(
+        || (),
+        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+    );
+    let filter = Memo::new(move |_| query.with(ActiveFilter::from_query));
     let page = move || {
         query.with(|q| {
             q.get("page")
@@ -34,10 +86,19 @@ pub fn ActiveJobsPage() -> impl IntoView {
             .max()
             .unwrap_or(0);
         // "Recently" is measured against the newest job time seen, so server and browser agree.
-        live.merge_jobs(fetched, move |j| {
+        let jobs = live.merge_jobs(fetched, move |j| {
             j.ended_at
                 .is_none_or(|end| end > newest_end - ACTIVE_AFTER_END_MS)
-        })
+        });
+        let scopes: HashMap<i64, Option<i64>> = organizations
+            .get()
+            .and_then(Result::ok)
+            .map(|page| page.items.into_iter().map(|o| (o.id, o.scope_id)).collect())
+            .unwrap_or_default();
+        let filter = filter.get();
+        jobs.into_iter()
+            .filter(|j| filter.keeps(j, &scopes))
+            .collect::<Vec<_>>()
     });
     let shown = Signal::derive(move || {
         let skip = (page() - 1) * PER_PAGE;
@@ -52,6 +113,7 @@ pub fn ActiveJobsPage() -> impl IntoView {
         <Title text="Active jobs · Backplane" />
         <h1>"Jobs"</h1>
         <JobsTabs current="/jobs/active" />
+        <Filters />
         <Transition fallback=Loading>
             {move || fetched.get().map(|result| match result {
                 Ok(_) => view! {
@@ -68,5 +130,28 @@ pub fn ActiveJobsPage() -> impl IntoView {
             })}
         </Transition>
         {move || open_log.get().map(|job_id| view! { <JobLog job_id on_close=move || open_log.set(None) /> })}
+    }
+}
+
+/// Scope, organization, appliance, type, job name and asset; kept in the URL.
+#[component]
+fn Filters() -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let kind = current("type");
+    view! {
+        <Form method="GET" action="/jobs/active" attr:class="filters">
+            <ScopeAndOrganizationSelects />
+            <label>"Appliance" <input type="search" name="appliance" value=current("appliance") placeholder="contains…" /></label>
+            <label>"Type"
+                <select name="type">
+                    <option value="">"All"</option>
+                    {JobKind::ALL.into_iter().map(|k| select_option(k.as_str().into(), k.label().into(), &kind)).collect_view()}
+                </select>
+            </label>
+            <label>"Job name" <input type="search" name="job_name" value=current("job_name") placeholder="contains…" /></label>
+            <label>"Asset" <input type="search" name="asset" value=current("asset") placeholder="contains…" /></label>
+            <button type="submit">"Apply"</button>
+        </Form>
     }
 }

@@ -2,6 +2,8 @@
 //! with Run now (Manage and above), Disable/Enable and Delete (Admin and above), each a command
 //! whose progress shows on its row. Next runs are shown in the viewer's time zone.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -17,6 +19,10 @@ use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 use crate::protect::api::BackupNow;
 use crate::protect::policy_api::{DeleteSchedule, SetScheduleEnabled, list_schedules};
+
+/// The command each row last sent, by asset: kept by the page, so a row rebuilt by a refetch
+/// still shows how its command ended.
+type SentCommands = RwSignal<HashMap<i64, CommandView>>;
 
 /// What a row's buttons may do, by the viewer's role.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +40,7 @@ pub fn ScheduledJobsPage() -> impl IntoView {
         run: role.is_some_and(|r| r.can(Action::StartBackup)),
         configure: role.is_some_and(|r| r.can(Action::ConfigurePolicies)),
     };
+    let sent: SentCommands = RwSignal::new(HashMap::new());
     let schedules = Resource::new(
         move || (query.get(), live.refetch.get()),
         |(q, _)| {
@@ -64,7 +71,7 @@ pub fn ScheduledJobsPage() -> impl IntoView {
                 Ok(page) => {
                     let pages = page.page_count();
                     view! {
-                        <ScheduleTable schedules=page.items powers />
+                        <ScheduleTable schedules=page.items powers sent />
                         <Pager path="/jobs/scheduled" page=page.page pages total=page.total />
                     }.into_any()
                 }
@@ -98,7 +105,7 @@ fn Filters() -> impl IntoView {
 }
 
 #[component]
-fn ScheduleTable(schedules: Vec<ScheduleView>, powers: Powers) -> impl IntoView {
+fn ScheduleTable(schedules: Vec<ScheduleView>, powers: Powers, sent: SentCommands) -> impl IntoView {
     let query = use_query_map();
     let header = move |key: &'static str, label: &'static str| {
         let q = query.get_untracked();
@@ -126,7 +133,7 @@ fn ScheduleTable(schedules: Vec<ScheduleView>, powers: Powers) -> impl IntoView 
                     <th></th>
                 </tr></thead>
                 <tbody>
-                    {schedules.into_iter().map(|schedule| view! { <ScheduleRow schedule powers /> }).collect_view()}
+                    {schedules.into_iter().map(|schedule| view! { <ScheduleRow schedule powers sent /> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -134,7 +141,7 @@ fn ScheduleTable(schedules: Vec<ScheduleView>, powers: Powers) -> impl IntoView 
 }
 
 #[component]
-fn ScheduleRow(schedule: ScheduleView, powers: Powers) -> impl IntoView {
+fn ScheduleRow(schedule: ScheduleView, powers: Powers, sent: SentCommands) -> impl IntoView {
     let live = use_live();
     let asset_id = schedule.asset_id;
     let fetched_running = schedule.running;
@@ -149,7 +156,7 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers) -> impl IntoView {
             }
         })
     });
-    let last_command = RwSignal::new(schedule.change.as_ref().map(|c| CommandView {
+    let fetched_change = schedule.change.as_ref().map(|c| CommandView {
         id: c.command_id,
         appliance_id: schedule.appliance_id,
         organization_id: schedule.organization_id,
@@ -159,10 +166,16 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers) -> impl IntoView {
         requested_by: String::new(),
         created_at: 0,
         finished_at: None,
-    }));
+    });
     let command = Signal::derive(move || {
-        let sent = last_command.get()?;
-        Some(live.commands.with(|m| m.get(&sent.id).cloned()).unwrap_or(sent))
+        let latest = sent
+            .with(|m| m.get(&asset_id).cloned())
+            .or_else(|| fetched_change.clone())?;
+        Some(
+            live.commands
+                .with(|m| m.get(&latest.id).cloned())
+                .unwrap_or(latest),
+        )
     });
     let busy = move || command.with(|c| c.as_ref().is_some_and(|c| !c.status.is_finished()));
     let enabled = schedule.policy.enabled;
@@ -184,7 +197,7 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers) -> impl IntoView {
                 None => view! { "–" }.into_any(),
             }}</td>
             <td class="row-actions">
-                <RowActions asset_id enabled powers busy=Signal::derive(busy) last_command />
+                <RowActions asset_id enabled powers busy=Signal::derive(busy) sent />
                 {move || command.get().map(|c| view! {
                     <span class="command-feedback small" role="status" data-status=status_attr(c.status)>
                         {(!c.status.is_finished()).then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
@@ -213,7 +226,7 @@ fn RowActions(
     enabled: bool,
     powers: Powers,
     busy: Signal<bool>,
-    last_command: RwSignal<Option<CommandView>>,
+    sent: SentCommands,
 ) -> impl IntoView {
     let run = ServerAction::<BackupNow>::new();
     let toggle = ServerAction::<SetScheduleEnabled>::new();
@@ -222,7 +235,9 @@ fn RowActions(
     for value in [run.value(), toggle.value(), delete.value()] {
         Effect::new(move || {
             if let Some(Ok(command)) = value.get() {
-                last_command.set(Some(command));
+                sent.update(|m| {
+                    m.insert(asset_id, command);
+                });
                 confirming.set(false);
             }
         });

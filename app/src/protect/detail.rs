@@ -165,7 +165,10 @@ fn Assets(
     let expanded = RwSignal::new(None::<i64>);
     let path = format!("/protect/appliances/{appliance_id}");
     view! {
-        <h2>"Assets"</h2>
+        <div class="page-head">
+            <h2>"Assets"</h2>
+            <a href=format!("/protect/assets?appliance={appliance_id}")>"Backup policies of these assets →"</a>
+        </div>
         {action_error(backup.value())}
         <Transition fallback=Loading>
             {move || assets.get().map(|result| match result {
@@ -178,7 +181,7 @@ fn Assets(
                     view! {
                         <div class="table-wrap">
                             <table class="list">
-                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
                                 <tbody>
                                     {page.items.into_iter().map(|asset| {
                                         let id = asset.id;
@@ -188,6 +191,7 @@ fn Assets(
                                             <tr data-asset=asset.name.clone()>
                                                 <td>{asset.name.clone()}</td>
                                                 <td><code>{asset.path.clone()}</code></td>
+                                                <td>{policy_summary(&asset)}</td>
                                                 <td class="num">
                                                     <button type="button" class="link" on:click=move |_| expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) })>
                                                         {asset.recovery_points}
@@ -206,7 +210,7 @@ fn Assets(
                                                 </td>
                                             </tr>
                                             {move || (expanded.get() == Some(id)).then(|| view! {
-                                                <tr class="expanded"><td colspan="5"><RecoveryPoints asset_id=id /></td></tr>
+                                                <tr class="expanded"><td colspan="6"><RecoveryPoints asset_id=id /></td></tr>
                                             })}
                                         }
                                     }).collect_view()}
@@ -220,6 +224,25 @@ fn Assets(
             })}
         </Transition>
     }
+}
+
+/// "Daily (keep last 7)", "Applying…" while a change is on its way, or blank.
+fn policy_summary(asset: &AssetView) -> String {
+    if asset.policy_pending() {
+        return "Applying…".into();
+    }
+    asset
+        .policy
+        .as_ref()
+        .map(|p| {
+            let paused = if p.enabled { "" } else { ", disabled" };
+            format!(
+                "{} ({}{paused})",
+                p.schedule.frequency.label(),
+                p.retention.describe()
+            )
+        })
+        .unwrap_or_default()
 }
 
 #[component]
