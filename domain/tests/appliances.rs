@@ -563,7 +563,7 @@ on_both_databases!(
             change.description
         );
         let nothing = policies::schedules(
-            &mut *w.portal.db.pool.acquire().await.unwrap(),
+            &mut w.portal.db.pool.acquire().await.unwrap(),
             &w.root,
             &Default::default(),
             (ScheduleSort::NextRun, false),
