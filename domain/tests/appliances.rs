@@ -215,7 +215,12 @@ on_both_databases!(
     |db: TestDb| async move {
         let w = world(&db).await;
         let client = ClientInfo::default();
-        let mut live = w.portal.live.subscribe(None);
+        let everything = domain::live::Audience {
+            instance_id: w.root.instance_id,
+            all: true,
+            organizations: Default::default(),
+        };
+        let mut live = w.portal.live.subscribe(None, &everything);
         let refused = rejected(commands::delete_appliance(&w.portal, &w.root, w.who.id, "", &client).await);
         assert_eq!(refused.field(), Some("confirmation"));
         commands::delete_appliance(&w.portal, &w.root, w.who.id, "DELETE", &client)

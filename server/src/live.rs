@@ -2,8 +2,8 @@
 //!
 //! The socket belongs to the signed-in session that opened it: it is refused cross-site, it
 //! re-checks the session (without extending it) and the user's organizations every
-//! [`RECHECK`], and it closes when the session ends. Each event is serialized once by the hub;
-//! here it is only matched against the socket's [`Audience`].
+//! [`RECHECK`], and it closes when the session ends. Each event is serialized once by the hub,
+//! which routes it only to the sockets whose [`Audience`] includes its organization.
 
 use std::time::Duration;
 
@@ -14,13 +14,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::access::Viewer;
 use domain::appliances::views::{self, JobQuery};
-use domain::live::{Audience, Published, Subscription};
+use domain::live::{Audience, Published};
 use domain::sessions::{self, Stage};
 use domain::{DomainResult, Portal};
 use futures_util::{SinkExt, StreamExt};
 use model::live::LiveFrame;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
 use crate::middleware::{from_this_site, session_token};
@@ -58,8 +57,12 @@ pub async fn socket(
         }
     };
     let viewer = Viewer::of(&session);
+    // Browsers only ever send a close frame: small buffers keep thousands of sockets cheap, and
+    // frames go out as soon as they are written.
     upgrade
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve(state.portal, viewer, token, query.since, socket))
 }
 
@@ -91,20 +94,13 @@ async fn still_signed_in(portal: &Portal, token: &str, viewer: &Viewer) -> Optio
 
 async fn serve(portal: Portal, viewer: Viewer, token: String, since: Option<u64>, socket: WebSocket) {
     let (mut outgoing, mut incoming) = socket.split();
-    let Subscription {
-        mut receiver,
-        mut seq,
-        missed,
-    } = portal.live.subscribe(since);
     let Ok(mut audience) = read_audience(&portal, &viewer).await else {
         return;
     };
-    let opening: Vec<String> = match missed {
-        Some(missed) => missed
-            .iter()
-            .filter(|p| audience.admits(p))
-            .map(|p| p.frame.clone())
-            .collect(),
+    let mut subscription = portal.live.subscribe(since, &audience);
+    let mut seq = subscription.seq;
+    let opening: Vec<String> = match subscription.missed.take() {
+        Some(missed) => missed.iter().map(|p| p.frame.clone()).collect(),
         None => match snapshot(&portal, &viewer, seq).await {
             Ok(frame) => vec![frame],
             Err(error) => {
@@ -122,22 +118,20 @@ async fn serve(portal: Portal, viewer: Viewer, token: String, since: Option<u64>
     recheck.tick().await;
     loop {
         tokio::select! {
-            event = receiver.recv() => {
-                let frame = match event {
-                    Ok(event) => match admitted(&event, seq, &audience) {
+            event = subscription.receiver.recv() => {
+                let Some(event) = event else { break };
+                let frame = if subscription.take_lagged() {
+                    // Too slow to keep up: start over from a fresh snapshot.
+                    seq = portal.live.current_seq();
+                    match snapshot(&portal, &viewer, seq).await {
+                        Ok(frame) => frame,
+                        Err(_) => break,
+                    }
+                } else {
+                    match admitted(&event, seq, &audience) {
                         Some(frame) => { seq = event.seq; frame }
                         None => continue,
-                    },
-                    // Too slow to keep up: start over from a fresh snapshot.
-                    Err(RecvError::Lagged(_)) => {
-                        receiver = receiver.resubscribe();
-                        seq = portal.live.subscribe(None).seq;
-                        match snapshot(&portal, &viewer, seq).await {
-                            Ok(frame) => frame,
-                            Err(_) => break,
-                        }
                     }
-                    Err(RecvError::Closed) => break,
                 };
                 if outgoing.send(Message::Text(frame.into())).await.is_err() {
                     break;
@@ -154,7 +148,10 @@ async fn serve(portal: Portal, viewer: Viewer, token: String, since: Option<u64>
                         break;
                     }
                     Some(true) => {
-                        if let Ok(fresh) = read_audience(&portal, &viewer).await {
+                        if let Ok(fresh) = read_audience(&portal, &viewer).await
+                            && fresh != audience
+                        {
+                            subscription.set_audience(&fresh);
                             audience = fresh;
                         }
                     }
