@@ -32,6 +32,9 @@ e2e-tools:
 build:
 	cargo leptos build
 
-## Benchmarks (not tests): appliance backup vs restic on the same data (figures in the README)
+## Benchmarks (not tests; figures in the README): appliance backup vs restic, live fan-out to
+## 10,000 sockets, Jobs → Recent over a million jobs on SQLite and PostgreSQL
 bench:
 	scripts/bench-backup.sh
+	scripts/bench-fanout.sh
+	scripts/bench-recent-jobs.sh

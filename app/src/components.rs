@@ -54,14 +54,25 @@ pub fn href_with(
     format!("{path}{}", query.to_query_string())
 }
 
-/// "Page N of M" with previous/next links that keep the other parameters.
+/// "Page N of M" with previous/next links that keep the other parameters. With `capped_at`,
+/// a total beyond it reads "more than N" (the list stopped counting there).
 #[component]
-pub fn Pager(#[prop(into)] path: String, page: u32, pages: u32, total: i64) -> impl IntoView {
+pub fn Pager(
+    #[prop(into)] path: String,
+    page: u32,
+    pages: u32,
+    total: i64,
+    #[prop(optional)] capped_at: Option<i64>,
+) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let link = move |to: u32| href_with(&path, &query.get_untracked(), &[("page", Some(to.to_string()))]);
+    let summary = match capped_at {
+        Some(cap) if total > cap => format!("More than {cap} · page {page}"),
+        _ => format!("{total} in all · page {page} of {pages}"),
+    };
     view! {
         <nav class="pager" aria-label="Pages">
-            <span class="muted">{format!("{total} in all · page {page} of {pages}")}</span>
+            <span class="muted">{summary}</span>
             {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
             {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
         </nav>

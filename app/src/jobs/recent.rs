@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::appliance::{JobKind, JobState, JobView};
+use model::jobs::RECENT_COUNT_CAP;
 use model::policy::policy_job_name;
 
 use super::{JobLog, JobsTabs, run_time, state_badge};
@@ -51,7 +52,7 @@ pub fn RecentJobsPage() -> impl IntoView {
                     let pages = page.page_count();
                     view! {
                         <RecentTable jobs=page.items selected />
-                        <Pager path="/jobs" page=page.page pages total=page.total />
+                        <Pager path="/jobs" page=page.page pages total=page.total capped_at=RECENT_COUNT_CAP />
                     }.into_any()
                 }
                 Err(error) => view! { <ErrorBox error /> }.into_any(),

@@ -7,7 +7,7 @@ use model::appliance::{
     JobLogLine, JobMode, JobProgress, JobState, JobView, LOW_SPACE_PERCENT, PolicyChange, RecoveryPointView,
     Storage,
 };
-use model::jobs::{JobSort, RECENT_JOB_DAYS, RecentJobFilter};
+use model::jobs::{JobSort, RECENT_COUNT_CAP, RECENT_JOB_DAYS, RecentJobFilter};
 use model::policy::Policy;
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
@@ -482,11 +482,15 @@ pub async fn recent_jobs(
                 .bind(filter.kind.map(JobKind::as_str))
         };
     }
+    // Counting stops past the cap: an exact count of a million rows costs more than the page.
     let count_sql = format!(
-        "SELECT COUNT(*) FROM jobs j JOIN appliances a ON a.id = j.appliance_id JOIN organizations o ON o.id = j.organization_id
-         LEFT JOIN assets s ON s.appliance_id = j.appliance_id AND s.external_id = j.asset_external_id {conditions}"
+        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs j JOIN appliances a ON a.id = j.appliance_id
+           JOIN organizations o ON o.id = j.organization_id
+           LEFT JOIN assets s ON s.appliance_id = j.appliance_id AND s.external_id = j.asset_external_id
+           {conditions} LIMIT $12) capped"
     );
     let total: i64 = bind_filter!(sqlx::query_scalar(AssertSqlSafe(count_sql)))
+        .bind(RECENT_COUNT_CAP + 1)
         .fetch_one(&mut *conn)
         .await?;
     let sql = format!(
