@@ -10,9 +10,14 @@ SOCKETS=${1:-10000}
 SECONDS_RUN=${2:-30}
 PORT=${BENCH_FANOUT_PORT:-3390}
 WORK=$(mktemp -d /tmp/backplane-fanout-XXXXXX)
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-# One descriptor per socket on each side.
-ulimit -n 65536
+SERVER=""
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
+# One descriptor per socket on each side (server and client are separate processes).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((SOCKETS + 200)) ]; then
+  echo "open-file limit $(ulimit -n) is below $((SOCKETS + 200)); raise it or use fewer sockets" >&2
+  exit 1
+fi
 
 echo "Building the benchmark (release)…"
 cargo build --release -q -p bench --bin fanout-server --bin fanout-client

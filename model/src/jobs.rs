@@ -8,7 +8,7 @@ use crate::policy::Policy;
 /// Recent jobs are kept, and listed, for this long; older ones are purged.
 pub const RECENT_JOB_DAYS: i64 = 90;
 /// Jobs → Recent counts matching jobs up to this many; beyond, it says "more than".
-pub const RECENT_COUNT_CAP: i64 = 10_000;
+pub const RECENT_COUNT_CAP: i64 = 1_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentJobFilter {

@@ -62,6 +62,11 @@ async fn main() {
                 times.push(t.elapsed().as_micros() as u64);
             }
             let p99 = percentile(&mut times, 99.0);
+            eprintln!(
+                "{who:>10} {name:<20} p50 {:>8.1} ms  p99 {:>8.1} ms",
+                percentile(&mut times, 50.0) as f64 / 1000.0,
+                p99 as f64 / 1000.0
+            );
             if p99 > worst.1 {
                 worst = (name.to_owned(), p99);
             }
@@ -141,6 +146,8 @@ async fn queries(db: &Db, scoped: &Viewer) -> Vec<(&'static str, RecentJobFilter
             1,
         ),
         ("by appliance", none.clone(), (JobSort::Appliance, false), 1),
+        ("by asset", none.clone(), (JobSort::Asset, false), 1),
+        ("by status", none.clone(), (JobSort::Status, false), 1),
         ("by duration", none, (JobSort::Duration, true), 1),
     ]
 }
@@ -221,13 +228,14 @@ async fn fill(db: &Db, args: &Args, now: i64) -> (Viewer, Viewer) {
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
              INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state,
-                               started_at, ended_at, message, updated_at, mode, size_bytes)
+                               started_at, ended_at, message, updated_at, mode, size_bytes, appliance_name, asset_name)
              SELECT a.id, a.organization_id, 'asset-' || (n.i % 10), 'job-' || n.i,
                     CASE WHEN n.i % 20 = 0 THEN 'restore' ELSE 'backup' END,
                     CASE WHEN n.i % 50 = 0 THEN 'error' WHEN n.i % 30 = 0 THEN 'warning'
                          WHEN n.i % 97 = 0 THEN 'missed' ELSE 'success' END,
                     $3 - (n.i * 7919) % $4, $3 - (n.i * 7919) % $4 + (n.i % 3600) * 1000, '', $3,
-                    CASE WHEN n.i % 7 = 0 THEN 'full' ELSE 'incremental' END, n.i % 1000000
+                    CASE WHEN n.i % 7 = 0 THEN 'full' ELSE 'incremental' END, n.i % 1000000,
+                    a.name, 'Share ' || (n.i % 10)
              FROM n JOIN appliances a ON a.id = (SELECT MIN(id) FROM appliances) + (n.i % $5)",
         )
         .bind(done + 1)

@@ -50,6 +50,11 @@ pub async fn hello(
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
+    sqlx::query("UPDATE jobs SET appliance_name = $1 WHERE appliance_id = $2 AND appliance_name <> $1")
+        .bind(clip(name, 100))
+        .bind(who.id)
+        .execute(&portal.db.pool)
+        .await?;
     events::appliance(portal, who.instance_id, who.id).await;
     Ok(())
 }
@@ -151,6 +156,16 @@ pub async fn inventory(
         .execute(&mut *tx)
         .await?;
     }
+    // Jobs carry their asset's name for sorting; a renamed asset renames them.
+    sqlx::query(
+        "UPDATE jobs SET asset_name = (SELECT s.name FROM assets s WHERE s.appliance_id = jobs.appliance_id
+                                                                    AND s.external_id = jobs.asset_external_id)
+         WHERE appliance_id = $1 AND EXISTS (SELECT 1 FROM assets s WHERE s.appliance_id = jobs.appliance_id
+                                             AND s.external_id = jobs.asset_external_id AND s.name <> jobs.asset_name)",
+    )
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "DELETE FROM recovery_points WHERE asset_id IN (SELECT id FROM assets WHERE appliance_id = $1)",
     )
@@ -206,8 +221,10 @@ async fn upsert_job(
     sqlx::query(
         "INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state, started_at, ended_at,
                            percent, bytes_done, bytes_total, files_done, files_total, bytes_per_sec, eta_secs, message, error, updated_at,
-                           mode, size_bytes, scheduled_for)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                           mode, size_bytes, scheduled_for, appliance_name, asset_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                 (SELECT name FROM appliances WHERE id = $1),
+                 COALESCE((SELECT name FROM assets WHERE appliance_id = $1 AND external_id = $3), $3))
          ON CONFLICT (appliance_id, external_id) DO UPDATE SET
            state = excluded.state, ended_at = excluded.ended_at, percent = excluded.percent,
            mode = excluded.mode, size_bytes = excluded.size_bytes, scheduled_for = excluded.scheduled_for,
