@@ -676,3 +676,86 @@ on_both_databases!(
         ));
     }
 );
+
+on_both_databases!(
+    a_user_who_sees_few_organizations_gets_exactly_their_jobs_sorted_and_counted,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let now = w.portal.now();
+        // Eleven other organizations, so the viewer's one is under a tenth of the instance.
+        for i in 0..11 {
+            organizations::create(&w.portal, &w.root, &format!("Other {i}"), None, &client)
+                .await
+                .unwrap();
+        }
+        let scope = domain::scopes::create(&w.portal, &w.root, "North", &client)
+            .await
+            .unwrap();
+        let theirs = organizations::create(&w.portal, &w.root, "Theirs", Some(scope.id), &client)
+            .await
+            .unwrap();
+        let (_, mine) = register(&w.portal, &w.root, theirs, "their-nas").await;
+        for (i, seconds) in [30, 10, 20].into_iter().enumerate() {
+            let job = job_at(
+                &format!("t{i}"),
+                JobKind::Backup,
+                JobState::Success,
+                now - (i as i64 + 1) * 60_000,
+                seconds,
+            );
+            gateway::job(&w.portal, &mine, &job).await.unwrap();
+        }
+        gateway::job(
+            &w.portal,
+            &w.who,
+            &job_at("other", JobKind::Backup, JobState::Success, now - 1000, 5),
+        )
+        .await
+        .unwrap();
+        let tech = viewer(&w.portal, w.root.instance_id, "tech@acme.example", Role::Monitor).await;
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
+            .bind(tech.user_id)
+            .bind(scope.id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let tech = Viewer {
+            global_scope: false,
+            ..tech
+        };
+        let list = |order: (JobSort, bool), page: u32, per_page: u32| {
+            let (portal, tech) = (w.portal.clone(), tech.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                views::recent_jobs(
+                    &mut conn,
+                    &tech,
+                    &RecentJobFilter::default(),
+                    order,
+                    page,
+                    per_page,
+                    now,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let newest = list((JobSort::Started, true), 1, 50).await;
+        let ids: Vec<String> = newest.items.iter().map(|j| j.external_id.clone()).collect();
+        assert_eq!(
+            (ids, newest.total),
+            (vec!["t0".into(), "t1".into(), "t2".into()], 3)
+        );
+        let by_duration = list((JobSort::Duration, false), 1, 2).await;
+        let ids: Vec<String> = by_duration.items.iter().map(|j| j.external_id.clone()).collect();
+        assert_eq!((ids, by_duration.total), (vec!["t1".into(), "t2".into()], 3));
+        let beyond = list((JobSort::Started, true), 5, 2).await;
+        assert_eq!(
+            (beyond.items.len(), beyond.total),
+            (0, 3),
+            "a page past the end still counts"
+        );
+    }
+);

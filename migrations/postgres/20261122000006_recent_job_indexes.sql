@@ -16,3 +16,6 @@ CREATE INDEX jobs_kind_id ON jobs(kind, id);
 CREATE INDEX jobs_duration_id ON jobs((COALESCE(ended_at, started_at) - started_at), id);
 CREATE INDEX jobs_appliance_name_id ON jobs(appliance_name, id);
 CREATE INDEX jobs_asset_name_id ON jobs(asset_name, id);
+-- A scoped user's jobs are read from this index alone (PostgreSQL; see views::recent_source).
+CREATE INDEX jobs_organization_visible ON jobs(organization_id, started_at)
+    INCLUDE (id, appliance_id, asset_external_id, state, kind, ended_at, appliance_name, asset_name);

@@ -248,8 +248,13 @@ async fn fill(db: &Db, args: &Args, now: i64) -> (Viewer, Viewer) {
         .expect("insert jobs");
         done += count;
     }
-    // Fresh statistics, as a long-running database has them.
-    sqlx::query("ANALYZE").execute(&mut *conn).await.unwrap();
+    // Fresh statistics and visibility, as a long-running database has them (autovacuum).
+    let maintenance = if db.backend == domain::Backend::Postgres {
+        "VACUUM ANALYZE"
+    } else {
+        "ANALYZE"
+    };
+    sqlx::query(maintenance).execute(&mut *conn).await.unwrap();
     let root = add_user(
         &mut conn,
         instance.id,

@@ -528,7 +528,9 @@ fn recent_source(visible: Option<&[i64]>, organizations_in_instance: i64, from: 
     narrow.then(|| {
         let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         format!(
-            "WITH vj AS MATERIALIZED (SELECT * FROM jobs WHERE organization_id IN ({}) AND started_at >= {from}) ",
+            "WITH vj AS MATERIALIZED (SELECT id, organization_id, appliance_id, asset_external_id, state, kind,
+                                             started_at, ended_at, appliance_name, asset_name
+                                      FROM jobs WHERE organization_id IN ({}) AND started_at >= {from}) ",
             list.join(", ")
         )
     })
@@ -639,8 +641,18 @@ pub async fn recent_jobs(
     let (rows, total) = match source {
         // The viewer's few jobs are read once and counted in the same pass.
         Some(with) => {
-            let select = JOBS.replacen("FROM jobs j", ", COUNT(*) OVER () AS total_rows FROM vj j", 1);
-            let sql = format!("{with}{select} {where_clause} {order_by} LIMIT {limit} OFFSET {offset}");
+            // Sorted and cut from the index's columns alone; only the page's rows are read whole.
+            let select = JOBS.replacen(
+                "FROM jobs j",
+                ", p.total_rows FROM page p JOIN jobs j ON j.id = p.id",
+                1,
+            );
+            let sql = format!(
+                "{with}, page AS (SELECT j.id, COUNT(*) OVER () AS total_rows FROM vj j
+                                  JOIN organizations o ON o.id = j.organization_id {where_clause} {order_by}
+                                  LIMIT {limit} OFFSET {offset})
+                 {select} {order_by}"
+            );
             let rows = page_of(sql).fetch_all(&mut *conn).await?;
             let total = match rows.first() {
                 Some(row) => row.total_rows.unwrap_or_default(),
