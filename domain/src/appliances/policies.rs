@@ -210,10 +210,11 @@ async fn for_each_asset(
         let mut tx = portal.db.begin().await?;
         let asset = match views::asset(&mut tx, viewer, asset_id).await {
             Ok(asset) => asset,
-            Err(_) => {
+            Err(crate::DomainError::Rejected(_)) => {
                 outcome.refused.push(format!("Asset {asset_id} was not found."));
                 continue;
             }
+            Err(internal) => return Err(internal),
         };
         if asset.policy_pending() {
             outcome.refused.push(format!(
