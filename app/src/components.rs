@@ -54,6 +54,40 @@ pub fn href_with(
     format!("{path}{}", query.to_query_string())
 }
 
+/// The list's default order: its sort key, and whether that key runs newest/largest first.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultSort {
+    pub key: &'static str,
+    pub descending: bool,
+}
+
+/// A column header linking to the list at `path` sorted by `key` (flipping the direction when
+/// it is already the sort), keeping the other filters; marks the current sort with an arrow.
+pub fn sort_header(
+    path: &'static str,
+    query: &leptos_router::params::ParamsMap,
+    default: DefaultSort,
+    key: &'static str,
+    label: &'static str,
+) -> impl IntoView + use<> {
+    let current = query.get("sort").unwrap_or_else(|| default.key.into());
+    let descending = query
+        .get("desc")
+        .map_or(current == default.key && default.descending, |d| d == "1");
+    let next_desc = current == key && !descending;
+    let href = href_with(
+        path,
+        query,
+        &[
+            ("sort", Some(key.into())),
+            ("desc", Some(if next_desc { "1" } else { "0" }.into())),
+            ("page", None),
+        ],
+    );
+    let mark = (current == key).then_some(if descending { " ↓" } else { " ↑" });
+    view! { <th><a href=href>{label}{mark}</a></th> }
+}
+
 /// "Page N of M" with previous/next links that keep the other parameters. With `capped_at`,
 /// a total beyond it reads "more than N" (the list stopped counting there).
 #[component]

@@ -881,30 +881,42 @@ async fn the_asset(s: &Scene) -> AssetView {
     let (portal, root) = (s.portal.clone(), s.root.clone());
     eventually("the asset is in the inventory", || {
         let (portal, root) = (portal.clone(), root.clone());
-        async move {
-            let mut conn = portal.db.pool.acquire().await.unwrap();
-            let query = views::AssetQuery {
-                per_page: 50,
-                ..Default::default()
-            };
-            !views::assets(&mut conn, &root, &query)
-                .await
-                .unwrap()
-                .items
-                .is_empty()
-        }
+        async move { first_asset(&portal, &root).await.is_some() }
     })
     .await;
     asset_now(s).await
 }
 
 async fn asset_now(s: &Scene) -> AssetView {
-    let mut conn = s.portal.db.pool.acquire().await.unwrap();
+    first_asset(&s.portal, &s.root).await.expect("an asset")
+}
+
+async fn first_asset(portal: &Portal, root: &Viewer) -> Option<AssetView> {
+    let mut conn = portal.db.pool.acquire().await.unwrap();
     let query = views::AssetQuery {
         per_page: 50,
         ..Default::default()
     };
-    views::assets(&mut conn, &s.root, &query).await.unwrap().items[0].clone()
+    views::assets(&mut conn, root, &query)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+}
+
+/// Waits until the appliance has answered the policy change and reports the policy.
+async fn policy_confirmed(s: &Scene) {
+    let (portal, root) = (s.portal.clone(), s.root.clone());
+    eventually("the appliance confirms the policy", || {
+        let (portal, root) = (portal.clone(), root.clone());
+        async move {
+            first_asset(&portal, &root)
+                .await
+                .is_some_and(|a| !a.policy_pending() && a.policy.is_some())
+        }
+    })
+    .await;
 }
 
 fn policy_request(frequency: Frequency, start_date: &str, start_time: &str) -> policies::PolicyRequest {
@@ -951,20 +963,7 @@ on_both_databases!(
         );
 
         let _appliance = start_appliance(&s, None);
-        let (portal, root) = (s.portal.clone(), s.root.clone());
-        eventually("the appliance confirms the policy", || {
-            let (portal, root) = (portal.clone(), root.clone());
-            async move {
-                let mut conn = portal.db.pool.acquire().await.unwrap();
-                let query = views::AssetQuery {
-                    per_page: 50,
-                    ..Default::default()
-                };
-                let asset = views::assets(&mut conn, &root, &query).await.unwrap().items[0].clone();
-                !asset.policy_pending() && asset.policy.is_some()
-            }
-        })
-        .await;
+        policy_confirmed(&s).await;
         let confirmed = asset_now(&s).await;
         let policy = confirmed.policy.clone().unwrap();
         assert_eq!(policy.schedule.frequency, Frequency::Daily);
@@ -1025,20 +1024,7 @@ on_both_databases!(
         policies::set_policies(&s.portal, &s.root, &[asset.id], &request, &client)
             .await
             .unwrap();
-        let (portal, root) = (s.portal.clone(), s.root.clone());
-        eventually("the appliance confirms the policy", || {
-            let (portal, root) = (portal.clone(), root.clone());
-            async move {
-                let mut conn = portal.db.pool.acquire().await.unwrap();
-                let query = views::AssetQuery {
-                    per_page: 50,
-                    ..Default::default()
-                };
-                let asset = views::assets(&mut conn, &root, &query).await.unwrap().items[0].clone();
-                !asset.policy_pending() && asset.policy.is_some()
-            }
-        })
-        .await;
+        policy_confirmed(&s).await;
 
         gate.close();
         let until_run = (first_run - chrono::Utc::now()).to_std().unwrap_or_default();

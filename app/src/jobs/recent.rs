@@ -10,7 +10,9 @@ use model::jobs::RECENT_COUNT_CAP;
 use model::policy::policy_job_name;
 
 use super::{JobLog, JobsTabs, run_time, state_badge};
-use crate::components::{ErrorBox, Loading, Pager, format_bytes, format_time, href_with, select_option};
+use crate::components::{
+    DefaultSort, ErrorBox, Loading, Pager, format_bytes, format_time, select_option, sort_header,
+};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 use crate::protect::api::list_recent_jobs;
@@ -96,23 +98,11 @@ fn Filters() -> impl IntoView {
 #[component]
 fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl IntoView {
     let query = use_query_map();
-    let header = move |key: &'static str, label: &'static str| {
-        let q = query.get_untracked();
-        let current = q.get("sort").unwrap_or_else(|| "started".into());
-        let descending = q.get("desc").map_or(current == "started", |d| d == "1");
-        let next_desc = if current == key { !descending } else { false };
-        let href = href_with(
-            "/jobs",
-            &q,
-            &[
-                ("sort", Some(key.into())),
-                ("desc", Some(if next_desc { "1" } else { "0" }.into())),
-                ("page", None),
-            ],
-        );
-        let mark = (current == key).then_some(if descending { " ↓" } else { " ↑" });
-        view! { <th><a href=href>{label}{mark}</a></th> }
+    let newest_first = DefaultSort {
+        key: "started",
+        descending: true,
     };
+    let header = move |key, label| sort_header("/jobs", &query.get_untracked(), newest_first, key, label);
     view! {
         <div class="table-wrap">
             <table class="list">

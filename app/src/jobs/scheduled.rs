@@ -14,7 +14,9 @@ use model::auth::SessionView;
 use model::jobs::ScheduleView;
 
 use super::{JobsTabs, state_badge};
-use crate::components::{ErrorBox, Loading, LocalTime, Pager, action_error, href_with, select_option};
+use crate::components::{
+    DefaultSort, ErrorBox, Loading, LocalTime, Pager, action_error, select_option, sort_header,
+};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 use crate::protect::api::BackupNow;
@@ -107,22 +109,18 @@ fn Filters() -> impl IntoView {
 #[component]
 fn ScheduleTable(schedules: Vec<ScheduleView>, powers: Powers, sent: SentCommands) -> impl IntoView {
     let query = use_query_map();
-    let header = move |key: &'static str, label: &'static str| {
-        let q = query.get_untracked();
-        let current = q.get("sort").unwrap_or_else(|| "next_run".into());
-        let descending = q.get("desc").is_some_and(|d| d == "1");
-        let next_desc = current == key && !descending;
-        let href = href_with(
+    let soonest_first = DefaultSort {
+        key: "next_run",
+        descending: false,
+    };
+    let header = move |key, label| {
+        sort_header(
             "/jobs/scheduled",
-            &q,
-            &[
-                ("sort", Some(key.into())),
-                ("desc", Some(if next_desc { "1" } else { "0" }.into())),
-                ("page", None),
-            ],
-        );
-        let mark = (current == key).then_some(if descending { " ↓" } else { " ↑" });
-        view! { <th><a href=href>{label}{mark}</a></th> }
+            &query.get_untracked(),
+            soonest_first,
+            key,
+            label,
+        )
     };
     view! {
         <div class="table-wrap">
