@@ -18,7 +18,7 @@ use model::policy::{Frequency, Policy};
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
-use crate::components::{ErrorBox, Loading, Pager, action_error, format_time};
+use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, format_time};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 
@@ -339,10 +339,7 @@ fn SetPolicyForm(
                 <RetentionFields />
                 <p class="muted small">"The first backup is a full backup and takes longer than the incremental backups that follow."</p>
                 {action_error(set.value())}
-                <div class="actions">
-                    <button type="submit" class="primary">"Save"</button>
-                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
-                </div>
+                <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
         </section>
     }
@@ -363,10 +360,7 @@ fn RetentionForm(
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
                 <RetentionFields />
                 {action_error(retain.value())}
-                <div class="actions">
-                    <button type="submit" class="primary">"Save"</button>
-                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
-                </div>
+                <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
         </section>
     }
