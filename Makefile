@@ -33,8 +33,10 @@ build:
 	cargo leptos build
 
 ## Benchmarks (not tests; figures in the README): appliance backup vs restic, live fan-out to
-## 10,000 sockets, Jobs → Recent over a million jobs on SQLite and PostgreSQL
+## 10,000 sockets, Jobs → Recent over a million jobs, the Dashboard and alarm evaluation, on
+## SQLite and PostgreSQL
 bench:
 	scripts/bench-backup.sh
 	scripts/bench-fanout.sh
 	scripts/bench-recent-jobs.sh
+	scripts/bench-alerts.sh

@@ -1,5 +1,5 @@
 // Starts and stops the real portal binary for the suite; hands the first-run URL to the tests.
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,6 +13,18 @@ export interface ServerState {
 }
 
 export async function startServer(port: number): Promise<ServerState> {
+  const { child, dataDir, setupUrl } = await launchServer(port, {});
+  child.unref();
+  const state = { pid: child.pid!, dataDir, setupUrl };
+  fs.writeFileSync(STATE_FILE, JSON.stringify(state));
+  return state;
+}
+
+/** A portal process of its own on `port` with extra settings `extraEnv`, on a fresh data directory. */
+export async function launchServer(
+  port: number,
+  extraEnv: Record<string, string>,
+): Promise<{ child: ChildProcess; dataDir: string; setupUrl: string }> {
   const repo = path.resolve(__dirname, "..");
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-"));
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -25,6 +37,7 @@ export async function startServer(port: number): Promise<ServerState> {
       BACKPLANE_DATA_DIR: dataDir,
       LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
       RUST_LOG: process.env.RUST_LOG ?? "warn",
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "inherit"],
     detached: true,
@@ -43,10 +56,7 @@ export async function startServer(port: number): Promise<ServerState> {
     child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
   });
   child.stdout!.resume();
-  child.unref();
-  const state = { pid: child.pid!, dataDir, setupUrl };
-  fs.writeFileSync(STATE_FILE, JSON.stringify(state));
-  return state;
+  return { child, dataDir, setupUrl };
 }
 
 export function serverState(): ServerState {

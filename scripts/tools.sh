@@ -29,6 +29,7 @@ e2e_tools() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v restic >/dev/null || missing+=(restic)   # the appliance's interoperability test
+  command -v gdb >/dev/null || missing+=(gdb)         # thread dumps when an end-to-end test stalls
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} from Debian…"
     as_root apt-get update -q

@@ -74,6 +74,52 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/schedules/delete", Access::Signed(Action::ConfigurePolicies)),
     ("/api/jobs/log", Access::Signed(Action::View)),
     ("/api/jobs/cancel", Access::Signed(Action::CancelJob)),
+    ("/api/dashboard", Access::Signed(Action::View)),
+    ("/api/alerts/count", Access::Signed(Action::View)),
+    ("/api/alerts/groups", Access::Signed(Action::View)),
+    ("/api/alerts/members", Access::Signed(Action::View)),
+    ("/api/alerts/dismiss", Access::Signed(Action::DismissAlert)),
+    (
+        "/api/alerts/dismiss-group",
+        Access::Signed(Action::DismissAlertGroups),
+    ),
+    (
+        "/api/alerts/dismiss-all",
+        Access::Signed(Action::DismissAlertGroups),
+    ),
+    (
+        "/api/alerts/dismiss-matching",
+        Access::Signed(Action::BulkDismissAlerts),
+    ),
+    (
+        "/api/alerts/settings",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    (
+        "/api/alerts/category",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    (
+        "/api/alerts/recipients/add",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    (
+        "/api/alerts/recipients/remove",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    (
+        "/api/alarms/settings",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    ("/api/alarms/global", Access::Signed(Action::ManageAlertSettings)),
+    (
+        "/api/alarms/custom/save",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
+    (
+        "/api/alarms/custom/delete",
+        Access::Signed(Action::ManageAlertSettings),
+    ),
 ];
 
 /// Plain HTTP routes outside the server functions, with the same declaration.

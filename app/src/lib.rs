@@ -6,6 +6,7 @@
 #[cfg(all(feature = "ssr", feature = "hydrate"))]
 compile_error!("app: features `ssr` and `hydrate` are mutually exclusive (check feature unification)");
 
+pub mod alerts;
 pub mod auth;
 pub mod components;
 pub mod endpoints;

@@ -22,6 +22,12 @@ pub struct Live {
     pub refetch: RwSignal<u64>,
     /// Moves when new job log lines arrive.
     pub log_lines: RwSignal<u64>,
+    /// Moves when alerts were raised, resolved or dismissed (or may have been, after a
+    /// snapshot).
+    pub alerts: RwSignal<u64>,
+    /// Moves when the Dashboard's counts may be out of date: an appliance went on- or offline,
+    /// a job started or ended, alerts changed.
+    pub summary: RwSignal<u64>,
 }
 
 impl Live {
@@ -34,6 +40,8 @@ impl Live {
             registered: RwSignal::new(HashMap::new()),
             refetch: RwSignal::new(0),
             log_lines: RwSignal::new(0),
+            alerts: RwSignal::new(0),
+            summary: RwSignal::new(0),
         }
     }
 
@@ -43,6 +51,8 @@ impl Live {
             LiveFrame::Snapshot { seq, jobs } => {
                 self.jobs.set(jobs.into_iter().map(|j| (j.id, j)).collect());
                 self.refetch.update(|n| *n += 1);
+                self.alerts.update(|n| *n += 1);
+                self.summary.update(|n| *n += 1);
                 seq
             }
             LiveFrame::Event { seq, event } => {
@@ -56,9 +66,16 @@ impl Live {
         let bump = |signal: RwSignal<u64>| signal.update(|n| *n += 1);
         match event {
             LiveEvent::Appliance { appliance } => {
+                let status_changed = self.appliances.with_untracked(|m| {
+                    m.get(&appliance.id)
+                        .is_none_or(|known| known.online != appliance.online)
+                });
                 self.appliances.update(|m| {
                     m.insert(appliance.id, appliance);
                 });
+                if status_changed {
+                    bump(self.summary);
+                }
             }
             LiveEvent::ApplianceRegistered {
                 reference,
@@ -74,15 +91,28 @@ impl Live {
                     m.remove(&appliance_id);
                 });
                 bump(self.refetch);
+                bump(self.summary);
             }
             LiveEvent::Inventory { .. } => bump(self.refetch),
-            LiveEvent::Job { job } => self.jobs.update(|m| {
-                m.insert(job.id, job);
-            }),
+            LiveEvent::Job { job } => {
+                let state_changed = self
+                    .jobs
+                    .with_untracked(|m| m.get(&job.id).is_none_or(|known| known.state != job.state));
+                self.jobs.update(|m| {
+                    m.insert(job.id, job);
+                });
+                if state_changed {
+                    bump(self.summary);
+                }
+            }
             LiveEvent::JobLog { .. } => bump(self.log_lines),
             LiveEvent::Command { command } => self.commands.update(|m| {
                 m.insert(command.id, command);
             }),
+            LiveEvent::Alerts { .. } => {
+                bump(self.alerts);
+                bump(self.summary);
+            }
         }
     }
 

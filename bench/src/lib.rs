@@ -1,4 +1,7 @@
-//! What the benchmark programs share: percentiles and this process's memory and CPU time.
+//! What the benchmark programs share: percentiles, this process's memory and CPU time, and
+//! the seeded benchmark database.
+
+pub mod seed;
 
 use std::time::Duration;
 

@@ -55,3 +55,35 @@ pub fn visible_org(all_param: u8, user_param: u8) -> String {
         "(${all_param} = 1 OR o.scope_id IN (SELECT scope_id FROM user_scopes WHERE user_id = ${user_param}))"
     )
 }
+
+/// Whether the viewer, with this filter, sees every organization of the instance (so a query
+/// can go by the instance instead of listing its organizations).
+pub fn sees_whole_instance(viewer: &Viewer, organization: Option<i64>, scope: Option<i64>) -> bool {
+    viewer.sees_all_scopes() && organization.is_none() && scope.is_none()
+}
+
+/// A subquery of the ids of the organizations the viewer may see, narrowed to one
+/// organization and/or scope, for `organization_id IN (…)`. The values are numbers from the
+/// session and the filter, written in, so that the planner sees the real condition (the
+/// `$all = 1 OR …` form of [`visible_org`] keeps it off the organization indexes).
+pub fn visible_organization_ids(viewer: &Viewer, organization: Option<i64>, scope: Option<i64>) -> String {
+    let mut sql = if viewer.sees_all_scopes() {
+        format!(
+            "SELECT o.id FROM organizations o WHERE o.instance_id = {}",
+            viewer.instance_id
+        )
+    } else {
+        format!(
+            "SELECT o.id FROM organizations o JOIN user_scopes us ON us.scope_id = o.scope_id
+             WHERE us.user_id = {} AND o.instance_id = {}",
+            viewer.user_id, viewer.instance_id
+        )
+    };
+    if let Some(organization) = organization {
+        sql.push_str(&format!(" AND o.id = {organization}"));
+    }
+    if let Some(scope) = scope {
+        sql.push_str(&format!(" AND o.scope_id = {scope}"));
+    }
+    sql
+}

@@ -2,10 +2,12 @@
 //! driver), the authentication services, the mail outbox and the audit log. Knows nothing of HTTP.
 
 pub mod access;
+pub mod alerts;
 pub mod appliances;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod instances;
@@ -59,6 +61,9 @@ pub struct Portal {
     pub smtp_configured: bool,
     /// Live events for browsers.
     pub live: live::Hub,
+    pub alerting: alerts::Alerting,
+    /// Wakes this process's alert evaluator when something is due now.
+    pub evaluate_now: Arc<tokio::sync::Notify>,
 }
 
 impl Portal {
@@ -70,6 +75,8 @@ impl Portal {
             sessions: SessionPolicy::default(),
             smtp_configured: false,
             live: live::Hub::default(),
+            alerting: alerts::Alerting::default(),
+            evaluate_now: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -12,8 +12,9 @@ use crate::{ClientInfo, DomainResult, Portal, audit, scopes};
 /// Appliances of the organization (deleted ones no longer count).
 const APPLIANCES: &str =
     "(SELECT COUNT(*) FROM appliances a WHERE a.organization_id = o.id AND a.deleted_at IS NULL)";
-/// Alerts arrive with the alerting issue; until then an organization has none.
-const ALERTS: &str = "0";
+/// Unresolved alerts of the organization (index alerts_organization_state).
+const ALERTS: &str =
+    "(SELECT COUNT(*) FROM alerts al WHERE al.organization_id = o.id AND al.state = 'active')";
 /// Free space summed over the organization's appliances divided by their total (spec portal-b
 /// §4: "98.41%"); 100 with no appliance reporting storage.
 const FREE_SPACE_PCT: &str =

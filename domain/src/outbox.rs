@@ -44,6 +44,36 @@ pub async fn enqueue(
     .await?)
 }
 
+/// A mail about an alert; `reply_to` is the outbox row of the raise mail a resolve mail answers.
+pub struct AlertMail<'a> {
+    pub instance_id: Option<i64>,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub alert_id: i64,
+    pub reply_to: Option<i64>,
+}
+
+pub async fn enqueue_alert_mail(
+    conn: &mut AnyConnection,
+    mail: AlertMail<'_>,
+    now_ms: i64,
+) -> DomainResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (instance_id, recipient, subject, body, status, next_attempt_at, created_at, alert_id, reply_to)
+         VALUES ($1, $2, $3, $4, 'queued', $5, $5, $6, $7) RETURNING id",
+    )
+    .bind(mail.instance_id)
+    .bind(mail.recipient)
+    .bind(mail.subject)
+    .bind(mail.body)
+    .bind(now_ms)
+    .bind(mail.alert_id)
+    .bind(mail.reply_to)
+    .fetch_one(conn)
+    .await?)
+}
+
 #[derive(sqlx::FromRow)]
 struct MailRow {
     id: i64,
@@ -106,16 +136,31 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
-    async fn send(&self, id: i64, recipient: &str, subject: &str, body: &str) -> Result<(), String> {
+    /// Each message's Message-ID derives from its outbox row, so a resend after a crash
+    /// carries the same ID, and a reply names the raise mail it answers.
+    async fn send(&self, mail: &Claimed) -> Result<(), String> {
+        let Claimed {
+            id,
+            recipient,
+            subject,
+            body,
+            reply_to,
+            ..
+        } = mail;
         let host = self.from.email.domain().to_owned();
-        let message = Message::builder()
+        let mut message = Message::builder();
+        if let Some(original) = reply_to {
+            let original = format!("<outbox-{original}@{host}>");
+            message = message.in_reply_to(original.clone()).references(original);
+        }
+        let message = message
             .from(self.from.clone())
             .to(recipient
                 .parse()
                 .map_err(|e| format!("recipient {recipient:?}: {e}"))?)
             .subject(subject)
             .message_id(Some(format!("<outbox-{id}@{host}>")))
-            .body(body.to_owned())
+            .body(body.clone())
             .map_err(|e| e.to_string())?;
         self.transport
             .send(message)
@@ -131,25 +176,27 @@ struct Claimed {
     subject: String,
     body: String,
     attempts: i64,
+    reply_to: Option<i64>,
 }
 
 async fn claim(db: &Db, id: i64, now_ms: i64) -> DomainResult<Option<Claimed>> {
-    let row: Option<(String, String, String, i64)> = sqlx::query_as(
+    let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
         "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
          WHERE id = $2 AND status = 'queued' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3)
-         RETURNING recipient, subject, body, attempts",
+         RETURNING recipient, subject, body, attempts, reply_to",
     )
     .bind(now_ms + LEASE_MS)
     .bind(id)
     .bind(now_ms)
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.map(|(recipient, subject, body, attempts)| Claimed {
+    Ok(row.map(|(recipient, subject, body, attempts, reply_to)| Claimed {
         id,
         recipient,
         subject,
         body,
         attempts,
+        reply_to,
     }))
 }
 
@@ -167,10 +214,7 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now_ms: i64) -> DomainResult<
         let Some(mail) = claim(db, id, now_ms).await? else {
             continue;
         };
-        match mailer
-            .send(mail.id, &mail.recipient, &mail.subject, &mail.body)
-            .await
-        {
+        match mailer.send(&mail).await {
             Ok(()) => {
                 sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2")
                     .bind(now_ms)

@@ -219,3 +219,60 @@ async fn serve_smtp(socket: tokio::net::TcpStream, store: Arc<std::sync::Mutex<V
         let _ = write.write_all(reply).await;
     }
 }
+
+/// An active user with no password, as the viewer services see it; `global` gives it every
+/// scope.
+pub async fn add_user(
+    conn: &mut sqlx::AnyConnection,
+    instance_id: i64,
+    email: &str,
+    role: model::Role,
+    global: bool,
+) -> crate::access::Viewer {
+    let user = crate::users::NewUser {
+        instance_id,
+        email,
+        role,
+        status: crate::users::UserStatus::Active,
+        password_hash: None,
+        global_scope: global,
+    };
+    let user_id = crate::users::insert(conn, user, 0)
+        .await
+        .expect("insert a test user");
+    crate::access::Viewer {
+        instance_id,
+        user_id,
+        email: email.into(),
+        role,
+        global_scope: global,
+    }
+}
+
+/// An appliance registered for `organization` (as its first connection would), named `name`.
+pub async fn register_appliance(
+    portal: &Portal,
+    admin: &crate::access::Viewer,
+    organization: i64,
+    name: &str,
+) -> (String, crate::appliances::ApplianceIdentity) {
+    use crate::appliances::registration;
+    let created = registration::create(portal, admin, organization, &crate::ClientInfo::default())
+        .await
+        .expect("a registration ID");
+    let request = model::appliance::RegisterRequest {
+        registration_id: created.id,
+        name: name.into(),
+        model: "reference".into(),
+        version: "1.0".into(),
+    };
+    let response = registration::register(portal, &request)
+        .await
+        .expect("registered");
+    let mut conn = portal.db.pool.acquire().await.expect("a connection");
+    let who = registration::authenticate(&mut conn, &response.credential)
+        .await
+        .expect("authenticated")
+        .expect("a known credential");
+    (response.credential, who)
+}

@@ -4,12 +4,11 @@
 
 use domain::access::Viewer;
 use domain::appliances::{commands, gateway, policies, registration, views};
-use domain::testkit::TestDb;
-use domain::users::{self, NewUser, UserStatus};
+use domain::testkit::{self, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
 use model::appliance::{
     ApplianceFilter, ApplianceSort, AssetInfo, CommandStatus, JobInfo, JobKind, JobProgress, JobState,
-    RegisterRequest, Storage,
+    Storage,
 };
 use model::jobs::{JobSort, RecentJobFilter, ScheduleSort};
 use model::live::{LiveEvent, LiveFrame};
@@ -33,22 +32,7 @@ struct World {
 
 async fn viewer(portal: &Portal, instance_id: i64, email: &str, role: Role) -> Viewer {
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    let new = NewUser {
-        instance_id,
-        email,
-        role,
-        status: UserStatus::Active,
-        password_hash: None,
-        global_scope: true,
-    };
-    let user_id = users::insert(&mut conn, new, 0).await.unwrap();
-    Viewer {
-        instance_id,
-        user_id,
-        email: email.into(),
-        role,
-        global_scope: true,
-    }
+    testkit::add_user(&mut conn, instance_id, email, role, true).await
 }
 
 /// An instance with one registered appliance that reports one asset.
@@ -87,22 +71,7 @@ async fn register(
     org: i64,
     name: &str,
 ) -> (String, domain::appliances::ApplianceIdentity) {
-    let registration = registration::create(portal, root, org, &ClientInfo::default())
-        .await
-        .unwrap();
-    let request = RegisterRequest {
-        registration_id: registration.id,
-        name: name.into(),
-        model: "reference".into(),
-        version: "1.0".into(),
-    };
-    let response = registration::register(portal, &request).await.unwrap();
-    let mut conn = portal.db.pool.acquire().await.unwrap();
-    let who = registration::authenticate(&mut conn, &response.credential)
-        .await
-        .unwrap()
-        .unwrap();
-    (response.credential, who)
+    testkit::register_appliance(portal, root, org, name).await
 }
 
 async fn asset_id(w: &World) -> i64 {

@@ -44,11 +44,11 @@ export interface Owner {
 }
 
 /** A new instance and its Superuser, made with the portal's admin command; returns the TOTP secret. */
-export function createInstance(owner: Owner, name: string): string {
+export function createInstance(owner: Owner, name: string, dataDir = serverState().dataDir): string {
   const created = execFileSync(
     path.resolve(__dirname, "../../target/debug/backplane"),
     ["admin", "create-instance", "--homerealm", owner.homerealm, "--name", name, "--email", owner.email],
-    { env: { ...process.env, BACKPLANE_DATA_DIR: serverState().dataDir, BACKPLANE_ADMIN_PASSWORD: owner.password, DATABASE_URL: "" } },
+    { env: { ...process.env, BACKPLANE_DATA_DIR: dataDir, BACKPLANE_ADMIN_PASSWORD: owner.password, DATABASE_URL: "" } },
   ).toString();
   return created.match(/TOTP secret: (\S+)/)![1];
 }
@@ -96,7 +96,7 @@ export async function invitedUser(
   await mail.locator("summary").click();
   const activation = (await mail.locator(".mail-body").textContent())!.match(/http\S+activate\?token=\S+/)![0];
 
-  const page = await (await browser.newContext()).newPage();
+  const page = await (await browser.newContext({ baseURL: new URL(admin.url()).origin })).newPage();
   await page.goto(activation);
   await hydrated(page);
   await page.getByLabel("Password", { exact: true }).fill(user.password);
@@ -121,5 +121,19 @@ export async function addScopes(page: Page, names: string[]) {
     await page.getByLabel("New scope").fill(name);
     await page.getByRole("button", { name: "Add" }).click();
     await expect(page.getByRole("cell", { name, exact: true })).toBeVisible();
+  }
+}
+
+/** After a failure: does the portal still answer, and where are its threads? */
+export async function diagnose(origin: string, serverPid: number) {
+  const probe = await fetch(`${origin}/login`, { signal: AbortSignal.timeout(5_000) }).then(
+    (r) => `HTTP ${r.status}`,
+    (e) => `no answer (${e})`,
+  );
+  console.log(`the portal, probed after the failure: ${probe}`);
+  try {
+    console.log(execFileSync("gdb", ["-p", String(serverPid), "-batch", "-ex", "thread apply all bt 25"], { timeout: 60_000 }).toString());
+  } catch (e) {
+    console.log(`no thread dump: ${e}`);
   }
 }

@@ -2,6 +2,7 @@
 //! validation rules and the data transfer objects of the portal. Nothing here touches a database
 //! or an async runtime.
 
+pub mod alerts;
 pub mod appliance;
 pub mod auth;
 pub mod error;

@@ -40,6 +40,10 @@ pub enum LiveEvent {
     Command {
         command: CommandView,
     },
+    /// Alerts of the organization were raised, resolved or dismissed.
+    Alerts {
+        organization_id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

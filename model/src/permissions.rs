@@ -60,13 +60,19 @@ pub enum Action {
     ManageScopes,
     ManageIntegrations,
     ManageAlertSettings,
+    /// Dismiss one alert in the Alert Center.
+    DismissAlert,
+    /// Dismiss a group of alerts, or all of them.
+    DismissAlertGroups,
+    /// Dismiss every alert of an organization and/or scope.
+    BulkDismissAlerts,
     /// Read the mail outbox (Settings → Outbox), which holds password-reset links.
     ReadOutbox,
     ReadAuditLog,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::View,
         Action::ManageOwnAccount,
         Action::StartBackup,
@@ -80,6 +86,9 @@ impl Action {
         Action::ManageScopes,
         Action::ManageIntegrations,
         Action::ManageAlertSettings,
+        Action::DismissAlert,
+        Action::DismissAlertGroups,
+        Action::BulkDismissAlerts,
         Action::ReadOutbox,
         Action::ReadAuditLog,
     ];
@@ -88,8 +97,11 @@ impl Action {
     pub fn minimum_role(self) -> Role {
         match self {
             Action::View | Action::ManageOwnAccount => Role::Monitor,
-            Action::StartBackup | Action::CancelJob | Action::ChangeRetention => Role::Manage,
+            Action::StartBackup | Action::CancelJob | Action::ChangeRetention | Action::DismissAlert => {
+                Role::Manage
+            }
             Action::ConfigurePolicies
+            | Action::DismissAlertGroups
             | Action::ManageAppliances
             | Action::ManageOrganizations
             | Action::ManageUsers => Role::Admin,
@@ -97,6 +109,7 @@ impl Action {
             | Action::ManageScopes
             | Action::ManageIntegrations
             | Action::ManageAlertSettings
+            | Action::BulkDismissAlerts
             | Action::ReadOutbox
             // The log names objects of every scope, so only those who see every scope read it.
             | Action::ReadAuditLog => Role::Superuser,
@@ -116,6 +129,8 @@ mod tests {
         assert_eq!(allowed(Monitor).collect::<Vec<_>>(), vec![View, ManageOwnAccount]);
         assert!(Manage.can(StartBackup) && Manage.can(ChangeRetention) && !Manage.can(ConfigurePolicies));
         assert!(Admin.can(ManageUsers) && !Admin.can(ManageSuperusers));
+        assert!(Manage.can(DismissAlert) && !Manage.can(DismissAlertGroups));
+        assert!(Admin.can(DismissAlertGroups) && !Admin.can(BulkDismissAlerts));
         assert!(!Admin.can(ManageScopes) && !Admin.can(ManageIntegrations));
         assert_eq!(allowed(Superuser).count(), Action::ALL.len());
     }

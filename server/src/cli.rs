@@ -4,6 +4,7 @@
 use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use app::server::CookiePolicy;
 use clap::{Parser, Subcommand};
@@ -90,6 +91,7 @@ fn portal(db: Db, settings: &Settings) -> Portal {
         absolute_timeout_ms: settings.session_absolute_hours * domain::clock::HOUR_MS,
     };
     portal.smtp_configured = settings.smtp.is_some();
+    portal.alerting.offline_after_ms = settings.offline_alarm_after_secs * 1000;
     portal
 }
 
@@ -118,12 +120,17 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         workers.push(tokio::spawn(crate::workers::deliver_mail(
             portal.clone(),
             mailer,
+            Duration::from_secs(settings.mail_poll_secs as u64),
             stopped.clone(),
         )));
     }
     workers.push(tokio::spawn(crate::workers::mark_offline(
         portal.clone(),
         settings.offline_after_secs * 1000,
+        stopped.clone(),
+    )));
+    workers.push(tokio::spawn(crate::workers::evaluate_alerts(
+        portal.clone(),
         stopped.clone(),
     )));
     workers.push(tokio::spawn(crate::workers::purge_old_jobs(
@@ -145,19 +152,33 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         println!("(The link works once, for 24 hours; restarting the server prints a new one.)");
     }
     let app = crate::router::build(state, options);
-    axum::serve(
+    // Live and appliance sockets never end by themselves: requests get a grace period after the
+    // signal, then the remaining connections are dropped.
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let signalled = draining.clone();
+    let serving = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server: {e}"))?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    tokio::select! {
+        result = serving => result.map_err(|e| format!("server: {e}"))?,
+        _ = async { draining.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::info!("closing the connections still open after the grace period");
+        }
+    }
     let _ = stop.send(true);
     for worker in workers {
         let _ = worker.await;
     }
     Ok(())
 }
+
+/// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -46,6 +46,13 @@ pub struct SettingsArgs {
     /// Seconds without a heartbeat after which an appliance is offline [default: 300].
     #[arg(long, env = "BACKPLANE_OFFLINE_AFTER_SECS", global = true)]
     pub offline_after_secs: Option<i64>,
+    /// Seconds without a heartbeat after which an appliance raises the offline alarm; at least
+    /// `offline_after_secs` [default: 3600].
+    #[arg(long, env = "BACKPLANE_OFFLINE_ALARM_AFTER_SECS", global = true)]
+    pub offline_alarm_after_secs: Option<i64>,
+    /// Seconds between passes of the mail sender over the outbox [default: 3].
+    #[arg(long, env = "BACKPLANE_MAIL_POLL_SECS", global = true)]
+    pub mail_poll_secs: Option<i64>,
     /// Directory holding the built web assets [default: target/site].
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
@@ -80,6 +87,8 @@ struct FileSettings {
     session_idle_minutes: Option<i64>,
     session_absolute_hours: Option<i64>,
     offline_after_secs: Option<i64>,
+    offline_alarm_after_secs: Option<i64>,
+    mail_poll_secs: Option<i64>,
     site_root: Option<PathBuf>,
 }
 
@@ -101,6 +110,8 @@ pub struct Settings {
     pub session_idle_minutes: i64,
     pub session_absolute_hours: i64,
     pub offline_after_secs: i64,
+    pub offline_alarm_after_secs: i64,
+    pub mail_poll_secs: i64,
     pub site_root: PathBuf,
 }
 
@@ -166,6 +177,21 @@ impl Settings {
             "offline_after_secs",
             args.offline_after_secs.or(file.offline_after_secs).unwrap_or(300),
         )?;
+        let offline_alarm_after_secs = positive(
+            "offline_alarm_after_secs",
+            args.offline_alarm_after_secs
+                .or(file.offline_alarm_after_secs)
+                .unwrap_or(3600),
+        )?;
+        if offline_alarm_after_secs < offline_after_secs {
+            return Err(format!(
+                "offline_alarm_after_secs: must be at least offline_after_secs ({offline_after_secs})"
+            ));
+        }
+        let mail_poll_secs = positive(
+            "mail_poll_secs",
+            args.mail_poll_secs.or(file.mail_poll_secs).unwrap_or(3),
+        )?;
         let site_root = args
             .site_root
             .clone()
@@ -181,6 +207,8 @@ impl Settings {
             session_idle_minutes,
             session_absolute_hours,
             offline_after_secs,
+            offline_alarm_after_secs,
+            mail_poll_secs,
             site_root,
         })
     }

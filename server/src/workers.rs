@@ -6,9 +6,14 @@ use domain::Portal;
 use domain::outbox::{self, Mailer};
 use tokio::sync::watch;
 
-/// Delivers due mail every few seconds until shutdown.
-pub async fn deliver_mail(portal: Portal, mailer: Mailer, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3));
+/// Delivers due mail every `every` (the first pass after one period) until shutdown.
+pub async fn deliver_mail(
+    portal: Portal,
+    mailer: Mailer,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -17,6 +22,55 @@ pub async fn deliver_mail(portal: Portal, mailer: Mailer, mut shutdown: watch::R
                 }
             }
             _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// The longest the alert evaluator sleeps: checks another process scheduled are picked up
+/// within this.
+const EVALUATOR_IDLE: Duration = Duration::from_secs(15);
+const EVALUATOR_RETRY: Duration = Duration::from_millis(200);
+
+/// Evaluates alert conditions when they are due: it sleeps until the earliest due check, or
+/// until this process records a change that makes one due now.
+pub async fn evaluate_alerts(portal: Portal, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let pause = match domain::alerts::engine::run_due(&portal).await {
+            Ok(report) => {
+                if report.raised + report.resolved > 0 {
+                    tracing::info!(
+                        raised = report.raised,
+                        resolved = report.resolved,
+                        "alerts changed"
+                    );
+                }
+                // A check due now that this pass could not claim (another process holds it)
+                // is retried shortly, not in a busy loop.
+                until_next_check(&portal).await.max(EVALUATOR_RETRY)
+            }
+            Err(error) => {
+                tracing::error!(%error, "alert evaluation failed");
+                EVALUATOR_IDLE
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = portal.evaluate_now.notified() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn until_next_check(portal: &Portal) -> Duration {
+    match domain::alerts::engine::next_due(portal).await {
+        Ok(Some(due)) => {
+            let wait = (due - portal.now()).clamp(0, EVALUATOR_IDLE.as_millis() as i64);
+            Duration::from_millis(wait as u64)
+        }
+        Ok(None) => EVALUATOR_IDLE,
+        Err(error) => {
+            tracing::error!(%error, "reading the next alert check failed");
+            EVALUATOR_IDLE
         }
     }
 }
@@ -39,7 +93,8 @@ pub async fn mark_offline(portal: Portal, offline_after_ms: i64, mut shutdown: w
     }
 }
 
-/// Deletes jobs older than the 90 days Jobs → Recent covers, hourly.
+/// Deletes jobs older than the 90 days Jobs → Recent covers, and alerts settled that long ago,
+/// hourly.
 pub async fn purge_old_jobs(portal: Portal, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -47,6 +102,11 @@ pub async fn purge_old_jobs(portal: Portal, mut shutdown: watch::Receiver<bool>)
             _ = tick.tick() => {
                 let purged = async {
                     let mut conn = portal.db.pool.acquire().await?;
+                    let alerts = domain::alerts::center::purge_settled(&mut conn, portal.now()).await?;
+                    if alerts > 0 {
+                        tracing::info!(count = alerts, "purged alerts settled more than 90 days ago");
+                    }
+                    domain::dashboard::purge_old_days(&mut conn, portal.now()).await?;
                     domain::appliances::views::purge_old_jobs(&mut conn, portal.now()).await
                 };
                 match purged.await {

@@ -322,6 +322,16 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("start_date", "2026-11-23"),
     ("start_time", "22:00"),
     ("keep_last", "7"),
+    ("kind", "backup_failed"),
+    ("category", "storage"),
+    ("organization", "999999"),
+    ("title", "Sample"),
+    ("backups_enabled", "on"),
+    ("backups_days", "1"),
+    ("backups_hours", "0"),
+    ("copies_days", "1"),
+    ("copies_hours", "0"),
+    ("organization_ids[0]", "999999"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.

@@ -17,7 +17,19 @@ pub use outbox::OutboxPage;
 pub use scopes::ScopesPage;
 pub use users::UsersPage;
 
-const VIEWS: [(&str, &str, &str, Action); 4] = [
+const VIEWS: [(&str, &str, &str, Action); 6] = [
+    (
+        "/settings/alerts",
+        "Alerts",
+        "alert categories and who is e-mailed about alerts",
+        Action::ManageAlertSettings,
+    ),
+    (
+        "/settings/alarms",
+        "Conditional alarms",
+        "how long an asset may go without a good backup",
+        Action::ManageAlertSettings,
+    ),
     (
         "/settings/users",
         "Users",

@@ -7,6 +7,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
+use crate::alerts::{AlarmSettingsPage, AlertPanelOpen, AlertSettingsPage, DashboardPage};
 use crate::auth::api::whoami;
 use crate::auth::{ActivatePage, ForgotPasswordPage, LoginPage, ResetPasswordPage, SetupPage};
 use crate::components::{ErrorBox, Loading};
@@ -14,7 +15,7 @@ use crate::jobs::{ActiveJobsPage, RecentJobsPage, ScheduledJobsPage};
 use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, ProtectPage};
-use crate::sections::{DashboardPage, NotFound};
+use crate::sections::NotFound;
 use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use top_bar::TopBar;
 
@@ -83,6 +84,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/scopes") view=ScopesPage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/audit") view=AuditLogPage />
+                    <Route path=path!("settings/alerts") view=AlertSettingsPage />
+                    <Route path=path!("settings/alarms") view=AlarmSettingsPage />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -95,6 +98,7 @@ pub fn App() -> impl IntoView {
 fn PortalLayout() -> impl IntoView {
     let session = Resource::new_blocking(|| (), |_| whoami());
     provide_live();
+    provide_context(AlertPanelOpen(RwSignal::new(false)));
     view! {
         <Suspense fallback=Loading>
             {move || session.get().map(|result| match result {

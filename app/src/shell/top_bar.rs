@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use model::auth::SessionView;
 
+use crate::alerts::AlertBell;
 use crate::auth::api::{Logout, SetTheme};
 use crate::components::load_page;
 
@@ -35,6 +36,7 @@ pub fn TopBar(session: SessionView) -> impl IntoView {
                 </A>
             </nav>
             <LiveIndicator />
+            <AlertBell />
             <UserMenu session />
         </header>
     }

@@ -7,14 +7,13 @@
 use std::time::Instant;
 
 use bench::percentile;
+use bench::seed::{self, Scale};
 use clap::Parser;
+use domain::Db;
 use domain::access::Viewer;
 use domain::appliances::views;
-use domain::{Db, instances};
-use model::Role;
 use model::appliance::JobState;
 use model::jobs::{JobSort, RecentJobFilter};
-use sqlx::Connection;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -36,16 +35,19 @@ struct Args {
     runs: usize,
 }
 
-const DAY_MS: i64 = 86_400_000;
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (url, cleanup) = database(&args).await;
+    let (url, cleanup) = seed::database(&args.database, &args.postgres).await;
     let db = Db::connect(&url).await.expect("connect and migrate");
     let now = 1_800_000_000_000;
     let started = Instant::now();
-    let (root, scoped) = fill(&db, &args, now).await;
+    let scale = Scale {
+        jobs: args.jobs,
+        organizations: args.organizations,
+        scopes: args.scopes,
+    };
+    let (root, scoped) = seed::fill(&db, &scale, now).await;
     eprintln!("{} jobs in {:.1} s", args.jobs, started.elapsed().as_secs_f64());
     for (who, viewer) in [("superuser", &root), ("one_scope", &scoped)] {
         let mut conn = db.pool.acquire().await.unwrap();
@@ -150,149 +152,4 @@ async fn queries(db: &Db, scoped: &Viewer) -> Vec<(&'static str, RecentJobFilter
         ("by status", none.clone(), (JobSort::Status, false), 1),
         ("by duration", none, (JobSort::Duration, true), 1),
     ]
-}
-
-/// A fresh database URL, and what removes it afterwards.
-async fn database(args: &Args) -> (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
-    let name = format!("backplane_bench_{}", std::process::id());
-    if args.database == "postgres" {
-        let mut admin = sqlx::PgConnection::connect(&args.postgres)
-            .await
-            .expect("PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = args
-            .postgres
-            .rsplit_once('/')
-            .map_or(args.postgres.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        let admin_url = args.postgres.clone();
-        let cleanup = Box::pin(async move {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await;
-            }
-        });
-        (url, cleanup)
-    } else {
-        let path = std::env::temp_dir().join(format!("{name}.db"));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let cleanup = Box::pin(async move {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        });
-        (url, cleanup)
-    }
-}
-
-/// Scopes, organizations (spread over the scopes), one appliance with 10 assets each, and jobs
-/// spread over organizations and the last 90 days; returns a Superuser and a one-scope user.
-async fn fill(db: &Db, args: &Args, now: i64) -> (Viewer, Viewer) {
-    let mut conn = db.pool.acquire().await.unwrap();
-    let instance = instances::insert(&mut conn, "bench", "Bench", 0).await.unwrap();
-    let statements = [
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-         INSERT INTO scopes (instance_id, name, name_key, created_at)
-         SELECT $1, 'Scope ' || i, 'scope ' || i, 0 FROM n",
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-         INSERT INTO organizations (instance_id, name, name_key, scope_id, created_at)
-         SELECT $1, 'Customer ' || i, 'customer ' || i, (SELECT MIN(id) FROM scopes) + (i % $3), 0 FROM n",
-        "INSERT INTO appliances (instance_id, organization_id, name, model, version, credential_hash, registered_at)
-         SELECT $1, o.id, 'nas-' || o.id, 'reference', '1.0', 'bench-' || o.id, 0 FROM organizations o",
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9)
-         INSERT INTO assets (appliance_id, external_id, name, path)
-         SELECT a.id, 'asset-' || n.i, 'Share ' || n.i, '/srv/share' || n.i FROM appliances a, n",
-    ];
-    for sql in statements {
-        sqlx::query(sql)
-            .bind(instance.id)
-            .bind(if sql.contains("scopes (") {
-                args.scopes
-            } else {
-                args.organizations
-            })
-            .bind(args.scopes)
-            .execute(&mut *conn)
-            .await
-            .unwrap_or_else(|e| panic!("{e}: {sql}"));
-    }
-    // Jobs in batches, so neither engine builds one enormous statement.
-    let batch = 100_000;
-    let mut done = 0;
-    while done < args.jobs {
-        let count = batch.min(args.jobs - done);
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-             INSERT INTO jobs (appliance_id, organization_id, asset_external_id, external_id, kind, state,
-                               started_at, ended_at, message, updated_at, mode, size_bytes, appliance_name, asset_name)
-             SELECT a.id, a.organization_id, 'asset-' || (n.i % 10), 'job-' || n.i,
-                    CASE WHEN n.i % 20 = 0 THEN 'restore' ELSE 'backup' END,
-                    CASE WHEN n.i % 50 = 0 THEN 'error' WHEN n.i % 30 = 0 THEN 'warning'
-                         WHEN n.i % 97 = 0 THEN 'missed' ELSE 'success' END,
-                    $3 - (n.i * 7919) % $4, $3 - (n.i * 7919) % $4 + (n.i % 3600) * 1000, '', $3,
-                    CASE WHEN n.i % 7 = 0 THEN 'full' ELSE 'incremental' END, n.i % 1000000,
-                    a.name, 'Share ' || (n.i % 10)
-             FROM n JOIN appliances a ON a.id = (SELECT MIN(id) FROM appliances) + (n.i % $5)",
-        )
-        .bind(done + 1)
-        .bind(done + count)
-        .bind(now)
-        .bind(90 * DAY_MS)
-        .bind(args.organizations)
-        .execute(&mut *conn)
-        .await
-        .expect("insert jobs");
-        done += count;
-    }
-    // Fresh statistics and visibility, as a long-running database has them (autovacuum).
-    let maintenance = if db.backend == domain::Backend::Postgres {
-        "VACUUM ANALYZE"
-    } else {
-        "ANALYZE"
-    };
-    sqlx::query(maintenance).execute(&mut *conn).await.unwrap();
-    let root = add_user(
-        &mut conn,
-        instance.id,
-        "root@bench.example",
-        Role::Superuser,
-        true,
-    )
-    .await;
-    let scoped = add_user(&mut conn, instance.id, "tech@bench.example", Role::Monitor, false).await;
-    sqlx::query("INSERT INTO user_scopes (user_id, scope_id) SELECT $1, MIN(id) FROM scopes")
-        .bind(scoped.user_id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    (root, scoped)
-}
-
-async fn add_user(
-    conn: &mut sqlx::AnyConnection,
-    instance_id: i64,
-    email: &str,
-    role: Role,
-    global: bool,
-) -> Viewer {
-    let user = domain::users::NewUser {
-        instance_id,
-        email,
-        role,
-        status: domain::users::UserStatus::Active,
-        password_hash: None,
-        global_scope: global,
-    };
-    let user_id = domain::users::insert(conn, user, 0).await.unwrap();
-    Viewer {
-        instance_id,
-        user_id,
-        email: email.into(),
-        role,
-        global_scope: global,
-    }
 }

@@ -351,6 +351,14 @@ pub async fn delete_appliance(
         .execute(&mut *tx)
         .await?;
     super::gateway::record_event(&mut tx, appliance.id, "deleted", portal.now()).await?;
+    // Its alerts leave the Alert Center with it (no "cleared" mail: nothing cleared).
+    sqlx::query(
+        "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE appliance_id = $2 AND state = 'active'",
+    )
+    .bind(portal.now())
+    .bind(appliance.id)
+    .execute(&mut *tx)
+    .await?;
     let target = format!("appliance {}", appliance.name);
     audit::record(
         &mut tx,
@@ -364,6 +372,13 @@ pub async fn delete_appliance(
         appliance.organization_id,
         LiveEvent::ApplianceRemoved {
             appliance_id: appliance.id,
+        },
+    );
+    portal.live.publish(
+        viewer.instance_id,
+        appliance.organization_id,
+        LiveEvent::Alerts {
+            organization_id: appliance.organization_id,
         },
     );
     Ok(())

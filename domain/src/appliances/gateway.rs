@@ -3,12 +3,13 @@
 //! appliance can never write another's rows.
 
 use model::AppError;
-use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, RecoveryPointInfo, Storage};
+use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, JobKind, RecoveryPointInfo, Storage};
 use model::live::LiveEvent;
 use model::policy::is_time_zone;
 use sqlx::AnyConnection;
 
-use super::{ApplianceIdentity, events};
+use super::{ApplianceIdentity, events, finished};
+use crate::alerts::engine::{self, Object};
 use crate::{DomainResult, Portal};
 
 /// Counters arrive as u64; the databases store i64.
@@ -83,7 +84,21 @@ pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Stora
     if came_online {
         record_event(&mut tx, who.id, "online", now).await?;
     }
+    let low_space = model::alerts::is_critically_low(storage.free_bytes, storage.total_bytes);
+    let space_flipped = sqlx::query("UPDATE appliances SET low_space = $1 WHERE id = $2 AND low_space <> $1")
+        .bind(i64::from(low_space))
+        .bind(who.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if came_online || space_flipped {
+        engine::touch(&mut tx, Object::Appliance(who.id), now).await?;
+    }
     tx.commit().await?;
+    if came_online || space_flipped {
+        portal.evaluate_now.notify_one();
+    }
     events::appliance(portal, who.instance_id, who.id).await;
     Ok(came_online)
 }
@@ -112,6 +127,7 @@ pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> Domai
             == 1;
         if flipped {
             record_event(&mut tx, id, "offline", now).await?;
+            engine::touch(&mut tx, Object::Appliance(id), now).await?;
             went_offline.push(id);
         }
         tx.commit().await?;
@@ -145,14 +161,18 @@ pub async fn inventory(
     for asset in assets {
         let policy = asset.policy.as_ref().and_then(|p| serde_json::to_string(p).ok());
         sqlx::query(
-            "INSERT INTO assets (appliance_id, external_id, name, path, policy) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (appliance_id, external_id) DO UPDATE SET name = excluded.name, path = excluded.path, policy = excluded.policy",
+            "INSERT INTO assets (appliance_id, external_id, name, path, policy, policy_since) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (appliance_id, external_id) DO UPDATE SET name = excluded.name, path = excluded.path,
+               policy = excluded.policy,
+               policy_since = CASE WHEN COALESCE(assets.policy, '') = COALESCE(excluded.policy, '')
+                                   THEN COALESCE(assets.policy_since, excluded.policy_since) ELSE excluded.policy_since END",
         )
         .bind(who.id)
         .bind(&asset.id)
         .bind(&asset.name)
         .bind(&asset.path)
         .bind(policy)
+        .bind(portal.now())
         .execute(&mut *tx)
         .await?;
     }
@@ -189,7 +209,18 @@ pub async fn inventory(
     for job in jobs {
         upsert_job(&mut tx, who, job, portal.now()).await?;
     }
+    finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
+    // Policies, results or the assets themselves may have changed.
+    sqlx::query(
+        "INSERT INTO alert_checks (object_kind, object_id, due_at) SELECT 'asset', id, $1 FROM assets WHERE appliance_id = $2
+         ON CONFLICT (object_kind, object_id) DO UPDATE SET due_at = excluded.due_at",
+    )
+    .bind(portal.now())
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
+    portal.evaluate_now.notify_one();
     events::appliance(portal, who.instance_id, who.id).await;
     portal.live.publish(
         who.instance_id,
@@ -204,9 +235,33 @@ pub async fn inventory(
 
 /// Stores a job's state and progress, and passes it on to browsers.
 pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> DomainResult<()> {
-    let mut conn = portal.db.pool.acquire().await?;
-    upsert_job(&mut conn, who, job, portal.now()).await?;
-    drop(conn);
+    if job.state.is_finished() {
+        // The result, its count in the Dashboard chart and (for a backup) the asset's alert
+        // conditions change at once.
+        let mut tx = portal.db.begin().await?;
+        upsert_job(&mut tx, who, job, portal.now()).await?;
+        finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
+        let asset: Option<i64> = match job.kind {
+            JobKind::Backup => {
+                sqlx::query_scalar("SELECT id FROM assets WHERE appliance_id = $1 AND external_id = $2")
+                    .bind(who.id)
+                    .bind(&job.asset_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            _ => None,
+        };
+        if let Some(asset) = asset {
+            engine::touch(&mut tx, Object::Asset(asset), portal.now()).await?;
+        }
+        tx.commit().await?;
+        if asset.is_some() {
+            portal.evaluate_now.notify_one();
+        }
+    } else {
+        let mut conn = portal.db.pool.acquire().await?;
+        upsert_job(&mut conn, who, job, portal.now()).await?;
+    }
     events::job(portal, who.instance_id, who.id, &job.id).await;
     Ok(())
 }

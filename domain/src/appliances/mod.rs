@@ -3,6 +3,7 @@
 
 pub mod commands;
 mod events;
+pub mod finished;
 pub mod gateway;
 pub mod policies;
 pub mod registration;

@@ -427,6 +427,36 @@ pub async fn jobs(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) ->
     Ok(rows.into_iter().map(JobView::from).collect())
 }
 
+/// The `limit` most recently started queued or running jobs the viewer may see, of one
+/// organization or scope if given (the Dashboard's Active jobs tile).
+pub async fn latest_active_jobs(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    organization_id: Option<i64>,
+    scope_id: Option<i64>,
+    limit: i64,
+) -> DomainResult<Vec<JobView>> {
+    let mut sql = format!(
+        "{JOBS} WHERE o.instance_id = $1 AND {} AND a.deleted_at IS NULL AND j.state IN ('queued', 'running')",
+        visible_org(2, 3)
+    );
+    if let Some(organization) = organization_id {
+        sql.push_str(&format!(" AND j.organization_id = {organization}"));
+    }
+    if let Some(scope) = scope_id {
+        sql.push_str(&format!(" AND o.scope_id = {scope}"));
+    }
+    sql.push_str(" ORDER BY j.started_at DESC, j.id DESC LIMIT $4");
+    let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(JobView::from).collect())
+}
+
 fn job_order(sort: JobSort, descending: bool) -> String {
     // Each order has an index ending in the id (migration 20261122000006).
     let column = match sort {

@@ -1,0 +1,156 @@
+//! What a job's end changes, recorded once when it first reports a final state (an appliance
+//! reports finished jobs again with every inventory): the Dashboard's daily counts of finished
+//! jobs, and for a backup its asset's newest result and newest good backup, which the alert
+//! evaluator reads without searching the jobs.
+
+use std::collections::BTreeMap;
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use crate::DomainResult;
+use crate::clock::HOUR_MS;
+
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(sqlx::FromRow)]
+struct Finished {
+    organization_id: i64,
+    ended_at: i64,
+    state: String,
+    kind: String,
+    asset_external_id: String,
+    started_at: i64,
+    scheduled_for: Option<i64>,
+}
+
+/// Records the appliance's jobs that reached a final state since the last call, each once.
+pub(crate) async fn record_finished_jobs(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    instance_id: i64,
+) -> DomainResult<()> {
+    let finished: Vec<Finished> = sqlx::query_as(
+        "UPDATE jobs SET counted = 1
+         WHERE appliance_id = $1 AND counted = 0 AND state IN ('success', 'warning', 'error', 'missed', 'cancelled')
+         RETURNING organization_id, COALESCE(ended_at, updated_at) AS ended_at, state, kind, asset_external_id,
+                   started_at, scheduled_for",
+    )
+    .bind(appliance_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    count_per_day(&mut *conn, &finished, instance_id).await?;
+    for job in finished.iter().filter(|j| j.kind == "backup") {
+        record_backup_result(&mut *conn, appliance_id, job).await?;
+    }
+    Ok(())
+}
+
+async fn count_per_day(
+    conn: &mut AnyConnection,
+    finished: &[Finished],
+    instance_id: i64,
+) -> DomainResult<()> {
+    let mut days: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+    for job in finished {
+        let counts = days
+            .entry((job.organization_id, job.ended_at.div_euclid(DAY_MS) * DAY_MS))
+            .or_default();
+        match job.state.as_str() {
+            "success" | "warning" => counts.0 += 1,
+            "error" | "missed" => counts.1 += 1,
+            _ => {}
+        }
+    }
+    for ((organization_id, day), (good, missed)) in days {
+        for (table, key_column, key) in [
+            ("job_days", "organization_id", organization_id),
+            ("instance_job_days", "instance_id", instance_id),
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {table} ({key_column}, day, good, missed) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT ({key_column}, day) DO UPDATE SET good = {table}.good + excluded.good,
+                                                              missed = {table}.missed + excluded.missed"
+            )))
+            .bind(key)
+            .bind(day)
+            .bind(good)
+            .bind(missed)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The asset's newest result (by start) and the scheduled start of its newest good backup.
+async fn record_backup_result(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    job: &Finished,
+) -> DomainResult<()> {
+    if !matches!(job.state.as_str(), "success" | "warning" | "error") {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE assets SET last_result = $3, last_result_started = $4
+         WHERE appliance_id = $1 AND external_id = $2 AND (last_result_started IS NULL OR last_result_started <= $4)",
+    )
+    .bind(appliance_id)
+    .bind(&job.asset_external_id)
+    .bind(&job.state)
+    .bind(job.started_at)
+    .execute(&mut *conn)
+    .await?;
+    if job.state != "error" {
+        let good_start = job.scheduled_for.unwrap_or(job.started_at);
+        sqlx::query(
+            "UPDATE assets SET last_good_start = $3
+             WHERE appliance_id = $1 AND external_id = $2 AND (last_good_start IS NULL OR last_good_start < $3)",
+        )
+        .bind(appliance_id)
+        .bind(&job.asset_external_id)
+        .bind(good_start)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records every finished job from the jobs table at once, as the migration that added these
+/// records did (for jobs written straight into the table, as the benchmarks do).
+pub async fn record_all_finished_jobs(conn: &mut AnyConnection) -> DomainResult<()> {
+    for sql in BACKFILL {
+        sqlx::query(sql).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The same statements as the end of migration 7.
+const BACKFILL: [&str; 8] = [
+    "DELETE FROM job_days",
+    "DELETE FROM instance_job_days",
+    "INSERT INTO job_days (organization_id, day, good, missed)
+     SELECT organization_id, (COALESCE(ended_at, updated_at) / 86400000) * 86400000,
+            SUM(CASE WHEN state IN ('success', 'warning') THEN 1 ELSE 0 END),
+            SUM(CASE WHEN state IN ('error', 'missed') THEN 1 ELSE 0 END)
+     FROM jobs WHERE state IN ('success', 'warning', 'error', 'missed', 'cancelled')
+     GROUP BY organization_id, (COALESCE(ended_at, updated_at) / 86400000) * 86400000",
+    "INSERT INTO instance_job_days (instance_id, day, good, missed)
+     SELECT o.instance_id, d.day, SUM(d.good), SUM(d.missed)
+     FROM job_days d JOIN organizations o ON o.id = d.organization_id
+     GROUP BY o.instance_id, d.day",
+    "CREATE INDEX jobs_backfill ON jobs(appliance_id, asset_external_id, kind, started_at)",
+    "UPDATE assets SET
+       last_good_start = (SELECT MAX(COALESCE(j.scheduled_for, j.started_at)) FROM jobs j
+                          WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
+                            AND j.kind = 'backup' AND j.state IN ('success', 'warning')),
+       last_result_started = (SELECT MAX(j.started_at) FROM jobs j
+                              WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
+                                AND j.kind = 'backup' AND j.state IN ('success', 'warning', 'error')),
+       last_result = (SELECT j.state FROM jobs j
+                      WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
+                        AND j.kind = 'backup' AND j.state IN ('success', 'warning', 'error')
+                      ORDER BY j.started_at DESC, j.id DESC LIMIT 1)",
+    "DROP INDEX jobs_backfill",
+    "UPDATE jobs SET counted = 1 WHERE counted = 0 AND state IN ('success', 'warning', 'error', 'missed', 'cancelled')",
+];

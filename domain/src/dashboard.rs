@@ -1,0 +1,134 @@
+//! The Dashboard: counts and short lists over what the viewer may see, optionally narrowed to
+//! one organization or scope (spec portal-a §2.9, §3.1).
+
+use model::alerts::{AlertFilter, DASHBOARD_DAYS, DashboardView, DayCount};
+use model::appliance::LOW_SPACE_PERCENT;
+use model::jobs::JobSort;
+use model::jobs::RecentJobFilter;
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use crate::DomainResult;
+use crate::access::{Viewer, sees_whole_instance, visible_organization_ids};
+use crate::alerts::center;
+use crate::appliances::views;
+use crate::clock::HOUR_MS;
+
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Rows in the Active jobs and Recent jobs tiles.
+pub const TILE_ROWS: i64 = 3;
+
+fn visible(viewer: &Viewer, filter: &AlertFilter) -> String {
+    visible_organization_ids(viewer, filter.organization_id, filter.scope_id)
+}
+
+pub async fn dashboard(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &AlertFilter,
+    now: i64,
+) -> DomainResult<DashboardView> {
+    let (online, total, low_space, used, capacity) = appliance_counts(&mut *conn, viewer, filter).await?;
+    let alerts = center::count(&mut *conn, viewer, filter).await?;
+    let active_jobs = views::latest_active_jobs(
+        &mut *conn,
+        viewer,
+        filter.organization_id,
+        filter.scope_id,
+        TILE_ROWS,
+    )
+    .await?;
+    let completed = completed_per_day(&mut *conn, viewer, filter, now).await?;
+    let recent = views::recent_jobs(
+        &mut *conn,
+        viewer,
+        &RecentJobFilter {
+            scope_id: filter.scope_id,
+            organization_id: filter.organization_id,
+            started_from: Some(now - DASHBOARD_DAYS * DAY_MS),
+            ..RecentJobFilter::default()
+        },
+        (JobSort::Started, true),
+        1,
+        TILE_ROWS as u32,
+        now,
+    )
+    .await?;
+    Ok(DashboardView {
+        appliances_online: online,
+        appliances_offline: total - online,
+        alerts,
+        low_space,
+        storage_used_bytes: u64::try_from(used).unwrap_or_default(),
+        storage_total_bytes: u64::try_from(capacity).unwrap_or_default(),
+        active_jobs,
+        completed,
+        recent_jobs: recent.items,
+    })
+}
+
+async fn appliance_counts(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &AlertFilter,
+) -> DomainResult<(i64, i64, i64, i64, i64)> {
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(ap.online), 0) AS BIGINT), COUNT(ap.id),
+                CAST(COALESCE(SUM(CASE WHEN ap.storage_total > 0
+                                       AND ap.storage_free * 100 <= ap.storage_total * {LOW_SPACE_PERCENT} THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(ap.storage_used), 0) AS BIGINT), CAST(COALESCE(SUM(ap.storage_total), 0) AS BIGINT)
+         FROM appliances ap
+         WHERE ap.deleted_at IS NULL AND ap.organization_id IN ({})",
+        visible(viewer, filter)
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_one(conn).await?)
+}
+
+/// Jobs that ended in each of the last 13 UTC days (today included): good ones (success or
+/// warning) and missed ones (failed, or never started), from the daily counts: the instance's
+/// when the viewer sees all of it, else summed over the visible organizations.
+async fn completed_per_day(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &AlertFilter,
+    now: i64,
+) -> DomainResult<Vec<DayCount>> {
+    let first_day = now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS;
+    let sql = if sees_whole_instance(viewer, filter.organization_id, filter.scope_id) {
+        format!(
+            "SELECT day, good, missed FROM instance_job_days WHERE instance_id = {} AND day >= $1",
+            viewer.instance_id
+        )
+    } else {
+        format!(
+            "SELECT day, CAST(SUM(good) AS BIGINT), CAST(SUM(missed) AS BIGINT) FROM job_days
+             WHERE day >= $1 AND organization_id IN ({}) GROUP BY day",
+            visible(viewer, filter)
+        )
+    };
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(first_day)
+        .fetch_all(conn)
+        .await?;
+    Ok((0..DASHBOARD_DAYS)
+        .map(|index| {
+            let day = first_day + index * DAY_MS;
+            let (success, missed) = rows
+                .iter()
+                .find(|(d, _, _)| *d == day)
+                .map_or((0, 0), |(_, s, m)| (*s, *m));
+            DayCount { day, success, missed }
+        })
+        .collect())
+}
+
+/// Forgets daily counts the chart no longer shows.
+pub async fn purge_old_days(conn: &mut AnyConnection, now: i64) -> DomainResult<()> {
+    let first_shown = now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS;
+    for table in ["job_days", "instance_job_days"] {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE day < $1")))
+            .bind(first_shown)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
