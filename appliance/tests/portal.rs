@@ -764,7 +764,7 @@ on_both_databases!(
             }
             errors
         });
-        let mut rng = rand::thread_rng();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(6);
         for i in 0..10_000 {
             fuzz_out.send(garbage(&mut rng, i)).await.unwrap();
             if i % 1000 == 0 {

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use sqlx::Connection;
 
@@ -132,24 +133,95 @@ macro_rules! on_both_databases {
             #[allow(unused_imports)]
             use super::*;
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = $crate::testkit::TestDb::new($crate::Backend::Sqlite)
-                    .await
-                    .expect("sqlite");
-                ($body)(db).await;
+            #[test]
+            fn sqlite() {
+                $crate::testkit::run_bounded($crate::Backend::Sqlite, $body);
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(db) = $crate::testkit::TestDb::new($crate::Backend::Postgres).await else {
-                    eprintln!("PostgreSQL skipped (BACKPLANE_SKIP_POSTGRES=1)");
-                    return;
-                };
-                ($body)(db).await;
+            #[test]
+            fn postgres() {
+                $crate::testkit::run_bounded($crate::Backend::Postgres, $body);
             }
         }
     };
+}
+
+/// How long one test may run before it counts as hung: a hang fails that test with what the
+/// database was doing, instead of stalling the whole run.
+pub const TEST_LIMIT: Duration = Duration::from_secs(300);
+
+/// Stack of the test runtime's threads: rendering a page nests deeper in an unoptimised build
+/// than the default 2 MiB always allows.
+const TEST_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Runs `body` on a fresh database of `backend` in a runtime of its own, failing it after
+/// [`TEST_LIMIT`].
+pub fn run_bounded<F>(backend: Backend, body: impl FnOnce(TestDb) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(TEST_STACK_BYTES)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    runtime.block_on(async {
+        let created = tokio::time::timeout(TEST_LIMIT, TestDb::new(backend)).await;
+        let Some(db) = created.expect("creating the test database hung") else {
+            eprintln!("PostgreSQL skipped (BACKPLANE_SKIP_POSTGRES=1)");
+            return;
+        };
+        let sessions = db.postgres_sessions_query();
+        let mut test = tokio::spawn(body(db));
+        match tokio::time::timeout(TEST_LIMIT, &mut test).await {
+            Ok(Ok(())) => {}
+            Ok(Err(failed)) => std::panic::resume_unwind(failed.into_panic()),
+            Err(_) => {
+                let activity = match sessions {
+                    Some((admin_url, sql)) => database_activity(&admin_url, &sql).await,
+                    None => "(SQLite)".to_owned(),
+                };
+                test.abort();
+                panic!("the test ran past {TEST_LIMIT:?}; its database sessions at that moment:\n{activity}");
+            }
+        }
+    });
+}
+
+impl TestDb {
+    /// The admin URL and a query listing this PostgreSQL database's sessions.
+    fn postgres_sessions_query(&self) -> Option<(String, String)> {
+        match &self.cleanup {
+            Cleanup::SqliteFile(_) => None,
+            Cleanup::PostgresDatabase { admin_url, name } => Some((
+                admin_url.clone(),
+                format!(
+                    "SELECT pid::text || ' ' || COALESCE(state, '') || ' wait=' || COALESCE(wait_event_type, '') \
+                     || '/' || COALESCE(wait_event, '') || ' blocked_by=' || pg_blocking_pids(pid)::text \
+                     || ': ' || COALESCE(query, '') FROM pg_stat_activity WHERE datname = '{name}'"
+                ),
+            )),
+        }
+    }
+}
+
+async fn database_activity(admin_url: &str, sql: &str) -> String {
+    let rows: Result<Vec<(String,)>, _> = async {
+        let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut admin)
+            .await
+    }
+    .await;
+    match rows {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|(line,)| line)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(error) => format!("(could not read pg_stat_activity: {error})"),
+    }
 }
 
 /// A minimal SMTP server for tests: accepts every message and keeps its raw data.

@@ -1,9 +1,11 @@
 //! The HTTP application: Leptos pages and server functions behind the middleware stack.
 
+use std::sync::OnceLock;
+
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -12,8 +14,16 @@ use crate::middleware::{
     guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status,
 };
 
+/// The app's routes, generated once per process: while leptos generates them it holds back
+/// every resource load in the process, so a page another thread rendered meanwhile (a second
+/// router in the same test process) would never finish.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 pub fn build(state: AppState, options: LeptosOptions) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = routes();
     let context_state = state.clone();
     let provide = move || {
         provide_context(context_state.portal.clone());
