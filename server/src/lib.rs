@@ -9,6 +9,7 @@ pub mod exports;
 pub mod gateway;
 pub mod live;
 pub mod middleware;
+pub mod render_thread;
 pub mod router;
 pub mod workers;
 

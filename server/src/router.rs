@@ -19,7 +19,12 @@ use crate::middleware::{
 /// router in the same test process) would never finish.
 fn routes() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
-    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+    ROUTES
+        .get_or_init(|| {
+            crate::render_thread::install();
+            generate_route_list(app::App)
+        })
+        .clone()
 }
 
 pub fn build(state: AppState, options: LeptosOptions) -> Router {
@@ -56,6 +61,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             app::shell,
         ))
         .with_state(options)
+        .layer(axum::middleware::from_fn(crate::render_thread::render_pages))
         .merge(downloads)
         .merge(appliances)
         .layer(axum::middleware::from_fn(server_fn_error_status))

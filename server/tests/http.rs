@@ -536,3 +536,24 @@ on_both_databases!(
         assert_eq!(p.send(cross_site).await.status(), StatusCode::FORBIDDEN);
     }
 );
+
+on_both_databases!(pages_always_render_to_the_end, |db: TestDb| async move {
+    let p = Arc::new(start(&db));
+    let (cookie, _) = set_up(&p).await;
+    for round in 0..40 {
+        let renders: Vec<_> = (0..8)
+            .map(|_| {
+                let (p, cookie) = (p.clone(), cookie.clone());
+                tokio::spawn(async move {
+                    let page = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                        text(p.get("/", Some(&cookie)).await).await
+                    });
+                    page.await.is_ok_and(|html| html.contains("Completed jobs"))
+                })
+            })
+            .collect();
+        for render in renders {
+            assert!(render.await.unwrap(), "round {round}: a page stalled or came back incomplete");
+        }
+    }
+});

@@ -15,26 +15,37 @@ use crate::live::use_live;
 use crate::organizations::api::{list_organizations, list_scopes};
 
 /// The bell: the number of unresolved alerts the user may see; opens and closes the panel.
+///
+/// The count is read only inside the bell's own `Transition`: a read directly under the
+/// layout's `Suspense` would tie that boundary to a resource its every re-check creates anew,
+/// and server rendering would loop.
 #[component]
 pub fn AlertBell() -> impl IntoView {
     let live = use_live();
     let AlertPanelOpen(open) = expect_context::<AlertPanelOpen>();
     let count = Resource::new(move || live.alerts.get(), |_| alert_count());
-    let number = move || count.get().and_then(Result::ok).unwrap_or(0);
     view! {
-        <button type="button" class="bell" class:alarm={move || number() > 0}
-            data-alert-count=number
-            aria-label=move || format!("Alert Center: {} unresolved", number())
-            aria-expanded=move || open.get().to_string()
-            on:click=move |_| open.update(|o| *o = !*o)>
-            <span aria-hidden="true">"🔔"</span>
-            <Transition fallback=|| ()>
-                <span class="count">{number}</span>
-            </Transition>
-        </button>
+        <Transition fallback=move || view! { <BellButton number=None open /> }>
+            {move || count.get().map(|result| view! { <BellButton number=result.ok() open /> })}
+        </Transition>
         <Show when=move || open.get()>
             <AlertPanel />
         </Show>
+    }
+}
+
+#[component]
+fn BellButton(number: Option<i64>, open: RwSignal<bool>) -> impl IntoView {
+    let count = number.unwrap_or(0);
+    view! {
+        <button type="button" class="bell" class:alarm={count > 0}
+            data-alert-count=number
+            aria-label=format!("Alert Center: {count} unresolved")
+            aria-expanded=move || open.get().to_string()
+            on:click=move |_| open.update(|o| *o = !*o)>
+            <span aria-hidden="true">"🔔"</span>
+            <span class="count">{number}</span>
+        </button>
     }
 }
 
