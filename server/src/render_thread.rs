@@ -98,7 +98,11 @@ pub async fn render_pages(request: Request, next: Next) -> Response {
         }
         Err(error) => {
             tracing::error!(%error, "rendering a page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be rendered.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response()
         }
     }
 }

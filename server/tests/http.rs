@@ -553,7 +553,10 @@ on_both_databases!(pages_always_render_to_the_end, |db: TestDb| async move {
             })
             .collect();
         for render in renders {
-            assert!(render.await.unwrap(), "round {round}: a page stalled or came back incomplete");
+            assert!(
+                render.await.unwrap(),
+                "round {round}: a page stalled or came back incomplete"
+            );
         }
     }
 });
