@@ -111,7 +111,7 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       await global.locator("[data-block=backups]").getByLabel("Days").fill("0");
       await global.locator("[data-block=backups]").getByLabel("Hours").fill("8");
       await global.getByRole("button", { name: "Save" }).click();
-      await expect(global.getByText("Saved.")).toBeVisible();
+      await expect(global.getByText("Saved.", { exact: true })).toBeVisible();
 
       await page.getByRole("button", { name: "+ Create New" }).click();
       const editor = page.locator("[data-editor=new]");
