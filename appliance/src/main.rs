@@ -28,7 +28,8 @@ pub struct Args {
     #[arg(long, env = "BACKPLANE_PORTAL_URL")]
     portal: Option<String>,
     /// The one-time registration ID from the portal's Add appliance wizard (first start only).
-    #[arg(long, env = "BACKPLANE_REGISTRATION_ID")]
+    /// An ID may begin with "-" (URL-safe base64).
+    #[arg(long, env = "BACKPLANE_REGISTRATION_ID", allow_hyphen_values = true)]
     registration_id: Option<String>,
     /// Where the appliance keeps its credential, its asset list and its backup repository.
     #[arg(long, env = "BACKPLANE_APPLIANCE_DATA_DIR", default_value = "appliance-data")]
@@ -105,4 +106,25 @@ fn system_time_zone() -> String {
         .flatten()
         .find(|zone| model::policy::is_time_zone(zone))
         .unwrap_or_else(|| "UTC".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[test]
+    fn a_registration_id_may_begin_with_a_hyphen() {
+        let args = Args::try_parse_from([
+            "backplane-appliance",
+            "--registration-id",
+            "-3kQ_x",
+            "--name",
+            "nas",
+        ])
+        .expect("parsed");
+        assert_eq!(args.registration_id.as_deref(), Some("-3kQ_x"));
+        assert_eq!(args.name.as_deref(), Some("nas"));
+    }
 }
