@@ -21,7 +21,7 @@ step() {
 }
 
 step "format and lints" scripts/lint.sh
-step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace
+step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
 step "build the portal and the appliance" bash -c "cargo leptos build && cargo build -p appliance --bin backplane-appliance"
 if [ "$failed" = 0 ]; then
   step "end-to-end (Playwright, Chromium)" bash -c 'cd end2end && npx playwright test'
