@@ -15,12 +15,28 @@ pub const DAY_MS: i64 = 86_400_000;
 pub type Cleanup = Pin<Box<dyn Future<Output = ()>>>;
 
 /// How much to put in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Scale {
+    #[arg(long, default_value_t = 1_000_000)]
     pub jobs: i64,
+    #[arg(long, default_value_t = 10_000)]
     pub organizations: i64,
     /// Organizations are spread evenly over the scopes: with 100, one scope holds 1 %.
+    #[arg(long, default_value_t = 100)]
     pub scopes: i64,
+}
+
+/// Which database to fill, and how much: the arguments the database benchmarks share.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
+    #[command(flatten)]
+    pub scale: Scale,
 }
 
 /// A fresh database URL, and what removes it afterwards.

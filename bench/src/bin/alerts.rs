@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bench::percentile;
-use bench::seed::{self, DAY_MS, Scale};
+use bench::seed::{self, DAY_MS, Target};
 use clap::Parser;
 use domain::access::Viewer;
 use domain::alerts::{engine, settings};
@@ -23,19 +23,11 @@ use model::alerts::{AlertFilter, ThresholdBlock, Thresholds};
 use model::policy::{Frequency, Policy, Retention, Schedule};
 use serde_json::json;
 
+/// Times the Dashboard, full alarm-evaluation passes and flip-to-enqueue latency over a seeded database.
 #[derive(Debug, Parser)]
 struct Args {
-    /// `sqlite` or `postgres`.
-    #[arg(long, default_value = "sqlite")]
-    database: String,
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    postgres: String,
-    #[arg(long, default_value_t = 1_000_000)]
-    jobs: i64,
-    #[arg(long, default_value_t = 10_000)]
-    organizations: i64,
-    #[arg(long, default_value_t = 100)]
-    scopes: i64,
+    #[command(flatten)]
+    target: Target,
     /// Dashboard renders per viewer.
     #[arg(long, default_value_t = 30)]
     runs: usize,
@@ -62,16 +54,11 @@ fn policy() -> String {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (url, cleanup) = seed::database(&args.database, &args.postgres).await;
+    let (url, cleanup) = seed::database(&args.target.database, &args.target.postgres).await;
     let db = Db::connect(&url).await.expect("connect and migrate");
     let now = 1_800_000_000_000;
-    let scale = Scale {
-        jobs: args.jobs,
-        organizations: args.organizations,
-        scopes: args.scopes,
-    };
     let started = Instant::now();
-    let (root, scoped) = seed::fill(&db, &scale, now).await;
+    let (root, scoped) = seed::fill(&db, &args.target.scale, now).await;
     schedule_everything(&db, now).await;
     eprintln!("filled in {:.1} s", started.elapsed().as_secs_f64());
 
@@ -151,7 +138,7 @@ fn report(
     println!(
         "{}",
         json!({
-            "database": args.database,
+            "database": args.target.database,
             "measure": what,
             "assets": assets,
             "appliances": appliances,
@@ -179,11 +166,11 @@ async fn dashboard(db: &Db, args: &Args, who: &str, viewer: &Viewer, now: i64) {
     println!(
         "{}",
         json!({
-            "database": args.database,
+            "database": args.target.database,
             "measure": "dashboard",
             "viewer": who,
-            "jobs": args.jobs,
-            "organizations": args.organizations,
+            "jobs": args.target.scale.jobs,
+            "organizations": args.target.scale.organizations,
             "appliances_online": tiles.appliances_online,
             "alerts": tiles.alerts,
             "completed_13_days": tiles.completed.iter().map(|d| d.success + d.missed).sum::<i64>(),
@@ -276,7 +263,7 @@ async fn latency(db: &Db, args: &Args, root: &Viewer) {
     println!(
         "{}",
         json!({
-            "database": args.database,
+            "database": args.target.database,
             "measure": "flip to enqueue",
             "flips": args.flips,
             "mails": latencies.len(),

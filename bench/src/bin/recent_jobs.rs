@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bench::percentile;
-use bench::seed::{self, Scale};
+use bench::seed::{self, Target};
 use clap::Parser;
 use domain::Db;
 use domain::access::Viewer;
@@ -15,21 +15,11 @@ use domain::appliances::views;
 use model::appliance::JobState;
 use model::jobs::{JobSort, RecentJobFilter};
 
+/// Times every Jobs → Recent query over a seeded database, for a Superuser and a one-scope user.
 #[derive(Debug, Parser)]
 struct Args {
-    /// `sqlite` or `postgres`.
-    #[arg(long, default_value = "sqlite")]
-    database: String,
-    /// PostgreSQL server to create the benchmark database on.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    postgres: String,
-    #[arg(long, default_value_t = 1_000_000)]
-    jobs: i64,
-    #[arg(long, default_value_t = 10_000)]
-    organizations: i64,
-    /// Scopes; organizations are spread evenly over them, so one scope holds 1 % with 100.
-    #[arg(long, default_value_t = 100)]
-    scopes: i64,
+    #[command(flatten)]
+    target: Target,
     /// Runs of each query.
     #[arg(long, default_value_t = 30)]
     runs: usize,
@@ -38,17 +28,16 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (url, cleanup) = seed::database(&args.database, &args.postgres).await;
+    let (url, cleanup) = seed::database(&args.target.database, &args.target.postgres).await;
     let db = Db::connect(&url).await.expect("connect and migrate");
     let now = 1_800_000_000_000;
     let started = Instant::now();
-    let scale = Scale {
-        jobs: args.jobs,
-        organizations: args.organizations,
-        scopes: args.scopes,
-    };
-    let (root, scoped) = seed::fill(&db, &scale, now).await;
-    eprintln!("{} jobs in {:.1} s", args.jobs, started.elapsed().as_secs_f64());
+    let (root, scoped) = seed::fill(&db, &args.target.scale, now).await;
+    eprintln!(
+        "{} jobs in {:.1} s",
+        args.target.scale.jobs,
+        started.elapsed().as_secs_f64()
+    );
     for (who, viewer) in [("superuser", &root), ("one_scope", &scoped)] {
         let mut conn = db.pool.acquire().await.unwrap();
         let mut all = Vec::new();
@@ -78,10 +67,10 @@ async fn main() {
         println!(
             "{}",
             serde_json::json!({
-                "database": args.database,
+                "database": args.target.database,
                 "viewer": who,
-                "jobs": args.jobs,
-                "organizations": args.organizations,
+                "jobs": args.target.scale.jobs,
+                "organizations": args.target.scale.organizations,
                 "queries": all.len(),
                 "p50_ms": ms(percentile(&mut all, 50.0)),
                 "p99_ms": ms(percentile(&mut all, 99.0)),
