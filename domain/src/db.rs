@@ -94,5 +94,11 @@ impl Db {
     }
 }
 
+/// Ids written out for an SQL `IN (…)` list. They are integers, so inlining them is safe, and
+/// a list of any length stays one statement on both databases.
+pub fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// A connection taken from the pool; derefs to `AnyConnection` for the repositories.
 pub type PooledConnection = sqlx::pool::PoolConnection<sqlx::Any>;

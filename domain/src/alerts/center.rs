@@ -12,6 +12,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::engine::{self, Object};
 use crate::access::{Viewer, sees_whole_instance, visible_organization_ids};
 use crate::audit::{self, Entry};
+use crate::db::id_list;
 use crate::{ClientInfo, DomainResult, Portal};
 
 /// The most members one group lists.
@@ -137,7 +138,7 @@ async fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> DomainResult<Vec<Alert
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let list = id_list(ids);
     let rows: Vec<AlertRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {ALERT_COLUMNS} WHERE a.id IN ({list})"
     )))

@@ -25,6 +25,7 @@ use super::conditions::{ApplianceFacts, AssetFacts, Verdict, appliance_verdict, 
 use super::mail::{self, Subject};
 use super::rules::InstanceRules;
 use crate::clock::HOUR_MS;
+use crate::db::id_list;
 use crate::{DomainResult, Portal};
 
 /// Objects evaluated in one transaction.
@@ -92,10 +93,7 @@ pub async fn touch_assets_of(
 ) -> DomainResult<()> {
     let only = match organizations {
         Some([]) => return Ok(()),
-        Some(ids) => format!(
-            "AND ap.organization_id IN ({})",
-            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
-        ),
+        Some(ids) => format!("AND ap.organization_id IN ({})", id_list(ids)),
         None => String::new(),
     };
     sqlx::query(AssertSqlSafe(format!(
@@ -482,10 +480,6 @@ async fn active_alerts(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
-}
-
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 type Found<F> = (i64, F, Subject, i64, i64);

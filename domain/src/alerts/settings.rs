@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::engine;
 use crate::access::Viewer;
 use crate::audit::{self, Entry};
+use crate::db::id_list;
 use crate::users::validate_email;
 use crate::{ClientInfo, DomainResult, Portal};
 
@@ -445,8 +446,4 @@ async fn organizations_of(conn: &mut AnyConnection, threshold_id: i64) -> Domain
     .bind(threshold_id)
     .fetch_all(conn)
     .await?)
-}
-
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }

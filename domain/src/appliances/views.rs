@@ -14,6 +14,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::DomainResult;
 use crate::access::{Viewer, visible_org};
+use crate::db::id_list;
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -556,12 +557,11 @@ fn recent_source(visible: Option<&[i64]>, organizations_in_instance: i64, from: 
     let ids = visible?;
     let narrow = ids.len() <= LISTED_ORGANIZATIONS && (ids.len() as i64) * 10 < organizations_in_instance;
     narrow.then(|| {
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         format!(
             "WITH vj AS MATERIALIZED (SELECT id, organization_id, appliance_id, asset_external_id, state, kind,
                                              started_at, ended_at, appliance_name, asset_name
                                       FROM jobs WHERE organization_id IN ({}) AND started_at >= {from}) ",
-            list.join(", ")
+            id_list(ids)
         )
     })
 }
@@ -579,8 +579,7 @@ fn recent_conditions(
     match visible {
         None => {}
         Some(ids) if ids.len() <= LISTED_ORGANIZATIONS => {
-            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-            c.fixed(&format!("j.organization_id IN ({})", list.join(", ")));
+            c.fixed(&format!("j.organization_id IN ({})", id_list(ids)));
         }
         Some(_) => c.with(
             "j.organization_id IN (SELECT vo.id FROM organizations vo JOIN user_scopes vu ON vu.scope_id = vo.scope_id
