@@ -60,6 +60,9 @@ impl Db {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                        sqlx::query("PRAGMA cache_size = -32768")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })

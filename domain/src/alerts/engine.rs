@@ -19,7 +19,10 @@ use model::alerts::AlertKind;
 use model::appliance::JobState;
 use model::live::LiveEvent;
 use model::policy::Policy;
-use sqlx::{AnyConnection, AssertSqlSafe};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, FromRow, Row};
 
 use super::conditions::{ApplianceFacts, AssetFacts, Verdict, appliance_verdict, asset_verdict};
 use super::mail::{self, Subject};
@@ -29,7 +32,7 @@ use crate::db::id_list;
 use crate::{DomainResult, Portal};
 
 /// Objects evaluated in one transaction.
-const BATCH: i64 = 1000;
+const BATCH: i64 = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Object {
@@ -154,39 +157,6 @@ pub async fn next_due(portal: &Portal) -> DomainResult<Option<i64>> {
         .await?)
 }
 
-/// The due check rows, held by the transaction until it ends (on PostgreSQL, rows another
-/// evaluator holds are skipped).
-async fn take_due(conn: &mut AnyConnection, now: i64) -> DomainResult<Vec<Object>> {
-    let lock = if conn.backend_name() == "PostgreSQL" {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let due: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT object_kind, object_id FROM alert_checks WHERE due_at <= $1 ORDER BY due_at LIMIT $2{lock}"
-    )))
-    .bind(now)
-    .bind(BATCH)
-    .fetch_all(conn)
-    .await?;
-    Ok(due.into_iter().map(|(kind, id)| Object::of(&kind, id)).collect())
-}
-
-/// `(object_kind = … AND object_id IN (…)) OR …` matching exactly these objects' rows.
-fn keys_condition(objects: &[Object]) -> String {
-    let keys = |kind: &str, ids: Vec<i64>| {
-        (!ids.is_empty()).then(|| format!("(object_kind = '{kind}' AND object_id IN ({}))", id_list(&ids)))
-    };
-    [
-        keys("appliance", ids_where(objects, Object::is_appliance)),
-        keys("asset", ids_where(objects, |o| !o.is_appliance())),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" OR ")
-}
-
 /// An object's place and verdict; its names (for alert texts) are filled in only when one of
 /// its alerts is raised or resolved.
 #[derive(Debug, Clone)]
@@ -195,28 +165,47 @@ pub(super) struct Subjected {
     pub organization_id: i64,
     pub subject: Subject,
     pub verdict: Verdict,
+    /// The conditions that have an active alert.
+    pub active: Vec<AlertKind>,
+}
+
+impl Subjected {
+    /// Whether the condition's alert must be raised (`Some(true)`) or resolved (`Some(false)`).
+    fn change(&self, kind: AlertKind, holds: bool, rules: &InstanceRules) -> Option<bool> {
+        let is_active = self.active.contains(&kind);
+        if holds && !is_active && rules.raises(kind) {
+            Some(true)
+        } else if !holds && is_active {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn changes(&self, rules: &InstanceRules) -> bool {
+        self.verdict
+            .conditions
+            .iter()
+            .any(|(kind, holds)| self.change(*kind, *holds, rules).is_some())
+    }
 }
 
 async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
     let now = portal.now();
     let mut tx = portal.db.begin().await?;
-    let objects = take_due(&mut tx, now).await?;
-    if objects.is_empty() {
+    let due = take_due(&mut tx, now).await?;
+    if due.is_empty() {
         return Ok(PassReport::default());
     }
-    let (mut evaluated, rules) = evaluate(&mut tx, portal, &objects, now).await?;
-    let active = active_alerts(&mut tx, &evaluated).await?;
+    let objects: Vec<Object> = due.iter().map(DueRow::object).collect();
+    let (mut evaluated, rules) = evaluate(&mut tx, portal, due, now).await?;
     let changing: Vec<Object> = objects
         .iter()
         .copied()
         .filter(|o| {
-            evaluated.get(o).is_some_and(|found| {
-                let rules = &rules[&found.instance_id];
-                found.verdict.conditions.iter().any(|(kind, holds)| {
-                    let is_active = active.contains(&o.dedupe_key(*kind));
-                    (*holds && !is_active && rules.raises(*kind)) || (!*holds && is_active)
-                })
-            })
+            evaluated
+                .get(o)
+                .is_some_and(|found| found.changes(&rules[&found.instance_id]))
         })
         .collect();
     name_subjects(&mut tx, &mut evaluated, &changing).await?;
@@ -225,22 +214,22 @@ async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
         ..PassReport::default()
     };
     let mut changed_organizations = HashSet::new();
-    for object in &objects {
-        // Gone since it was touched: nothing to evaluate.
-        let Some(found) = evaluated.get(object) else {
-            continue;
-        };
+    for object in &changing {
+        let found = &evaluated[object];
         let rules = &rules[&found.instance_id];
         for (kind, holds) in &found.verdict.conditions {
             let key = object.dedupe_key(*kind);
-            let is_active = active.contains(&key);
-            if *holds && !is_active && rules.raises(*kind) {
-                if raise(&mut tx, portal, *object, *kind, &key, found, rules, now).await? {
+            let changed = match found.change(*kind, *holds, rules) {
+                Some(true) => raise(&mut tx, portal, *object, *kind, &key, found, rules, now).await?,
+                Some(false) => resolve(&mut tx, portal, &key, found, now).await?,
+                None => continue,
+            };
+            if changed {
+                if *holds {
                     report.raised += 1;
-                    changed_organizations.insert((found.instance_id, found.organization_id));
+                } else {
+                    report.resolved += 1;
                 }
-            } else if !*holds && is_active && resolve(&mut tx, portal, &key, found, now).await? {
-                report.resolved += 1;
                 changed_organizations.insert((found.instance_id, found.organization_id));
             }
         }
@@ -262,78 +251,147 @@ async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
 async fn evaluate(
     conn: &mut AnyConnection,
     portal: &Portal,
-    objects: &[Object],
+    due: Vec<DueRow>,
     now: i64,
 ) -> DomainResult<(HashMap<Object, Subjected>, HashMap<i64, InstanceRules>)> {
-    let appliances = appliance_facts(&mut *conn, &ids_where(objects, Object::is_appliance)).await?;
-    let assets = asset_facts(&mut *conn, &ids_where(objects, |o| !o.is_appliance())).await?;
     let mut rules = HashMap::new();
-    let instances = appliances.iter().map(|a| a.3).chain(assets.iter().map(|a| a.3));
-    for instance_id in instances.collect::<HashSet<_>>() {
+    for instance_id in due
+        .iter()
+        .filter_map(|row| row.instance_id)
+        .collect::<HashSet<_>>()
+    {
         rules.insert(instance_id, InstanceRules::load(&mut *conn, instance_id).await?);
     }
-    let mut evaluated = HashMap::new();
-    for (id, facts, subject, instance_id, organization_id) in appliances {
-        let verdict = appliance_verdict(&facts, portal.alerting.offline_after_ms, now);
+    let mut evaluated = HashMap::with_capacity(due.len());
+    for row in due {
+        let object = row.object();
+        let (Some(instance_id), Some(organization_id)) = (row.instance_id, row.organization_id) else {
+            continue;
+        };
+        let mut subject = Subject {
+            appliance_id: row.appliance_id,
+            storage_free: row.storage_free.unwrap_or_default(),
+            storage_total: row.storage_total.unwrap_or_default(),
+            ..Subject::default()
+        };
+        let verdict = match object {
+            Object::Appliance(_) => {
+                appliance_verdict(&row.appliance_facts(), portal.alerting.offline_after_ms, now)
+            }
+            Object::Asset(_) => {
+                let threshold = rules[&instance_id].backup_threshold_ms(organization_id);
+                subject.threshold_hours = threshold.map(|ms| ms / HOUR_MS);
+                asset_verdict(&row.asset_facts(), threshold, now)
+            }
+        };
         let found = Subjected {
             instance_id,
             organization_id,
             subject,
             verdict,
+            active: row.active_kinds(),
         };
-        evaluated.insert(Object::Appliance(id), found);
-    }
-    for (id, facts, mut subject, instance_id, organization_id) in assets {
-        let threshold = rules[&instance_id].backup_threshold_ms(organization_id);
-        subject.threshold_hours = threshold.map(|ms| ms / HOUR_MS);
-        let verdict = asset_verdict(&facts, threshold, now);
-        let found = Subjected {
-            instance_id,
-            organization_id,
-            subject,
-            verdict,
-        };
-        evaluated.insert(Object::Asset(id), found);
+        evaluated.insert(object, found);
     }
     Ok((evaluated, rules))
 }
 
 /// Leaves each taken object due at its next possible flip, or unscheduled (also when it no
-/// longer exists). Two statements per batch, whatever its size.
+/// longer exists). Two statements per batch, whatever its size, each the same text every time
+/// (the batch is one JSON parameter), so the database prepares them once.
 async fn reschedule(
     conn: &mut AnyConnection,
     objects: &[Object],
     evaluated: &HashMap<Object, Subjected>,
 ) -> DomainResult<()> {
-    let (next, done): (Vec<Object>, Vec<Object>) = objects
-        .iter()
-        .partition(|o| evaluated.get(o).is_some_and(|f| f.verdict.next_check.is_some()));
-    if !done.is_empty() {
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM alert_checks WHERE {}",
-            keys_condition(&done)
-        )))
-        .execute(&mut *conn)
-        .await?;
+    let sql = Statements::of(conn);
+    let mut next = Vec::new();
+    let mut done = Vec::new();
+    for object in objects {
+        match evaluated.get(object).and_then(|f| f.verdict.next_check) {
+            Some(due) => next.push(json!([object.kind(), object.id(), due])),
+            None => done.push(json!([object.kind(), object.id()])),
+        }
     }
-    let rows: Vec<String> = next
-        .iter()
-        .filter_map(|o| {
-            let due = evaluated.get(o)?.verdict.next_check?;
-            Some(format!("('{}', {}, {due})", o.kind(), o.id()))
-        })
-        .collect();
-    if !rows.is_empty() {
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO alert_checks (object_kind, object_id, due_at) VALUES {}
-             ON CONFLICT (object_kind, object_id) DO UPDATE SET due_at = excluded.due_at",
-            rows.join(", ")
-        )))
-        .execute(&mut *conn)
-        .await?;
+    if !done.is_empty() {
+        sqlx::query(sql.unschedule)
+            .bind(serde_json::Value::from(done).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !next.is_empty() {
+        sqlx::query(sql.reschedule)
+            .bind(serde_json::Value::from(next).to_string())
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
+
+/// The evaluator's batch statements in each database's dialect.
+struct Statements {
+    /// Takes due rows with what their evaluation reads, as [`DueRow`]s.
+    take_due: &'static str,
+    /// Whether `take_due` returns the batch as one JSON array in one row. On SQLite it does:
+    /// sqlx's SQLite driver hands each row across threads, which made reading rows the
+    /// largest cost of a pass. PostgreSQL streams rows cheaply but builds JSON slowly.
+    take_due_as_json: bool,
+    /// Sets `due_at` of the `[kind, id, due]` rows in a JSON array.
+    reschedule: &'static str,
+    /// Deletes the `[kind, id]` rows in a JSON array.
+    unschedule: &'static str,
+}
+
+impl Statements {
+    fn of(conn: &AnyConnection) -> &'static Statements {
+        if conn.backend_name() == "PostgreSQL" {
+            &POSTGRES
+        } else {
+            &SQLITE
+        }
+    }
+}
+
+const SQLITE: Statements = Statements {
+    take_due_as_json: true,
+    take_due: "SELECT json_group_array(json_array(
+           c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id, ap.time_zone,
+           ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
+           s.policy, s.policy_since, s.last_good_start, s.last_result,
+           CASE WHEN c.object_kind = 'asset'
+             THEN (SELECT group_concat(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
+             ELSE (SELECT group_concat(a.kind, ',') FROM alerts a
+                   WHERE a.state = 'active' AND a.asset_id IS NULL AND a.appliance_id = ap.id) END))
+         FROM (SELECT object_kind, object_id FROM alert_checks WHERE due_at <= $1 ORDER BY due_at LIMIT $2) c
+         LEFT JOIN assets s ON c.object_kind = 'asset' AND s.id = c.object_id
+         LEFT JOIN appliances ap ON ap.deleted_at IS NULL
+           AND ap.id = CASE WHEN c.object_kind = 'asset' THEN s.appliance_id ELSE c.object_id END",
+    reschedule: "UPDATE alert_checks SET due_at = value ->> 2 FROM json_each($1)
+         WHERE object_kind = value ->> 0 AND object_id = value ->> 1",
+    unschedule: "DELETE FROM alert_checks
+         WHERE (object_kind, object_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+};
+
+const POSTGRES: Statements = Statements {
+    take_due_as_json: false,
+    take_due: "SELECT
+           c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id AS appliance_id, ap.time_zone,
+           ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
+           s.policy, s.policy_since, s.last_good_start, s.last_result,
+           CASE WHEN c.object_kind = 'asset'
+             THEN (SELECT string_agg(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
+             ELSE (SELECT string_agg(a.kind, ',') FROM alerts a
+                   WHERE a.state = 'active' AND a.asset_id IS NULL AND a.appliance_id = ap.id) END AS active
+         FROM (SELECT object_kind, object_id FROM alert_checks WHERE due_at <= $1 ORDER BY due_at LIMIT $2
+               FOR UPDATE SKIP LOCKED) c
+         LEFT JOIN assets s ON c.object_kind = 'asset' AND s.id = c.object_id
+         LEFT JOIN appliances ap ON ap.deleted_at IS NULL
+           AND ap.id = CASE WHEN c.object_kind = 'asset' THEN s.appliance_id ELSE c.object_id END",
+    reschedule: "UPDATE alert_checks c SET due_at = (e ->> 2)::bigint FROM json_array_elements($1::json) e
+         WHERE c.object_kind = e ->> 0 AND c.object_id = (e ->> 1)::bigint",
+    unschedule: "DELETE FROM alert_checks
+         WHERE (object_kind, object_id) IN (SELECT e ->> 0, (e ->> 1)::bigint FROM json_array_elements($1::json) e)",
+};
 
 #[allow(clippy::too_many_arguments)]
 async fn raise(
@@ -455,122 +513,80 @@ fn ids_where(objects: &[Object], keep: impl Fn(&Object) -> bool) -> Vec<i64> {
     objects.iter().filter(|o| keep(o)).map(|o| o.id()).collect()
 }
 
-/// Which of the evaluated conditions have an active alert (by its dedupe key).
-async fn active_alerts(
-    conn: &mut AnyConnection,
-    evaluated: &HashMap<Object, Subjected>,
-) -> DomainResult<HashSet<String>> {
-    let keys: Vec<String> = evaluated
-        .iter()
-        .flat_map(|(object, found)| {
-            found
-                .verdict
-                .conditions
-                .iter()
-                .map(|(kind, _)| format!("'{}'", object.dedupe_key(*kind)))
-        })
-        .collect();
-    if keys.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT dedupe_key FROM alerts WHERE state = 'active' AND dedupe_key IN ({})",
-        keys.join(", ")
-    )))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-type Found<F> = (i64, F, Subject, i64, i64);
-
-#[derive(sqlx::FromRow)]
-struct ApplianceRow {
-    id: i64,
-    instance_id: i64,
-    organization_id: i64,
+/// One due object as the batch query returns it: its check row, what its conditions read (all
+/// null when it no longer exists) and the kinds of its active alerts, comma-separated. From a
+/// row, or from a JSON array of the columns in this order.
+#[derive(Debug, Deserialize, sqlx::FromRow)]
+struct DueRow {
+    object_kind: String,
+    object_id: i64,
+    instance_id: Option<i64>,
+    organization_id: Option<i64>,
+    appliance_id: Option<i64>,
+    time_zone: Option<String>,
     last_seen_at: Option<i64>,
-    registered_at: i64,
-    storage_total: i64,
-    storage_free: i64,
-}
-
-async fn appliance_facts(conn: &mut AnyConnection, ids: &[i64]) -> DomainResult<Vec<Found<ApplianceFacts>>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<ApplianceRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT ap.id, ap.instance_id, ap.organization_id, ap.last_seen_at, ap.registered_at, ap.storage_total,
-                ap.storage_free
-         FROM appliances ap WHERE ap.deleted_at IS NULL AND ap.id IN ({})",
-        id_list(ids)
-    )))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let facts = ApplianceFacts {
-                last_seen_at: r.last_seen_at,
-                registered_at: r.registered_at,
-                storage_total: r.storage_total,
-                storage_free: r.storage_free,
-            };
-            let subject = Subject {
-                appliance_id: Some(r.id),
-                storage_free: r.storage_free,
-                storage_total: r.storage_total,
-                ..Subject::default()
-            };
-            (r.id, facts, subject, r.instance_id, r.organization_id)
-        })
-        .collect())
-}
-
-#[derive(sqlx::FromRow)]
-struct AssetRow {
-    id: i64,
-    instance_id: i64,
-    organization_id: i64,
-    appliance_id: i64,
+    registered_at: Option<i64>,
+    storage_total: Option<i64>,
+    storage_free: Option<i64>,
     policy: Option<String>,
     policy_since: Option<i64>,
-    time_zone: String,
     last_good_start: Option<i64>,
     last_result: Option<String>,
+    active: Option<String>,
 }
 
-async fn asset_facts(conn: &mut AnyConnection, ids: &[i64]) -> DomainResult<Vec<Found<AssetFacts>>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+impl DueRow {
+    fn object(&self) -> Object {
+        Object::of(&self.object_kind, self.object_id)
     }
-    let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT s.id, ap.instance_id, ap.organization_id, ap.id AS appliance_id, s.policy, s.policy_since,
-                ap.time_zone, s.last_good_start, s.last_result
-         FROM assets s JOIN appliances ap ON ap.id = s.appliance_id
-         WHERE ap.deleted_at IS NULL AND s.id IN ({})",
-        id_list(ids)
-    )))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let facts = AssetFacts {
-                policy: r
-                    .policy
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str::<Policy>(p).ok()),
-                time_zone: r.time_zone,
-                policy_since: r.policy_since,
-                last_good_start: r.last_good_start,
-                last_result: r.last_result.as_deref().and_then(JobState::parse),
-            };
-            let subject = Subject {
-                appliance_id: Some(r.appliance_id),
-                ..Subject::default()
-            };
-            (r.id, facts, subject, r.instance_id, r.organization_id)
-        })
-        .collect())
+
+    fn appliance_facts(&self) -> ApplianceFacts {
+        ApplianceFacts {
+            last_seen_at: self.last_seen_at,
+            registered_at: self.registered_at.unwrap_or_default(),
+            storage_total: self.storage_total.unwrap_or_default(),
+            storage_free: self.storage_free.unwrap_or_default(),
+        }
+    }
+
+    fn asset_facts(&self) -> AssetFacts {
+        AssetFacts {
+            policy: self
+                .policy
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Policy>(p).ok()),
+            time_zone: self.time_zone.clone().unwrap_or_default(),
+            policy_since: self.policy_since,
+            last_good_start: self.last_good_start,
+            last_result: self.last_result.as_deref().and_then(JobState::parse),
+        }
+    }
+
+    fn active_kinds(&self) -> Vec<AlertKind> {
+        self.active
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(AlertKind::parse)
+            .collect()
+    }
+}
+
+/// Takes the due check rows with everything their evaluation reads, held by the transaction
+/// until it ends (on PostgreSQL, rows another evaluator holds are skipped).
+async fn take_due(conn: &mut AnyConnection, now: i64) -> DomainResult<Vec<DueRow>> {
+    let sql = Statements::of(conn);
+    let query = sqlx::query(sql.take_due).bind(now).bind(BATCH);
+    if !sql.take_due_as_json {
+        return Ok(query
+            .try_map(|row| DueRow::from_row(&row))
+            .fetch_all(conn)
+            .await?);
+    }
+    let json: String = query
+        .try_map(|row: AnyRow| row.try_get(0))
+        .fetch_one(conn)
+        .await?;
+    serde_json::from_str(&json)
+        .map_err(|e| crate::DomainError::internal(format!("reading the due alert checks: {e}")))
 }
