@@ -881,3 +881,105 @@ on_both_databases!(
         assert_eq!(kept, 0);
     }
 );
+
+on_both_databases!(
+    a_pass_over_several_batches_reschedules_each_object_and_drops_deleted_ones,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        settings::save_global(&w.portal, &w.root, &thresholds(48), &client)
+            .await
+            .unwrap();
+        let now = w.clock.now_ms_for_tests();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        // More assets than one batch holds, each backed up well a day ago.
+        let policy = serde_json::to_string(&daily_at_one()).unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499)
+             INSERT INTO assets (appliance_id, external_id, name, path, policy, policy_since, last_good_start,
+                                 last_result, last_result_started)
+             SELECT $1, 'bulk-' || i, 'bulk-' || i, '/srv', $2, 0, $3 + i, 'success', $3 + i FROM n",
+        )
+        .bind(w.appliances[0].id)
+        .bind(&policy)
+        .bind(now - DAY_MS)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let gone = &w.appliances[1];
+        sqlx::query("UPDATE appliances SET deleted_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(gone.id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        engine::touch_instance(&mut conn, w.root.instance_id, now)
+            .await
+            .unwrap();
+        engine::touch(&mut conn, engine::Object::Appliance(gone.id), now)
+            .await
+            .unwrap();
+        engine::touch(&mut conn, engine::Object::Asset(w.assets[1]), now)
+            .await
+            .unwrap();
+        drop(conn);
+
+        let report = engine::run_due(&w.portal).await.unwrap();
+        assert_eq!(
+            report.evaluated,
+            2 + 2 + 2_500,
+            "every check taken once, across batches"
+        );
+        assert_eq!(
+            report.raised,
+            0,
+            "nothing is past its threshold: {:?}",
+            active(&w).await
+        );
+
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let left: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT object_kind, object_id, due_at FROM alert_checks ORDER BY object_kind, object_id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert!(
+            !left
+                .iter()
+                .any(|(kind, id, _)| (kind == "appliance" && *id == gone.id)
+                    || (kind == "asset" && *id == w.assets[1])),
+            "the deleted appliance and its asset are no longer scheduled"
+        );
+        let goods: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, last_good_start FROM assets WHERE external_id LIKE 'bulk-%'")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(goods.len(), 2_500);
+        for (id, good_start) in goods {
+            let due = left
+                .iter()
+                .find(|(kind, i, _)| kind == "asset" && *i == id)
+                .map(|c| c.2);
+            assert_eq!(
+                due,
+                Some(good_start + 48 * HOUR_MS),
+                "asset {id} is due when its threshold passes"
+            );
+        }
+        let appliance_due = left
+            .iter()
+            .find(|(kind, id, _)| kind == "appliance" && *id == w.appliances[0].id)
+            .map(|c| c.2);
+        assert_eq!(
+            appliance_due,
+            Some(now + 60 * MINUTE_MS),
+            "due when it would count as offline"
+        );
+        assert!(
+            engine::next_due(&w.portal).await.unwrap() > Some(now),
+            "nothing is left due"
+        );
+    }
+);
