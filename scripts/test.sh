@@ -23,6 +23,11 @@ step() {
 step "format and lints" scripts/lint.sh
 step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
 step "build the portal and the appliance" bash -c "cargo leptos build && cargo build -p appliance --bin backplane-appliance"
+# The release wasm differs from the debug one (no erased component types, LTO): build it too, so a
+# change that only breaks `make release` fails here. wasm-opt and the server's release build are
+# left to `make release`; they have never failed where this did not.
+step "release wasm (make release's browser build)" \
+  cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 if [ "$failed" = 0 ]; then
   step "end-to-end (Playwright, Chromium)" bash -c 'cd end2end && npx playwright test'
 else

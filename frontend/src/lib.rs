@@ -1,5 +1,7 @@
 //! The wasm entry point: hydrates the server-rendered page.
 #![cfg(target_arch = "wasm32")]
+// The release build (opt-level z, LTO) needs deeper trait queries for the whole app's views.
+#![recursion_limit = "512"]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
