@@ -11,8 +11,8 @@ use model::live::{LiveEvent, LiveFrame};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::sync::mpsc;
 
-use crate::DomainResult;
 use crate::access::{Viewer, visible_org};
+use crate::{DomainResult, Portal};
 
 /// Events kept for resuming; a browser away for longer gets a fresh snapshot.
 const KEPT_EVENTS: usize = 4096;
@@ -37,6 +37,9 @@ pub struct Hub {
 struct HubInner {
     state: Mutex<HubState>,
     next_socket: AtomicU64,
+    /// Each organization's instance, as read from the database (it never changes), so that
+    /// [`Portal::publish`] checks an organization once.
+    owners: Mutex<HashMap<i64, i64>>,
 }
 
 /// Who hears an event: every socket of an instance that sees all its organizations, or the
@@ -173,6 +176,7 @@ impl Hub {
                     sockets: HashMap::new(),
                 }),
                 next_socket: AtomicU64::new(1),
+                owners: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -181,6 +185,8 @@ impl Hub {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Publishes without checking that the organization belongs to the instance: the domain
+    /// publishes through [`Portal::publish`], which does.
     pub fn publish(&self, instance_id: i64, organization_id: i64, event: LiveEvent) {
         let mut state = self.lock();
         let seq = state.seq + 1;
@@ -247,6 +253,47 @@ impl Hub {
     /// Sockets subscribed now (for tests and measurements).
     pub fn sockets(&self) -> usize {
         self.lock().sockets.len()
+    }
+}
+
+impl Portal {
+    /// Publishes an event of an organization to the browsers of its instance that may see it.
+    /// An event whose organization is not of `instance_id` (or no longer exists) is dropped and
+    /// logged: whatever made it, it must never reach another instance's sockets.
+    pub async fn publish(&self, instance_id: i64, organization_id: i64, event: LiveEvent) {
+        match self.owner_of(organization_id).await {
+            Ok(Some(owner)) if owner == instance_id => self.live.publish(instance_id, organization_id, event),
+            Ok(Some(owner)) => tracing::error!(
+                instance_id,
+                organization_id,
+                owner,
+                "dropped a live event naming an organization of another instance"
+            ),
+            Ok(None) => tracing::debug!(organization_id, "dropped a live event of a deleted organization"),
+            Err(error) => tracing::warn!(%error, "dropped a live event: its organization could not be read"),
+        }
+    }
+
+    async fn owner_of(&self, organization_id: i64) -> DomainResult<Option<i64>> {
+        let owners = &self.live.inner.owners;
+        if let Some(owner) = owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&organization_id)
+        {
+            return Ok(Some(*owner));
+        }
+        let owner: Option<i64> = sqlx::query_scalar("SELECT instance_id FROM organizations WHERE id = $1")
+            .bind(organization_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        if let Some(owner) = owner {
+            owners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(organization_id, owner);
+        }
+        Ok(owner)
     }
 }
 

@@ -1,13 +1,15 @@
 //! Settings → Users: inviting, editing, disabling and resetting users, under the rules of spec
-//! portal-b §2.11 and §4: Admins manage non-Superusers inside their scopes; only Superusers
-//! touch Superusers; nobody can disable or demote the last active Superuser.
+//! portal-b §2.11 and §4, contained by reach: a user administers another only if the other
+//! sees no more than they do (Global Scope only under Global Scope; otherwise every scope of
+//! the other is one of theirs) and holds no higher role. Only Superusers touch Superusers;
+//! nobody can disable or demote the last active Superuser.
 
 use std::collections::BTreeSet;
 
 use model::password::validate_new_password;
 use model::tenancy::{UserAccess, UserState, UserSummary};
 use model::{Action, AppError, Role};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::access::Viewer;
 use crate::users::{self, NewUser, User, UserStatus};
@@ -32,24 +34,40 @@ fn state(status: &str) -> UserState {
     }
 }
 
-/// The users the viewer may see: everyone for Superusers and Global Scope users; otherwise
-/// those sharing a scope with the viewer, plus Global Scope users and Superusers.
+/// The roles a viewer may administer: their own and those below it.
+fn administrable_roles(viewer: &Viewer) -> String {
+    Role::ALL
+        .into_iter()
+        .filter(|role| *role <= viewer.role)
+        .map(|role| format!("'{}'", role.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The users the viewer may administer (and so see in Settings → Users): those whose role is
+/// not above the viewer's and whose visibility is within the viewer's. A viewer with Global
+/// Scope reaches every such user; a scoped viewer only users without Global Scope whose every
+/// scope is one of the viewer's.
 pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<UserSummary>> {
     viewer.require(Action::ManageUsers)?;
-    let rows: Vec<Row> = sqlx::query_as(
+    let sql = format!(
         "SELECT u.id, u.email, u.role, u.status, u.global_scope, u.last_seen_at, u.second_factor_locked_at
          FROM users u
-         WHERE u.instance_id = $1 AND (
-           $2 = 1 OR u.global_scope = 1 OR u.role = 'superuser' OR u.id = $3
-           OR EXISTS (SELECT 1 FROM user_scopes a JOIN user_scopes b ON a.scope_id = b.scope_id
-                      WHERE a.user_id = u.id AND b.user_id = $3))
+         WHERE u.instance_id = $1 AND u.role IN ({roles}) AND (
+           $2 = 1
+           OR (u.global_scope = 0 AND u.role <> 'superuser'
+               AND NOT EXISTS (SELECT 1 FROM user_scopes theirs WHERE theirs.user_id = u.id
+                               AND NOT EXISTS (SELECT 1 FROM user_scopes mine
+                                               WHERE mine.user_id = $3 AND mine.scope_id = theirs.scope_id))))
          ORDER BY u.email",
-    )
-    .bind(viewer.instance_id)
-    .bind(viewer.all_flag())
-    .bind(viewer.user_id)
-    .fetch_all(&mut *conn)
-    .await?;
+        roles = administrable_roles(viewer)
+    );
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(viewer.instance_id)
+        .bind(viewer.all_flag())
+        .bind(viewer.user_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let names: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT us.user_id, s.id, s.name FROM user_scopes us JOIN scopes s ON s.id = us.scope_id
          WHERE s.instance_id = $1 ORDER BY s.name_key",
@@ -76,18 +94,13 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
         .collect())
 }
 
-/// The user if the viewer may see them (else "not found") and may act on them (else
-/// "forbidden": Admins see Superusers but cannot touch them).
+/// The user if the viewer may administer them; anyone else does not exist for the viewer.
 async fn target(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<User> {
     let visible = list(conn, viewer).await?.iter().any(|u| u.id == id);
     let user = users::get(conn, id)
         .await?
         .filter(|u| visible && u.instance_id == viewer.instance_id);
-    let user = user.ok_or_else(|| AppError::not_found("User"))?;
-    if user.role == Role::Superuser {
-        viewer.require(Action::ManageSuperusers)?;
-    }
-    Ok(user)
+    Ok(user.ok_or_else(|| AppError::not_found("User"))?)
 }
 
 /// Checks the access being granted and returns the scope ids to store.
@@ -100,6 +113,9 @@ async fn granted_scopes(
     if access.role == Role::Superuser {
         viewer.require(Action::ManageSuperusers)?;
         return Ok(Vec::new());
+    }
+    if access.role > viewer.role {
+        return Err(AppError::Forbidden.into());
     }
     if access.global_scope && !viewer.sees_all_scopes() {
         return Err(

@@ -728,3 +728,80 @@ on_both_databases!(
         );
     }
 );
+
+fn whole_instance(instance_id: i64) -> domain::live::Audience {
+    domain::live::Audience {
+        instance_id,
+        all: true,
+        organizations: Default::default(),
+    }
+}
+
+/// An Admin of another instance registers an appliance and answers every command id there is:
+/// nothing of this instance changes or reaches their sockets.
+on_both_databases!(
+    forged_command_results_change_and_reveal_nothing_of_another_instance,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let asset = asset_id(&w).await;
+        for _ in 0..3 {
+            commands::backup_now(&w.portal, &w.root, asset, &client)
+                .await
+                .unwrap();
+        }
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let other = instances::insert(&mut conn, "globex", "Globex", 0).await.unwrap();
+        drop(conn);
+        let intruder = viewer(&w.portal, other.id, "root@globex.example", Role::Superuser).await;
+        let their_org = organizations::create(&w.portal, &intruder, "Globex HQ", None, &client)
+            .await
+            .unwrap();
+        let (_, hostile) = register(&w.portal, &intruder, their_org, "hostile").await;
+        let mut intruder_socket = w.portal.live.subscribe(None, &whole_instance(other.id));
+        let mut victim_socket = w.portal.live.subscribe(None, &whole_instance(w.root.instance_id));
+        let before: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM appliance_commands ORDER BY id")
+                .fetch_all(&w.portal.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(before.len(), 3);
+
+        for command_id in 0..=before.last().unwrap().0 + 5 {
+            let outcome = model::appliance::CommandOutcome::Done {
+                message: "forged".into(),
+            };
+            let refused = rejected(gateway::finish(&w.portal, &hostile, command_id, &outcome).await);
+            assert!(matches!(refused, AppError::NotFound { .. }), "{refused:?}");
+        }
+        let after: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM appliance_commands ORDER BY id")
+                .fetch_all(&w.portal.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(after, before, "the victim's commands are unchanged");
+        assert!(
+            intruder_socket.receiver.try_recv().is_err(),
+            "nothing reaches the intruder"
+        );
+        assert!(
+            victim_socket.receiver.try_recv().is_err(),
+            "nothing changed, nothing told"
+        );
+
+        // The hub's own check: an event naming an organization of another instance is dropped.
+        let victim_org = w.who.organization_id;
+        let event = || LiveEvent::Alerts {
+            organization_id: victim_org,
+        };
+        w.portal.publish(other.id, victim_org, event()).await;
+        assert!(intruder_socket.receiver.try_recv().is_err());
+        assert!(victim_socket.receiver.try_recv().is_err());
+        w.portal.publish(w.root.instance_id, victim_org, event()).await;
+        assert_eq!(
+            victim_socket.receiver.try_recv().unwrap().organization_id,
+            victim_org
+        );
+        assert!(intruder_socket.receiver.try_recv().is_err());
+    }
+);

@@ -264,12 +264,12 @@ on_both_databases!(
             .collect();
         assert_eq!(
             seen,
-            vec!["admin@acme.example", "root@acme.example", "tech@acme.example"],
-            "Superusers shown read-only"
+            vec!["admin@acme.example", "tech@acme.example"],
+            "Superusers are out of an Admin's reach"
         );
         assert_eq!(
             rejected(user_admin::reset_second_factor(p, &admin, w.root.user_id, &client()).await),
-            AppError::Forbidden
+            AppError::not_found("User")
         );
         let west_user = user(
             p,
@@ -344,3 +344,104 @@ on_both_databases!(
         .unwrap();
     }
 );
+
+/// What each administrator may do to each kind of user: reach (list, password, 2FA, disable,
+/// access) only over users who see no more than they do and hold no higher role.
+on_both_databases!(
+    administrators_reach_only_users_who_see_no_more_than_they_do,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        let i = w.root.instance_id;
+        let mut global_admin = user(p, i, "global-admin@acme.example", Role::Admin, &[]).await;
+        set_global(p, &mut global_admin).await;
+        let scoped_admin = user(p, i, "east-admin@acme.example", Role::Admin, &[w.scope_a]).await;
+        let mut global_monitor = user(p, i, "global@acme.example", Role::Monitor, &[]).await;
+        set_global(p, &mut global_monitor).await;
+        let second_root = user(p, i, "root2@acme.example", Role::Superuser, &[]).await;
+        let same = user(p, i, "east@acme.example", Role::Monitor, &[w.scope_a]).await;
+        let east_peer = user(p, i, "east-peer@acme.example", Role::Admin, &[w.scope_a]).await;
+        let wider = user(p, i, "both@acme.example", Role::Monitor, &[w.scope_a, w.scope_b]).await;
+        let other = user(p, i, "west@acme.example", Role::Monitor, &[w.scope_b]).await;
+        let targets = [
+            &global_monitor,
+            &second_root,
+            &same,
+            &east_peer,
+            &wider,
+            &other,
+            &global_admin,
+        ];
+        // (administrator, the targets they reach)
+        let matrix: [(&Viewer, Vec<&Viewer>); 3] = [
+            (&w.root, targets.to_vec()),
+            (
+                &global_admin,
+                vec![&global_monitor, &same, &east_peer, &wider, &other],
+            ),
+            (&scoped_admin, vec![&same, &east_peer]),
+        ];
+        for (admin, reached) in matrix {
+            let mut conn = p.db.pool.acquire().await.unwrap();
+            let listed: Vec<i64> = user_admin::list(&mut conn, admin)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| u.id)
+                .collect();
+            drop(conn);
+            for target in targets.iter().filter(|t| t.user_id != admin.user_id) {
+                let reaches = reached.iter().any(|r| r.user_id == target.user_id);
+                let what = format!("{} over {}", admin.email, target.email);
+                assert_eq!(listed.contains(&target.user_id), reaches, "list: {what}");
+                let id = target.user_id;
+                let outcomes = [
+                    user_admin::set_password(
+                        p,
+                        admin,
+                        id,
+                        "Another-pass-1234",
+                        "Another-pass-1234",
+                        &client(),
+                    )
+                    .await,
+                    user_admin::reset_second_factor(p, admin, id, &client()).await,
+                    user_admin::set_enabled(p, admin, id, false, &client()).await,
+                    user_admin::set_enabled(p, admin, id, true, &client()).await,
+                ];
+                for outcome in outcomes {
+                    match reaches {
+                        true => outcome.unwrap_or_else(|e| panic!("{what}: {e:?}")),
+                        false => assert_eq!(rejected(outcome), AppError::not_found("User"), "{what}"),
+                    }
+                }
+                if !reaches {
+                    let narrower = access(Role::Monitor, vec![w.scope_a]);
+                    let change = user_admin::update_access(p, admin, id, &narrower, &client()).await;
+                    assert_eq!(rejected(change), AppError::not_found("User"), "access: {what}");
+                }
+            }
+        }
+        let promote = user_admin::invite(
+            p,
+            &scoped_admin,
+            "new-admin@acme.example",
+            &access(Role::Admin, vec![w.scope_a]),
+            &client(),
+        )
+        .await;
+        assert!(
+            promote.is_ok(),
+            "an Admin may invite an Admin into their own scopes"
+        );
+    }
+);
+
+async fn set_global(portal: &Portal, viewer: &mut Viewer) {
+    sqlx::query("UPDATE users SET global_scope = 1 WHERE id = $1")
+        .bind(viewer.user_id)
+        .execute(&portal.db.pool)
+        .await
+        .unwrap();
+    viewer.global_scope = true;
+}

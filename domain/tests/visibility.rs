@@ -1,15 +1,16 @@
 //! Default deny, as a property: for random instances, scopes, organizations and users with
 //! random roles and scopes, every user's lists, counts and lookups return exactly the
-//! organizations and scopes the rules allow — nothing more, nothing less.
+//! organizations and scopes the rules allow — nothing more, nothing less — and administers
+//! exactly the users who see no more than they do.
 
 use std::collections::BTreeSet;
 
 use domain::access::Viewer;
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};
-use domain::{Backend, Portal, instances, organizations, scopes};
-use model::Role;
+use domain::{Backend, Portal, instances, organizations, scopes, user_admin};
 use model::tenancy::OrgQuery;
+use model::{Action, Role};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -178,6 +179,39 @@ async fn check_world(portal: &Portal, round: usize, world: &[InstanceSpec]) -> R
                 .collect();
             prop_assert_eq!(&listed, scope_set, "scopes of {:?}", viewer);
         }
+        check_user_administration(&mut conn, b).await?;
+    }
+    Ok(())
+}
+
+/// Settings → Users contains each administrator: they reach exactly the users of their
+/// instance with no higher role who see no more than they do.
+async fn check_user_administration(conn: &mut sqlx::AnyConnection, b: &Built) -> Result<(), TestCaseError> {
+    let sees_all = |v: &Viewer| v.role == Role::Superuser || v.global_scope;
+    for (viewer, viewer_orgs, viewer_scopes) in &b.viewers {
+        let Ok(listed) = user_admin::list(conn, viewer).await else {
+            prop_assert!(
+                !viewer.role.can(Action::ManageUsers),
+                "{:?} may manage users",
+                viewer
+            );
+            continue;
+        };
+        let listed: BTreeSet<i64> = listed.iter().map(|u| u.id).collect();
+        let mut expected = BTreeSet::new();
+        for (target, target_orgs, target_scopes) in &b.viewers {
+            let reach = sees_all(viewer) || (!sees_all(target) && target_scopes.is_subset(viewer_scopes));
+            if target.role <= viewer.role && reach {
+                expected.insert(target.user_id);
+                prop_assert!(
+                    target_orgs.is_subset(viewer_orgs),
+                    "{:?} over {:?}",
+                    viewer,
+                    target
+                );
+            }
+        }
+        prop_assert_eq!(listed, expected, "users administered by {:?}", viewer);
     }
     Ok(())
 }

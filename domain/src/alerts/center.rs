@@ -277,11 +277,13 @@ pub async fn dismiss(
     }
     tx.commit().await?;
     for organization_id in organizations {
-        portal.live.publish(
-            viewer.instance_id,
-            organization_id,
-            LiveEvent::Alerts { organization_id },
-        );
+        portal
+            .publish(
+                viewer.instance_id,
+                organization_id,
+                LiveEvent::Alerts { organization_id },
+            )
+            .await;
     }
     Ok(dismissed)
 }

@@ -237,11 +237,13 @@ async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
     reschedule(&mut tx, &objects, &evaluated).await?;
     tx.commit().await?;
     for (instance_id, organization_id) in changed_organizations {
-        portal.live.publish(
-            instance_id,
-            organization_id,
-            LiveEvent::Alerts { organization_id },
-        );
+        portal
+            .publish(
+                instance_id,
+                organization_id,
+                LiveEvent::Alerts { organization_id },
+            )
+            .await;
     }
     Ok(report)
 }

@@ -40,7 +40,7 @@ pub async fn enqueue(
     let mut tx = portal.db.begin().await?;
     let view = queue(&mut tx, portal, viewer, appliance_id, command, client).await?;
     tx.commit().await?;
-    published(portal, viewer, view)
+    published(portal, viewer, view).await
 }
 
 /// Inserts and audits a command inside the caller's transaction, who has checked the viewer's
@@ -80,14 +80,20 @@ pub(crate) async fn queue(
 }
 
 /// Tells the viewer's browsers about a committed command.
-pub(crate) fn published(portal: &Portal, viewer: &Viewer, view: CommandView) -> DomainResult<CommandView> {
-    portal.live.publish(
-        viewer.instance_id,
-        view.organization_id,
-        LiveEvent::Command {
-            command: view.clone(),
-        },
-    );
+pub(crate) async fn published(
+    portal: &Portal,
+    viewer: &Viewer,
+    view: CommandView,
+) -> DomainResult<CommandView> {
+    portal
+        .publish(
+            viewer.instance_id,
+            view.organization_id,
+            LiveEvent::Command {
+                command: view.clone(),
+            },
+        )
+        .await;
     Ok(view)
 }
 
@@ -367,19 +373,23 @@ pub async fn delete_appliance(
     )
     .await?;
     tx.commit().await?;
-    portal.live.publish(
-        viewer.instance_id,
-        appliance.organization_id,
-        LiveEvent::ApplianceRemoved {
-            appliance_id: appliance.id,
-        },
-    );
-    portal.live.publish(
-        viewer.instance_id,
-        appliance.organization_id,
-        LiveEvent::Alerts {
-            organization_id: appliance.organization_id,
-        },
-    );
+    portal
+        .publish(
+            viewer.instance_id,
+            appliance.organization_id,
+            LiveEvent::ApplianceRemoved {
+                appliance_id: appliance.id,
+            },
+        )
+        .await;
+    portal
+        .publish(
+            viewer.instance_id,
+            appliance.organization_id,
+            LiveEvent::Alerts {
+                organization_id: appliance.organization_id,
+            },
+        )
+        .await;
     Ok(())
 }

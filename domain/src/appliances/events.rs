@@ -19,8 +19,8 @@ pub(crate) async fn appliance(portal: &Portal, instance_id: i64, appliance_id: i
         if let Some(appliance) = views::summary(&mut conn, appliance_id).await? {
             let organization_id = appliance.organization_id;
             portal
-                .live
-                .publish(instance_id, organization_id, LiveEvent::Appliance { appliance });
+                .publish(instance_id, organization_id, LiveEvent::Appliance { appliance })
+                .await;
         }
         Ok(())
     };
@@ -32,23 +32,35 @@ pub(crate) async fn job(portal: &Portal, instance_id: i64, appliance_id: i64, ex
         let mut conn = portal.db.pool.acquire().await?;
         if let Some(job) = views::job_by_external_id(&mut conn, appliance_id, external_id).await? {
             portal
-                .live
-                .publish(instance_id, job.organization_id, LiveEvent::Job { job });
+                .publish(instance_id, job.organization_id, LiveEvent::Job { job })
+                .await;
         }
         Ok(())
     };
     log_failure("a job", publish.await);
 }
 
-pub(crate) async fn command(portal: &Portal, instance_id: i64, command_id: i64) {
+/// A command's new state, to the browsers of the instance that owns it (read from the row,
+/// never from whoever caused the change).
+pub(crate) async fn command(portal: &Portal, command_id: i64) {
     let publish = async {
         let mut conn = portal.db.pool.acquire().await?;
-        if let Some(command) = views::command(&mut conn, command_id).await? {
-            portal.live.publish(
-                instance_id,
-                command.organization_id,
-                LiveEvent::Command { command },
-            );
+        let owner: Option<i64> = sqlx::query_scalar(
+            "SELECT a.instance_id FROM appliance_commands c JOIN appliances a ON a.id = c.appliance_id WHERE c.id = $1",
+        )
+        .bind(command_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let view = views::command(&mut conn, command_id).await?;
+        drop(conn);
+        if let (Some(instance_id), Some(command)) = (owner, view) {
+            portal
+                .publish(
+                    instance_id,
+                    command.organization_id,
+                    LiveEvent::Command { command },
+                )
+                .await;
         }
         Ok(())
     };

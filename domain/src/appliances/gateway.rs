@@ -222,11 +222,13 @@ pub async fn inventory(
     tx.commit().await?;
     portal.evaluate_now.notify_one();
     events::appliance(portal, who.instance_id, who.id).await;
-    portal.live.publish(
-        who.instance_id,
-        who.organization_id,
-        LiveEvent::Inventory { appliance_id: who.id },
-    );
+    portal
+        .publish(
+            who.instance_id,
+            who.organization_id,
+            LiveEvent::Inventory { appliance_id: who.id },
+        )
+        .await;
     for job in jobs {
         events::job(portal, who.instance_id, who.id, &job.id).await;
     }
@@ -338,11 +340,13 @@ pub async fn job_log(
             .await?;
     }
     tx.commit().await?;
-    portal.live.publish(
-        who.instance_id,
-        who.organization_id,
-        LiveEvent::JobLog { job_id: id },
-    );
+    portal
+        .publish(
+            who.instance_id,
+            who.organization_id,
+            LiveEvent::JobLog { job_id: id },
+        )
+        .await;
     Ok(())
 }
 
@@ -366,7 +370,7 @@ pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> Doma
                 .bind(id)
                 .execute(&portal.db.pool)
                 .await?;
-            events::command(portal, who.instance_id, id).await;
+            events::command(portal, id).await;
         } else {
             let message =
                 "The connection dropped before the appliance answered; check its jobs and try again.";
@@ -402,7 +406,7 @@ pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainRes
                 .rows_affected()
                 == 1;
         if claimed {
-            events::command(portal, who.instance_id, id).await;
+            events::command(portal, id).await;
         }
         match serde_json::from_str::<Command>(&json) {
             Ok(command) if claimed => taken.push((id, command)),
@@ -434,7 +438,7 @@ pub async fn finish(
         CommandOutcome::Done { message } => ("done", message),
         CommandOutcome::Error { message } => ("error", message),
     };
-    sqlx::query(
+    let changed = sqlx::query(
         "UPDATE appliance_commands SET status = $1, message = $2, finished_at = $3 WHERE id = $4 AND appliance_id = $5",
     )
     .bind(status)
@@ -443,8 +447,14 @@ pub async fn finish(
     .bind(command_id)
     .bind(who.id)
     .execute(&portal.db.pool)
-    .await?;
-    events::command(portal, who.instance_id, command_id).await;
+    .await?
+    .rows_affected()
+        == 1;
+    if !changed {
+        // Not a command of this appliance: nothing was changed, so nothing is told.
+        return Err(AppError::not_found("Command").into());
+    }
+    events::command(portal, command_id).await;
     Ok(())
 }
 

@@ -243,7 +243,7 @@ async fn for_each_asset(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        published(portal, viewer, view)?;
+        published(portal, viewer, view).await?;
         outcome.queued += 1;
     }
     Ok(outcome)

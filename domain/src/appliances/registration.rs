@@ -131,14 +131,16 @@ pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResul
     };
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
-    portal.live.publish(
-        instance_id,
-        organization_id,
-        LiveEvent::ApplianceRegistered {
-            reference: reference_of(&request.registration_id),
-            appliance_id,
-        },
-    );
+    portal
+        .publish(
+            instance_id,
+            organization_id,
+            LiveEvent::ApplianceRegistered {
+                reference: reference_of(&request.registration_id),
+                appliance_id,
+            },
+        )
+        .await;
     super::events::appliance(portal, instance_id, appliance_id).await;
     Ok(RegisterResponse {
         appliance_id,
