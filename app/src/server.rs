@@ -9,6 +9,10 @@ use leptos::prelude::*;
 use model::{Action, AppError};
 
 pub const SESSION_COOKIE: &str = "bp_session";
+/// The session cookie's name whenever it is `Secure`: browsers then accept it only from a
+/// secure origin, for the whole host, without a Domain, so no sibling subdomain can set or
+/// shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-bp_session";
 
 /// The session the server middleware resolved for this request (absent if none).
 #[derive(Clone, Debug, Default)]
@@ -28,8 +32,18 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
+    /// The session cookie's name under this policy.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure || self.embeddable {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
     pub fn session_cookie(&self, token: &str, max_age_secs: i64) -> String {
-        let mut cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Max-Age={max_age_secs}");
+        let name = self.cookie_name();
+        let mut cookie = format!("{name}={token}; Path=/; HttpOnly; Max-Age={max_age_secs}");
         if self.embeddable {
             cookie.push_str("; SameSite=None; Secure; Partitioned");
         } else {

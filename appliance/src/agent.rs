@@ -35,6 +35,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// IANA name of the zone policies run in.
     pub time_zone: String,
+    /// Directories restores may write into (besides an asset's own directory).
+    pub restore_roots: Vec<PathBuf>,
 }
 
 /// How a connection ended.
@@ -76,6 +78,7 @@ pub async fn run(
         data,
         host: settings.name.clone(),
         scheduler,
+        restore_roots: settings.restore_roots.clone(),
     };
     let mut failures: u32 = 0;
     loop {
@@ -203,6 +206,7 @@ struct Appliance {
     jobs: Arc<Jobs>,
     host: String,
     scheduler: Arc<Scheduler>,
+    restore_roots: Vec<PathBuf>,
 }
 
 impl Appliance {
@@ -254,6 +258,11 @@ async fn connect_once(
         model: MODEL.into(),
         version: VERSION.into(),
         time_zone: settings.time_zone.clone(),
+        restore_roots: settings
+            .restore_roots
+            .iter()
+            .map(|root| root.display().to_string())
+            .collect(),
     };
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     let hourly = Duration::from_secs(3600);
@@ -396,7 +405,10 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
             target_dir,
             overwrite,
         } => {
+            let roots = &appliance.restore_roots;
             let started = data.asset(&asset_id).and_then(|asset| {
+                let target = Path::new(&target_dir);
+                crate::containment::check_target(target, roots, Path::new(&asset.path))?;
                 let mut worker_args = vec![
                     "restore".into(),
                     "--data-dir".into(),
@@ -410,6 +422,9 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
                 ];
                 if overwrite {
                     worker_args.push("--overwrite".into());
+                }
+                for root in roots {
+                    worker_args.push(format!("--restore-root={}", root.display()));
                 }
                 worker_args.extend(paths.into_iter().map(|path| format!("--path={path}")));
                 appliance.jobs.start(JobRequest {

@@ -2,6 +2,7 @@
 //! connects only outbound to the portal, and reports and acts on what it protects.
 
 mod agent;
+mod containment;
 mod jobs;
 mod repository;
 mod scheduler;
@@ -31,6 +32,10 @@ pub struct Args {
     /// An ID may begin with "-" (URL-safe base64).
     #[arg(long, env = "BACKPLANE_REGISTRATION_ID", allow_hyphen_values = true)]
     registration_id: Option<String>,
+    /// Read the registration ID from this file, or from standard input with "-", so that it
+    /// never shows in the process list.
+    #[arg(long, conflicts_with = "registration_id")]
+    registration_id_file: Option<PathBuf>,
     /// Where the appliance keeps its credential, its asset list and its backup repository.
     #[arg(long, env = "BACKPLANE_APPLIANCE_DATA_DIR", default_value = "appliance-data")]
     data_dir: PathBuf,
@@ -41,6 +46,14 @@ pub struct Args {
     /// /etc/timezone, then UTC].
     #[arg(long, env = "BACKPLANE_APPLIANCE_TIME_ZONE")]
     time_zone: Option<String>,
+    /// A directory restores may write into (repeatable); restores also may go over an asset's
+    /// own directory, and nowhere else [default: <data-dir>/restores].
+    #[arg(
+        long = "restore-root",
+        env = "BACKPLANE_APPLIANCE_RESTORE_ROOTS",
+        value_delimiter = ','
+    )]
+    restore_roots: Vec<PathBuf>,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = model::appliance::HEARTBEAT_SECS)]
     heartbeat_secs: u64,
@@ -73,16 +86,70 @@ async fn main() {
         eprintln!("backplane-appliance: {time_zone:?} is not a time zone name (such as Europe/Berlin)");
         std::process::exit(2);
     }
+    let restore_roots = match restore_roots(&args.restore_roots, &args.data_dir) {
+        Ok(roots) => roots,
+        Err(message) => {
+            eprintln!("backplane-appliance: {message}");
+            std::process::exit(2);
+        }
+    };
     let settings = agent::Settings {
         portal: portal.trim_end_matches('/').to_owned(),
         name,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         time_zone,
+        restore_roots,
     };
-    if let Err(message) = agent::run(settings, args.data_dir, args.registration_id).await {
+    let registration_id =
+        match read_registration_id(args.registration_id, args.registration_id_file.as_deref()) {
+            Ok(id) => id,
+            Err(message) => {
+                eprintln!("backplane-appliance: {message}");
+                std::process::exit(2);
+            }
+        };
+    if let Err(message) = agent::run(settings, args.data_dir, registration_id).await {
         eprintln!("backplane-appliance: {message}");
         std::process::exit(1);
     }
+}
+
+/// The registration ID from the flag, or read from a file or standard input ("-").
+fn read_registration_id(
+    given: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    let Some(file) = file else {
+        return Ok(given);
+    };
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| format!("registration ID from standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("registration ID file {}: {e}", file.display()))?
+    };
+    let id = text.trim();
+    if id.is_empty() {
+        return Err("the registration ID file is empty".into());
+    }
+    Ok(Some(id.to_owned()))
+}
+
+/// The restore roots as absolute directories, created if missing.
+fn restore_roots(given: &[PathBuf], data_dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let roots = if given.is_empty() {
+        vec![data_dir.join("restores")]
+    } else {
+        given.to_vec()
+    };
+    roots
+        .into_iter()
+        .map(|root| {
+            std::fs::create_dir_all(&root).map_err(|e| format!("restore root {}: {e}", root.display()))?;
+            root.canonicalize()
+                .map_err(|e| format!("restore root {}: {e}", root.display()))
+        })
+        .collect()
 }
 
 fn host_name() -> String {
@@ -126,5 +193,33 @@ mod tests {
         .expect("parsed");
         assert_eq!(args.registration_id.as_deref(), Some("-3kQ_x"));
         assert_eq!(args.name.as_deref(), Some("nas"));
+    }
+
+    #[test]
+    fn a_registration_id_may_come_from_a_file_instead_of_the_command_line() {
+        let file = std::env::temp_dir().join(format!("bp-registration-{}", std::process::id()));
+        std::fs::write(&file, "-3kQ_x\n").unwrap();
+        let args = Args::try_parse_from([
+            "backplane-appliance",
+            "--registration-id-file",
+            file.to_str().unwrap(),
+        ])
+        .expect("parsed");
+        let id = super::read_registration_id(args.registration_id, args.registration_id_file.as_deref());
+        assert_eq!(id.unwrap().as_deref(), Some("-3kQ_x"));
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(
+            super::read_registration_id(None, Some(&file)).is_err(),
+            "an empty file is named"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let both = Args::try_parse_from([
+            "backplane-appliance",
+            "--registration-id",
+            "a",
+            "--registration-id-file",
+            "-",
+        ]);
+        assert!(both.is_err(), "one or the other");
     }
 }

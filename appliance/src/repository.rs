@@ -4,7 +4,7 @@
 //!
 //! Every call here blocks; the agent runs backups and restores in a worker process it can kill.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +18,7 @@ use rustic_core::{
     RestoreOptions, RusticProgress, SnapshotOptions,
 };
 
+use crate::containment;
 use crate::state::{DataDir, write_private};
 
 /// The tag that ties a snapshot to its asset.
@@ -269,13 +270,16 @@ impl Repo {
         let selections: Vec<String> = if paths.is_empty() {
             vec![String::new()]
         } else {
-            paths.to_vec()
+            paths.iter().map(|p| p.trim_matches('/').to_owned()).collect()
         };
-        let mut restored = 0;
-        for selection in selections {
-            let inside = selection.trim_matches('/');
-            if inside.split('/').any(|part| part == "..") {
-                return Err(format!("{selection}: paths may not leave the asset."));
+        // Every selection is checked before anything is written.
+        let mut nodes = Vec::new();
+        for inside in &selections {
+            if !Path::new(inside)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+            {
+                return Err(format!("{inside}: paths may not leave the asset."));
             }
             let source = if inside.is_empty() {
                 asset.path.clone()
@@ -284,7 +288,22 @@ impl Repo {
             };
             let node = repository
                 .node_from_snapshot_path(&format!("{snapshot_id}:{source}"), |_| true)
-                .map_err(|e| format!("{selection}: not in this recovery point ({e})"))?;
+                .map_err(|e| format!("{inside}: not in this recovery point ({e})"))?;
+            let entries: Vec<(PathBuf, bool)> = repository
+                .ls(&node, &LsOptions::default())
+                .map_err(fail)?
+                .map(|entry| entry.map(|(path, node)| (path, node.is_symlink())))
+                .collect::<Result<_, _>>()
+                .map_err(fail)?;
+            containment::check_entries(entries.iter().map(|(path, link)| (path.as_path(), *link)))?;
+            containment::check_on_disk(target, Path::new(inside))?;
+            for (path, _) in &entries {
+                containment::check_on_disk(target, &Path::new(inside).join(path))?;
+            }
+            nodes.push((inside, node));
+        }
+        let mut restored = 0;
+        for (inside, node) in nodes {
             let destination = target.join(inside);
             if let Some(parent) = destination.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;

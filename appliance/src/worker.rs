@@ -74,6 +74,9 @@ pub enum WorkerCommand {
         target: PathBuf,
         #[arg(long)]
         overwrite: bool,
+        /// The appliance's restore roots; the target must be inside one or in the asset itself.
+        #[arg(long = "restore-root")]
+        restore_roots: Vec<PathBuf>,
         /// Paths inside the asset; all of it when none is given.
         #[arg(long = "path")]
         paths: Vec<String>,
@@ -208,10 +211,12 @@ fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<Finished, 
             snapshot,
             target,
             overwrite,
+            restore_roots,
             paths,
         } => {
             let data = DataDir::open(data_dir)?;
             let asset = data.asset(&asset_id)?;
+            crate::containment::check_target(&target, &restore_roots, std::path::Path::new(&asset.path))?;
             let bytes =
                 Repo::locate(&data)?.restore(&asset, &snapshot, &paths, &target, overwrite, counters)?;
             Ok((format!("Restored {bytes} bytes into {}.", target.display()), None))

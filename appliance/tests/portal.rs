@@ -76,6 +76,7 @@ async fn scene(db: &TestDb) -> Scene {
             embeddable: false,
         },
         frame_ancestors: Vec::new(),
+        trusted_proxies: Default::default(),
         setup_done: Arc::default(),
     };
     let options = leptos::prelude::LeptosOptions::builder()
@@ -126,6 +127,8 @@ fn start_appliance_via(scene: &Scene, portal_url: &str, registration_id: Option<
             "--data-dir",
         ])
         .arg(scene.dir.join("data"))
+        .arg("--restore-root")
+        .arg(scene.dir.join("restores"))
         .stdout(Stdio::null())
         .stderr(appliance_log(scene))
         .kill_on_drop(true);
@@ -360,8 +363,40 @@ on_both_databases!(
             "byte-identical through restic"
         );
 
+        // The appliance itself refuses a target outside its restore roots, even if a command
+        // bypassed the portal's check.
+        let escape = Command::Restore {
+            asset_id: asset_id.clone(),
+            recovery_point_id: snapshot.clone(),
+            paths: vec!["report.txt".into()],
+            target_dir: s.dir.join("elsewhere").display().to_string(),
+            overwrite: true,
+        };
+        let refused = commands::enqueue(&s.portal, &s.root, appliance_id, &escape, &client)
+            .await
+            .unwrap()
+            .id;
+        let portal = s.portal.clone();
+        eventually("the appliance refuses a restore outside its roots", || {
+            let portal = portal.clone();
+            async move {
+                let status: String =
+                    sqlx::query_scalar("SELECT status FROM appliance_commands WHERE id = $1")
+                        .bind(refused)
+                        .fetch_one(&portal.db.pool)
+                        .await
+                        .unwrap();
+                status == "error"
+            }
+        })
+        .await;
+        assert!(
+            !s.dir.join("elsewhere").exists(),
+            "nothing written outside the roots"
+        );
+
         // Restore through the portal, into an alternate directory on the appliance.
-        let target = s.dir.join("restored-by-portal");
+        let target = s.dir.join("restores/restored-by-portal");
         let restore = Command::Restore {
             asset_id: asset_id.clone(),
             recovery_point_id: snapshot.clone(),
@@ -1066,5 +1101,92 @@ on_both_databases!(
             (slot..slot + 60_000).contains(&started_at),
             "it ran on time, while the portal was unreachable"
         );
+    }
+);
+
+/// Reads frames until the portal closes the connection; returns them, or `None` if it stays
+/// open past `limit`.
+async fn frames_until_closed(socket: &mut BrowserSocket, limit: Duration) -> Option<Vec<String>> {
+    let mut frames = Vec::new();
+    let read = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Text(text) => frames.push(text.to_string()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok().map(|_| frames)
+}
+
+// A deleted appliance that never answers Unregister is cut off after a short grace; one gone
+// with its organization at once; neither's frames change anything nor can it come back.
+on_both_databases!(
+    deleting_an_appliance_or_its_organization_closes_its_connection,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let (deleted_id, deleted_credential) = register_raw(&s, "deleted").await;
+        let mut deleted = raw_appliance(&s, &deleted_credential).await;
+        commands::delete_appliance(&s.portal, &s.root, deleted_id, "DELETE", &client)
+            .await
+            .unwrap();
+        let heartbeat = r#"{"type":"heartbeat","storage":{"total_bytes":100,"free_bytes":7,"used_bytes":1}}"#;
+        deleted.send(Message::Text(heartbeat.into())).await.unwrap();
+        let frames = frames_until_closed(&mut deleted, Duration::from_secs(15))
+            .await
+            .expect("closed within the grace, though it never answered");
+        assert!(
+            frames.iter().any(|f| f.contains("unregister")),
+            "told first: {frames:?}"
+        );
+        assert!(
+            frames.iter().any(|f| f.contains("deleted in the portal")),
+            "{frames:?}"
+        );
+        let seen: Option<i64> = sqlx::query_scalar("SELECT last_seen_at FROM appliances WHERE id = $1")
+            .bind(deleted_id)
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(seen, None, "its heartbeat changed nothing");
+
+        let other_org = organizations::create(&s.portal, &s.root, "Doomed Corp", None, &client)
+            .await
+            .unwrap();
+        let registration = registration::create(&s.portal, &s.root, other_org, &client)
+            .await
+            .unwrap();
+        let request = RegisterRequest {
+            registration_id: registration.id,
+            name: "orphan".into(),
+            model: "raw".into(),
+            version: "1".into(),
+        };
+        let orphan_credential = registration::register(&s.portal, &request)
+            .await
+            .unwrap()
+            .credential;
+        let mut orphan = raw_appliance(&s, &orphan_credential).await;
+        organizations::delete(&s.portal, &s.root, other_org, "DELETE", &client)
+            .await
+            .unwrap();
+        frames_until_closed(&mut orphan, Duration::from_secs(5))
+            .await
+            .expect("closed with its organization");
+
+        for credential in [deleted_credential, orphan_credential] {
+            let mut request = format!("{}/appliance/connect", s.url.replacen("http", "ws", 1))
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {credential}").parse().unwrap());
+            assert!(
+                tokio_tungstenite::connect_async(request).await.is_err(),
+                "the credential is refused"
+            );
+        }
     }
 );

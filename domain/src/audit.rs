@@ -138,6 +138,17 @@ pub async fn search(
         .collect())
 }
 
+/// A cell a spreadsheet shows as text: one that would start a formula (`= + - @`, or a tab or
+/// carriage return before one) gets a leading `'`. Text typed at a failed login becomes the
+/// actor, so the audit log holds whatever strangers type.
+fn inert_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// The records as CSV with a header row; times in ISO 8601 UTC.
 pub fn to_csv(records: &[model::tenancy::AuditRecord]) -> DomainResult<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -166,7 +177,9 @@ pub fn to_csv(records: &[model::tenancy::AuditRecord]) -> DomainResult<String> {
             r.after.as_deref().unwrap_or(""),
             r.client_ip.as_deref().unwrap_or(""),
         ];
-        writer.write_record(fields).map_err(fail)?;
+        writer
+            .write_record(fields.map(|cell| inert_cell(cell).into_owned()))
+            .map_err(fail)?;
     }
     let bytes = writer
         .into_inner()

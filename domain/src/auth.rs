@@ -6,6 +6,7 @@ use model::auth::{LoginStep, RecoveryCodes, TotpEnrolment};
 use model::password::validate_new_password;
 use sqlx::AnyConnection;
 
+use crate::clock::MINUTE_MS;
 use crate::instances::{self, Instance};
 use crate::sessions::{self, Session, Stage};
 use crate::throttle::{self, PER_ACCOUNT, PER_CLIENT_IP};
@@ -31,6 +32,26 @@ fn throttled(retry_after_secs: u64) -> AppError {
     AppError::Throttled { retry_after_secs }
 }
 
+/// The soonest a password reset request is answered, whatever it did.
+const RESET_ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reset mails one account can be sent within an hour.
+const RESETS_PER_ACCOUNT: throttle::Limit = throttle::Limit {
+    max_failures: 3,
+    window_ms: 60 * MINUTE_MS,
+    block_ms: 60 * MINUTE_MS,
+};
+
+/// Reset requests one address can make within an hour.
+const RESETS_PER_CLIENT_IP: throttle::Limit = throttle::Limit {
+    max_failures: 10,
+    window_ms: 60 * MINUTE_MS,
+    block_ms: 60 * MINUTE_MS,
+};
+
+/// The longest e-mail address (RFC 5321 path limit less the angle brackets).
+const MAX_TYPED_ACTOR_CHARS: usize = 254;
+
 async fn record(
     conn: &mut AnyConnection,
     instance_id: i64,
@@ -40,6 +61,9 @@ async fn record(
     client: &ClientInfo,
     now: i64,
 ) -> DomainResult<()> {
+    // What was typed at login, kept to the length of an e-mail address.
+    let actor: String = actor.chars().take(MAX_TYPED_ACTOR_CHARS).collect();
+    let actor = actor.as_str();
     audit::record(
         conn,
         audit::Entry {
@@ -123,6 +147,21 @@ async fn find_instance(
     }
 }
 
+/// Whether `password` matches `hash` (against a dummy hash when there is none, so unknown
+/// accounts take as long), on a blocking thread.
+async fn check_password(password: &str, hash: Option<String>) -> DomainResult<bool> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => secrets::verify_password(&password, &hash),
+        None => {
+            secrets::verify_password_against_nothing(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| crate::DomainError::internal(format!("password check: {e}")))
+}
+
 /// Step two: e-mail and password. On success returns the token of a session that still needs
 /// its second factor (or enrolment) and the step to show next.
 pub async fn sign_in_with_password(
@@ -135,19 +174,25 @@ pub async fn sign_in_with_password(
     let now = portal.now();
     let mut conn = portal.db.pool.acquire().await?;
     let instance = find_instance(&mut conn, homerealm, client, now).await?;
-    let email = users::normalize_email(email);
+    let email: String = users::normalize_email(email)
+        .chars()
+        .take(MAX_TYPED_ACTOR_CHARS)
+        .collect();
     let account_key = throttle::account_key(instance.id, &email);
-    if let Some(secs) = throttle::blocked_for(&mut conn, &account_key, now).await? {
+    let client_key = client.ip.as_deref().map(throttle::ip_key);
+    if let Some(secs) = throttle::begin_attempt(&mut conn, &account_key, PER_ACCOUNT, now).await? {
+        return Err(throttled(secs).into());
+    }
+    if let Some(key) = &client_key
+        && let Some(secs) = throttle::begin_attempt(&mut conn, key, PER_CLIENT_IP, now).await?
+    {
         return Err(throttled(secs).into());
     }
     let user = users::find_by_email(&mut conn, instance.id, &email).await?;
-    let password_ok = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) => secrets::verify_password(password, hash),
-        None => {
-            secrets::verify_password_against_nothing(password);
-            false
-        }
-    };
+    // Hashing takes a while; it holds neither a pooled connection nor an async worker.
+    drop(conn);
+    let password_ok = check_password(password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let mut conn = portal.db.pool.acquire().await?;
     let user = match user {
         Some(user) if password_ok && user.status == UserStatus::Active => user,
         other => {
@@ -161,9 +206,11 @@ pub async fn sign_in_with_password(
                 now,
             )
             .await?;
-            count_client_failure(&mut conn, client, now).await?;
+            if let Some(key) = &client_key {
+                throttle::conclude_failure(&mut conn, key, PER_CLIENT_IP, now).await?;
+            }
             return Err(
-                match throttle::record_failure(&mut conn, &account_key, PER_ACCOUNT, now).await? {
+                match throttle::conclude_failure(&mut conn, &account_key, PER_ACCOUNT, now).await? {
                     Some(secs) => throttled(secs),
                     None => wrong_credentials(),
                 }
@@ -171,6 +218,9 @@ pub async fn sign_in_with_password(
             );
         }
     };
+    if let Some(key) = &client_key {
+        throttle::refund(&mut conn, key).await?;
+    }
     throttle::clear(&mut conn, &account_key).await?;
     if user.second_factor_locked {
         return Err(second_factor_locked().into());
@@ -230,13 +280,18 @@ pub async fn verify_second_factor(
     require_stage(session, Stage::SecondFactor)?;
     let now = portal.now();
     let mut conn = portal.db.pool.acquire().await?;
-    if let Some(secs) = client_blocked(&mut conn, client, now).await? {
+    let client_key = client.ip.as_deref().map(throttle::ip_key);
+    if let Some(key) = &client_key
+        && let Some(secs) = throttle::begin_attempt(&mut conn, key, PER_CLIENT_IP, now).await?
+    {
         return Err(throttled(secs).into());
     }
     let user = load_user(&mut conn, session.user_id).await?;
-    if user.second_factor_locked {
-        return Err(second_factor_locked().into());
-    }
+    let failures =
+        match users::begin_second_factor_attempt(&mut conn, user.id, SECOND_FACTOR_LOCK_AT, now).await? {
+            Some(failures) if !user.second_factor_locked => failures,
+            _ => return Err(second_factor_locked().into()),
+        };
     let secret = user.totp_secret.as_deref().ok_or(AppError::Unauthenticated)?;
     let accepted = match totp::verify(secret, code, now, user.totp_last_step)? {
         Some(step) => users::claim_totp_step(&mut conn, user.id, step).await?,
@@ -248,17 +303,22 @@ pub async fn verify_second_factor(
         }
     };
     if !accepted {
-        return Err(refuse_second_factor(&mut conn, &user, client, now).await?.into());
+        let refusal = refuse_second_factor(&mut conn, &user, client, failures, now).await?;
+        return Err(refusal.into());
     }
     users::clear_second_factor_failures(&mut conn, user.id).await?;
+    if let Some(key) = &client_key {
+        throttle::refund(&mut conn, key).await?;
+    }
     promote(&mut conn, portal, session, &user, client).await
 }
 
-/// Counts a wrong code and says how it went.
+/// Concludes a wrong code (the `failures`-th, already counted) and says how it went.
 async fn refuse_second_factor(
     conn: &mut AnyConnection,
     user: &User,
     client: &ClientInfo,
+    failures: i64,
     now: i64,
 ) -> DomainResult<AppError> {
     record(
@@ -271,11 +331,14 @@ async fn refuse_second_factor(
         now,
     )
     .await?;
-    if let Some(secs) = count_client_failure(conn, client, now).await? {
+    if let Some(ip) = &client.ip
+        && let Some(secs) =
+            throttle::conclude_failure(conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await?
+    {
         return Ok(throttled(secs));
     }
-    let failures = users::record_second_factor_failure(conn, user.id, SECOND_FACTOR_LOCK_AT, now).await?;
     if failures >= SECOND_FACTOR_LOCK_AT {
+        users::lock_second_factor(conn, user.id, now).await?;
         record(
             conn,
             user.instance_id,
@@ -436,13 +499,48 @@ pub async fn request_password_reset(
     email: &str,
     client: &ClientInfo,
 ) -> DomainResult<()> {
+    let answer_at = tokio::time::Instant::now() + RESET_ANSWER_FLOOR;
+    let outcome = send_password_reset(portal, homerealm, email, client).await;
+    // Known and unknown addresses are answered after the same time, so the answer's timing
+    // does not tell which accounts exist.
+    if tokio::time::Instant::now() > answer_at {
+        tracing::warn!("a password reset request took longer than its answer floor");
+    }
+    tokio::time::sleep_until(answer_at).await;
+    outcome
+}
+
+async fn send_password_reset(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     let now = portal.now();
     let mut tx = portal.db.begin().await?;
+    if let Some(ip) = &client.ip
+        && let Some(secs) =
+            throttle::begin_attempt(&mut tx, &throttle::reset_ip_key(ip), RESETS_PER_CLIENT_IP, now).await?
+    {
+        tx.commit().await?;
+        return Err(throttled(secs).into());
+    }
     let Some(instance) = instances::find_by_homerealm(&mut tx, homerealm).await? else {
+        tx.commit().await?;
         return Ok(());
     };
-    let user = users::find_by_email(&mut tx, instance.id, email).await?;
-    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
+    let email: String = users::normalize_email(email)
+        .chars()
+        .take(MAX_TYPED_ACTOR_CHARS)
+        .collect();
+    let account_key = throttle::reset_account_key(instance.id, &email);
+    // Past the limit the answer stays the same; only the mail is not sent.
+    let account_limited = throttle::begin_attempt(&mut tx, &account_key, RESETS_PER_ACCOUNT, now)
+        .await?
+        .is_some();
+    let user = users::find_by_email(&mut tx, instance.id, &email).await?;
+    let Some(user) = user.filter(|u| u.status == UserStatus::Active && !account_limited) else {
+        tx.commit().await?;
         return Ok(());
     };
     tokens::void_all(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;

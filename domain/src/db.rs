@@ -42,7 +42,8 @@ impl Db {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             crate::DomainError::internal(format!(
-                "unsupported database URL {url:?}: use sqlite:… or postgres://…"
+                "unsupported database URL {:?}: use sqlite:… or postgres://…",
+                crate::secrets::redacted_url(url)
             ))
         })?;
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();

@@ -128,7 +128,9 @@ impl Mailer {
     /// or `smtp://127.0.0.1:2525` for a plain local relay.
     pub fn new(url: &str, from: &str) -> DomainResult<Mailer> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| DomainError::internal(format!("SMTP URL {url:?}: {e}")))?
+            .map_err(|e| {
+                DomainError::internal(format!("SMTP URL {:?}: {e}", crate::secrets::redacted_url(url)))
+            })?
             .build();
         let from = from
             .parse()

@@ -103,3 +103,68 @@ mod tests {
         );
     }
 }
+
+/// A URL fit for messages and logs: the password of `scheme://user:password@host` replaced.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{}", redact_query(tail))
+        }
+        None => format!("{scheme}://{authority}{}", redact_query(tail)),
+    }
+}
+
+/// Query parameters that carry secrets (`password`, `token`, …) with their values hidden.
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(name) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "token", "secret", "key"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_url;
+
+    #[test]
+    fn passwords_and_tokens_never_reach_a_message() {
+        assert_eq!(
+            redacted_url("postgres://backplane:s3cret@db.internal:5432/backplane?sslmode=require"),
+            "postgres://backplane:***@db.internal:5432/backplane?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("smtp://mailer:p%40ss@mail.example.com:587?tls=required"),
+            "smtp://mailer:***@mail.example.com:587?tls=required"
+        );
+        assert_eq!(redacted_url("smtp://127.0.0.1:25"), "smtp://127.0.0.1:25");
+        assert_eq!(
+            redacted_url("postgres://db/x?password=hunter2&user=a"),
+            "postgres://db/x?password=***&user=a"
+        );
+        assert_eq!(
+            redacted_url("sqlite://data/backplane.db?mode=rwc"),
+            "sqlite://data/backplane.db?mode=rwc"
+        );
+    }
+}

@@ -37,6 +37,16 @@ pub fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
+/// Password reset requests for one account (counted whether or not it exists).
+pub fn reset_account_key(instance_id: i64, email: &str) -> String {
+    format!("reset:{instance_id}:{}", email.to_lowercase())
+}
+
+/// Password reset requests from one address.
+pub fn reset_ip_key(ip: &str) -> String {
+    format!("reset-ip:{ip}")
+}
+
 /// Seconds until `blocked_until`, if it is still in the future.
 pub fn retry_after_secs(blocked_until: Option<i64>, now_ms: i64) -> Option<u64> {
     blocked_until
@@ -92,6 +102,81 @@ pub async fn record_failure(
     .execute(conn)
     .await?;
     Ok(retry_after_secs(Some(until), now_ms))
+}
+
+/// Counts an attempt before its secret is checked, and says whether it may go ahead (else the
+/// seconds the key stays blocked). The count and the block are read and written in one
+/// statement, so attempts racing in parallel cannot all pass a check made before any of them
+/// was counted: at most `max_failures` of them are ever checked. A successful attempt is then
+/// [`clear`]ed or [`refund`]ed; a failed one stays counted and [`conclude_failure`] blocks the
+/// key once it reaches the limit.
+pub async fn begin_attempt(
+    conn: &mut AnyConnection,
+    key: &str,
+    limit: Limit,
+    now_ms: i64,
+) -> DomainResult<Option<u64>> {
+    let (failures, blocked_until): (i64, Option<i64>) = sqlx::query_as(
+        "INSERT INTO login_throttle (key, failures, window_started_at, blocked_until) VALUES ($1, 1, $2, NULL)
+         ON CONFLICT (key) DO UPDATE SET
+           failures = CASE WHEN login_throttle.blocked_until > $2 THEN login_throttle.failures
+                           WHEN login_throttle.window_started_at < $3 THEN 1
+                           ELSE login_throttle.failures + 1 END,
+           window_started_at = CASE WHEN login_throttle.blocked_until > $2 THEN login_throttle.window_started_at
+                                    WHEN login_throttle.window_started_at < $3 THEN $2
+                                    ELSE login_throttle.window_started_at END
+         RETURNING failures, blocked_until",
+    )
+    .bind(key)
+    .bind(now_ms)
+    .bind(now_ms - limit.window_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Some(secs) = retry_after_secs(blocked_until, now_ms) {
+        return Ok(Some(secs));
+    }
+    if failures > limit.max_failures {
+        // More attempts in flight than the limit allows: this one is refused unchecked.
+        block(conn, key, limit, now_ms).await?;
+        return blocked_for(conn, key, now_ms).await;
+    }
+    Ok(None)
+}
+
+/// After a failed attempt counted by [`begin_attempt`]: blocks the key if it reached the limit;
+/// returns the block in seconds if the key is blocked now.
+pub async fn conclude_failure(
+    conn: &mut AnyConnection,
+    key: &str,
+    limit: Limit,
+    now_ms: i64,
+) -> DomainResult<Option<u64>> {
+    block(conn, key, limit, now_ms).await?;
+    blocked_for(conn, key, now_ms).await
+}
+
+/// Blocks the key if its count reached the limit and it is not blocked already.
+async fn block(conn: &mut AnyConnection, key: &str, limit: Limit, now_ms: i64) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE login_throttle SET blocked_until = $1, failures = 0, window_started_at = $2
+         WHERE key = $3 AND failures >= $4 AND (blocked_until IS NULL OR blocked_until <= $2)",
+    )
+    .bind(now_ms + limit.block_ms)
+    .bind(now_ms)
+    .bind(key)
+    .bind(limit.max_failures)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes back the count of an attempt that succeeded, for a key others share (an address).
+pub async fn refund(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {
+    sqlx::query("UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn clear(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {

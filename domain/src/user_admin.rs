@@ -12,6 +12,7 @@ use model::{Action, AppError, Role};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::access::Viewer;
+use crate::tokens::{self, Purpose};
 use crate::users::{self, NewUser, User, UserStatus};
 use crate::{ClientInfo, DomainResult, Portal, audit, auth, instances, scopes, secrets, sessions};
 
@@ -344,6 +345,7 @@ pub async fn reset_second_factor(
     let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::reset_second_factor(&mut tx, id).await?;
+    tokens::void_all(&mut tx, Purpose::PasswordReset, Some(id), portal.now()).await?;
     end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.second_factor_reset").await?;
     tx.commit().await?;
     Ok(())
@@ -363,6 +365,7 @@ pub async fn set_password(
     let mut tx = portal.db.begin().await?;
     let user = target(&mut tx, viewer, id).await?;
     users::set_password_hash(&mut tx, id, &secrets::hash_password(password)?).await?;
+    tokens::void_all(&mut tx, Purpose::PasswordReset, Some(id), portal.now()).await?;
     end_sessions_and_record(&mut tx, portal, viewer, client, &user, "user.password_set").await?;
     tx.commit().await?;
     Ok(())

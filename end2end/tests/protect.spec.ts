@@ -69,7 +69,7 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       appliance = spawn(
         path.resolve(__dirname, "../../target/debug/backplane-appliance"),
         ["--portal", new URL(page.url()).origin, "--registration-id", registrationId, "--data-dir", dataDir,
-         "--name", "umbrella-nas", "--heartbeat-secs", "2"],
+         "--name", "umbrella-nas", "--heartbeat-secs", "2", "--restore-root", path.dirname(restoreDir)],
         { stdio: "ignore" },
       );
       await expect(page.getByTestId("appliance-connected")).toContainText("umbrella-nas is connected", { timeout: 30_000 });
@@ -115,6 +115,10 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await assetRow.getByRole("button", { name: "Restore" }).click();
       const dialog = page.getByRole("dialog", { name: "Restore" });
       await dialog.getByLabel(/Only these paths/).fill("reports/q3.txt");
+      await expect(dialog.getByTestId("restore-roots")).toContainText(path.dirname(restoreDir));
+      await dialog.getByLabel(/Restore into/).fill("/root/.ssh");
+      await dialog.getByRole("button", { name: "Restore" }).click();
+      await expect(dialog.getByRole("alert")).toContainText("restores only into its restore folders");
       await dialog.getByLabel(/Restore into/).fill(restoreDir);
       await dialog.getByRole("button", { name: "Restore" }).click();
       await expect(page.locator("tr[data-kind=restore] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });

@@ -309,6 +309,9 @@ pub enum FromAppliance {
         /// IANA name of the zone the appliance's policies run in.
         #[serde(default = "utc")]
         time_zone: String,
+        /// The directories the appliance restores into (besides an asset's own directory).
+        #[serde(default)]
+        restore_roots: Vec<String>,
     },
     Heartbeat {
         storage: Storage,
@@ -425,6 +428,8 @@ pub struct AssetView {
     pub policy: Option<Policy>,
     /// The latest policy change asked of the appliance, unless it was carried out.
     pub policy_change: Option<PolicyChange>,
+    /// The directories its appliance restores into (besides the asset's own directory).
+    pub restore_roots: Vec<String>,
 }
 
 impl AssetView {
@@ -535,6 +540,41 @@ pub struct CommandView {
     pub finished_at: Option<i64>,
 }
 
+/// The components of an absolute path written as the appliance will take it, or `None` if it
+/// is relative or steps through `.` or `..`.
+fn plain_components(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').filter(|part| !part.is_empty()).collect();
+    if parts.iter().any(|part| *part == "." || *part == "..") {
+        return None;
+    }
+    Some(parts)
+}
+
+/// Whether a restore may write into `target`: an absolute directory without `.` or `..` inside
+/// one of the appliance's restore roots, or in place (the asset's own directory or below it).
+/// The appliance checks the same again on disk, where symbolic links are seen.
+pub fn check_restore_target(target: &str, roots: &[String], asset_path: &str) -> Result<(), String> {
+    let Some(target_parts) = plain_components(target) else {
+        return Err(format!(
+            "{target:?} is not a plain absolute directory (no \".\" or \"..\"), such as /srv/restore."
+        ));
+    };
+    let contains = |base: &str| plain_components(base).is_some_and(|base| target_parts.starts_with(&base));
+    if roots.iter().any(|root| contains(root)) || contains(asset_path) {
+        return Ok(());
+    }
+    let allowed = roots
+        .iter()
+        .map(String::as_str)
+        .chain([asset_path])
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(format!(
+        "The appliance restores only into its restore folders or over the asset's own folder: {allowed}."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,5 +616,43 @@ mod tests {
             25.0
         );
         assert_eq!(Storage::default().free_percent(), 100.0);
+    }
+
+    #[test]
+    fn restores_stay_in_the_restore_roots_or_the_asset_itself() {
+        let roots = vec![
+            "/var/lib/backplane/restores".to_owned(),
+            "/mnt/restore/".to_owned(),
+        ];
+        let asset = "/srv/data";
+        for allowed in [
+            "/var/lib/backplane/restores",
+            "/var/lib/backplane/restores/q3",
+            "/mnt/restore/x/y",
+            "/srv/data",
+            "/srv/data/reports/",
+            "//srv//data",
+        ] {
+            assert!(check_restore_target(allowed, &roots, asset).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "/root/.ssh",
+            "/var/lib/backplane/restores/../../../../root/.ssh",
+            "/srv/data/../etc",
+            "/srv/./data",
+            "/srv/database",
+            "/var/lib/backplane/restores-other",
+            "srv/data",
+            "",
+            "/",
+        ] {
+            let refusal = check_restore_target(refused, &roots, asset).unwrap_err();
+            assert!(refusal.contains('/'), "{refused}: {refusal}");
+        }
+        let named = check_restore_target("/etc", &roots, asset).unwrap_err();
+        assert!(
+            named.contains("/mnt/restore/") && named.contains("/srv/data"),
+            "{named}"
+        );
     }
 }

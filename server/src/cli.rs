@@ -108,6 +108,7 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
             embeddable: !settings.frame_ancestors.is_empty(),
         },
         frame_ancestors: settings.frame_ancestors.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         setup_done: Arc::new(AtomicBool::new(false)),
     };
     if !state.cookies.secure {

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+
+use crate::client_addr::TrustedProxies;
 use serde::Deserialize;
 
 /// Every setting as a flag with its environment variable. All optional: unset ones fall back
@@ -37,6 +39,11 @@ pub struct SettingsArgs {
     /// (e.g. `https://vsa.example.com`). Setting any switches cookies to `SameSite=None; Secure; Partitioned`.
     #[arg(long, env = "BACKPLANE_FRAME_ANCESTORS", global = true)]
     pub frame_ancestors: Option<String>,
+    /// Reverse proxies in front of the portal, as CIDR ranges or addresses, space- or
+    /// comma-separated (e.g. `10.0.0.0/8`). Only their `X-Forwarded-For`/`Forwarded` headers name
+    /// the client [default: none, the peer is the client].
+    #[arg(long, env = "BACKPLANE_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// Minutes of inactivity after which a session ends [default: 60].
     #[arg(long, env = "BACKPLANE_SESSION_IDLE_MINUTES", global = true)]
     pub session_idle_minutes: Option<i64>,
@@ -69,6 +76,7 @@ impl SettingsArgs {
             smtp_url: given(&self.smtp_url),
             smtp_from: given(&self.smtp_from),
             frame_ancestors: given(&self.frame_ancestors),
+            trusted_proxies: given(&self.trusted_proxies),
             ..self.clone()
         }
     }
@@ -84,6 +92,7 @@ struct FileSettings {
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     frame_ancestors: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
     session_idle_minutes: Option<i64>,
     session_absolute_hours: Option<i64>,
     offline_after_secs: Option<i64>,
@@ -107,6 +116,7 @@ pub struct Settings {
     pub public_url: String,
     pub smtp: Option<Smtp>,
     pub frame_ancestors: Vec<String>,
+    pub trusted_proxies: TrustedProxies,
     pub session_idle_minutes: i64,
     pub session_absolute_hours: i64,
     pub offline_after_secs: i64,
@@ -153,6 +163,10 @@ impl Settings {
         for origin in &frame_ancestors {
             validate_url("frame_ancestors", origin)?;
         }
+        let trusted_proxies = TrustedProxies::parse(&match &args.trusted_proxies {
+            Some(text) => split_list(text),
+            None => file.trusted_proxies.unwrap_or_default(),
+        })?;
         let smtp = match (
             args.smtp_url.clone().or(file.smtp_url),
             args.smtp_from.clone().or(file.smtp_from),
@@ -204,6 +218,7 @@ impl Settings {
             public_url,
             smtp,
             frame_ancestors,
+            trusted_proxies,
             session_idle_minutes,
             session_absolute_hours,
             offline_after_secs,

@@ -28,6 +28,12 @@ pub const CONNECT_PATH: &str = "/appliance/connect";
 /// Progress of one job is written at most this often (finished states always at once).
 const JOB_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const COMMAND_POLL: Duration = Duration::from_secs(1);
+/// Frames one connection may send per second on average, and in a burst (a reconnecting
+/// appliance sends its inventory and the logs of every job that ended meanwhile at once).
+const FRAMES_PER_SECOND: f64 = 50.0;
+const FRAME_BURST: f64 = 500.0;
+/// How long a deleted appliance has to answer Unregister before its connection is closed.
+const UNREGISTER_GRACE: Duration = Duration::from_secs(5);
 /// Frames over [`MAX_FRAME_BYTES`] get an error frame; only beyond this does the WebSocket layer
 /// itself refuse a message and end the connection.
 const TRANSPORT_LIMIT_BYTES: usize = 4 * MAX_FRAME_BYTES;
@@ -124,6 +130,14 @@ impl JobThrottle {
         }
     }
 
+    /// Forgets the write times that no longer hold anything back, so the map stays as small
+    /// as the jobs of the last interval.
+    fn prune(&mut self) {
+        let held = &self.held;
+        self.last_write
+            .retain(|id, at| held.contains_key(id) || at.elapsed() < JOB_WRITE_INTERVAL);
+    }
+
     fn take_due(&mut self) -> Vec<JobInfo> {
         let due: Vec<String> = self
             .held
@@ -135,12 +149,73 @@ impl JobThrottle {
             })
             .cloned()
             .collect();
-        due.iter()
+        let taken = due
+            .iter()
             .filter_map(|id| self.held.remove(id))
             .inspect(|job| {
                 self.last_write.insert(job.id.clone(), Instant::now());
             })
-            .collect()
+            .collect();
+        self.prune();
+        taken
+    }
+}
+
+/// A token bucket over one connection's frames: [`FRAMES_PER_SECOND`] on average, bursts up to
+/// [`FRAME_BURST`]. Frames beyond it are answered with an error and not stored, so one
+/// appliance cannot fill the database or starve the others.
+struct FrameBudget {
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl Default for FrameBudget {
+    fn default() -> Self {
+        FrameBudget {
+            tokens: FRAME_BURST,
+            refilled_at: Instant::now(),
+        }
+    }
+}
+
+impl FrameBudget {
+    fn admit(&mut self) -> bool {
+        self.admit_at(Instant::now())
+    }
+
+    fn admit_at(&mut self, now: Instant) -> bool {
+        let earned = now.duration_since(self.refilled_at).as_secs_f64() * FRAMES_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(FRAME_BURST);
+        self.refilled_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A deleted appliance's connection ends once it has answered Unregister, or after
+/// [`UNREGISTER_GRACE`] if it does not; an appliance gone with its organization at once.
+#[derive(Default)]
+struct Deletion {
+    noticed_at: Option<Instant>,
+}
+
+impl Deletion {
+    fn ends_connection(&mut self, standing: DomainResult<gateway::Standing>) -> bool {
+        match standing {
+            Ok(gateway::Standing::Registered) => false,
+            Ok(gateway::Standing::Gone) | Ok(gateway::Standing::Deleted { settled: true }) => true,
+            Ok(gateway::Standing::Deleted { settled: false }) => {
+                self.noticed_at.get_or_insert_with(Instant::now).elapsed() >= UNREGISTER_GRACE
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading an appliance's registration failed");
+                false
+            }
+        }
     }
 }
 
@@ -161,12 +236,17 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
         tracing::error!(appliance = who.id, %error, "settling unanswered commands failed");
     }
     let mut throttle = JobThrottle::default();
+    let mut deletion = Deletion::default();
+    let mut budget = FrameBudget::default();
     let mut tick = tokio::time::interval(COMMAND_POLL);
     loop {
         tokio::select! {
             frame = incoming.next() => {
                 let Some(Ok(frame)) = frame else { break };
                 let reply = match frame {
+                    Message::Text(_) | Message::Binary(_) if !budget.admit() => Some(format!(
+                        "too many frames: at most {FRAMES_PER_SECOND} a second; this one was not stored"
+                    )),
                     Message::Text(text) => handle(&state, &who, &mut throttle, text.as_str()).await,
                     Message::Binary(_) => Some("binary frames are not part of the protocol".to_owned()),
                     Message::Close(_) => break,
@@ -195,7 +275,7 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
                     }
                     Err(error) => tracing::error!(appliance = who.id, %error, "reading the command queue failed"),
                 }
-                if gateway::deleted_and_settled(&state.portal, &who).await.unwrap_or(false) {
+                if deletion.ends_connection(gateway::standing(&state.portal, &who).await) {
                     tracing::info!(appliance = who.id, "appliance deleted in the portal; closing its connection");
                     break;
                 }
@@ -234,8 +314,9 @@ async fn handle(
             model,
             version,
             time_zone,
+            restore_roots,
             ..
-        } => gateway::hello(portal, who, name, model, version, time_zone).await,
+        } => gateway::hello(portal, who, name, model, version, time_zone, restore_roots).await,
         FromAppliance::Heartbeat { storage } => gateway::heartbeat(portal, who, storage).await.map(|_| ()),
         FromAppliance::Inventory {
             assets,
@@ -256,5 +337,58 @@ async fn handle(
             tracing::error!(appliance = who.id, error = %internal, "storing an appliance frame failed");
             Some("the portal could not store this frame; it will be retried with the next inventory".into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_gets_a_burst_then_its_rate() {
+        let start = Instant::now();
+        let mut budget = FrameBudget {
+            tokens: FRAME_BURST,
+            refilled_at: start,
+        };
+        let admitted = (0..(FRAME_BURST as usize + 100))
+            .filter(|_| budget.admit_at(start))
+            .count();
+        assert_eq!(admitted, FRAME_BURST as usize);
+        let later = start + Duration::from_secs(2);
+        let refilled = (0..1000).filter(|_| budget.admit_at(later)).count();
+        assert_eq!(
+            refilled,
+            2 * FRAMES_PER_SECOND as usize,
+            "two seconds earn two seconds' frames"
+        );
+        let much_later = later + Duration::from_secs(3600);
+        let capped = (0..1000).filter(|_| budget.admit_at(much_later)).count();
+        assert_eq!(capped, FRAME_BURST as usize, "never more than a burst");
+    }
+
+    #[test]
+    fn the_job_throttle_forgets_jobs_it_no_longer_holds_back() {
+        let mut throttle = JobThrottle::default();
+        for i in 0..1000 {
+            let job = JobInfo {
+                id: format!("job-{i}"),
+                asset_id: "a".into(),
+                kind: model::appliance::JobKind::Backup,
+                state: model::appliance::JobState::Running,
+                started_at: 0,
+                ended_at: None,
+                progress: Default::default(),
+                error: None,
+                mode: None,
+                size_bytes: None,
+                scheduled_for: None,
+            };
+            assert!(throttle.admit(&job));
+        }
+        assert_eq!(throttle.last_write.len(), 1000);
+        std::thread::sleep(JOB_WRITE_INTERVAL);
+        assert!(throttle.take_due().is_empty());
+        assert!(throttle.last_write.is_empty(), "pruned");
     }
 }

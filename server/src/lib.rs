@@ -4,6 +4,7 @@
 #![recursion_limit = "512"]
 
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod exports;
 pub mod gateway;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// Origins allowed to embed the portal in an iframe (`frame-ancestors`).
     pub frame_ancestors: Vec<String>,
+    /// Reverse proxies whose forwarding headers name the client.
+    pub trusted_proxies: client_addr::TrustedProxies,
     /// Set once an instance exists; before that every page shows first-run setup.
     pub setup_done: Arc<AtomicBool>,
 }

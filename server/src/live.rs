@@ -44,7 +44,7 @@ pub async fn socket(
         .get::<RequestSession>()
         .and_then(|s| s.0.clone())
         .filter(|s| s.stage == Stage::Full);
-    let (Some(session), Some(token)) = (session, session_token(&request)) else {
+    let (Some(session), Some(token)) = (session, session_token(&request, state.cookies.cookie_name())) else {
         return (StatusCode::UNAUTHORIZED, "Sign in to receive live updates.").into_response();
     };
     if !from_this_site(request.headers(), &state.portal.public_url) {

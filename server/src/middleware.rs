@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use app::server::{ClientAddr, RequestSession, SESSION_COOKIE};
+use app::server::{ClientAddr, RequestSession};
+use axum::RequestExt;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -22,7 +23,8 @@ const PUBLIC_PAGES: [&str; 5] = [
     "/activate",
 ];
 
-pub(crate) fn session_token(request: &Request) -> Option<String> {
+/// The token of the session cookie named `cookie`.
+pub(crate) fn session_token(request: &Request, cookie: &str) -> Option<String> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -30,17 +32,18 @@ pub(crate) fn session_token(request: &Request) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .find(|(name, value)| *name == cookie && !value.is_empty())
         .map(|(_, value)| value.to_owned())
 }
 
 /// Resolves the session cookie once per request and records the client address.
 pub async fn resolve_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let ip = addr.ip().to_string();
-        request.extensions_mut().insert(ClientAddr(ip));
+    // Through the extractor, which also takes the peer a test set with `MockConnectInfo`.
+    if let Ok(ConnectInfo(peer)) = request.extract_parts::<ConnectInfo<SocketAddr>>().await {
+        let client = state.trusted_proxies.client(peer.ip(), request.headers());
+        request.extensions_mut().insert(ClientAddr(client.to_string()));
     }
-    let session = match session_token(&request) {
+    let session = match session_token(&request, state.cookies.cookie_name()) {
         Some(token) if !request.uri().path().starts_with("/pkg/") => {
             let portal = &state.portal;
             let resolved = async {
@@ -150,7 +153,11 @@ fn same_origin(origin: &str, host: Option<&str>, public_url: &str) -> bool {
 
 /// `frame-ancestors` from the allow-list (or only the portal itself) and a few safe defaults.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/");
+    let is_static_file = path.starts_with("/pkg/") || path.rsplit('/').next().unwrap_or("").contains('.');
+    // Pages and answers may hold customer data, enrolment secrets or mail; no cache keeps them.
+    let private = is_api || !is_static_file;
     let mut response = next.run(request).await;
     let ancestors = std::iter::once("'self'".to_owned())
         .chain(state.frame_ancestors.iter().cloned())
@@ -164,7 +171,7 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if is_api {
+    if private {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response

@@ -70,6 +70,12 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .layer(from_fn_with_state(state.clone(), reject_cross_site))
         .layer(from_fn_with_state(state, security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A request's log span: method and path only. Query strings carry one-time tokens (setup,
+/// activation and reset links), which never belong in a log.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }

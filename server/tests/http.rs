@@ -18,6 +18,7 @@ use domain::{ClientInfo, Portal, totp};
 use leptos::prelude::LeptosOptions;
 use model::Role;
 use server::AppState;
+use server::client_addr::TrustedProxies;
 use tower::ServiceExt;
 
 struct TestPortal {
@@ -36,11 +37,17 @@ fn start(db: &TestDb) -> TestPortal {
 }
 
 fn start_with(db: &TestDb, cookies: CookiePolicy) -> TestPortal {
+    start_behind(db, cookies, TrustedProxies::default())
+}
+
+/// The test's requests all come from 192.0.2.9.
+fn start_behind(db: &TestDb, cookies: CookiePolicy, trusted_proxies: TrustedProxies) -> TestPortal {
     let (portal, _clock) = db.portal();
     let state = AppState {
         portal: portal.clone(),
         cookies,
         frame_ancestors: vec!["https://rmm.example.com".into()],
+        trusted_proxies,
         setup_done: Arc::default(),
     };
     let options = LeptosOptions::builder()
@@ -598,3 +605,59 @@ on_both_databases!(pages_render_to_the_end_once, |db: TestDb| async move {
         }
     }
 });
+
+// The address failed logins are counted and audited under: a forwarding header counts only
+// from a trusted proxy, and then only its rightmost untrusted hop.
+on_both_databases!(
+    forwarded_addresses_count_only_from_trusted_proxies,
+    |db: TestDb| async move {
+        let cookies = CookiePolicy {
+            secure: false,
+            embeddable: false,
+        };
+        let direct = start_behind(&db, cookies.clone(), TrustedProxies::default());
+        set_up(&direct).await;
+        let proxied = start_behind(&db, cookies, TrustedProxies::parse(&["192.0.2.0/24"]).unwrap());
+        let failed_login = |p: &TestPortal, forwarded_for: &'static str| {
+            let body = "homerealm=acme&email=owner%40acme.example&password=wrong";
+            let request = Request::post("/api/auth/password")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "same-origin")
+                .header("x-forwarded-for", forwarded_for)
+                .body(Body::from(body))
+                .unwrap();
+            let router = p.router.clone();
+            async move { router.oneshot(request).await.unwrap() }
+        };
+        let last_failure_address = || async {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT client_ip FROM audit_log WHERE action = 'login.failure' ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&direct.portal.db.pool)
+            .await
+            .unwrap()
+        };
+        failed_login(&direct, "203.0.113.5").await;
+        assert_eq!(
+            last_failure_address().await.as_deref(),
+            Some("192.0.2.9"),
+            "a header from an untrusted peer is ignored"
+        );
+        failed_login(&proxied, "1.2.3.4, 203.0.113.5").await;
+        assert_eq!(
+            last_failure_address().await.as_deref(),
+            Some("203.0.113.5"),
+            "behind a trusted proxy, its rightmost untrusted hop"
+        );
+        let throttled: Vec<String> =
+            sqlx::query_scalar("SELECT key FROM login_throttle WHERE key LIKE 'ip:%' ORDER BY key")
+                .fetch_all(&direct.portal.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            throttled,
+            vec!["ip:192.0.2.9", "ip:203.0.113.5"],
+            "each client counted apart"
+        );
+    }
+);

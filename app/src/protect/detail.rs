@@ -321,6 +321,16 @@ fn AddAssetForm(
     }
 }
 
+/// Where the appliance accepts restores, in words.
+fn restore_places(asset: &AssetView) -> String {
+    let mut places = asset.restore_roots.join(", ");
+    if !places.is_empty() {
+        places.push_str(", or ");
+    }
+    places.push_str(&format!("over the asset itself ({})", asset.path));
+    format!("The appliance restores into: {places}.")
+}
+
 #[component]
 fn RestoreForm(
     asset: AssetView,
@@ -330,6 +340,11 @@ fn RestoreForm(
     let restore = ServerAction::<Restore>::new();
     follow_command(restore, dialog, last_command);
     let points = Resource::new(|| (), move |_| list_recovery_points(asset.id));
+    let placeholder = asset
+        .restore_roots
+        .first()
+        .cloned()
+        .unwrap_or_else(|| asset.path.clone());
     view! {
         <section class="dialog" role="dialog" aria-label="Restore">
             <h2>{format!("Restore {}", asset.name)}</h2>
@@ -350,7 +365,8 @@ fn RestoreForm(
                 <label>{format!("Only these paths inside {} (one per line; empty restores everything)", asset.path)}
                     <textarea name="paths" rows="3" placeholder="reports/q3.pdf"></textarea>
                 </label>
-                <label>"Restore into (a directory on the appliance)" <input name="target_dir" required placeholder="/srv/restore" /></label>
+                <p data-testid="restore-roots">{restore_places(&asset)}</p>
+                <label>"Restore into (a directory on the appliance)" <input name="target_dir" required placeholder=placeholder /></label>
                 <label class="switch"><input type="checkbox" name="overwrite" value="1" />"Overwrite files that exist there"</label>
                 {action_error(restore.value())}
                 <div class="actions">

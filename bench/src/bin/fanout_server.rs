@@ -187,6 +187,7 @@ fn serve(portal: &Portal, listen: SocketAddr) {
             embeddable: false,
         },
         frame_ancestors: Vec::new(),
+        trusted_proxies: Default::default(),
         setup_done: Arc::default(),
     };
     let options = leptos::prelude::LeptosOptions::builder()

@@ -266,14 +266,17 @@ pub async fn dismiss(
         };
         engine::touch(&mut tx, object, now + REEVALUATE_DISMISSED_MS).await?;
     }
-    if !matches!(dismissal, Dismissal::One(_)) {
-        let target = format!("{dismissed} alerts");
-        audit::record(
-            &mut tx,
-            Entry::by(viewer, client, "alerts.dismiss", &target).after(format!("{dismissal:?}")),
-            now,
-        )
-        .await?;
+    let (action, target, after) = match dismissal {
+        Dismissal::One(id) => ("alert.dismissed", format!("alert {id}"), "dismissed".to_owned()),
+        _ => (
+            "alerts.dismiss",
+            format!("{dismissed} alerts"),
+            format!("{dismissal:?}"),
+        ),
+    };
+    if dismissed > 0 || !matches!(dismissal, Dismissal::One(_)) {
+        let entry = Entry::by(viewer, client, action, &target).after(after);
+        audit::record(&mut tx, entry, now).await?;
     }
     tx.commit().await?;
     for organization_id in organizations {

@@ -246,6 +246,8 @@ pub async fn restore(
         );
     }
     let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
+    model::appliance::check_restore_target(target_dir, &asset.restore_roots, &asset.path)
+        .map_err(|message| AppError::invalid("target_dir", message))?;
     let paths = request
         .paths
         .lines()

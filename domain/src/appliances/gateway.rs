@@ -10,7 +10,17 @@ use sqlx::AnyConnection;
 
 use super::{ApplianceIdentity, events, finished};
 use crate::alerts::engine::{self, Object};
-use crate::{DomainResult, Portal};
+use crate::{Clock, DomainResult, Portal};
+
+/// A job's error is kept to this many characters.
+const MAX_JOB_ERROR_CHARS: usize = 2000;
+/// Log lines kept per job; an appliance that sends more has the rest dropped.
+const MAX_JOB_LOG_LINES: i64 = 10_000;
+/// How far ahead of the portal's clock an appliance's clock may be.
+const FUTURE_TOLERANCE_MS: i64 = 10 * crate::clock::MINUTE_MS;
+
+/// Restore roots kept of what an appliance reports.
+const MAX_RESTORE_ROOTS: usize = 20;
 
 /// Counters arrive as u64; the databases store i64.
 fn to_i64(value: u64) -> i64 {
@@ -32,6 +42,23 @@ pub async fn record_event(
     Ok(())
 }
 
+/// Refuses the frames of an appliance deleted in the portal (or with its organization): they
+/// change nothing.
+async fn ensure_registered(conn: &mut AnyConnection, who: &ApplianceIdentity) -> DomainResult<()> {
+    let registered: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM appliances WHERE id = $1 AND deleted_at IS NULL")
+            .bind(who.id)
+            .fetch_optional(conn)
+            .await?;
+    match registered {
+        Some(_) => Ok(()),
+        None => Err(AppError::conflict(
+            "This appliance was deleted in the portal; its reports are not stored.",
+        )
+        .into()),
+    }
+}
+
 /// The appliance's self-description from its first frame.
 pub async fn hello(
     portal: &Portal,
@@ -40,14 +67,24 @@ pub async fn hello(
     model: &str,
     version: &str,
     time_zone: &str,
+    restore_roots: &[String],
 ) -> DomainResult<()> {
     let clip = |s: &str, n: usize| s.trim().chars().take(n).collect::<String>();
     let time_zone = if is_time_zone(time_zone) { time_zone } else { "UTC" };
-    sqlx::query("UPDATE appliances SET name = $1, model = $2, version = $3, time_zone = $4 WHERE id = $5")
+    let restore_roots: Vec<String> = restore_roots
+        .iter()
+        .take(MAX_RESTORE_ROOTS)
+        .map(|root| clip(root, 1000))
+        .collect();
+    ensure_registered(&mut *portal.db.pool.acquire().await?, who).await?;
+    sqlx::query(
+        "UPDATE appliances SET name = $1, model = $2, version = $3, time_zone = $4, restore_roots = $5 WHERE id = $6",
+    )
         .bind(clip(name, 100))
         .bind(clip(model, 100))
         .bind(clip(version, 50))
         .bind(time_zone)
+        .bind(serde_json::to_string(&restore_roots).unwrap_or_else(|_| "[]".into()))
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
@@ -64,6 +101,7 @@ pub async fn hello(
 pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Storage) -> DomainResult<bool> {
     let now = portal.now();
     let mut tx = portal.db.begin().await?;
+    ensure_registered(&mut tx, who).await?;
     sqlx::query(
         "UPDATE appliances SET last_seen_at = $1, storage_total = $2, storage_free = $3, storage_used = $4 WHERE id = $5",
     )
@@ -147,6 +185,7 @@ pub async fn inventory(
     jobs: &[JobInfo],
 ) -> DomainResult<()> {
     let mut tx = portal.db.begin().await?;
+    ensure_registered(&mut tx, who).await?;
     let existing: Vec<String> = sqlx::query_scalar("SELECT external_id FROM assets WHERE appliance_id = $1")
         .bind(who.id)
         .fetch_all(&mut *tx)
@@ -206,7 +245,11 @@ pub async fn inventory(
         .execute(&mut *tx)
         .await?;
     }
-    for job in jobs {
+    let jobs: Vec<&JobInfo> = jobs
+        .iter()
+        .filter(|j| !dated_in_future(j, portal.now()))
+        .collect();
+    for job in &jobs {
         upsert_job(&mut tx, who, job, portal.now()).await?;
     }
     finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
@@ -235,12 +278,28 @@ pub async fn inventory(
     Ok(())
 }
 
+/// A job dated later than the clocks allow: ignored, so a wrong clock cannot pin jobs to the
+/// top of every list or keep them from the 90-day purge. The portal's clock or the wall clock,
+/// whichever is later (they are the same but in tests, whose clock stands still).
+fn dated_in_future(job: &JobInfo, now: i64) -> bool {
+    let limit = now.max(crate::SystemClock.now_ms()) + FUTURE_TOLERANCE_MS;
+    job.started_at > limit || job.ended_at.is_some_and(|t| t > limit)
+}
+
 /// Stores a job's state and progress, and passes it on to browsers.
 pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> DomainResult<()> {
+    if dated_in_future(job, portal.now()) {
+        let message = format!(
+            "job {} is dated in the future and was ignored; check the appliance's clock",
+            job.id
+        );
+        return Err(AppError::invalid("job", message).into());
+    }
     if job.state.is_finished() {
         // The result, its count in the Dashboard chart and (for a backup) the asset's alert
         // conditions change at once.
         let mut tx = portal.db.begin().await?;
+        ensure_registered(&mut tx, who).await?;
         upsert_job(&mut tx, who, job, portal.now()).await?;
         finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
         let asset: Option<i64> = match job.kind {
@@ -262,6 +321,7 @@ pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> Dom
         }
     } else {
         let mut conn = portal.db.pool.acquire().await?;
+        ensure_registered(&mut conn, who).await?;
         upsert_job(&mut conn, who, job, portal.now()).await?;
     }
     events::job(portal, who.instance_id, who.id, &job.id).await;
@@ -305,7 +365,7 @@ async fn upsert_job(
     .bind(to_i64(p.bytes_per_sec))
     .bind(p.eta_secs.map(to_i64))
     .bind(p.message.chars().take(500).collect::<String>())
-    .bind(job.error.clone())
+    .bind(job.error.as_ref().map(|e| e.chars().take(MAX_JOB_ERROR_CHARS).collect::<String>()))
     .bind(now)
     .bind(job.mode.map(|m| m.as_str()))
     .bind(job.size_bytes.map(to_i64))
@@ -322,6 +382,7 @@ pub async fn job_log(
     lines: &[String],
 ) -> DomainResult<()> {
     let mut tx = portal.db.begin().await?;
+    ensure_registered(&mut tx, who).await?;
     let id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM jobs WHERE appliance_id = $1 AND external_id = $2")
             .bind(who.id)
@@ -331,7 +392,12 @@ pub async fn job_log(
     let Some(id) = id else {
         return Err(AppError::not_found("Job").into());
     };
-    for line in lines.iter().take(1000) {
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_log WHERE job_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let room = usize::try_from(MAX_JOB_LOG_LINES - stored).unwrap_or(0);
+    for line in lines.iter().take(1000.min(room)) {
         sqlx::query("INSERT INTO job_log (job_id, line, at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(line.chars().take(2000).collect::<String>())
@@ -458,15 +524,31 @@ pub async fn finish(
     Ok(())
 }
 
-/// Whether the appliance was deleted in the portal and has answered every command since (the
-/// last being Unregister); its connection then ends.
-pub async fn deleted_and_settled(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<bool> {
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM appliance_commands c WHERE c.appliance_id = a.id AND c.status IN ('pending', 'sent'))
-         FROM appliances a WHERE a.id = $1 AND a.deleted_at IS NOT NULL",
+/// Where an appliance's registration stands, for its open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Registered,
+    /// Deleted in the portal; `settled` once it has answered every command (the last being
+    /// Unregister).
+    Deleted {
+        settled: bool,
+    },
+    /// Gone with its organization: nothing is left to tell it.
+    Gone,
+}
+
+pub async fn standing(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<Standing> {
+    let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT a.deleted_at,
+                (SELECT COUNT(*) FROM appliance_commands c WHERE c.appliance_id = a.id AND c.status IN ('pending', 'sent'))
+         FROM appliances a WHERE a.id = $1",
     )
     .bind(who.id)
     .fetch_optional(&portal.db.pool)
     .await?;
-    Ok(open == Some(0))
+    Ok(match row {
+        None => Standing::Gone,
+        Some((None, _)) => Standing::Registered,
+        Some((Some(_), open)) => Standing::Deleted { settled: open == 0 },
+    })
 }

@@ -178,6 +178,7 @@ struct AssetRow {
     policy_command: Option<String>,
     policy_command_status: Option<String>,
     policy_command_message: Option<String>,
+    restore_roots: String,
 }
 
 /// The policy change an asset row points at, unless it was carried out.
@@ -216,6 +217,7 @@ impl From<AssetRow> for AssetView {
             last_recovery_point_at: r.last_recovery_point_at,
             time_zone: r.time_zone,
             policy: parse_policy(r.policy.as_deref()),
+            restore_roots: serde_json::from_str(&r.restore_roots).unwrap_or_default(),
             policy_change: policy_change(
                 r.policy_command_id,
                 r.policy_command,
@@ -233,7 +235,7 @@ const ASSET_COLUMNS: &str =
     "SELECT s.id, s.external_id, s.name, s.path, a.id AS appliance_id, a.name AS appliance_name,
         o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
         s.policy_command_id, c.description AS policy_command, c.status AS policy_command_status,
-        c.message AS policy_command_message,
+        c.message AS policy_command_message, a.restore_roots,
         (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = s.id) AS recovery_points,
         (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = s.id) AS last_recovery_point_at";
 
