@@ -486,6 +486,35 @@ on_both_databases!(
             cookie.ends_with("; SameSite=None; Secure; Partitioned"),
             "{cookie}"
         );
+        assert!(
+            cookie.starts_with("__Host-bp_session="),
+            "a Secure cookie is host-only: {cookie}"
+        );
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        let enrolment = p.call("/api/auth/enrol/begin", &[], Some(&pair)).await;
+        assert_eq!(
+            enrolment.status(),
+            StatusCode::OK,
+            "the portal reads its __Host- cookie"
+        );
+        assert_eq!(
+            enrolment.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store",
+            "the enrolment secret is never cached"
+        );
+        let plain_name = format!(
+            "{}={}",
+            app::server::SESSION_COOKIE,
+            pair.split_once('=').unwrap().1
+        );
+        let ignored = p.call("/api/auth/enrol/begin", &[], Some(&plain_name)).await;
+        assert_eq!(
+            ignored.status(),
+            StatusCode::UNAUTHORIZED,
+            "nor a cookie of the other name"
+        );
+        let page = p.get("/login", Some(&pair)).await;
+        assert_eq!(page.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
     }
 );
 
