@@ -10,6 +10,9 @@ pub const RECENT_JOB_DAYS: i64 = 90;
 /// Jobs → Recent counts matching jobs up to this many; beyond, it says "more than".
 pub const RECENT_COUNT_CAP: i64 = 1_000;
 
+/// Jobs stay under Active this long after they end (spec portal-b W-J4: "the last few minutes").
+pub const RECENTLY_ENDED_MS: i64 = 5 * 60 * 1000;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentJobFilter {
     pub scope_id: Option<i64>,

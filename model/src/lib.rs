@@ -7,6 +7,7 @@ pub mod appliance;
 pub mod auth;
 pub mod error;
 pub mod jobs;
+pub mod lists;
 pub mod live;
 pub mod outbox;
 pub mod password;

@@ -26,7 +26,6 @@ use crate::middleware::{from_this_site, session_token};
 
 const RECHECK: Duration = Duration::from_secs(15);
 /// Jobs that ended this recently are still shown as active.
-const RECENTLY_ENDED_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Deserialize)]
 pub struct LiveQuery {
@@ -70,7 +69,7 @@ async fn snapshot(portal: &Portal, viewer: &Viewer, seq: u64) -> DomainResult<St
     let mut conn = portal.db.pool.acquire().await?;
     let query = JobQuery {
         appliance_id: None,
-        active_or_ended_after: Some(portal.now() - RECENTLY_ENDED_MS),
+        active_or_ended_after: Some(portal.now() - model::jobs::RECENTLY_ENDED_MS),
         limit: 200,
     };
     let jobs = views::jobs(&mut conn, viewer, query).await?;

@@ -1,13 +1,11 @@
 //! Server functions of the Dashboard, the Alert Center and the alert settings.
 
-// A server function takes one argument per form field; the threshold forms have nine.
-#![allow(clippy::too_many_arguments)]
-
 use leptos::prelude::*;
 use model::AppError;
 use model::alerts::{
     AlarmSettings, AlertCategory, AlertGroup, AlertKind, AlertSettings, AlertView, DashboardView,
 };
+use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use {
     crate::server::*,
@@ -159,11 +157,18 @@ pub async fn get_alarm_settings() -> Result<AlarmSettings, AppError> {
         .map_err(to_app_error)
 }
 
-/// The two blocks of a thresholds form; a checkbox sends "on" when ticked.
+/// One block of a thresholds form, named `backups[…]` or `copies[…]`; the checkbox sends "on"
+/// when ticked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdFields {
+    pub enabled: Option<String>,
+    pub days: i64,
+    pub hours: i64,
+}
+
 #[cfg(feature = "ssr")]
-fn thresholds(backups: (Option<String>, i64, i64), copies: (Option<String>, i64, i64)) -> Thresholds {
-    let block =
-        |(on, days, hours): (Option<String>, i64, i64)| ThresholdBlock::new(on.is_some(), days, hours);
+fn thresholds(backups: ThresholdFields, copies: ThresholdFields) -> Thresholds {
+    let block = |f: ThresholdFields| ThresholdBlock::new(f.enabled.is_some(), f.days, f.hours);
     Thresholds {
         backups: block(backups),
         copies: block(copies),
@@ -173,19 +178,11 @@ fn thresholds(backups: (Option<String>, i64, i64), copies: (Option<String>, i64,
 /// Superuser: save the global thresholds.
 #[server(prefix = "/api", endpoint = "alarms/global")]
 pub async fn save_global_thresholds(
-    backups_enabled: Option<String>,
-    backups_days: i64,
-    backups_hours: i64,
-    copies_enabled: Option<String>,
-    copies_days: i64,
-    copies_hours: i64,
+    backups: ThresholdFields,
+    copies: ThresholdFields,
 ) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageAlertSettings)?;
-    let thresholds = thresholds(
-        (backups_enabled, backups_days, backups_hours),
-        (copies_enabled, copies_days, copies_hours),
-    );
-    settings::save_global(&portal(), &viewer, &thresholds, &client_info())
+    settings::save_global(&portal(), &viewer, &thresholds(backups, copies), &client_info())
         .await
         .map_err(to_app_error)
 }
@@ -195,22 +192,15 @@ pub async fn save_global_thresholds(
 pub async fn save_custom_threshold(
     id: Option<i64>,
     title: String,
-    backups_enabled: Option<String>,
-    backups_days: i64,
-    backups_hours: i64,
-    copies_enabled: Option<String>,
-    copies_days: i64,
-    copies_hours: i64,
+    backups: ThresholdFields,
+    copies: ThresholdFields,
     organization_ids: Option<Vec<i64>>,
 ) -> Result<i64, AppError> {
     let viewer = viewer(Action::ManageAlertSettings)?;
     let request = CustomRequest {
         id,
         title,
-        thresholds: thresholds(
-            (backups_enabled, backups_days, backups_hours),
-            (copies_enabled, copies_days, copies_hours),
-        ),
+        thresholds: thresholds(backups, copies),
         organization_ids: organization_ids.unwrap_or_default(),
     };
     settings::save_custom(&portal(), &viewer, &request, &client_info())

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use model::Action;
 use model::alerts::{AlertGroup, AlertKind, AlertView};
 use model::auth::SessionView;
+use model::tenancy::OrgQuery;
 
 use super::AlertPanelOpen;
 use super::api::{
@@ -154,7 +155,12 @@ fn FilterPanel(
     let scopes = Resource::new(|| (), |_| list_scopes());
     let organizations = Resource::new(
         || (),
-        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+        |_| {
+            list_organizations(OrgQuery {
+                per_page: 500,
+                ..OrgQuery::default()
+            })
+        },
     );
     let parse = |value: String| value.parse::<i64>().ok();
     let dismiss = move |_| {

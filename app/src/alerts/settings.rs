@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use model::alerts::{AlarmSettings, CustomThreshold, ThresholdBlock, Thresholds};
+use model::tenancy::OrgQuery;
 
 use super::api::{
     AddAlertRecipient, DeleteCustomThreshold, RemoveAlertRecipient, SaveCustomThreshold,
@@ -87,11 +88,11 @@ fn ThresholdFields(thresholds: Thresholds) -> impl IntoView {
             <fieldset class="threshold" data-block=prefix>
                 <legend>{label}</legend>
                 <label class="switch">
-                    <input type="checkbox" name=format!("{prefix}_enabled") checked=block.enabled />
+                    <input type="checkbox" name=format!("{prefix}[enabled]") checked=block.enabled />
                     "On"
                 </label>
-                <label>"Days" <input type="number" name=format!("{prefix}_days") min="0" max="365" required value=block.days /></label>
-                <label>"Hours" <input type="number" name=format!("{prefix}_hours") min="0" max="23" required value=block.hours /></label>
+                <label>"Days" <input type="number" name=format!("{prefix}[days]") min="0" max="365" required value=block.days /></label>
+                <label>"Hours" <input type="number" name=format!("{prefix}[hours]") min="0" max="23" required value=block.hours /></label>
             </fieldset>
         }
     };
@@ -211,7 +212,12 @@ fn CustomEditor(
     let search = RwSignal::new(String::new());
     let organizations = Resource::new(
         || (),
-        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+        |_| {
+            list_organizations(OrgQuery {
+                per_page: 500,
+                ..OrgQuery::default()
+            })
+        },
     );
     // Which other threshold holds each organization (adding it here moves it).
     let held_elsewhere = move |organization: i64| {

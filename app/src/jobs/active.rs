@@ -9,14 +9,16 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 use model::appliance::{JobKind, JobView};
+use model::tenancy::OrgQuery;
 
+use super::api::list_active_jobs;
 use super::recent::job_name;
 use super::{JobLog, JobTable, JobsTabs};
 use crate::components::{ErrorBox, Loading, Pager, select_option};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 use crate::organizations::api::list_organizations;
-use crate::protect::api::{ACTIVE_AFTER_END_MS, list_active_jobs};
+use model::jobs::RECENTLY_ENDED_MS;
 
 /// The filters of the page's query; text filters match "contains", ignoring case.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,7 +68,12 @@ pub fn ActiveJobsPage() -> impl IntoView {
     let fetched = Resource::new(move || live.refetch.get(), |_| list_active_jobs());
     let organizations = Resource::new(
         || (),
-        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+        |_| {
+            list_organizations(OrgQuery {
+                per_page: 500,
+                ..OrgQuery::default()
+            })
+        },
     );
     let filter = Memo::new(move |_| query.with(ActiveFilter::from_query));
     let page = move || {
@@ -87,8 +94,7 @@ pub fn ActiveJobsPage() -> impl IntoView {
             .unwrap_or(0);
         // "Recently" is measured against the newest job time seen, so server and browser agree.
         let jobs = live.merge_jobs(fetched, move |j| {
-            j.ended_at
-                .is_none_or(|end| end > newest_end - ACTIVE_AFTER_END_MS)
+            j.ended_at.is_none_or(|end| end > newest_end - RECENTLY_ENDED_MS)
         });
         let scopes: HashMap<i64, Option<i64>> = organizations
             .get()

@@ -1,6 +1,7 @@
 //! Jobs: the Recent, Active and Scheduled tabs (spec portal-b §2.9), and the job widgets every page uses.
 
 mod active;
+pub mod api;
 mod recent;
 mod scheduled;
 mod widgets;

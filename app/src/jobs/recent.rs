@@ -7,15 +7,16 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::appliance::{JobKind, JobState, JobView};
 use model::jobs::RECENT_COUNT_CAP;
+use model::lists::RecentJobsQuery;
 use model::policy::policy_job_name;
 
+use super::api::list_recent_jobs;
 use super::{JobLog, JobsTabs, run_time, state_badge};
 use crate::components::{
     DefaultSort, ErrorBox, Loading, Pager, format_bytes, format_time, select_option, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
-use crate::protect::api::list_recent_jobs;
 
 #[component]
 pub fn RecentJobsPage() -> impl IntoView {
@@ -23,23 +24,7 @@ pub fn RecentJobsPage() -> impl IntoView {
     let live = use_live();
     let jobs = Resource::new(
         move || (query.get(), live.refetch.get()),
-        |(q, _)| {
-            let text = |key: &str| q.get(key).filter(|v| !v.is_empty());
-            let id = |key: &str| q.get(key).and_then(|v| v.parse::<i64>().ok());
-            list_recent_jobs(
-                id("scope"),
-                id("organization"),
-                text("appliance"),
-                text("asset"),
-                text("status"),
-                text("type"),
-                text("from"),
-                text("to"),
-                text("sort"),
-                q.get("desc").map(|d| d == "1"),
-                q.get("page").and_then(|p| p.parse().ok()),
-            )
-        },
+        |(q, _)| list_recent_jobs(RecentJobsQuery::from_url(&|key: &str| q.get(key))),
     );
     let selected = RwSignal::new(None::<JobView>);
     view! {

@@ -12,15 +12,15 @@ use model::Action;
 use model::appliance::{CommandStatus, CommandView};
 use model::auth::SessionView;
 use model::jobs::ScheduleView;
+use model::lists::SchedulesQuery;
 
+use super::api::{BackupNow, DeleteSchedule, SetScheduleEnabled, list_schedules};
 use super::{JobsTabs, state_badge};
 use crate::components::{
     DefaultSort, ErrorBox, Loading, LocalTime, Pager, action_error, select_option, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
-use crate::protect::api::BackupNow;
-use crate::protect::policy_api::{DeleteSchedule, SetScheduleEnabled, list_schedules};
 
 /// The command each row last sent, by asset: kept by the page, so a row rebuilt by a refetch
 /// still shows how its command ended.
@@ -45,20 +45,7 @@ pub fn ScheduledJobsPage() -> impl IntoView {
     let sent: SentCommands = RwSignal::new(HashMap::new());
     let schedules = Resource::new(
         move || (query.get(), live.refetch.get()),
-        |(q, _)| {
-            let text = |key: &str| q.get(key).filter(|v| !v.is_empty());
-            let id = |key: &str| q.get(key).and_then(|v| v.parse::<i64>().ok());
-            list_schedules(
-                id("scope"),
-                id("organization"),
-                text("appliance"),
-                text("job_name"),
-                text("status"),
-                text("sort"),
-                q.get("desc").map(|d| d == "1"),
-                q.get("page").and_then(|p| p.parse().ok()),
-            )
-        },
+        |(q, _)| list_schedules(SchedulesQuery::from_url(&|key: &str| q.get(key))),
     );
     view! {
         <Title text="Scheduled jobs · Backplane" />

@@ -5,9 +5,9 @@ use model::Action;
 use model::appliance::{JobState, JobView};
 use model::auth::SessionView;
 
+use super::api::{CancelJob, job_log};
 use crate::components::{ErrorBox, Loading, action_error, format_bytes, format_duration, format_time};
 use crate::live::use_live;
-use crate::protect::api::{CancelJob, job_log};
 
 /// Percent, bytes, rate and ETA of a job; `role=progressbar` carries the percent.
 #[component]

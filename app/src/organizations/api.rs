@@ -1,15 +1,11 @@
-//! Server functions of the Organizations page. Filters travel as optional arguments, the same
-//! names the page keeps in its URL, so a filtered view can be bookmarked and shared.
+//! Server functions of the Organizations page. The list's query is read from the page's URL
+//! (`OrgQuery::from_url`), so a filtered view can be bookmarked and shared.
 
 use leptos::prelude::*;
 use model::AppError;
-use model::tenancy::{Organization, Page, Scope};
+use model::tenancy::{OrgQuery, Organization, Page, Scope};
 #[cfg(feature = "ssr")]
-use {
-    crate::server::*,
-    model::Action,
-    model::tenancy::{OrgQuery, OrgSort, ScopeFilter},
-};
+use {crate::server::*, model::Action};
 
 /// A scope select's value: a scope id, or empty for Unassigned.
 #[cfg(feature = "ssr")]
@@ -23,44 +19,10 @@ fn parse_scope(value: &str) -> Result<Option<i64>, AppError> {
     }
 }
 
-#[cfg(feature = "ssr")]
-fn parse_sort(sort: Option<&str>) -> OrgSort {
-    match sort {
-        Some("scope") => OrgSort::Scope,
-        Some("appliances") => OrgSort::Appliances,
-        Some("alerts") => OrgSort::Alerts,
-        Some("free") => OrgSort::FreeSpace,
-        _ => OrgSort::Name,
-    }
-}
-
 /// Signed in (View): one page of the organizations the user may see.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "orgs/list")]
-pub async fn list_organizations(
-    scope: Option<String>,
-    name: Option<String>,
-    alerts: Option<bool>,
-    sort: Option<String>,
-    desc: Option<bool>,
-    page: Option<u32>,
-    per_page: Option<u32>,
-) -> Result<Page<Organization>, AppError> {
+pub async fn list_organizations(#[server(default)] query: OrgQuery) -> Result<Page<Organization>, AppError> {
     let viewer = viewer(Action::View)?;
-    let scope = match scope.as_deref() {
-        Some("unassigned") => Some(ScopeFilter::Unassigned),
-        Some(id) => id.parse().ok().map(ScopeFilter::Scope),
-        None => None,
-    };
-    let query = OrgQuery {
-        scope,
-        name: name.unwrap_or_default(),
-        only_with_alerts: alerts.unwrap_or(false),
-        sort: parse_sort(sort.as_deref()),
-        descending: desc.unwrap_or(false),
-        page: page.unwrap_or(1),
-        per_page: per_page.unwrap_or(50),
-    };
     domain::organizations::list(&mut *conn().await?, &viewer, &query)
         .await
         .map_err(to_app_error)

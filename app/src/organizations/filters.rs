@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use model::tenancy::OrgQuery;
 
 use super::api::{list_organizations, list_scopes};
 use crate::components::select_option;
@@ -12,7 +13,12 @@ pub fn ScopeAndOrganizationSelects(#[prop(optional)] without_scope: bool) -> imp
     let scopes = Resource::new(|| (), |_| list_scopes());
     let organizations = Resource::new(
         || (),
-        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+        |_| {
+            list_organizations(OrgQuery {
+                per_page: 500,
+                ..OrgQuery::default()
+            })
+        },
     );
     let query = use_query_map().get_untracked();
     let scope = query.get("scope").unwrap_or_default();

@@ -4,6 +4,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::auth::SessionView;
+use model::tenancy::OrgQuery;
 use model::tenancy::{Organization, PAGE_SIZES, Scope};
 
 use super::api::{
@@ -27,19 +28,7 @@ pub fn OrganizationsPage() -> impl IntoView {
     let dialog = RwSignal::new(Dialog::Closed);
     let orgs = Resource::new(
         move || (query.get(), refresh.get()),
-        |(q, _)| {
-            let flag = |key: &str| q.get(key).map(|v| v == "1");
-            let number = |key: &str| q.get(key).and_then(|v| v.parse().ok());
-            list_organizations(
-                q.get("scope").filter(|s| !s.is_empty()),
-                q.get("name"),
-                flag("alerts"),
-                q.get("sort"),
-                flag("desc"),
-                number("page"),
-                number("per_page"),
-            )
-        },
+        |(q, _)| list_organizations(OrgQuery::from_url(&|key: &str| q.get(key))),
     );
     let scopes = Resource::new(|| (), |_| list_scopes());
     let done = move || {

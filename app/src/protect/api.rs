@@ -1,12 +1,9 @@
 //! Server functions of Protect: appliances, assets, jobs and the commands users send them.
 
-// List filters arrive as flat form fields, one argument each; `#[server]` copies the arguments
-// to the generated client function, where an item-level allow does not reach.
-#![allow(clippy::too_many_arguments)]
-
 use leptos::prelude::*;
 use model::AppError;
-use model::appliance::{ApplianceSummary, AssetView, CommandView, JobLogLine, JobView, RecoveryPointView};
+use model::appliance::{ApplianceSummary, AssetView, CommandView, RecoveryPointView};
+use model::lists::{AppliancesQuery, AssetsQuery};
 use model::tenancy::Page;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
@@ -14,7 +11,6 @@ use {
     crate::server::*,
     domain::appliances::{commands, views},
     model::Action,
-    model::appliance::{ApplianceFilter, ApplianceSort},
 };
 
 /// A fresh registration ID with the command line that starts an appliance with it.
@@ -28,33 +24,13 @@ pub struct NewRegistration {
     pub command_line: String,
 }
 
-/// Rows shown per page in asset lists (spec portal-a §2.28).
-pub const ASSETS_PER_PAGE: u32 = 50;
-
 /// Signed in (View): the appliances the user may see, filtered and sorted.
 #[server(prefix = "/api", endpoint = "appliances/list")]
 pub async fn list_appliances(
-    scope_id: Option<i64>,
-    organization_id: Option<i64>,
-    status: Option<String>,
-    name: Option<String>,
-    low_space: Option<bool>,
-    sort: Option<String>,
+    #[server(default)] query: AppliancesQuery,
 ) -> Result<Vec<ApplianceSummary>, AppError> {
     let viewer = viewer(Action::View)?;
-    let filter = ApplianceFilter {
-        scope_id,
-        organization_id,
-        online: match status.as_deref() {
-            Some("online") => Some(true),
-            Some("offline") => Some(false),
-            _ => None,
-        },
-        name_contains: name,
-        low_space: low_space.unwrap_or(false),
-        sort: sort.as_deref().map(ApplianceSort::parse).unwrap_or_default(),
-    };
-    views::list(&mut *conn().await?, &viewer, &filter)
+    views::list(&mut *conn().await?, &viewer, &query.filter)
         .await
         .map_err(to_app_error)
 }
@@ -112,21 +88,16 @@ pub async fn create_registration(
     })
 }
 
-/// Signed in (View): assets across appliances, 50 per page.
+/// Signed in (View): assets across appliances, a page at a time.
 #[server(prefix = "/api", endpoint = "assets/list")]
-pub async fn list_assets(
-    appliance_id: Option<i64>,
-    organization_id: Option<i64>,
-    name: Option<String>,
-    page: Option<u32>,
-) -> Result<Page<AssetView>, AppError> {
+pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<AssetView>, AppError> {
     let viewer = viewer(Action::View)?;
     let query = views::AssetQuery {
-        appliance_id,
-        organization_id,
-        name_contains: name,
-        page: page.unwrap_or(1),
-        per_page: ASSETS_PER_PAGE,
+        per_page: query.page_size()?,
+        appliance_id: query.appliance_id,
+        organization_id: query.organization_id,
+        name_contains: query.name,
+        page: query.page,
     };
     views::assets(&mut *conn().await?, &viewer, &query)
         .await
@@ -142,43 +113,11 @@ pub async fn list_recovery_points(asset_id: i64) -> Result<Vec<RecoveryPointView
         .map_err(to_app_error)
 }
 
-/// Signed in (View): the latest jobs, of one appliance or all.
-#[server(prefix = "/api", endpoint = "jobs/list")]
-pub async fn list_jobs(appliance_id: Option<i64>) -> Result<Vec<JobView>, AppError> {
-    let viewer = viewer(Action::View)?;
-    let query = views::JobQuery {
-        appliance_id,
-        active_or_ended_after: None,
-        limit: 50,
-    };
-    views::jobs(&mut *conn().await?, &viewer, query)
-        .await
-        .map_err(to_app_error)
-}
-
-/// Signed in (View): a job's log.
-#[server(prefix = "/api", endpoint = "jobs/log")]
-pub async fn job_log(job_id: i64) -> Result<Vec<JobLogLine>, AppError> {
-    let viewer = viewer(Action::View)?;
-    views::job_log(&mut *conn().await?, &viewer, job_id)
-        .await
-        .map_err(to_app_error)
-}
-
 /// Signed in (View): the appliance's latest commands and how they ended.
 #[server(prefix = "/api", endpoint = "appliances/commands")]
 pub async fn list_commands(appliance_id: i64) -> Result<Vec<CommandView>, AppError> {
     let viewer = viewer(Action::View)?;
     views::commands(&mut *conn().await?, &viewer, appliance_id, 20)
-        .await
-        .map_err(to_app_error)
-}
-
-/// Signed in (StartBackup): back an asset up now.
-#[server(prefix = "/api", endpoint = "assets/backup-now")]
-pub async fn backup_now(asset_id: i64) -> Result<CommandView, AppError> {
-    let viewer = viewer(Action::StartBackup)?;
-    commands::backup_now(&portal(), &viewer, asset_id, &client_info())
         .await
         .map_err(to_app_error)
 }
@@ -202,15 +141,6 @@ pub async fn restore(
         overwrite: overwrite.is_some(),
     };
     commands::restore(&portal(), &viewer, &request, &client_info())
-        .await
-        .map_err(to_app_error)
-}
-
-/// Signed in (CancelJob): cancel a running job.
-#[server(prefix = "/api", endpoint = "jobs/cancel")]
-pub async fn cancel_job(job_id: i64) -> Result<CommandView, AppError> {
-    let viewer = viewer(Action::CancelJob)?;
-    commands::cancel_job(&portal(), &viewer, job_id, &client_info())
         .await
         .map_err(to_app_error)
 }
@@ -241,77 +171,3 @@ pub async fn delete_appliance(appliance_id: i64, confirmation: String) -> Result
         .await
         .map_err(to_app_error)
 }
-
-/// Signed in (View): Jobs → Recent, the last 90 days, filtered, sorted and paged. Dates are
-/// `YYYY-MM-DD` in UTC; `to` is inclusive.
-#[server(prefix = "/api", endpoint = "jobs/recent")]
-pub async fn list_recent_jobs(
-    scope_id: Option<i64>,
-    organization_id: Option<i64>,
-    appliance: Option<String>,
-    asset: Option<String>,
-    status: Option<String>,
-    kind: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    sort: Option<String>,
-    desc: Option<bool>,
-    page: Option<u32>,
-) -> Result<Page<JobView>, AppError> {
-    use model::appliance::{JobKind, JobState};
-    use model::jobs::{JobSort, RecentJobFilter};
-    let viewer = viewer(Action::View)?;
-    let day = |field: &str, text: Option<String>, extra_days: i64| -> Result<Option<i64>, AppError> {
-        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-            return Ok(None);
-        };
-        let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| AppError::invalid(field, format!("{text} is not a date (YYYY-MM-DD).")))?;
-        let midnight = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
-        Ok(midnight.map(|ms| ms + extra_days * 86_400_000))
-    };
-    let filter = RecentJobFilter {
-        scope_id,
-        organization_id,
-        appliance,
-        asset,
-        state: status.as_deref().and_then(JobState::parse),
-        kind: kind.as_deref().and_then(JobKind::parse),
-        started_from: day("from", from, 0)?,
-        started_before: day("to", to, 1)?,
-    };
-    let order = (
-        sort.as_deref().map(JobSort::parse).unwrap_or_default(),
-        desc.unwrap_or(sort.is_none()),
-    );
-    let portal = portal();
-    domain::appliances::views::recent_jobs(
-        &mut *conn().await?,
-        &viewer,
-        &filter,
-        order,
-        page.unwrap_or(1),
-        50,
-        portal.now(),
-    )
-    .await
-    .map_err(to_app_error)
-}
-
-/// Signed in (View): Jobs → Active, running jobs and those that ended in the last 5 minutes.
-#[server(prefix = "/api", endpoint = "jobs/active")]
-pub async fn list_active_jobs() -> Result<Vec<JobView>, AppError> {
-    let viewer = viewer(Action::View)?;
-    let portal = portal();
-    let query = views::JobQuery {
-        appliance_id: None,
-        active_or_ended_after: Some(portal.now() - ACTIVE_AFTER_END_MS),
-        limit: 500,
-    };
-    views::jobs(&mut *conn().await?, &viewer, query)
-        .await
-        .map_err(to_app_error)
-}
-
-/// Jobs stay under Active this long after they end (spec portal-b W-J4: "the last few minutes").
-pub const ACTIVE_AFTER_END_MS: i64 = 5 * 60 * 1000;

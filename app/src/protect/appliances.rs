@@ -7,6 +7,8 @@ use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::appliance::{ApplianceSummary, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
+use model::lists::AppliancesQuery;
+use model::tenancy::OrgQuery;
 
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
@@ -25,17 +27,7 @@ pub fn ProtectPage() -> impl IntoView {
     let live = use_live();
     let appliances = Resource::new(
         move || (query.get(), live.refetch.get()),
-        |(q, _)| {
-            let number = |key: &str| q.get(key).and_then(|v| v.parse().ok());
-            list_appliances(
-                number("scope"),
-                number("organization"),
-                q.get("status").filter(|s| !s.is_empty()),
-                q.get("name").filter(|s| !s.is_empty()),
-                Some(q.get("low_space").as_deref() == Some("1")),
-                q.get("sort"),
-            )
-        },
+        |(q, _)| list_appliances(AppliancesQuery::from_url(&|key: &str| q.get(key))),
     );
     view! {
         <Title text="Protect · Backplane" />
@@ -144,7 +136,12 @@ fn ApplianceTable(appliances: Vec<ApplianceSummary>) -> impl IntoView {
 fn AddApplianceWizard(adding: RwSignal<bool>) -> impl IntoView {
     let organizations = Resource::new(
         || (),
-        |_| list_organizations(None, None, None, None, None, Some(1), Some(500)),
+        |_| {
+            list_organizations(OrgQuery {
+                per_page: 500,
+                ..OrgQuery::default()
+            })
+        },
     );
     let scopes = Resource::new(|| (), |_| list_scopes());
     let create = ServerAction::<CreateRegistration>::new();

@@ -13,6 +13,7 @@ use model::Action;
 use model::appliance::{AssetView, CommandStatus, PolicyChange};
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
+use model::lists::AssetsQuery;
 use model::policy::{Frequency, Policy};
 
 use super::ProtectTabs;
@@ -46,15 +47,7 @@ pub fn AssetsPage() -> impl IntoView {
     let changed = RwSignal::new(0u32);
     let assets = Resource::new(
         move || (query.get(), live.refetch.get(), changed.get()),
-        |(q, _, _)| {
-            let number = |key: &str| q.get(key).and_then(|v| v.parse().ok());
-            list_assets(
-                number("appliance"),
-                number("organization"),
-                q.get("name").filter(|s| !s.is_empty()),
-                q.get("page").and_then(|v| v.parse().ok()),
-            )
-        },
+        |(q, _, _)| list_assets(AssetsQuery::from_url(&|key: &str| q.get(key))),
     );
     let done = Callback::new(move |result: BulkOutcome| {
         outcome.set(Some(result));
@@ -304,11 +297,11 @@ fn RetentionFields() -> impl IntoView {
         <fieldset class="retention">
             <legend>"Keep recovery points"</legend>
             <p class="muted small">"A recovery point is kept if any rule keeps it; with no rule, all are kept. Applied after each backup, then unused data is pruned."</p>
-            {field("keep_last", "Last")}
-            {field("keep_daily", "Daily")}
-            {field("keep_weekly", "Weekly")}
-            {field("keep_monthly", "Monthly")}
-            {field("keep_yearly", "Yearly")}
+            {field("keep[last]", "Last")}
+            {field("keep[daily]", "Daily")}
+            {field("keep[weekly]", "Weekly")}
+            {field("keep[monthly]", "Monthly")}
+            {field("keep[yearly]", "Yearly")}
         </fieldset>
     }
 }

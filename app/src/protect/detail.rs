@@ -7,14 +7,16 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use model::Action;
 use model::appliance::{ApplianceSummary, AssetView, CommandStatus, CommandView, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
+use model::lists::AssetsQuery;
 
 use super::api::{
-    AddAsset, BackupNow, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
-    list_jobs, list_recovery_points,
+    AddAsset, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
+    list_recovery_points,
 };
 use crate::components::{
     ErrorBox, Loading, Pager, TypeDeleteToConfirm, action_error, format_bytes, format_time, load_page,
 };
+use crate::jobs::api::{BackupNow, list_jobs};
 use crate::jobs::{JobLog, JobTable};
 use crate::live::use_live;
 
@@ -151,10 +153,13 @@ fn Assets(
 ) -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
-    let page = move || query.with(|q| q.get("page").and_then(|p| p.parse().ok()));
     let assets = Resource::new(
-        move || (page(), live.refetch.get()),
-        move |(page, _)| list_assets(Some(appliance_id), None, None, page),
+        move || (query.get(), live.refetch.get()),
+        move |(q, _)| {
+            let mut query = AssetsQuery::from_url(&|key: &str| q.get(key));
+            query.appliance_id = Some(appliance_id);
+            list_assets(query)
+        },
     );
     let backup = ServerAction::<BackupNow>::new();
     Effect::new(move || {

@@ -1,26 +1,12 @@
-//! Server functions of backup policies (Protect → Assets) and Jobs → Scheduled.
-
-// Form fields arrive flat, one argument each; `#[server]` copies the arguments to the
-// generated client function, where an item-level allow does not reach.
-#![allow(clippy::too_many_arguments)]
+//! Server functions of backup policies (Protect → Assets).
 
 use leptos::prelude::*;
 use model::AppError;
-use model::appliance::CommandView;
-use model::jobs::{BulkOutcome, ScheduleView};
+use model::jobs::BulkOutcome;
 use model::policy::Retention;
-use model::tenancy::Page;
+use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
-use {
-    crate::server::*,
-    domain::appliances::policies,
-    model::Action,
-    model::jobs::{ScheduleFilter, ScheduleSort},
-    model::policy::Frequency,
-};
-
-/// Schedules shown per page (spec portal-b §3.4).
-pub const SCHEDULES_PER_PAGE: u32 = 50;
+use {crate::server::*, domain::appliances::policies, model::Action, model::policy::Frequency};
 
 /// "12,40,41" → asset ids.
 pub fn parse_ids(text: &str) -> Result<Vec<i64>, AppError> {
@@ -35,8 +21,8 @@ pub fn parse_ids(text: &str) -> Result<Vec<i64>, AppError> {
 }
 
 /// A retention count from a form field: empty is "no rule".
-fn keep_count(field: &str, text: Option<String>) -> Result<Option<u32>, AppError> {
-    match text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+fn keep_count(field: &str, text: Option<&str>) -> Result<Option<u32>, AppError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => t.parse().map(Some).map_err(|_| {
             AppError::invalid(field, format!("{t:?} is not a whole number of recovery points."))
@@ -44,21 +30,27 @@ fn keep_count(field: &str, text: Option<String>) -> Result<Option<u32>, AppError
     }
 }
 
-/// The five "keep" fields of the policy and retention forms.
-pub fn parse_retention(
-    keep_last: Option<String>,
-    keep_daily: Option<String>,
-    keep_weekly: Option<String>,
-    keep_monthly: Option<String>,
-    keep_yearly: Option<String>,
-) -> Result<Retention, AppError> {
-    Ok(Retention {
-        keep_last: keep_count("keep_last", keep_last)?,
-        keep_daily: keep_count("keep_daily", keep_daily)?,
-        keep_weekly: keep_count("keep_weekly", keep_weekly)?,
-        keep_monthly: keep_count("keep_monthly", keep_monthly)?,
-        keep_yearly: keep_count("keep_yearly", keep_yearly)?,
-    })
+/// The five "keep" fields of the policy and retention forms, named `keep[last]` … `keep[yearly]`;
+/// empty is "no rule".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeepFields {
+    pub last: Option<String>,
+    pub daily: Option<String>,
+    pub weekly: Option<String>,
+    pub monthly: Option<String>,
+    pub yearly: Option<String>,
+}
+
+impl KeepFields {
+    pub fn retention(&self) -> Result<Retention, AppError> {
+        Ok(Retention {
+            keep_last: keep_count("keep_last", self.last.as_deref())?,
+            keep_daily: keep_count("keep_daily", self.daily.as_deref())?,
+            keep_weekly: keep_count("keep_weekly", self.weekly.as_deref())?,
+            keep_monthly: keep_count("keep_monthly", self.monthly.as_deref())?,
+            keep_yearly: keep_count("keep_yearly", self.yearly.as_deref())?,
+        })
+    }
 }
 
 /// Signed in (ConfigurePolicies): set (create or replace) the backup policy of the selected
@@ -70,11 +62,7 @@ pub async fn set_policy(
     exclude_weekends: Option<String>,
     start_date: String,
     start_time: String,
-    keep_last: Option<String>,
-    keep_daily: Option<String>,
-    keep_weekly: Option<String>,
-    keep_monthly: Option<String>,
-    keep_yearly: Option<String>,
+    #[server(default)] keep: KeepFields,
 ) -> Result<BulkOutcome, AppError> {
     let viewer = viewer(Action::ConfigurePolicies)?;
     let request = policies::PolicyRequest {
@@ -83,7 +71,7 @@ pub async fn set_policy(
         exclude_weekends: exclude_weekends.is_some(),
         start_date,
         start_time,
-        retention: parse_retention(keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)?,
+        retention: keep.retention()?,
     };
     policies::set_policies(
         &portal(),
@@ -109,14 +97,10 @@ pub async fn remove_policy(asset_ids: String) -> Result<BulkOutcome, AppError> {
 #[server(prefix = "/api", endpoint = "policies/retention")]
 pub async fn set_retention(
     asset_ids: String,
-    keep_last: Option<String>,
-    keep_daily: Option<String>,
-    keep_weekly: Option<String>,
-    keep_monthly: Option<String>,
-    keep_yearly: Option<String>,
+    #[server(default)] keep: KeepFields,
 ) -> Result<BulkOutcome, AppError> {
     let viewer = viewer(Action::ChangeRetention)?;
-    let retention = parse_retention(keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly)?;
+    let retention = keep.retention()?;
     policies::set_retention(
         &portal(),
         &viewer,
@@ -126,64 +110,4 @@ pub async fn set_retention(
     )
     .await
     .map_err(to_app_error)
-}
-
-/// Signed in (View): Jobs → Scheduled, filtered, sorted and paged.
-#[server(prefix = "/api", endpoint = "schedules/list")]
-pub async fn list_schedules(
-    scope_id: Option<i64>,
-    organization_id: Option<i64>,
-    appliance: Option<String>,
-    job_name: Option<String>,
-    status: Option<String>,
-    sort: Option<String>,
-    desc: Option<bool>,
-    page: Option<u32>,
-) -> Result<Page<ScheduleView>, AppError> {
-    let viewer = viewer(Action::View)?;
-    let filter = ScheduleFilter {
-        scope_id,
-        organization_id,
-        appliance,
-        job_name,
-        running: match status.as_deref() {
-            Some("running") => Some(true),
-            Some("idle") => Some(false),
-            _ => None,
-        },
-    };
-    let order = (
-        sort.as_deref().map(ScheduleSort::parse).unwrap_or_default(),
-        desc.unwrap_or(false),
-    );
-    let portal = portal();
-    policies::schedules(
-        &mut *conn().await?,
-        &viewer,
-        &filter,
-        order,
-        page.unwrap_or(1),
-        SCHEDULES_PER_PAGE,
-        portal.now(),
-    )
-    .await
-    .map_err(to_app_error)
-}
-
-/// Signed in (ConfigurePolicies): pause (`enabled = false`) or resume an asset's schedule.
-#[server(prefix = "/api", endpoint = "schedules/enable")]
-pub async fn set_schedule_enabled(asset_id: i64, enabled: bool) -> Result<CommandView, AppError> {
-    let viewer = viewer(Action::ConfigurePolicies)?;
-    policies::set_schedule_enabled(&portal(), &viewer, asset_id, enabled, &client_info())
-        .await
-        .map_err(to_app_error)
-}
-
-/// Signed in (ConfigurePolicies): delete an asset's schedule (its policy).
-#[server(prefix = "/api", endpoint = "schedules/delete")]
-pub async fn delete_schedule(asset_id: i64) -> Result<CommandView, AppError> {
-    let viewer = viewer(Action::ConfigurePolicies)?;
-    policies::delete_schedule(&portal(), &viewer, asset_id, &client_info())
-        .await
-        .map_err(to_app_error)
 }

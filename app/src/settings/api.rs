@@ -1,6 +1,7 @@
-//! Server functions of Settings → Scopes, Users and Audit log.
+//! Server functions of Settings → Scopes, Users, Audit log and Outbox.
 
 use leptos::prelude::*;
+use model::auth::OutboxView;
 use model::tenancy::{AuditQuery, AuditRecord, UserSummary};
 use model::{AppError, Role};
 #[cfg(feature = "ssr")]
@@ -156,5 +157,26 @@ pub fn audit_query(
         action: action.unwrap_or_default(),
         from: day("from", from, false)?,
         until: day("until", until, true)?,
+    })
+}
+
+/// Superuser: the newest mails of this instance. With no SMTP configured this is where
+/// password-reset and activation links can be read.
+#[server(prefix = "/api", endpoint = "settings/outbox")]
+pub async fn outbox_list() -> Result<OutboxView, AppError> {
+    let session = authorize(model::Action::ReadOutbox)?;
+    let portal = portal();
+    let mut conn = portal
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| to_app_error(e.into()))?;
+    let mails = domain::outbox::list(&mut conn, session.instance_id, 200)
+        .await
+        .map_err(to_app_error)?;
+    Ok(OutboxView {
+        smtp_configured: portal.smtp_configured,
+        mails,
     })
 }

@@ -1,31 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use model::AppError;
 use model::auth::OutboxView;
 
+use super::api::outbox_list;
 use crate::components::{ErrorBox, Loading};
-
-/// Superuser: the newest mails of this instance. With no SMTP configured this is where
-/// password-reset and activation links can be read.
-#[server(prefix = "/api", endpoint = "settings/outbox")]
-pub async fn outbox_list() -> Result<OutboxView, AppError> {
-    use crate::server::{authorize, portal, to_app_error};
-    let session = authorize(model::Action::ReadOutbox)?;
-    let portal = portal();
-    let mut conn = portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| to_app_error(e.into()))?;
-    let mails = domain::outbox::list(&mut conn, session.instance_id, 200)
-        .await
-        .map_err(to_app_error)?;
-    Ok(OutboxView {
-        smtp_configured: portal.smtp_configured,
-        mails,
-    })
-}
 
 #[component]
 pub fn OutboxPage() -> impl IntoView {

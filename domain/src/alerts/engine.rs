@@ -220,7 +220,7 @@ async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
         for (kind, holds) in &found.verdict.conditions {
             let key = object.dedupe_key(*kind);
             let changed = match found.change(*kind, *holds, rules) {
-                Some(true) => raise(&mut tx, portal, *object, *kind, &key, found, rules, now).await?,
+                Some(true) => raise(&mut tx, portal, *object, *kind, found, rules, now).await?,
                 Some(false) => resolve(&mut tx, portal, &key, found, now).await?,
                 None => continue,
             };
@@ -395,17 +395,16 @@ const POSTGRES: Statements = Statements {
          WHERE (object_kind, object_id) IN (SELECT e ->> 0, (e ->> 1)::bigint FROM json_array_elements($1::json) e)",
 };
 
-#[allow(clippy::too_many_arguments)]
 async fn raise(
     conn: &mut AnyConnection,
     portal: &Portal,
     object: Object,
     kind: AlertKind,
-    key: &str,
     found: &Subjected,
     rules: &InstanceRules,
     now: i64,
 ) -> DomainResult<bool> {
+    let key = object.dedupe_key(kind);
     let texts = mail::texts(kind, &found.subject, portal.alerting.offline_after_ms);
     let (appliance_id, asset_id) = match object {
         Object::Appliance(id) => (Some(id), None),
@@ -423,7 +422,7 @@ async fn raise(
     .bind(appliance_id)
     .bind(asset_id)
     .bind(kind.as_str())
-    .bind(key)
+    .bind(&key)
     .bind(&texts.message)
     .bind(&texts.subject)
     .bind(now)
