@@ -31,6 +31,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/account/theme", Access::Signed(Action::ManageOwnAccount)),
     ("/api/settings/outbox", Access::Signed(Action::ReadOutbox)),
     ("/api/orgs/list", Access::Signed(Action::View)),
+    ("/api/orgs/get", Access::Signed(Action::View)),
     ("/api/orgs/create", Access::Signed(Action::ManageOrganizations)),
     ("/api/orgs/update", Access::Signed(Action::ManageOrganizations)),
     ("/api/orgs/delete", Access::Signed(Action::ManageOrganizations)),

@@ -118,7 +118,8 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       await editor.getByLabel("Title").fill("Night shift");
       await editor.locator("[data-block=backups]").getByLabel("Days").fill("0");
       await editor.locator("[data-block=backups]").getByLabel("Hours").fill("12");
-      await editor.locator('tr[data-organization="Wayne Corp"]').getByRole("button", { name: "Add" }).click();
+      await editor.getByRole("combobox", { name: "Add an organization" }).fill("wayne");
+      await editor.getByRole("option", { name: "Wayne Corp" }).click();
       await expect(editor.locator('tr[data-organization="Wayne Corp"]').getByRole("button", { name: "Remove" })).toBeVisible();
       await editor.getByRole("button", { name: "Save" }).click();
       const card = page.locator('[data-threshold="Night shift"]');

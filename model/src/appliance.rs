@@ -468,6 +468,8 @@ pub struct JobView {
     pub appliance_name: String,
     pub organization_id: i64,
     pub organization_name: String,
+    /// The organization's scope (none: Unassigned), for filtering live jobs by scope.
+    pub scope_id: Option<i64>,
     /// The portal's asset, while the asset still exists.
     pub asset_id: Option<i64>,
     pub asset_name: String,

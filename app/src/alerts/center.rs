@@ -5,7 +5,6 @@ use leptos::prelude::*;
 use model::Action;
 use model::alerts::{AlertGroup, AlertKind, AlertView};
 use model::auth::SessionView;
-use model::tenancy::OrgQuery;
 
 use super::AlertPanelOpen;
 use super::api::{
@@ -13,7 +12,8 @@ use super::api::{
 };
 use crate::components::{ErrorBox, LocalTime, action_error, href_with};
 use crate::live::use_live;
-use crate::organizations::api::{list_organizations, list_scopes};
+use crate::organizations::api::list_scopes;
+use crate::organizations::{OrgChoice, OrganizationPicker, initial_choice};
 
 /// The bell: the number of unresolved alerts the user may see; opens and closes the panel.
 ///
@@ -153,15 +153,8 @@ fn FilterPanel(
     close: RwSignal<bool>,
 ) -> impl IntoView {
     let scopes = Resource::new(|| (), |_| list_scopes());
-    let organizations = Resource::new(
-        || (),
-        |_| {
-            list_organizations(OrgQuery {
-                per_page: 500,
-                ..OrgQuery::default()
-            })
-        },
-    );
+    let initial = initial_choice(organization.get_untracked());
+    let on_pick = Callback::new(move |choice: Option<OrgChoice>| organization.set(choice.map(|c| c.id)));
     let parse = |value: String| value.parse::<i64>().ok();
     let dismiss = move |_| {
         if window()
@@ -179,15 +172,11 @@ fn FilterPanel(
             <Suspense fallback=|| ()>
                 {move || {
                     let scopes = scopes.get().and_then(Result::ok).unwrap_or_default();
-                    let orgs = organizations.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
                     view! {
-                        <label>"Organization"
-                            <select on:change=move |ev| organization.set(parse(event_target_value(&ev)))>
-                                <option value="">"All"</option>
-                                {orgs.into_iter().map(|o| view! {
-                                    <option value=o.id selected=organization.get_untracked() == Some(o.id)>{o.name}</option>
-                                }).collect_view()}
-                            </select>
+                        <label class="picker-label">"Organization"
+                            {initial.get().map(|initial| view! {
+                                <OrganizationPicker label="Organization" on_pick placeholder="All — type to search" initial />
+                            })}
                         </label>
                         <label>"Scope"
                             <select on:change=move |ev| scope.set(parse(event_target_value(&ev)))>

@@ -4,14 +4,13 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use model::alerts::{AlarmSettings, CustomThreshold, ThresholdBlock, Thresholds};
-use model::tenancy::OrgQuery;
 
 use super::api::{
     AddAlertRecipient, DeleteCustomThreshold, RemoveAlertRecipient, SaveCustomThreshold,
     SaveGlobalThresholds, SetAlertCategory, get_alarm_settings, get_alert_settings,
 };
 use crate::components::{ErrorBox, Loading, action_error};
-use crate::organizations::api::list_organizations;
+use crate::organizations::{OrgChoice, OrganizationPicker};
 
 #[component]
 pub fn AlertSettingsPage() -> impl IntoView {
@@ -206,19 +205,26 @@ fn CustomEditor(
     let chosen = RwSignal::new(
         existing
             .as_ref()
-            .map(|c| c.organizations.iter().map(|o| o.id).collect::<Vec<_>>())
+            .map(|c| {
+                c.organizations
+                    .iter()
+                    .map(|o| OrgChoice {
+                        id: o.id,
+                        name: o.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default(),
     );
-    let search = RwSignal::new(String::new());
-    let organizations = Resource::new(
-        || (),
-        |_| {
-            list_organizations(OrgQuery {
-                per_page: 500,
-                ..OrgQuery::default()
-            })
-        },
-    );
+    let add = Callback::new(move |choice: Option<OrgChoice>| {
+        if let Some(choice) = choice {
+            chosen.update(|c| {
+                if !c.iter().any(|o| o.id == choice.id) {
+                    c.push(choice);
+                }
+            });
+        }
+    });
     // Which other threshold holds each organization (adding it here moves it).
     let held_elsewhere = move |organization: i64| {
         all.iter()
@@ -246,43 +252,29 @@ fn CustomEditor(
                 <label>"Title" <input name="title" required maxlength="100" value=title /></label>
                 <ThresholdFields thresholds />
                 {move || chosen.get().into_iter().enumerate().map(|(index, organization)| view! {
-                    <input type="hidden" name=format!("organization_ids[{index}]") value=organization />
+                    <input type="hidden" name=format!("organization_ids[{index}]") value=organization.id />
                 }).collect_view()}
                 <div class="org-picker">
-                    <label>"Organizations" <input type="search" placeholder="Search…"
-                        on:input=move |ev| search.set(event_target_value(&ev).to_lowercase()) /></label>
-                    <Suspense fallback=|| ()>
-                        {move || {
-                            let mut orgs = organizations.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
-                            let picked = chosen.get();
-                            orgs.retain(|o| picked.contains(&o.id) || o.name.to_lowercase().contains(&search.get()));
-                            orgs.sort_by_key(|o| (!picked.contains(&o.id), o.name.to_lowercase()));
-                            view! {
-                                <table class="list">
-                                    <thead><tr><th>"Organization"</th><th>"Threshold"</th></tr></thead>
-                                    <tbody>
-                                        {orgs.into_iter().map(|o| {
-                                            let org = o.id;
-                                            let added = picked.contains(&org);
-                                            let elsewhere = held_elsewhere.with_value(|f| f(org));
-                                            view! {
-                                                <tr data-organization=o.name.clone()>
-                                                    <td>{o.name.clone()}{elsewhere.clone().filter(|_| !added).map(|t| view! {
-                                                        <span class="muted small">{format!(" (now in {t}; adding moves it)")}</span>
-                                                    })}</td>
-                                                    <td>{if added {
-                                                        view! { <button type="button" on:click=move |_| chosen.update(|c| c.retain(|x| *x != org))>"Remove"</button> }.into_any()
-                                                    } else {
-                                                        view! { <button type="button" on:click=move |_| chosen.update(|c| c.push(org))>"Add"</button> }.into_any()
-                                                    }}</td>
-                                                </tr>
-                                            }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }
-                        }}
-                    </Suspense>
+                    <label class="picker-label">"Add an organization"
+                        <OrganizationPicker label="Add an organization" on_pick=add clear_on_pick=true />
+                    </label>
+                    <table class="list">
+                        <thead><tr><th>"Organization"</th><th>"Threshold"</th></tr></thead>
+                        <tbody>
+                            {move || chosen.get().into_iter().map(|o| {
+                                let org = o.id;
+                                let elsewhere = held_elsewhere.with_value(|f| f(org));
+                                view! {
+                                    <tr data-organization=o.name.clone()>
+                                        <td>{o.name.clone()}{elsewhere.map(|t| view! {
+                                            <span class="muted small">{format!(" (now in {t}; saving moves it here)")}</span>
+                                        })}</td>
+                                        <td><button type="button" on:click=move |_| chosen.update(|c| c.retain(|x| x.id != org))>"Remove"</button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
                 </div>
                 <button type="submit" class="primary">"Save"</button>
                 {id.is_some().then(|| view! { <button type="button" class="danger" on:click=delete_it>"Delete"</button> })}

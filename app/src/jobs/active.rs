@@ -1,15 +1,12 @@
 //! Jobs → Active: running jobs and those that ended in the last few minutes, kept current by
 //! live updates only (no polling), 50 per page, filtered in the browser (spec portal-b W-J5).
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 use model::appliance::{JobKind, JobView};
-use model::tenancy::OrgQuery;
 
 use super::api::list_active_jobs;
 use super::recent::job_name;
@@ -17,7 +14,6 @@ use super::{JobLog, JobTable, JobsTabs};
 use crate::components::{ErrorBox, Loading, Pager, select_option};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
-use crate::organizations::api::list_organizations;
 use model::jobs::RECENTLY_ENDED_MS;
 
 /// The filters of the page's query; text filters match "contains", ignoring case.
@@ -45,13 +41,10 @@ impl ActiveFilter {
         }
     }
 
-    /// `scopes` maps each organization to its scope.
-    fn keeps(&self, job: &JobView, scopes: &HashMap<i64, Option<i64>>) -> bool {
+    fn keeps(&self, job: &JobView) -> bool {
         let contains = |text: &str, part: &str| part.is_empty() || text.to_lowercase().contains(part);
         self.organization.is_none_or(|o| o == job.organization_id)
-            && self
-                .scope
-                .is_none_or(|s| scopes.get(&job.organization_id).copied().flatten() == Some(s))
+            && self.scope.is_none_or(|s| job.scope_id == Some(s))
             && self.kind.is_none_or(|k| k == job.kind)
             && contains(&job.appliance_name, &self.appliance)
             && contains(&job.asset_name, &self.asset)
@@ -66,15 +59,6 @@ pub fn ActiveJobsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let fetched = Resource::new(move || live.refetch.get(), |_| list_active_jobs());
-    let organizations = Resource::new(
-        || (),
-        |_| {
-            list_organizations(OrgQuery {
-                per_page: 500,
-                ..OrgQuery::default()
-            })
-        },
-    );
     let filter = Memo::new(move |_| query.with(ActiveFilter::from_query));
     let page = move || {
         query.with(|q| {
@@ -96,15 +80,8 @@ pub fn ActiveJobsPage() -> impl IntoView {
         let jobs = live.merge_jobs(fetched, move |j| {
             j.ended_at.is_none_or(|end| end > newest_end - RECENTLY_ENDED_MS)
         });
-        let scopes: HashMap<i64, Option<i64>> = organizations
-            .get()
-            .and_then(Result::ok)
-            .map(|page| page.items.into_iter().map(|o| (o.id, o.scope_id)).collect())
-            .unwrap_or_default();
         let filter = filter.get();
-        jobs.into_iter()
-            .filter(|j| filter.keeps(j, &scopes))
-            .collect::<Vec<_>>()
+        jobs.into_iter().filter(|j| filter.keeps(j)).collect::<Vec<_>>()
     });
     let shown = Signal::derive(move || {
         let skip = (page() - 1) * PER_PAGE;

@@ -28,6 +28,15 @@ pub async fn list_organizations(#[server(default)] query: OrgQuery) -> Result<Pa
         .map_err(to_app_error)
 }
 
+/// Signed in (View): one organization the user may see (else "not found").
+#[server(prefix = "/api", endpoint = "orgs/get")]
+pub async fn get_organization(id: i64) -> Result<Organization, AppError> {
+    let viewer = viewer(Action::View)?;
+    domain::organizations::get(&mut *conn().await?, &viewer, id)
+        .await
+        .map_err(to_app_error)
+}
+
 /// Signed in (View): the scopes the user holds, for filters and forms.
 #[server(prefix = "/api", endpoint = "scopes/list")]
 pub async fn list_scopes() -> Result<Vec<Scope>, AppError> {

@@ -3,6 +3,8 @@
 pub mod api;
 mod filters;
 mod page;
+mod picker;
 
 pub use filters::ScopeAndOrganizationSelects;
 pub use page::OrganizationsPage;
+pub use picker::{OrgChoice, OrganizationPicker, initial_choice};

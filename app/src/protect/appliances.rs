@@ -8,7 +8,6 @@ use model::Action;
 use model::appliance::{ApplianceSummary, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
 use model::lists::AppliancesQuery;
-use model::tenancy::OrgQuery;
 
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
@@ -17,7 +16,8 @@ use crate::components::{
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
-use crate::organizations::api::{list_organizations, list_scopes};
+use crate::organizations::api::list_scopes;
+use crate::organizations::{OrgChoice, OrganizationPicker};
 
 #[component]
 pub fn ProtectPage() -> impl IntoView {
@@ -134,58 +134,46 @@ fn ApplianceTable(appliances: Vec<ApplianceSummary>) -> impl IntoView {
 /// watch for the appliance to connect.
 #[component]
 fn AddApplianceWizard(adding: RwSignal<bool>) -> impl IntoView {
-    let organizations = Resource::new(
-        || (),
-        |_| {
-            list_organizations(OrgQuery {
-                per_page: 500,
-                ..OrgQuery::default()
-            })
-        },
-    );
     let scopes = Resource::new(|| (), |_| list_scopes());
     let create = ServerAction::<CreateRegistration>::new();
+    let organization = RwSignal::new(None::<i64>);
+    let on_pick = Callback::new(move |choice: Option<OrgChoice>| organization.set(choice.map(|c| c.id)));
     view! {
         <section class="dialog" role="dialog" aria-label="Add appliance">
             <h2>"Add appliance"</h2>
             {move || match create.value().get() {
                 Some(Ok(registration)) => view! { <AwaitAppliance registration adding /> }.into_any(),
                 _ => view! {
-                    <Suspense fallback=Loading>
-                        {move || organizations.get().map(|result| match result {
-                            Ok(page) => {
-                                let scopes = scopes.get().and_then(Result::ok).unwrap_or_default();
-                                view! {
-                                    <ActionForm action=create>
-                                        {(!page.items.is_empty()).then(|| view! {
-                                            <label>"Organization"
-                                                <select name="organization_id">
-                                                    {page.items.into_iter().map(|o| view! { <option value=o.id>{o.name}</option> }).collect_view()}
-                                                </select>
-                                            </label>
-                                        })}
-                                        <fieldset>
-                                            <legend>"Or a new organization"</legend>
-                                            <label>"New organization name" <input name="new_organization" autocomplete="off" /></label>
-                                            <label>"Its scope"
-                                                <select name="scope">
-                                                    <option value="">"Unassigned"</option>
-                                                    {scopes.into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
-                                                </select>
-                                            </label>
-                                        </fieldset>
-                                        <p class="muted">"The organization cannot be changed once the appliance has registered."</p>
-                                        {action_error(create.value())}
-                                        <div class="actions">
-                                            <button type="submit" class="primary">"Create registration ID"</button>
-                                            <button type="button" on:click=move |_| adding.set(false)>"Cancel"</button>
-                                        </div>
-                                    </ActionForm>
-                                }.into_any()
-                            }
-                            Err(error) => view! { <ErrorBox error /> }.into_any(),
-                        })}
-                    </Suspense>
+                    <ActionForm action=create>
+                        <label class="picker-label">"Organization"
+                            <OrganizationPicker label="Organization" on_pick />
+                        </label>
+                        <input type="hidden" name="organization_id"
+                            value=move || organization.get().map(|id| id.to_string()).unwrap_or_default() />
+                        <fieldset>
+                            <legend>"Or a new organization"</legend>
+                            <label>"New organization name" <input name="new_organization" autocomplete="off" /></label>
+                            <Suspense fallback=|| ()>
+                                {move || {
+                                    let scopes = scopes.get().and_then(Result::ok).unwrap_or_default();
+                                    view! {
+                                        <label>"Its scope"
+                                            <select name="scope">
+                                                <option value="">"Unassigned"</option>
+                                                {scopes.into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
+                                            </select>
+                                        </label>
+                                    }
+                                }}
+                            </Suspense>
+                        </fieldset>
+                        <p class="muted">"The organization cannot be changed once the appliance has registered."</p>
+                        {action_error(create.value())}
+                        <div class="actions">
+                            <button type="submit" class="primary">"Create registration ID"</button>
+                            <button type="button" on:click=move |_| adding.set(false)>"Cancel"</button>
+                        </div>
+                    </ActionForm>
                 }.into_any(),
             }}
         </section>

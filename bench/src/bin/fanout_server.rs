@@ -232,6 +232,7 @@ fn job_view(job: i64, organization_id: i64, n: u64) -> JobView {
         appliance_name: format!("nas-{job:03}"),
         organization_id,
         organization_name: format!("Customer {organization_id}"),
+        scope_id: None,
         asset_id: Some(job + 1),
         asset_name: "Documents".into(),
         external_id: format!("job-{job:016x}"),

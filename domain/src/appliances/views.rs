@@ -336,6 +336,7 @@ struct JobRow {
     appliance_name: String,
     organization_id: i64,
     organization_name: String,
+    scope_id: Option<i64>,
     asset_id: Option<i64>,
     asset_name: Option<String>,
     asset_external_id: String,
@@ -369,6 +370,7 @@ impl From<JobRow> for JobView {
             appliance_name: r.appliance_name,
             organization_id: r.organization_id,
             organization_name: r.organization_name,
+            scope_id: r.scope_id,
             asset_id: r.asset_id,
             asset_name: r.asset_name.unwrap_or(r.asset_external_id),
             external_id: r.external_id,
@@ -395,7 +397,7 @@ impl From<JobRow> for JobView {
 }
 
 const JOBS: &str = "SELECT j.id, j.appliance_id, a.name AS appliance_name, j.organization_id, o.name AS organization_name,
-        s.id AS asset_id, s.name AS asset_name, j.asset_external_id, j.external_id, j.kind, j.state, j.started_at,
+        o.scope_id, s.id AS asset_id, s.name AS asset_name, j.asset_external_id, j.external_id, j.kind, j.state, j.started_at,
         j.ended_at, j.percent, j.bytes_done, j.bytes_total, j.files_done, j.files_total, j.bytes_per_sec,
         j.eta_secs, j.message, j.error, j.mode, j.size_bytes, j.scheduled_for
     FROM jobs j JOIN appliances a ON a.id = j.appliance_id JOIN organizations o ON o.id = j.organization_id
