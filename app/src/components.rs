@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 use model::AppError;
+use model::lists::DEFAULT_PAGE_SIZE;
+use model::tenancy::PAGE_SIZES;
 
 /// The message of a failed request, announced to screen readers.
 #[component]
@@ -99,16 +101,42 @@ pub fn Pager(
     #[prop(optional)] capped_at: Option<i64>,
 ) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
-    let link = move |to: u32| href_with(&path, &query.get_untracked(), &[("page", Some(to.to_string()))]);
+    let link = {
+        let path = path.clone();
+        move |to: u32| href_with(&path, &query.get_untracked(), &[("page", Some(to.to_string()))])
+    };
     let summary = match capped_at {
         Some(cap) if total > cap => format!("More than {cap} · page {page}"),
         _ => format!("{total} in all · page {page} of {pages}"),
+    };
+    let current_size = query.with_untracked(|q| {
+        q.get("per_page")
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| PAGE_SIZES.contains(n))
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+    });
+    let size_link = {
+        move |size: u32| {
+            href_with(
+                &path,
+                &query.get_untracked(),
+                &[("per_page", Some(size.to_string())), ("page", None)],
+            )
+        }
     };
     view! {
         <nav class="pager" aria-label="Pages">
             <span class="muted">{summary}</span>
             {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
             {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
+            <span class="page-sizes" aria-label="Rows per page">
+                <span class="muted">"Rows per page:"</span>
+                {PAGE_SIZES.into_iter().map(|size| if size == current_size {
+                    view! { <span aria-current="true" class="current">{size}</span> }.into_any()
+                } else {
+                    view! { <a href=size_link(size)>{size}</a> }.into_any()
+                }).collect_view()}
+            </span>
         </nav>
     }
 }

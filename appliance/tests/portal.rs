@@ -379,15 +379,7 @@ on_both_databases!(
         let portal = s.portal.clone();
         eventually("the appliance refuses a restore outside its roots", || {
             let portal = portal.clone();
-            async move {
-                let status: String =
-                    sqlx::query_scalar("SELECT status FROM appliance_commands WHERE id = $1")
-                        .bind(refused)
-                        .fetch_one(&portal.db.pool)
-                        .await
-                        .unwrap();
-                status == "error"
-            }
+            async move { command_status(&portal, refused).await.0 == "error" }
         })
         .await;
         assert!(
@@ -475,7 +467,10 @@ on_both_databases!(
             matches!(reply, ToAppliance::Error { ref message } if message.contains("unreadable frame")),
             "{reply:?}"
         );
-        drop(rogue);
+        // Closed cleanly and waited for, so that its server side is gone before the next
+        // command is queued (else it could take that command for a socket nobody reads).
+        rogue.close(None).await.unwrap();
+        while let Some(Ok(_)) = rogue.next().await {}
 
         let unregister = commands::enqueue(&s.portal, &s.root, appliance_id, &Command::Unregister, &client)
             .await

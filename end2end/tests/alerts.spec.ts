@@ -98,7 +98,7 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       });
       appliance = startAppliance(`http://127.0.0.1:${ALERTS_PORT}`, applianceData, registration.registration_id);
       await expect(async () => {
-        const list = await call<{ online: boolean }[]>(page.request, "appliances/list", {});
+        const list = (await call<{ items: { online: boolean }[] }>(page.request, "appliances/list", {})).items;
         expect(list.length === 1 && list[0].online).toBe(true);
       }).toPass({ timeout: 30_000 });
     });

@@ -53,10 +53,10 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
         { stdio: ["ignore", "ignore", fs.openSync(applianceLog, "a")], env: { ...process.env, RUST_LOG: "info" } },
       );
       await expect(async () => {
-        const list = await call<{ id: number; online: boolean }[]>(page.request, "appliances/list", {});
+        const list = (await call<{ items: { id: number; online: boolean }[] }>(page.request, "appliances/list", {})).items;
         expect(list.length === 1 && list[0].online).toBe(true);
       }).toPass({ timeout: 30_000 });
-      const [{ id }] = await call<{ id: number }[]>(page.request, "appliances/list", {});
+      const [{ id }] = (await call<{ items: { id: number }[] }>(page.request, "appliances/list", {})).items;
       applianceId = id;
       for (let i = 0; i < ASSETS; i++) {
         const dir = path.join(root, `share-${String(i).padStart(2, "0")}`);

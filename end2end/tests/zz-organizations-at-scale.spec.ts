@@ -24,7 +24,12 @@ test("2,000 organizations: the picker finds any of them as you type, by keyboard
     }
     await page.goto("/organizations?per_page=10");
     await hydrated(page);
-    await expect(page.getByRole("navigation", { name: "Pages" })).toContainText(`${COUNT} in all`);
+    const pager = page.getByRole("navigation", { name: "Pages" });
+    await expect(pager).toContainText(`${COUNT} in all · page 1 of ${COUNT / 10}`);
+    await pager.getByRole("link", { name: "25", exact: true }).click();
+    await expect(page).toHaveURL(/per(_|%5F)page=25/);
+    await expect(pager).toContainText(`page 1 of ${COUNT / 25}`);
+    await expect(page.locator("table.list tbody tr")).toHaveCount(25);
   });
 
   await test.step("Jobs → Recent: type, arrow down, Enter, Apply — the 1,999th organization is the filter", async () => {

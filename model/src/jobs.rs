@@ -76,6 +76,8 @@ pub struct ScheduleView {
     pub organization_name: String,
     /// `Backplane-<asset>` (policy jobs are named after their asset).
     pub job_name: String,
+    /// What the schedule runs.
+    pub kind: JobKind,
     pub policy: Policy,
     /// The appliance's zone, which the schedule's times are in.
     pub time_zone: String,

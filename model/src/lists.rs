@@ -243,12 +243,24 @@ impl SchedulesQuery {
 }
 
 /// Protect → Appliances.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliancesQuery {
     pub filter: ApplianceFilter,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for AppliancesQuery {
+    fn default() -> Self {
+        Self::from_url(&empty)
+    }
 }
 
 impl AppliancesQuery {
+    pub fn page_size(&self) -> Result<u32, AppError> {
+        checked_page_size(self.per_page)
+    }
+
     pub fn from_url(url: &impl UrlParams) -> Self {
         AppliancesQuery {
             filter: ApplianceFilter {
@@ -266,6 +278,8 @@ impl AppliancesQuery {
                     .map(|s| ApplianceSort::parse(&s))
                     .unwrap_or_default(),
             },
+            page: url.page(),
+            per_page: url.page_size(DEFAULT_PAGE_SIZE),
         }
     }
 }
@@ -292,6 +306,32 @@ impl AssetsQuery {
             appliance_id: url.id("appliance"),
             organization_id: url.id("organization"),
             name: url.text("name"),
+            page: url.page(),
+            per_page: url.page_size(DEFAULT_PAGE_SIZE),
+        }
+    }
+
+    pub fn page_size(&self) -> Result<u32, AppError> {
+        checked_page_size(self.per_page)
+    }
+}
+
+/// Settings → Users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersQuery {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for UsersQuery {
+    fn default() -> Self {
+        Self::from_url(&empty)
+    }
+}
+
+impl UsersQuery {
+    pub fn from_url(url: &impl UrlParams) -> Self {
+        UsersQuery {
             page: url.page(),
             per_page: url.page_size(DEFAULT_PAGE_SIZE),
         }

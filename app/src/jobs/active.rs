@@ -1,5 +1,5 @@
 //! Jobs → Active: running jobs and those that ended in the last few minutes, kept current by
-//! live updates only (no polling), 50 per page, filtered in the browser (spec portal-b W-J5).
+//! live updates only (no polling), a page at a time, filtered in the browser (spec portal-b W-J5).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,6 +7,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 use model::appliance::{JobKind, JobView};
+use model::lists::{DEFAULT_PAGE_SIZE, UrlParams};
 
 use super::api::list_active_jobs;
 use super::recent::job_name;
@@ -52,14 +53,13 @@ impl ActiveFilter {
     }
 }
 
-const PER_PAGE: usize = 50;
-
 #[component]
 pub fn ActiveJobsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let fetched = Resource::new(move || live.refetch.get(), |_| list_active_jobs());
     let filter = Memo::new(move |_| query.with(ActiveFilter::from_query));
+    let per_page = move || query.with(|q| (|key: &str| q.get(key)).page_size(DEFAULT_PAGE_SIZE) as usize);
     let page = move || {
         query.with(|q| {
             q.get("page")
@@ -84,11 +84,11 @@ pub fn ActiveJobsPage() -> impl IntoView {
         jobs.into_iter().filter(|j| filter.keeps(j)).collect::<Vec<_>>()
     });
     let shown = Signal::derive(move || {
-        let skip = (page() - 1) * PER_PAGE;
+        let skip = (page() - 1) * per_page();
         all.get()
             .into_iter()
             .skip(skip)
-            .take(PER_PAGE)
+            .take(per_page())
             .collect::<Vec<_>>()
     });
     let open_log = RwSignal::new(None::<i64>);
@@ -104,7 +104,7 @@ pub fn ActiveJobsPage() -> impl IntoView {
                         <JobTable jobs=shown open_log show_appliance=true />
                         {move || {
                             let total = all.with(Vec::len);
-                            let pages = total.div_ceil(PER_PAGE).max(1) as u32;
+                            let pages = total.div_ceil(per_page()).max(1) as u32;
                             view! { <Pager path="/jobs/active" page=page() as u32 pages total=total as i64 /> }
                         }}
                     </Show>

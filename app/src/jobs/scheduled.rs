@@ -171,7 +171,7 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers, sent: SentCommands) -> im
             <td>{schedule.organization_name.clone()}</td>
             <td>{schedule.job_name.clone()}</td>
             <td data-testid="schedule-status">{move || if running.get() { "Running" } else { "Idle" }}</td>
-            <td>"Backup"</td>
+            <td>{schedule.kind.label()}</td>
             <td>{schedule_text}{(!enabled).then(|| view! { <span class="badge muted">"Disabled"</span> })}</td>
             <td>
                 {schedule.last_run_at.map(|at| view! { <LocalTime unix_ms=at /> })}

@@ -28,9 +28,10 @@ pub struct NewRegistration {
 #[server(prefix = "/api", endpoint = "appliances/list")]
 pub async fn list_appliances(
     #[server(default)] query: AppliancesQuery,
-) -> Result<Vec<ApplianceSummary>, AppError> {
+) -> Result<Page<ApplianceSummary>, AppError> {
     let viewer = viewer(Action::View)?;
-    views::list(&mut *conn().await?, &viewer, &query.filter)
+    let per_page = query.page_size()?;
+    views::list_page(&mut *conn().await?, &viewer, &query.filter, query.page, per_page)
         .await
         .map_err(to_app_error)
 }

@@ -12,7 +12,7 @@ use model::lists::AppliancesQuery;
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
 use crate::components::{
-    ErrorBox, Loading, action_error, format_bytes, format_time, href_with, select_option,
+    ErrorBox, Loading, Pager, action_error, format_bytes, format_time, href_with, select_option,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -44,10 +44,16 @@ pub fn ProtectPage() -> impl IntoView {
         <Filters />
         <Transition fallback=Loading>
             {move || appliances.get().map(|result| match result {
-                Ok(list) if list.is_empty() => view! {
+                Ok(page) if page.items.is_empty() => view! {
                     <p class="empty">"No appliances match. Add one with + New: it connects out to this portal, no inbound port needed."</p>
                 }.into_any(),
-                Ok(list) => view! { <ApplianceTable appliances=list /> }.into_any(),
+                Ok(page) => {
+                    let pages = page.page_count();
+                    view! {
+                        <ApplianceTable appliances=page.items />
+                        <Pager path="/protect" page=page.page pages total=page.total />
+                    }.into_any()
+                }
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}
         </Transition>

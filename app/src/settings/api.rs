@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 use model::auth::OutboxView;
-use model::tenancy::{AuditQuery, AuditRecord, UserSummary};
+use model::lists::UsersQuery;
+use model::tenancy::{AuditQuery, AuditRecord, Page, UserSummary};
 use model::{AppError, Role};
 #[cfg(feature = "ssr")]
 use {crate::server::*, model::Action, model::tenancy::UserAccess};
@@ -37,9 +38,10 @@ pub async fn delete_scope(id: i64) -> Result<(), AppError> {
 
 /// Signed in (ManageUsers): the users the viewer may see.
 #[server(prefix = "/api", endpoint = "users/list")]
-pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
+pub async fn list_users(#[server(default)] query: UsersQuery) -> Result<Page<UserSummary>, AppError> {
     let viewer = viewer(Action::ManageUsers)?;
-    domain::user_admin::list(&mut *conn().await?, &viewer)
+    let per_page = query.page_size()?;
+    domain::user_admin::page(&mut *conn().await?, &viewer, query.page, per_page)
         .await
         .map_err(to_app_error)
 }

@@ -1,13 +1,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use model::auth::SessionView;
+use model::lists::UsersQuery;
 use model::tenancy::{Scope, UserState, UserSummary};
 use model::{Action, Role};
 
 use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
-use crate::components::{ErrorBox, Loading, SaveOrCancel, action_error, format_time};
+use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, format_time};
 use crate::organizations::api::list_scopes;
 
 #[derive(Clone, PartialEq)]
@@ -61,7 +62,11 @@ pub fn UsersPage() -> impl IntoView {
     let may_manage_superusers = me.as_ref().is_some_and(|s| s.role.can(Action::ManageSuperusers));
     let actions = UserActions::new();
     let dialog = RwSignal::new(Dialog::Closed);
-    let users = Resource::new(move || actions.version(), |_| list_users());
+    let query = leptos_router::hooks::use_query_map();
+    let users = Resource::new(
+        move || (actions.version(), query.get()),
+        |(_, q)| list_users(UsersQuery::from_url(&|key: &str| q.get(key))),
+    );
     let scopes = Resource::new(|| (), |_| list_scopes());
     Effect::new(move || {
         let saved = matches!(actions.invite.value().get(), Some(Ok(())))
@@ -93,15 +98,16 @@ pub fn UsersPage() -> impl IntoView {
         </Suspense>
         <Transition fallback=Loading>
             {move || users.get().map(|result| match result {
-                Ok(list) => view! {
+                Ok(page) => view! {
                     <div class="table-wrap">
                         <table class="list">
                             <thead><tr><th>"Email"</th><th>"Role"</th><th>"Scopes"</th><th>"Status"</th><th>"Last seen"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                             <tbody>
-                                {list.into_iter().map(|user| view! { <UserRow user may_manage_superusers actions dialog /> }).collect_view()}
+                                {page.items.iter().cloned().map(|user| view! { <UserRow user may_manage_superusers actions dialog /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
+                    <Pager path="/settings/users" page=page.page pages=page.page_count() total=page.total />
                 }.into_any(),
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}

@@ -4,7 +4,7 @@
 //! pending until the appliance answers, and the policy the appliance then reports in its
 //! inventory is what the portal shows. Requests for an offline appliance wait in the queue.
 
-use model::appliance::{AssetView, Command, CommandView, JobState};
+use model::appliance::{AssetView, Command, CommandView, JobKind, JobState};
 use model::jobs::{BulkOutcome, ScheduleFilter, ScheduleSort, ScheduleView};
 use model::policy::{
     Frequency, NextRunError, Policy, Retention, Schedule, next_run, parse_schedule, policy_job_name,
@@ -352,6 +352,8 @@ fn schedule_view(row: ScheduleRow, now: i64) -> Option<ScheduleView> {
     );
     Some(ScheduleView {
         job_name: policy_job_name(&row.asset_name),
+        // A policy schedules backups of its asset.
+        kind: JobKind::Backup,
         asset_id: row.asset_id,
         asset_name: row.asset_name,
         appliance_id: row.appliance_id,

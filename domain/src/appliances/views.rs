@@ -57,6 +57,9 @@ struct ApplianceRow {
     storage_free: i64,
     storage_used: i64,
     assets: i64,
+    /// All matching rows, where a query counts them alongside the page.
+    #[sqlx(default)]
+    total_rows: Option<i64>,
 }
 
 impl From<ApplianceRow> for ApplianceSummary {
@@ -92,26 +95,42 @@ fn visible_appliances() -> String {
     format!("{APPLIANCES} AND o.instance_id = $1 AND {}", visible_org(2, 3))
 }
 
+/// The order of a list of appliance rows, by their column names.
 fn order_by(sort: ApplianceSort) -> &'static str {
     match sort {
-        ApplianceSort::Name => "ORDER BY a.name, a.id",
-        ApplianceSort::LastSeen => "ORDER BY a.last_seen_at DESC, a.id",
+        ApplianceSort::Name => "ORDER BY name, id",
+        ApplianceSort::LastSeen => "ORDER BY last_seen_at DESC, id",
         ApplianceSort::FreeSpace => {
-            "ORDER BY CASE WHEN a.storage_total = 0 THEN 1 ELSE 0 END, \
-             CAST(a.storage_free AS DOUBLE PRECISION) / CASE WHEN a.storage_total = 0 THEN 1 ELSE a.storage_total END, a.id"
+            "ORDER BY CASE WHEN storage_total = 0 THEN 1 ELSE 0 END, \
+             CAST(storage_free AS DOUBLE PRECISION) / CASE WHEN storage_total = 0 THEN 1 ELSE storage_total END, id"
         }
-        ApplianceSort::Organization => "ORDER BY o.name, a.name, a.id",
-        ApplianceSort::Model => "ORDER BY a.model, a.name, a.id",
-        ApplianceSort::Version => "ORDER BY a.version, a.name, a.id",
+        ApplianceSort::Organization => "ORDER BY organization_name, name, id",
+        ApplianceSort::Model => "ORDER BY model, name, id",
+        ApplianceSort::Version => "ORDER BY version, name, id",
     }
 }
 
-/// The appliances the viewer may see that match `filter`.
+/// The appliances the viewer may see, filtered and sorted: all of them.
 pub async fn list(
     conn: &mut AnyConnection,
     viewer: &Viewer,
     filter: &ApplianceFilter,
 ) -> DomainResult<Vec<ApplianceSummary>> {
+    list_page(conn, viewer, filter, 1, u32::MAX)
+        .await
+        .map(|page| page.items)
+}
+
+/// One page of [`list`], with the number of all that match.
+pub async fn list_page(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &ApplianceFilter,
+    page: u32,
+    per_page: u32,
+) -> DomainResult<Page<ApplianceSummary>> {
+    let page = page.max(1);
+    let per_page = per_page.max(1);
     let name = filter
         .name_contains
         .as_deref()
@@ -122,12 +141,14 @@ pub async fn list(
     let sql = format!(
         "{} AND ($4 IS NULL OR o.scope_id = $4) AND ($5 IS NULL OR a.organization_id = $5)
            AND ($6 IS NULL OR a.online = $6) AND ($7 IS NULL OR LOWER(a.name) LIKE $7)
-           AND ($8 = 0 OR (a.storage_total > 0 AND CAST(a.storage_free AS DOUBLE PRECISION) * 100 <= CAST(a.storage_total AS DOUBLE PRECISION) * $9))
-         {}",
+           AND ($8 = 0 OR (a.storage_total > 0 AND CAST(a.storage_free AS DOUBLE PRECISION) * 100 <= CAST(a.storage_total AS DOUBLE PRECISION) * $9))",
         visible_appliances(),
+    );
+    let paged = format!(
+        "SELECT x.*, COUNT(*) OVER () AS total_rows FROM ({sql}) x {} LIMIT $10 OFFSET $11",
         order_by(filter.sort)
     );
-    let rows: Vec<ApplianceRow> = sqlx::query_as(AssertSqlSafe(sql))
+    let rows: Vec<ApplianceRow> = sqlx::query_as(AssertSqlSafe(paged))
         .bind(viewer.instance_id)
         .bind(viewer.all_flag())
         .bind(viewer.user_id)
@@ -137,9 +158,17 @@ pub async fn list(
         .bind(name)
         .bind(i64::from(filter.low_space))
         .bind(LOW_SPACE_PERCENT)
+        .bind(i64::from(per_page))
+        .bind(i64::from(per_page).saturating_mul(i64::from(page - 1)))
         .fetch_all(conn)
         .await?;
-    Ok(rows.into_iter().map(ApplianceSummary::from).collect())
+    let total = rows.first().and_then(|r| r.total_rows).unwrap_or_default();
+    Ok(Page {
+        items: rows.into_iter().map(ApplianceSummary::from).collect(),
+        total,
+        page,
+        per_page,
+    })
 }
 
 /// The appliance if the viewer may see it; otherwise "not found".
