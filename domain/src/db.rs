@@ -104,5 +104,35 @@ pub fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
+/// The pattern of a case-insensitive "contains" filter: `%text%`, lower-cased, with LIKE's own
+/// wildcards (`%`, `_`) and the escape character taken literally. Use it with
+/// `LOWER(column) LIKE $n ESCAPE '\'`. `None` when the filter is empty.
+pub fn contains_pattern(text: Option<&str>) -> Option<String> {
+    let text = text.map(str::trim).filter(|t| !t.is_empty())?;
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
+}
+
 /// A connection taken from the pool; derefs to `AnyConnection` for the repositories.
 pub type PooledConnection = sqlx::pool::PoolConnection<sqlx::Any>;
+
+#[cfg(test)]
+mod like_tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn contains_patterns_take_wildcards_literally() {
+        assert_eq!(contains_pattern(Some(" Acme ")).as_deref(), Some("%acme%"));
+        assert_eq!(
+            contains_pattern(Some("50%_off")).as_deref(),
+            Some("%50\\%\\_off%")
+        );
+        assert_eq!(contains_pattern(Some("a\\b")).as_deref(), Some("%a\\\\b%"));
+        assert_eq!(contains_pattern(Some("  ")), None);
+        assert_eq!(contains_pattern(None), None);
+    }
+}

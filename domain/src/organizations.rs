@@ -6,6 +6,7 @@ use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::access::{Viewer, visible_org};
+use crate::db::contains_pattern;
 use crate::scopes::validate_name;
 use crate::{ClientInfo, DomainResult, Portal, audit, scopes};
 
@@ -57,17 +58,6 @@ fn select() -> String {
     )
 }
 
-/// `%needle%` for LIKE, with LIKE's own wildcards escaped.
-fn contains_pattern(needle: &str) -> String {
-    let escaped = needle
-        .trim()
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 fn order_by(sort: OrgSort, descending: bool) -> String {
     let column = match sort {
         OrgSort::Name => "o.name_key",
@@ -108,7 +98,7 @@ pub async fn list(
         .bind(viewer.user_id)
         .bind(scope_mode)
         .bind(scope_id)
-        .bind(contains_pattern(&query.name))
+        .bind(contains_pattern(Some(&query.name)).unwrap_or_else(|| "%".into()))
         .bind(i64::from(query.only_with_alerts))
         .fetch_one(&mut *conn)
         .await?;
@@ -123,7 +113,7 @@ pub async fn list(
         .bind(viewer.user_id)
         .bind(scope_mode)
         .bind(scope_id)
-        .bind(contains_pattern(&query.name))
+        .bind(contains_pattern(Some(&query.name)).unwrap_or_else(|| "%".into()))
         .bind(i64::from(query.only_with_alerts))
         .bind(i64::from(per_page))
         .bind(i64::from(page - 1) * i64::from(per_page))
@@ -280,15 +270,4 @@ pub async fn delete(
     audit::record(&mut tx, record, portal.now()).await?;
     tx.commit().await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_filters_match_literally() {
-        assert_eq!(contains_pattern(" Acme "), "%acme%");
-        assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
-    }
 }

@@ -335,6 +335,15 @@ on_both_databases!(
             .await
             .unwrap();
         assert_eq!(names(by_name), vec!["nas-1", "tight-box"]);
+        let wildcard = ApplianceFilter {
+            name_contains: Some("_".into()),
+            ..Default::default()
+        };
+        let literal = views::list(&mut conn, &w.root, &wildcard).await.unwrap();
+        assert!(
+            literal.is_empty(),
+            "'_' is a character to find, not LIKE's wildcard"
+        );
         let second = views::list_page(&mut conn, &w.root, &Default::default(), 2, 1)
             .await
             .unwrap();

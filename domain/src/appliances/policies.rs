@@ -16,6 +16,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::commands::{published, queue};
 use super::views;
 use crate::access::{Viewer, visible_org};
+use crate::db::contains_pattern;
 use crate::{ClientInfo, DomainResult, Portal};
 
 /// At most this many assets in one bulk action.
@@ -281,12 +282,6 @@ pub async fn schedules(
 ) -> DomainResult<Page<ScheduleView>> {
     let per_page = per_page.clamp(1, 200);
     let page = page.max(1);
-    let contains = |text: &Option<String>| {
-        text.as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| format!("%{}%", t.to_lowercase()))
-    };
     let sql = format!(
         "SELECT s.id AS asset_id, s.name AS asset_name, a.id AS appliance_id, a.name AS appliance_name,
                 o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
@@ -303,7 +298,7 @@ pub async fn schedules(
          WHERE a.deleted_at IS NULL AND o.instance_id = $1 AND {}
            AND s.policy IS NOT NULL
            AND ($4 IS NULL OR o.scope_id = $4) AND ($5 IS NULL OR o.id = $5)
-           AND ($6 IS NULL OR LOWER(a.name) LIKE $6)",
+           AND ($6 IS NULL OR LOWER(a.name) LIKE $6 ESCAPE '\\')",
         visible_org(2, 3)
     );
     let rows: Vec<ScheduleRow> = sqlx::query_as(AssertSqlSafe(sql))
@@ -312,10 +307,14 @@ pub async fn schedules(
         .bind(viewer.user_id)
         .bind(filter.scope_id)
         .bind(filter.organization_id)
-        .bind(contains(&filter.appliance))
+        .bind(contains_pattern(filter.appliance.as_deref()))
         .fetch_all(&mut *conn)
         .await?;
-    let job_name = contains(&filter.job_name).map(|n| n.trim_matches('%').to_owned());
+    let job_name = filter
+        .job_name
+        .as_deref()
+        .map(|n| n.trim().to_lowercase())
+        .filter(|n| !n.is_empty());
     let mut items: Vec<ScheduleView> = rows
         .into_iter()
         .filter_map(|row| schedule_view(row, now))

@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::DomainResult;
 use crate::access::{Viewer, visible_org};
-use crate::db::id_list;
+use crate::db::{contains_pattern, id_list};
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -131,16 +131,11 @@ pub async fn list_page(
 ) -> DomainResult<Page<ApplianceSummary>> {
     let page = page.max(1);
     let per_page = per_page.max(1);
-    let name = filter
-        .name_contains
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| format!("%{}%", n.to_lowercase()));
+    let name = contains_pattern(filter.name_contains.as_deref());
     let online = filter.online.map(i64::from);
     let sql = format!(
         "{} AND ($4 IS NULL OR o.scope_id = $4) AND ($5 IS NULL OR a.organization_id = $5)
-           AND ($6 IS NULL OR a.online = $6) AND ($7 IS NULL OR LOWER(a.name) LIKE $7)
+           AND ($6 IS NULL OR a.online = $6) AND ($7 IS NULL OR LOWER(a.name) LIKE $7 ESCAPE '\\')
            AND ($8 = 0 OR (a.storage_total > 0 AND CAST(a.storage_free AS DOUBLE PRECISION) * 100 <= CAST(a.storage_total AS DOUBLE PRECISION) * $9))",
         visible_appliances(),
     );
@@ -285,15 +280,11 @@ pub async fn assets(
 ) -> DomainResult<Page<AssetView>> {
     let per_page = query.per_page.clamp(1, 200);
     let page = query.page.max(1);
-    let name = query
-        .name_contains
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| format!("%{}%", n.to_lowercase()));
+    let name = contains_pattern(query.name_contains.as_deref());
     let conditions = format!(
         "{ASSETS} AND {} AND ($4 IS NULL OR a.id = $4) AND ($5 IS NULL OR o.id = $5)
-           AND ($6 IS NULL OR LOWER(s.name) LIKE $6 OR LOWER(s.path) LIKE $6 OR LOWER(a.name) LIKE $6)",
+           AND ($6 IS NULL OR LOWER(s.name) LIKE $6 ESCAPE '\\' OR LOWER(s.path) LIKE $6 ESCAPE '\\'
+                OR LOWER(a.name) LIKE $6 ESCAPE '\\')",
         visible_org(2, 3)
     );
     let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {conditions}")))
@@ -505,12 +496,6 @@ fn job_order(sort: JobSort, descending: bool) -> String {
     format!("ORDER BY {column} {direction}, j.id {direction}")
 }
 
-fn contains_pattern(text: Option<&str>) -> Option<String> {
-    text.map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| format!("%{}%", t.to_lowercase()))
-}
-
 /// A value bound to a placeholder of a query built at run time.
 enum Bind {
     Int(i64),
@@ -636,13 +621,13 @@ fn recent_conditions(
     }
     if let Some(pattern) = contains_pattern(filter.appliance.as_deref()) {
         c.with(
-            "j.appliance_id IN (SELECT fa.id FROM appliances fa WHERE LOWER(fa.name) LIKE ?)",
+            "j.appliance_id IN (SELECT fa.id FROM appliances fa WHERE LOWER(fa.name) LIKE ? ESCAPE '\\')",
             Bind::Text(pattern),
         );
     }
     if let Some(pattern) = contains_pattern(filter.asset.as_deref()) {
         c.with(
-            "(j.appliance_id, j.asset_external_id) IN (SELECT fs.appliance_id, fs.external_id FROM assets fs WHERE LOWER(fs.name) LIKE ?)",
+            "(j.appliance_id, j.asset_external_id) IN (SELECT fs.appliance_id, fs.external_id FROM assets fs WHERE LOWER(fs.name) LIKE ? ESCAPE '\\')",
             Bind::Text(pattern),
         );
     }
