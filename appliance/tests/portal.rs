@@ -2,6 +2,9 @@
 //! on SQLite and PostgreSQL: registration, online status, commands, malformed frames,
 //! unregistering and going offline.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -5,6 +5,9 @@
 //! PostgreSQL is found at `BACKPLANE_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); `BACKPLANE_SKIP_POSTGRES=1` skips those runs.
 
+// Test support: a failed set-up step should stop the test that asked for it, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,6 +3,9 @@
 //! appliance alerts, dismissal and its return, categories, racing evaluators, the mail they
 //! enqueue and the Dashboard's counts.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use domain::access::Viewer;

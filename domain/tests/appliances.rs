@@ -2,6 +2,9 @@
 //! typed DELETE, jobs in the way), deletion revoking the credential, the live events each change
 //! publishes, list filters, Jobs → Recent and the 90-day purge, backup policies and schedules.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use domain::access::Viewer;
 use domain::appliances::{commands, gateway, policies, registration, views};
 use domain::testkit::{self, TestDb};

@@ -1,5 +1,8 @@
 //! The foundation's services end to end at the domain level, on SQLite and PostgreSQL.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use domain::auth;
 use domain::clock::{HOUR_MS, MINUTE_MS};
 use domain::on_both_databases;

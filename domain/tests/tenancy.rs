@@ -1,5 +1,8 @@
 //! Scopes, organizations and user administration under each role, on SQLite and PostgreSQL.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use domain::access::Viewer;
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};

@@ -3,6 +3,9 @@
 //! organizations and scopes the rules allow — nothing more, nothing less — and administers
 //! exactly the users who see no more than they do.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 
 use domain::access::Viewer;

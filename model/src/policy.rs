@@ -294,7 +294,8 @@ mod next_run {
     }
 }
 
-#[cfg(all(test, feature = "schedule"))]
+#[cfg(test)]
+#[cfg(feature = "schedule")]
 mod tests {
     use chrono::{DateTime, NaiveDateTime};
     use proptest::prelude::*;

@@ -29,6 +29,9 @@ fn handle() -> &'static Handle {
     HANDLE.get_or_init(start)
 }
 
+// Without its rendering thread the server can render no page at all: failing to start one
+// (the OS refusing a thread) is fatal, like running out of memory.
+#[allow(clippy::expect_used)]
 fn start() -> Handle {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::Builder::new()

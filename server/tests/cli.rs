@@ -1,5 +1,8 @@
 //! The administrative CLI, run as the real binary against a fresh SQLite data directory.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Output};
 
 struct DataDir(std::path::PathBuf);

@@ -2,6 +2,9 @@
 //! offline alarm and commits its mail to the outbox, is killed with SIGKILL before the mail
 //! goes out, and on restart sends it exactly once (an SMTP sink in the test receives it).
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command};

@@ -1,6 +1,9 @@
 //! The portal over HTTP, in process: page guards, cookies, cross-site refusal, security headers,
 //! error statuses and the permission declaration of every server function — on both databases.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
