@@ -18,6 +18,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod throttle;
 pub mod tokens;
