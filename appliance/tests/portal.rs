@@ -14,7 +14,7 @@ use std::time::Duration;
 use app::server::CookiePolicy;
 use chrono::Timelike;
 use domain::access::Viewer;
-use domain::appliances::{commands, gateway, policies, registration, views};
+use domain::appliances::{assets, commands, gateway, policies, registration, views};
 use domain::testkit::TestDb;
 use domain::users::{self, NewUser, UserStatus};
 use domain::{ClientInfo, Portal, instances, on_both_databases, organizations, scopes, sessions};
@@ -681,12 +681,12 @@ on_both_databases!(
         })
         .await;
         let mut conn = s.portal.db.pool.acquire().await.unwrap();
-        let query = views::AssetQuery {
+        let query = assets::AssetQuery {
             appliance_id: Some(appliance_id),
             per_page: 50,
             ..Default::default()
         };
-        let asset = views::assets(&mut conn, &s.root, &query).await.unwrap().items[0].clone();
+        let asset = assets::list(&mut conn, &s.root, &query).await.unwrap().items[0].clone();
         drop(conn);
         let backup = commands::backup_now(&s.portal, &s.root, asset.id, &client)
             .await
@@ -926,11 +926,11 @@ async fn asset_now(s: &Scene) -> AssetView {
 
 async fn first_asset(portal: &Portal, root: &Viewer) -> Option<AssetView> {
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    let query = views::AssetQuery {
+    let query = assets::AssetQuery {
         per_page: 50,
         ..Default::default()
     };
-    views::assets(&mut conn, root, &query)
+    assets::list(&mut conn, root, &query)
         .await
         .unwrap()
         .items

@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use crate::DomainResult;
 use crate::access::{Viewer, sees_whole_instance, visible_organization_ids};
 use crate::alerts::center;
-use crate::appliances::views;
+use crate::appliances::{jobs, recent_jobs};
 use crate::clock::HOUR_MS;
 
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -29,7 +29,7 @@ pub async fn dashboard(
 ) -> DomainResult<DashboardView> {
     let (online, total, low_space, used, capacity) = appliance_counts(&mut *conn, viewer, filter).await?;
     let alerts = center::count(&mut *conn, viewer, filter).await?;
-    let active_jobs = views::latest_active_jobs(
+    let active_jobs = jobs::latest_active(
         &mut *conn,
         viewer,
         filter.organization_id,
@@ -38,7 +38,7 @@ pub async fn dashboard(
     )
     .await?;
     let completed = completed_per_day(&mut *conn, viewer, filter, now).await?;
-    let recent = views::recent_jobs(
+    let recent = recent_jobs::page(
         &mut *conn,
         viewer,
         &RecentJobFilter {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use domain::access::Viewer;
-use domain::appliances::{commands, gateway, policies, registration, views};
+use domain::appliances::{assets, commands, gateway, jobs, policies, recent_jobs, registration, views};
 use domain::testkit::{self, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
 use model::appliance::{
@@ -79,11 +79,11 @@ async fn register(
 
 async fn asset_id(w: &World) -> i64 {
     let mut conn = w.portal.db.pool.acquire().await.unwrap();
-    let query = views::AssetQuery {
+    let query = assets::AssetQuery {
         per_page: 50,
         ..Default::default()
     };
-    views::assets(&mut conn, &w.root, &query).await.unwrap().items[0].id
+    assets::list(&mut conn, &w.root, &query).await.unwrap().items[0].id
 }
 
 fn running_job() -> JobInfo {
@@ -141,10 +141,10 @@ on_both_databases!(
             AppError::Conflict { .. }
         ));
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let job = views::jobs(
+        let job = jobs::list(
             &mut conn,
             &w.root,
-            views::JobQuery {
+            jobs::JobQuery {
                 appliance_id: Some(w.who.id),
                 active_or_ended_after: None,
                 limit: 10,
@@ -410,7 +410,7 @@ on_both_databases!(
             let (portal, root) = (w.portal.clone(), w.root.clone());
             async move {
                 let mut conn = portal.db.pool.acquire().await.unwrap();
-                views::recent_jobs(&mut conn, &root, &filter, order, 1, per_page, now)
+                recent_jobs::page(&mut conn, &root, &filter, order, 1, per_page, now)
                     .await
                     .unwrap()
             }
@@ -461,7 +461,7 @@ on_both_databases!(
             )
             .await
         };
-        let hidden = views::recent_jobs(
+        let hidden = recent_jobs::page(
             &mut conn,
             &outsider,
             &RecentJobFilter::default(),
@@ -474,7 +474,7 @@ on_both_databases!(
         .unwrap();
         assert_eq!(hidden.total, 0, "nothing outside the viewer's scopes");
 
-        assert_eq!(views::purge_old_jobs(&mut conn, now).await.unwrap(), 1);
+        assert_eq!(jobs::purge_old(&mut conn, now).await.unwrap(), 1);
         let left: Vec<String> = sqlx::query_scalar("SELECT external_id FROM jobs ORDER BY external_id")
             .fetch_all(&mut *conn)
             .await
@@ -562,7 +562,7 @@ on_both_databases!(
         assert_eq!(outcome.queued, 1);
         assert_eq!(outcome.refused, ["Asset 987654 was not found."]);
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let pending = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        let pending = assets::get(&mut conn, &w.root, asset).await.unwrap();
         drop(conn);
         assert!(pending.policy_pending());
         let change = pending.policy_change.clone().unwrap();
@@ -598,7 +598,7 @@ on_both_databases!(
         };
         appliance_applies(&w, change.command_id, Some(confirmed.clone())).await;
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let applied = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        let applied = assets::get(&mut conn, &w.root, asset).await.unwrap();
         assert_eq!(
             (applied.policy.clone(), applied.policy_change.clone()),
             (Some(confirmed.clone()), None)
@@ -640,7 +640,7 @@ on_both_databases!(
             again.refused
         );
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let change = views::asset(&mut conn, &w.root, asset)
+        let change = assets::get(&mut conn, &w.root, asset)
             .await
             .unwrap()
             .policy_change
@@ -658,7 +658,7 @@ on_both_databases!(
         .await
         .unwrap();
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let failed = views::asset(&mut conn, &w.root, asset).await.unwrap();
+        let failed = assets::get(&mut conn, &w.root, asset).await.unwrap();
         drop(conn);
         assert!(!failed.policy_pending());
         assert_eq!(
@@ -735,7 +735,7 @@ on_both_databases!(
             let (portal, tech) = (w.portal.clone(), tech.clone());
             async move {
                 let mut conn = portal.db.pool.acquire().await.unwrap();
-                views::recent_jobs(
+                recent_jobs::page(
                     &mut conn,
                     &tech,
                     &RecentJobFilter::default(),
@@ -871,7 +871,7 @@ on_both_databases!(
             .unwrap();
         let asset_id = asset_id(&w).await;
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let view = views::asset(&mut conn, &w.root, asset_id).await.unwrap();
+        let view = assets::get(&mut conn, &w.root, asset_id).await.unwrap();
         drop(conn);
         assert_eq!(view.restore_roots, roots, "the dialog can show them");
         let restore = |target: &str| commands::RestoreRequest {

@@ -13,7 +13,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::access::Viewer;
-use domain::appliances::views::{self, JobQuery};
+use domain::appliances::jobs::{self, JobQuery};
 use domain::live::{Audience, Published};
 use domain::sessions::{self, Stage};
 use domain::{DomainResult, Portal};
@@ -72,7 +72,7 @@ async fn snapshot(portal: &Portal, viewer: &Viewer, seq: u64) -> DomainResult<St
         active_or_ended_after: Some(portal.now() - model::jobs::RECENTLY_ENDED_MS),
         limit: 200,
     };
-    let jobs = views::jobs(&mut conn, viewer, query).await?;
+    let jobs = jobs::list(&mut conn, viewer, query).await?;
     serde_json::to_string(&LiveFrame::Snapshot { seq, jobs })
         .map_err(|e| domain::DomainError::internal(e.to_string()))
 }

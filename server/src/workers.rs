@@ -107,7 +107,7 @@ pub async fn purge_old_jobs(portal: Portal, mut shutdown: watch::Receiver<bool>)
                         tracing::info!(count = alerts, "purged alerts settled more than 90 days ago");
                     }
                     domain::dashboard::purge_old_days(&mut conn, portal.now()).await?;
-                    domain::appliances::views::purge_old_jobs(&mut conn, portal.now()).await
+                    domain::appliances::jobs::purge_old(&mut conn, portal.now()).await
                 };
                 match purged.await {
                     Ok(0) => {}

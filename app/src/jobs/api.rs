@@ -10,7 +10,7 @@ use model::tenancy::Page;
 #[cfg(feature = "ssr")]
 use {
     crate::server::*,
-    domain::appliances::{commands, policies, views},
+    domain::appliances::{commands, jobs, policies, recent_jobs},
     model::Action,
     model::jobs::RECENTLY_ENDED_MS,
 };
@@ -19,12 +19,12 @@ use {
 #[server(prefix = "/api", endpoint = "jobs/list")]
 pub async fn list_jobs(appliance_id: Option<i64>) -> Result<Vec<JobView>, AppError> {
     let viewer = viewer(Action::View)?;
-    let query = views::JobQuery {
+    let query = jobs::JobQuery {
         appliance_id,
         active_or_ended_after: None,
         limit: 50,
     };
-    views::jobs(&mut *conn().await?, &viewer, query)
+    jobs::list(&mut *conn().await?, &viewer, query)
         .await
         .map_err(to_app_error)
 }
@@ -36,7 +36,7 @@ pub async fn list_recent_jobs(#[server(default)] query: RecentJobsQuery) -> Resu
     let filter = query.filter()?;
     let per_page = query.page_size()?;
     let portal = portal();
-    views::recent_jobs(
+    recent_jobs::page(
         &mut *conn().await?,
         &viewer,
         &filter,
@@ -54,12 +54,12 @@ pub async fn list_recent_jobs(#[server(default)] query: RecentJobsQuery) -> Resu
 pub async fn list_active_jobs() -> Result<Vec<JobView>, AppError> {
     let viewer = viewer(Action::View)?;
     let portal = portal();
-    let query = views::JobQuery {
+    let query = jobs::JobQuery {
         appliance_id: None,
         active_or_ended_after: Some(portal.now() - RECENTLY_ENDED_MS),
         limit: 500,
     };
-    views::jobs(&mut *conn().await?, &viewer, query)
+    jobs::list(&mut *conn().await?, &viewer, query)
         .await
         .map_err(to_app_error)
 }
@@ -68,7 +68,7 @@ pub async fn list_active_jobs() -> Result<Vec<JobView>, AppError> {
 #[server(prefix = "/api", endpoint = "jobs/log")]
 pub async fn job_log(job_id: i64) -> Result<Vec<JobLogLine>, AppError> {
     let viewer = viewer(Action::View)?;
-    views::job_log(&mut *conn().await?, &viewer, job_id)
+    jobs::log(&mut *conn().await?, &viewer, job_id)
         .await
         .map_err(to_app_error)
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use {
     crate::server::*,
-    domain::appliances::{commands, views},
+    domain::appliances::{assets, commands, views},
     model::Action,
 };
 
@@ -93,14 +93,14 @@ pub async fn create_registration(
 #[server(prefix = "/api", endpoint = "assets/list")]
 pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<AssetView>, AppError> {
     let viewer = viewer(Action::View)?;
-    let query = views::AssetQuery {
+    let query = assets::AssetQuery {
         per_page: query.page_size()?,
         appliance_id: query.appliance_id,
         organization_id: query.organization_id,
         name_contains: query.name,
         page: query.page,
     };
-    views::assets(&mut *conn().await?, &viewer, &query)
+    assets::list(&mut *conn().await?, &viewer, &query)
         .await
         .map_err(to_app_error)
 }
@@ -109,7 +109,7 @@ pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<A
 #[server(prefix = "/api", endpoint = "assets/recovery-points")]
 pub async fn list_recovery_points(asset_id: i64) -> Result<Vec<RecoveryPointView>, AppError> {
     let viewer = viewer(Action::View)?;
-    views::recovery_points(&mut *conn().await?, &viewer, asset_id)
+    assets::recovery_points(&mut *conn().await?, &viewer, asset_id)
         .await
         .map_err(to_app_error)
 }
@@ -118,7 +118,7 @@ pub async fn list_recovery_points(asset_id: i64) -> Result<Vec<RecoveryPointView
 #[server(prefix = "/api", endpoint = "appliances/commands")]
 pub async fn list_commands(appliance_id: i64) -> Result<Vec<CommandView>, AppError> {
     let viewer = viewer(Action::View)?;
-    views::commands(&mut *conn().await?, &viewer, appliance_id, 20)
+    commands::latest(&mut *conn().await?, &viewer, appliance_id, 20)
         .await
         .map_err(to_app_error)
 }

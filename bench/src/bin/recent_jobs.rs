@@ -11,7 +11,7 @@ use bench::seed::{self, Target};
 use clap::Parser;
 use domain::Db;
 use domain::access::Viewer;
-use domain::appliances::views;
+use domain::appliances::recent_jobs;
 use model::appliance::JobState;
 use model::jobs::{JobSort, RecentJobFilter};
 
@@ -46,7 +46,7 @@ async fn main() {
             let mut times = Vec::with_capacity(args.runs);
             for _ in 0..args.runs {
                 let t = Instant::now();
-                let listed = views::recent_jobs(&mut conn, viewer, &filter, sort, page, 50, now)
+                let listed = recent_jobs::page(&mut conn, viewer, &filter, sort, page, 50, now)
                     .await
                     .expect("query");
                 std::hint::black_box(listed);

@@ -2,12 +2,12 @@
 //! state), queued as a [`Command`], audited and published; the appliance answers it later with
 //! done or error, which the portal shows where the user asked.
 
-use model::appliance::{Command, CommandView};
+use model::appliance::{Command, CommandStatus, CommandView};
 use model::live::LiveEvent;
 use model::{Action, AppError};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::views;
+use super::{assets, jobs, views};
 use crate::access::Viewer;
 use crate::secrets::random_token;
 use crate::{ClientInfo, DomainError, DomainResult, Portal, audit};
@@ -74,7 +74,7 @@ pub(crate) async fn queue(
         portal.now(),
     )
     .await?;
-    views::command(&mut *tx, id)
+    view(&mut *tx, id)
         .await?
         .ok_or_else(|| DomainError::internal("a queued command vanished"))
 }
@@ -128,7 +128,7 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
             )
         }
         Command::CancelJob { job_id } => {
-            let job = views::job_by_external_id(conn, appliance_id, job_id).await?;
+            let job = jobs::by_external_id(conn, appliance_id, job_id).await?;
             match job {
                 Some(job) => format!(
                     "Cancel the {} of {}",
@@ -147,7 +147,7 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
                     .fetch_optional(&mut *conn)
                     .await?
                     .flatten();
-            let current = views::parse_policy(current.as_deref());
+            let current = assets::parse_policy(current.as_deref());
             match current {
                 Some(current) if current.enabled != policy.enabled && current.schedule == policy.schedule => {
                     let verb = if policy.enabled { "Enable" } else { "Disable" };
@@ -202,7 +202,7 @@ pub async fn backup_now(
     client: &ClientInfo,
 ) -> DomainResult<CommandView> {
     viewer.require(Action::StartBackup)?;
-    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
+    let asset = assets::get(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
     if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
         return Err(AppError::conflict(format!("A job is already running on {}.", asset.name)).into());
     }
@@ -239,13 +239,13 @@ pub async fn restore(
         .into());
     }
     let points =
-        views::recovery_points(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
+        assets::recovery_points(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
     if !points.iter().any(|p| p.id == request.recovery_point_id) {
         return Err(
             AppError::invalid("recovery_point_id", "Choose one of this asset's recovery points.").into(),
         );
     }
-    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
+    let asset = assets::get(&mut *portal.db.pool.acquire().await?, viewer, request.asset_id).await?;
     model::appliance::check_restore_target(target_dir, &asset.restore_roots, &asset.path)
         .map_err(|message| AppError::invalid("target_dir", message))?;
     let paths = request
@@ -272,7 +272,7 @@ pub async fn cancel_job(
     client: &ClientInfo,
 ) -> DomainResult<CommandView> {
     viewer.require(Action::CancelJob)?;
-    let job = views::job(&mut *portal.db.pool.acquire().await?, viewer, job_id).await?;
+    let job = jobs::get(&mut *portal.db.pool.acquire().await?, viewer, job_id).await?;
     if job.state.is_finished() {
         return Err(AppError::conflict(format!(
             "This job has already ended ({}).",
@@ -324,7 +324,7 @@ pub async fn remove_asset(
 ) -> DomainResult<CommandView> {
     viewer.require(Action::ManageAppliances)?;
     confirmed(confirmation)?;
-    let asset = views::asset(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
+    let asset = assets::get(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
     if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
         return Err(AppError::conflict(format!(
             "A job is running on {}; cancel it or wait for it to finish.",
@@ -394,4 +394,71 @@ pub async fn delete_appliance(
         )
         .await;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct CommandRow {
+    id: i64,
+    appliance_id: i64,
+    organization_id: i64,
+    command: String,
+    description: Option<String>,
+    status: String,
+    message: Option<String>,
+    requested_by: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<CommandRow> for CommandView {
+    fn from(r: CommandRow) -> Self {
+        let description = r.description.unwrap_or_else(|| {
+            serde_json::from_str::<model::appliance::Command>(&r.command)
+                .map(|c| c.describe())
+                .unwrap_or_else(|_| "Unreadable command".into())
+        });
+        CommandView {
+            id: r.id,
+            appliance_id: r.appliance_id,
+            organization_id: r.organization_id,
+            description,
+            status: CommandStatus::parse(&r.status),
+            message: r.message,
+            requested_by: r.requested_by,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+const COMMANDS: &str =
+    "SELECT c.id, c.appliance_id, a.organization_id, c.command, c.description, c.status, c.message, c.requested_by,
+        c.created_at, c.finished_at
+    FROM appliance_commands c JOIN appliances a ON a.id = c.appliance_id";
+
+/// The appliance's latest commands, newest first.
+pub async fn latest(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    appliance_id: i64,
+    limit: u32,
+) -> DomainResult<Vec<CommandView>> {
+    let appliance = views::get(conn, viewer, appliance_id).await?;
+    let sql = format!("{COMMANDS} WHERE c.appliance_id = $1 ORDER BY c.id DESC LIMIT $2");
+    let rows: Vec<CommandRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(appliance.id)
+        .bind(i64::from(limit.clamp(1, 200)))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(CommandView::from).collect())
+}
+
+/// A command regardless of viewer, for live events.
+pub async fn view(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<CommandView>> {
+    let sql = format!("{COMMANDS} WHERE c.id = $1");
+    let row: Option<CommandRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(CommandView::from))
 }

@@ -4,7 +4,7 @@
 
 use model::live::LiveEvent;
 
-use super::views;
+use super::{commands, jobs, views};
 use crate::{DomainResult, Portal};
 
 fn log_failure(what: &str, result: DomainResult<()>) {
@@ -30,7 +30,7 @@ pub(crate) async fn appliance(portal: &Portal, instance_id: i64, appliance_id: i
 pub(crate) async fn job(portal: &Portal, instance_id: i64, appliance_id: i64, external_id: &str) {
     let publish = async {
         let mut conn = portal.db.pool.acquire().await?;
-        if let Some(job) = views::job_by_external_id(&mut conn, appliance_id, external_id).await? {
+        if let Some(job) = jobs::by_external_id(&mut conn, appliance_id, external_id).await? {
             portal
                 .publish(instance_id, job.organization_id, LiveEvent::Job { job })
                 .await;
@@ -51,7 +51,7 @@ pub(crate) async fn command(portal: &Portal, command_id: i64) {
         .bind(command_id)
         .fetch_optional(&mut *conn)
         .await?;
-        let view = views::command(&mut conn, command_id).await?;
+        let view = commands::view(&mut conn, command_id).await?;
         drop(conn);
         if let (Some(instance_id), Some(command)) = (owner, view) {
             portal

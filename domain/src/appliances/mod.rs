@@ -1,11 +1,14 @@
 //! Appliances: registration, what they report over the gateway, the command queue, and the
 //! lists the portal shows. Visibility follows the owning organization.
 
+pub mod assets;
 pub mod commands;
 mod events;
 pub mod finished;
 pub mod gateway;
+pub mod jobs;
 pub mod policies;
+pub mod recent_jobs;
 pub mod registration;
 pub mod views;
 

@@ -13,8 +13,8 @@ use model::tenancy::Page;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::commands::{published, queue};
-use super::views;
+use super::assets;
+use super::commands::{self, published, queue};
 use crate::access::{Viewer, visible_org};
 use crate::db::contains_pattern;
 use crate::{ClientInfo, DomainResult, Portal};
@@ -188,11 +188,11 @@ async fn single(
         return Err(AppError::conflict(reason).into());
     }
     let mut conn = portal.db.pool.acquire().await?;
-    let asset = views::asset(&mut conn, viewer, asset_id).await?;
+    let asset = assets::get(&mut conn, viewer, asset_id).await?;
     let change = asset
         .policy_change
         .ok_or_else(|| crate::DomainError::internal("a queued policy change vanished"))?;
-    views::command(&mut conn, change.command_id)
+    commands::view(&mut conn, change.command_id)
         .await?
         .ok_or_else(|| crate::DomainError::internal("a queued policy change vanished"))
 }
@@ -209,7 +209,7 @@ async fn for_each_asset(
     let mut outcome = BulkOutcome::default();
     for &asset_id in asset_ids {
         let mut tx = portal.db.begin().await?;
-        let asset = match views::asset(&mut tx, viewer, asset_id).await {
+        let asset = match assets::get(&mut tx, viewer, asset_id).await {
             Ok(asset) => asset,
             Err(crate::DomainError::Rejected(_)) => {
                 outcome.refused.push(format!("Asset {asset_id} was not found."));
@@ -338,12 +338,12 @@ pub async fn schedules(
 }
 
 fn schedule_view(row: ScheduleRow, now: i64) -> Option<ScheduleView> {
-    let policy = views::parse_policy(row.policy.as_deref())?;
+    let policy = assets::parse_policy(row.policy.as_deref())?;
     let next_run_at = policy
         .enabled
         .then(|| next_run(&policy.schedule, &row.time_zone, now).ok())
         .flatten();
-    let change = views::policy_change(
+    let change = assets::policy_change(
         row.policy_command_id,
         row.policy_command,
         row.policy_command_status,
