@@ -1,18 +1,23 @@
-//! Login (password → TOTP or recovery code, or first-time enrolment), sign-out, password reset,
-//! account activation and the administrative resets the CLI offers.
+//! Login (password → TOTP or recovery code) and sign-out here; first-time enrolment, the e-mailed
+//! links (password reset, activation) and the administrative resets the CLI offers beside it.
+
+mod admin;
+mod enrolment;
+mod links;
+
+pub use admin::{admin_reset_second_factor, admin_set_password};
+pub use enrolment::{begin_enrolment, confirm_enrolment, new_recovery_codes};
+pub use links::{activate_account, check_link, request_password_reset, reset_password, send_activation};
 
 use model::AppError;
-use model::auth::{LoginStep, RecoveryCodes, TotpEnrolment};
-use model::password::validate_new_password;
+use model::auth::LoginStep;
 use sqlx::AnyConnection;
 
-use crate::clock::MINUTE_MS;
 use crate::instances::{self, Instance};
 use crate::sessions::{self, Session, Stage};
 use crate::throttle::{self, PER_ACCOUNT, PER_CLIENT_IP};
-use crate::tokens::{self, Purpose};
 use crate::users::{self, User, UserStatus};
-use crate::{ClientInfo, DomainResult, Portal, audit, outbox, secrets, totp};
+use crate::{ClientInfo, DomainResult, Portal, audit, secrets, totp};
 
 /// Consecutive wrong second factors after which the account's 2FA locks until an admin resets it.
 pub const SECOND_FACTOR_LOCK_AT: i64 = 8;
@@ -28,31 +33,14 @@ fn second_factor_locked() -> AppError {
     )
 }
 
-fn throttled(retry_after_secs: u64) -> AppError {
+pub(super) fn throttled(retry_after_secs: u64) -> AppError {
     AppError::Throttled { retry_after_secs }
 }
 
-/// The soonest a password reset request is answered, whatever it did.
-const RESET_ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Reset mails one account can be sent within an hour.
-const RESETS_PER_ACCOUNT: throttle::Limit = throttle::Limit {
-    max_failures: 3,
-    window_ms: 60 * MINUTE_MS,
-    block_ms: 60 * MINUTE_MS,
-};
-
-/// Reset requests one address can make within an hour.
-const RESETS_PER_CLIENT_IP: throttle::Limit = throttle::Limit {
-    max_failures: 10,
-    window_ms: 60 * MINUTE_MS,
-    block_ms: 60 * MINUTE_MS,
-};
-
 /// The longest e-mail address (RFC 5321 path limit less the angle brackets).
-const MAX_TYPED_ACTOR_CHARS: usize = 254;
+pub(super) const MAX_TYPED_ACTOR_CHARS: usize = 254;
 
-async fn record(
+pub(super) async fn record(
     conn: &mut AnyConnection,
     instance_id: i64,
     user: Option<&User>,
@@ -256,7 +244,7 @@ pub fn step_of(session: &Session) -> LoginStep {
     }
 }
 
-fn require_stage(session: &Session, stage: Stage) -> Result<(), AppError> {
+pub(super) fn require_stage(session: &Session, stage: Stage) -> Result<(), AppError> {
     if session.stage == stage {
         Ok(())
     } else {
@@ -264,7 +252,7 @@ fn require_stage(session: &Session, stage: Stage) -> Result<(), AppError> {
     }
 }
 
-async fn load_user(conn: &mut AnyConnection, id: i64) -> DomainResult<User> {
+pub(super) async fn load_user(conn: &mut AnyConnection, id: i64) -> DomainResult<User> {
     users::get(conn, id)
         .await?
         .ok_or_else(|| AppError::Unauthenticated.into())
@@ -362,7 +350,7 @@ async fn refuse_second_factor(
 
 /// Replaces the pending session with a full one (a new token, so a token seen before the
 /// second factor is worthless after it).
-async fn promote(
+pub(super) async fn promote(
     conn: &mut AnyConnection,
     portal: &Portal,
     session: &Session,
@@ -384,68 +372,6 @@ async fn promote(
     )
     .await?;
     Ok(token)
-}
-
-/// Enrolment, first half: a new secret to scan.
-pub async fn begin_enrolment(portal: &Portal, session: &Session) -> DomainResult<TotpEnrolment> {
-    require_stage(session, Stage::Enrol)?;
-    let mut conn = portal.db.pool.acquire().await?;
-    let secret = totp::generate_secret();
-    users::set_pending_totp_secret(&mut conn, session.user_id, &secret).await?;
-    totp::enrolment(&secret, &session.email, &session.homerealm)
-}
-
-/// Enrolment, second half: a code from the new authenticator confirms it. Returns the full
-/// session's token and the recovery codes, which are shown this once.
-pub async fn confirm_enrolment(
-    portal: &Portal,
-    session: &Session,
-    code: &str,
-    client: &ClientInfo,
-) -> DomainResult<(String, RecoveryCodes)> {
-    require_stage(session, Stage::Enrol)?;
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    let user = load_user(&mut tx, session.user_id).await?;
-    let pending = user
-        .totp_pending_secret
-        .as_deref()
-        .ok_or_else(|| AppError::conflict("The enrolment expired. Reload the page to get a new QR code."))?;
-    let Some(step) = totp::verify(pending, code, now, None)? else {
-        return Err(AppError::invalid(
-            "code",
-            "That code does not match. Check the authenticator's clock and try the next code.",
-        )
-        .into());
-    };
-    users::activate_totp(&mut tx, user.id, pending, step).await?;
-    let codes = new_recovery_codes(&mut tx, user.id).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        &user.email,
-        "user.totp_enrolled",
-        client,
-        now,
-    )
-    .await?;
-    let token = promote(&mut tx, portal, session, &user, client).await?;
-    tx.commit().await?;
-    Ok((token, codes))
-}
-
-/// Generates and stores a fresh set of recovery codes, returning the plaintext once.
-pub async fn new_recovery_codes(conn: &mut AnyConnection, user_id: i64) -> DomainResult<RecoveryCodes> {
-    let codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
-        .map(|_| secrets::recovery_code())
-        .collect();
-    let hashes: Vec<String> = codes
-        .iter()
-        .map(|c| secrets::token_hash(&secrets::normalize_recovery_code(c)))
-        .collect();
-    users::replace_recovery_codes(conn, user_id, &hashes).await?;
-    Ok(RecoveryCodes { codes })
 }
 
 pub async fn sign_out(portal: &Portal, session: &Session, client: &ClientInfo) -> DomainResult<()> {
@@ -487,264 +413,6 @@ pub async fn set_dark_theme(
         .before(before)
         .after(after);
     audit::record(&mut tx, entry, portal.now()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// "Forgot password": e-mails a one-hour link if the pair matches an active user. Answers the
-/// same either way, so nobody can probe which addresses exist.
-pub async fn request_password_reset(
-    portal: &Portal,
-    homerealm: &str,
-    email: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    let answer_at = tokio::time::Instant::now() + RESET_ANSWER_FLOOR;
-    let outcome = send_password_reset(portal, homerealm, email, client).await;
-    // Known and unknown addresses are answered after the same time, so the answer's timing
-    // does not tell which accounts exist.
-    if tokio::time::Instant::now() > answer_at {
-        tracing::warn!("a password reset request took longer than its answer floor");
-    }
-    tokio::time::sleep_until(answer_at).await;
-    outcome
-}
-
-async fn send_password_reset(
-    portal: &Portal,
-    homerealm: &str,
-    email: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    if let Some(ip) = &client.ip
-        && let Some(secs) =
-            throttle::begin_attempt(&mut tx, &throttle::reset_ip_key(ip), RESETS_PER_CLIENT_IP, now).await?
-    {
-        tx.commit().await?;
-        return Err(throttled(secs).into());
-    }
-    let Some(instance) = instances::find_by_homerealm(&mut tx, homerealm).await? else {
-        tx.commit().await?;
-        return Ok(());
-    };
-    let email: String = users::normalize_email(email)
-        .chars()
-        .take(MAX_TYPED_ACTOR_CHARS)
-        .collect();
-    let account_key = throttle::reset_account_key(instance.id, &email);
-    // Past the limit the answer stays the same; only the mail is not sent.
-    let account_limited = throttle::begin_attempt(&mut tx, &account_key, RESETS_PER_ACCOUNT, now)
-        .await?
-        .is_some();
-    let user = users::find_by_email(&mut tx, instance.id, &email).await?;
-    let Some(user) = user.filter(|u| u.status == UserStatus::Active && !account_limited) else {
-        tx.commit().await?;
-        return Ok(());
-    };
-    tokens::void_all(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
-    let token = tokens::issue(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
-    let link = portal.link(&format!("/reset-password?token={token}"));
-    let body = format!(
-        "Someone asked to reset the password of {email} on the Backplane instance {name} ({realm}).\n\n\
-         Set a new password here (the link works once, for one hour):\n{link}\n\n\
-         If it was not you, ignore this e-mail; your password stays as it is.\n",
-        email = user.email,
-        name = instance.display_name,
-        realm = instance.homerealm,
-    );
-    outbox::enqueue(
-        &mut tx,
-        Some(instance.id),
-        &user.email,
-        "Reset your Backplane password",
-        &body,
-        now,
-    )
-    .await?;
-    record(
-        &mut tx,
-        instance.id,
-        Some(&user),
-        &user.email,
-        "user.password_reset_requested",
-        client,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Checks a reset or activation link before the form is shown.
-pub async fn check_link(portal: &Portal, purpose: Purpose, token: &str) -> DomainResult<()> {
-    let mut conn = portal.db.pool.acquire().await?;
-    tokens::peek(&mut conn, purpose, token, portal.now()).await?;
-    Ok(())
-}
-
-/// Sets a new password from a reset link; ends every session of the user.
-pub async fn reset_password(
-    portal: &Portal,
-    token: &str,
-    password: &str,
-    confirm: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    set_password_from_link(portal, Purpose::PasswordReset, token, password, confirm, client).await
-}
-
-/// Sets the first password from an activation link and activates the account.
-pub async fn activate_account(
-    portal: &Portal,
-    token: &str,
-    password: &str,
-    confirm: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    set_password_from_link(portal, Purpose::Activation, token, password, confirm, client).await
-}
-
-async fn set_password_from_link(
-    portal: &Portal,
-    purpose: Purpose,
-    token: &str,
-    password: &str,
-    confirm: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    validate_new_password(password, confirm)?;
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    let user_id = tokens::consume(&mut tx, purpose, token, now)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let user = load_user(&mut tx, user_id).await?;
-    if user.status == UserStatus::Disabled {
-        return Err(AppError::conflict("This account is disabled. Ask your administrator.").into());
-    }
-    users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
-    let action = match purpose {
-        Purpose::Activation => {
-            users::set_status(&mut tx, user.id, UserStatus::Active).await?;
-            "user.activated"
-        }
-        _ => "user.password_reset",
-    };
-    sessions::delete_all_for_user(&mut tx, user.id).await?;
-    throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        &user.email,
-        action,
-        client,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Issues a 48-hour activation link for an invited user and queues the welcome e-mail. A new
-/// link voids the previous one (a resend starts a new 48-hour window).
-pub async fn send_activation(
-    conn: &mut AnyConnection,
-    portal: &Portal,
-    user: &User,
-    instance: &Instance,
-) -> DomainResult<()> {
-    let now = portal.now();
-    tokens::void_all(conn, Purpose::Activation, Some(user.id), now).await?;
-    let token = tokens::issue(conn, Purpose::Activation, Some(user.id), now).await?;
-    let link = portal.link(&format!("/activate?token={token}"));
-    let body = format!(
-        "Welcome to Backplane, the backup portal of {name}.\n\n\
-         Activate your account ({email}, homerealm {realm}) here within 48 hours:\n{link}\n\n\
-         You will set a password and enrol an authenticator app at your first login.\n",
-        name = instance.display_name,
-        email = user.email,
-        realm = instance.homerealm,
-    );
-    outbox::enqueue(
-        conn,
-        Some(instance.id),
-        &user.email,
-        "Activate your Backplane account",
-        &body,
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-async fn find_user(conn: &mut AnyConnection, homerealm: &str, email: &str) -> DomainResult<User> {
-    let instance = instances::find_by_homerealm(conn, homerealm)
-        .await?
-        .ok_or_else(|| {
-            AppError::invalid(
-                "homerealm",
-                format!("No instance has the homerealm {homerealm:?}."),
-            )
-        })?;
-    users::find_by_email(conn, instance.id, email)
-        .await?
-        .ok_or_else(|| AppError::invalid("email", format!("No user {email:?} in {homerealm}.")).into())
-}
-
-/// Administrative reset: the user re-enrols at next login; old codes and sessions are void.
-pub async fn admin_reset_second_factor(
-    portal: &Portal,
-    homerealm: &str,
-    email: &str,
-    actor: &str,
-) -> DomainResult<()> {
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    let user = find_user(&mut tx, homerealm, email).await?;
-    users::reset_second_factor(&mut tx, user.id).await?;
-    sessions::delete_all_for_user(&mut tx, user.id).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        actor,
-        "user.second_factor_reset",
-        &ClientInfo::default(),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Administrative password change; also lifts the account's login throttle.
-pub async fn admin_set_password(
-    portal: &Portal,
-    homerealm: &str,
-    email: &str,
-    password: &str,
-    actor: &str,
-) -> DomainResult<()> {
-    model::password::validate_password("password", password)?;
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    let user = find_user(&mut tx, homerealm, email).await?;
-    users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
-    sessions::delete_all_for_user(&mut tx, user.id).await?;
-    throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        actor,
-        "user.password_set",
-        &ClientInfo::default(),
-        now,
-    )
-    .await?;
     tx.commit().await?;
     Ok(())
 }
