@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use model::appliance::{ApplianceSummary, CommandView, JobView};
+use model::appliance::views::{ApplianceSummary, CommandView, JobView};
 use model::live::{LiveEvent, LiveFrame};
 
 #[derive(Clone, Copy)]

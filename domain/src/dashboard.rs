@@ -2,7 +2,7 @@
 //! one organization or scope (spec portal-a §2.9, §3.1).
 
 use model::alerts::{AlertFilter, DASHBOARD_DAYS, DashboardView, DayCount};
-use model::appliance::LOW_SPACE_PERCENT;
+use model::appliance::views::LOW_SPACE_PERCENT;
 use model::jobs::JobSort;
 use model::jobs::RecentJobFilter;
 use sqlx::{AnyConnection, AssertSqlSafe};

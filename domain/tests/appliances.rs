@@ -9,10 +9,8 @@ use domain::access::Viewer;
 use domain::appliances::{assets, commands, gateway, jobs, policies, recent_jobs, registration, views};
 use domain::testkit::{self, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
-use model::appliance::{
-    ApplianceFilter, ApplianceSort, AssetInfo, CommandStatus, JobInfo, JobKind, JobProgress, JobState,
-    Storage,
-};
+use model::appliance::views::{ApplianceFilter, ApplianceSort, CommandStatus};
+use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState, Storage};
 use model::jobs::{JobSort, RecentJobFilter, ScheduleSort};
 use model::live::{LiveEvent, LiveFrame};
 use model::policy::{Frequency, Policy, Retention, Schedule};
@@ -276,7 +274,7 @@ on_both_databases!(
             .unwrap();
 
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let names = |list: Vec<model::appliance::ApplianceSummary>| {
+        let names = |list: Vec<model::appliance::views::ApplianceSummary>| {
             list.into_iter().map(|a| a.name).collect::<Vec<_>>()
         };
         let low = views::list(
@@ -403,7 +401,7 @@ on_both_databases!(
         }
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         let newest_first = (JobSort::Started, true);
-        let ids = |page: model::tenancy::Page<model::appliance::JobView>| {
+        let ids = |page: model::tenancy::Page<model::appliance::views::JobView>| {
             page.items.into_iter().map(|j| j.external_id).collect::<Vec<_>>()
         };
         let recent = |filter: RecentJobFilter, order: (JobSort, bool), per_page: u32| {

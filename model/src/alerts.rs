@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Appliances with this share of free storage or less raise a low-space alert. The Dashboard's
-/// Low space tile uses the wider [`crate::appliance::LOW_SPACE_PERCENT`].
+/// Low space tile uses the wider [`crate::appliance::views::LOW_SPACE_PERCENT`].
 pub const CRITICAL_SPACE_PERCENT: u64 = 5;
 /// Whether free storage is at or below [`CRITICAL_SPACE_PERCENT`] (of a known total).
 pub fn is_critically_low(free_bytes: u64, total_bytes: u64) -> bool {
@@ -294,10 +294,10 @@ pub struct DashboardView {
     pub storage_used_bytes: u64,
     pub storage_total_bytes: u64,
     /// The three most recently started running or queued jobs.
-    pub active_jobs: Vec<crate::appliance::JobView>,
+    pub active_jobs: Vec<crate::appliance::views::JobView>,
     /// One entry per UTC day, oldest first, [`DASHBOARD_DAYS`] of them, today last.
     pub completed: Vec<DayCount>,
-    pub recent_jobs: Vec<crate::appliance::JobView>,
+    pub recent_jobs: Vec<crate::appliance::views::JobView>,
 }
 
 pub const DASHBOARD_DAYS: i64 = 13;

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::appliance::{JobKind, JobState, PolicyChange};
+use crate::appliance::views::PolicyChange;
+use crate::appliance::{JobKind, JobState};
 use crate::policy::Policy;
 
 /// Recent jobs are kept, and listed, for this long; older ones are purged.

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::AppError;
-use crate::appliance::{ApplianceFilter, ApplianceSort, JobKind, JobState};
+use crate::appliance::views::{ApplianceFilter, ApplianceSort};
+use crate::appliance::{JobKind, JobState};
 use crate::jobs::{JobSort, RecentJobFilter, ScheduleFilter, ScheduleSort};
 use crate::tenancy::{OrgQuery, OrgSort, PAGE_SIZES, ScopeFilter};
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::appliance::{ApplianceSummary, CommandView, JobView};
+use crate::appliance::views::{ApplianceSummary, CommandView, JobView};
 
 pub const LIVE_PATH: &str = "/api/live";
 

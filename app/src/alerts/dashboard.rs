@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::alerts::{DashboardView, DayCount};
-use model::appliance::JobView;
+use model::appliance::views::JobView;
 
 use super::AlertPanelOpen;
 use super::api::dashboard;

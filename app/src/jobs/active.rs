@@ -6,7 +6,8 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
-use model::appliance::{JobKind, JobView};
+use model::appliance::JobKind;
+use model::appliance::views::JobView;
 use model::lists::{DEFAULT_PAGE_SIZE, UrlParams};
 
 use super::api::list_active_jobs;

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use model::AppError;
-use model::appliance::{CommandView, JobLogLine, JobView};
+use model::appliance::views::{CommandView, JobLogLine, JobView};
 use model::jobs::ScheduleView;
 use model::lists::{RecentJobsQuery, SchedulesQuery};
 use model::tenancy::Page;

@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
-use model::appliance::{CommandStatus, CommandView};
+use model::appliance::views::{CommandStatus, CommandView};
 use model::auth::SessionView;
 use model::jobs::ScheduleView;
 use model::lists::SchedulesQuery;

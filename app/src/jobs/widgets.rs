@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 use model::Action;
-use model::appliance::{JobState, JobView};
+use model::appliance::JobState;
+use model::appliance::views::JobView;
 use model::auth::SessionView;
 
 use super::api::{CancelJob, job_log};

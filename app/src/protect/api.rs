@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use model::AppError;
-use model::appliance::{ApplianceSummary, AssetView, CommandView, RecoveryPointView};
+use model::appliance::views::{ApplianceSummary, AssetView, CommandView, RecoveryPointView};
 use model::lists::{AppliancesQuery, AssetsQuery};
 use model::tenancy::Page;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
-use model::appliance::{ApplianceSummary, LOW_SPACE_PERCENT};
+use model::appliance::views::{ApplianceSummary, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
 use model::lists::AppliancesQuery;
 

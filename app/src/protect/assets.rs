@@ -10,7 +10,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
-use model::appliance::{AssetView, CommandStatus, PolicyChange};
+use model::appliance::views::{AssetView, CommandStatus, PolicyChange};
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
 use model::lists::AssetsQuery;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use model::Action;
-use model::appliance::{ApplianceSummary, AssetView, CommandStatus, CommandView, LOW_SPACE_PERCENT};
+use model::appliance::views::{ApplianceSummary, AssetView, CommandStatus, CommandView, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
 use model::lists::AssetsQuery;
 

@@ -16,7 +16,8 @@ use domain::access::Viewer;
 use domain::users::{self, NewUser, UserStatus};
 use domain::{ClientInfo, Db, Portal, instances, organizations, scopes, sessions};
 use model::Role;
-use model::appliance::{JobKind, JobProgress, JobState, JobView};
+use model::appliance::views::JobView;
+use model::appliance::{JobKind, JobProgress, JobState};
 use model::live::LiveEvent;
 
 #[derive(Debug, Parser)]

@@ -1,7 +1,7 @@
 //! The assets appliances protect, as a viewer may see them, with their recovery points and the
 //! policy change each is waiting for.
 
-use model::appliance::{AssetView, CommandStatus, PolicyChange, RecoveryPointView};
+use model::appliance::views::{AssetView, CommandStatus, PolicyChange, RecoveryPointView};
 use model::policy::Policy;
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};

@@ -2,7 +2,8 @@
 //! state), queued as a [`Command`], audited and published; the appliance answers it later with
 //! done or error, which the portal shows where the user asked.
 
-use model::appliance::{Command, CommandStatus, CommandView};
+use model::appliance::Command;
+use model::appliance::views::{CommandStatus, CommandView};
 use model::live::LiveEvent;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};

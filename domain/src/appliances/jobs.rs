@@ -2,7 +2,8 @@
 //! its log, and the 90-day retention. Jobs → Recent's filtered pages are in
 //! [`super::recent_jobs`].
 
-use model::appliance::{JobKind, JobLogLine, JobMode, JobProgress, JobState, JobView};
+use model::appliance::views::{JobLogLine, JobView};
+use model::appliance::{JobKind, JobMode, JobProgress, JobState};
 use model::jobs::RECENT_JOB_DAYS;
 use sqlx::{AnyConnection, AssertSqlSafe};
 

@@ -4,7 +4,8 @@
 //! pending until the appliance answers, and the policy the appliance then reports in its
 //! inventory is what the portal shows. Requests for an offline appliance wait in the queue.
 
-use model::appliance::{AssetView, Command, CommandView, JobKind, JobState};
+use model::appliance::views::{AssetView, CommandView};
+use model::appliance::{Command, JobKind, JobState};
 use model::jobs::{BulkOutcome, ScheduleFilter, ScheduleSort, ScheduleView};
 use model::policy::{
     Frequency, NextRunError, Policy, Retention, Schedule, next_run, parse_schedule, policy_job_name,

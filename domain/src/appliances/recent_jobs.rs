@@ -1,7 +1,7 @@
 //! Jobs → Recent: finished jobs of the last 90 days a viewer may see, filtered, sorted and paged,
 //! with a query shaped so each engine's planner can use its indexes at a million rows.
 
-use model::appliance::JobView;
+use model::appliance::views::JobView;
 use model::jobs::{JobSort, RECENT_COUNT_CAP, RECENT_JOB_DAYS, RecentJobFilter};
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};

@@ -3,7 +3,8 @@
 //! and commands have their own modules beside this one.
 
 use model::AppError;
-use model::appliance::{ApplianceFilter, ApplianceSort, ApplianceSummary, LOW_SPACE_PERCENT, Storage};
+use model::appliance::Storage;
+use model::appliance::views::{ApplianceFilter, ApplianceSort, ApplianceSummary, LOW_SPACE_PERCENT};
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
