@@ -18,6 +18,7 @@ pub struct Entry<'a> {
     pub client_ip: Option<&'a str>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn record(conn: &mut AnyConnection, entry: Entry<'_>, now_ms: i64) -> DomainResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (instance_id, actor_user_id, actor, action, target, before_value, after_value, client_ip, created_at)
@@ -38,6 +39,7 @@ pub async fn record(conn: &mut AnyConnection, entry: Entry<'_>, now_ms: i64) -> 
 }
 
 /// The actions recorded for an instance, newest first (used by tests until the Audit log page).
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn actions(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT action FROM audit_log WHERE instance_id = $1 ORDER BY id DESC")
@@ -95,6 +97,7 @@ struct RecordRow {
 }
 
 /// The instance's records matching the filter, newest first, at most `limit`.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn search(
     conn: &mut AnyConnection,
     viewer: &crate::access::Viewer,

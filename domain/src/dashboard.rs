@@ -21,6 +21,7 @@ fn visible(viewer: &Viewer, filter: &AlertFilter) -> String {
     visible_organization_ids(viewer, filter.organization_id, filter.scope_id)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn dashboard(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -122,6 +123,7 @@ async fn completed_per_day(
 }
 
 /// Forgets daily counts the chart no longer shows.
+#[tracing::instrument(skip_all)]
 pub async fn purge_old_days(conn: &mut AnyConnection, now: i64) -> DomainResult<()> {
     let first_shown = now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS;
     for table in ["job_days", "instance_job_days"] {

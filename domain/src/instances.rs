@@ -38,12 +38,14 @@ pub fn validate_display_name(name: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn count(conn: &mut AnyConnection) -> DomainResult<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM instances")
         .fetch_one(conn)
         .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn find_by_homerealm(conn: &mut AnyConnection, homerealm: &str) -> DomainResult<Option<Instance>> {
     Ok(
         sqlx::query_as("SELECT id, homerealm, display_name FROM instances WHERE homerealm = $1")
@@ -54,6 +56,7 @@ pub async fn find_by_homerealm(conn: &mut AnyConnection, homerealm: &str) -> Dom
 }
 
 /// The instance when the server hosts exactly one (then login skips the homerealm step).
+#[tracing::instrument(skip_all)]
 pub async fn only_one(conn: &mut AnyConnection) -> DomainResult<Option<Instance>> {
     let all: Vec<Instance> =
         sqlx::query_as("SELECT id, homerealm, display_name FROM instances ORDER BY id LIMIT 2")
@@ -66,6 +69,7 @@ pub async fn only_one(conn: &mut AnyConnection) -> DomainResult<Option<Instance>
     })
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Instance> {
     Ok(
         sqlx::query_as("SELECT id, homerealm, display_name FROM instances WHERE id = $1")
@@ -75,6 +79,7 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Instance> {
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<Instance>> {
     Ok(
         sqlx::query_as("SELECT id, homerealm, display_name FROM instances ORDER BY homerealm")
@@ -83,6 +88,7 @@ pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<Instance>> {
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut AnyConnection,
     homerealm: &str,

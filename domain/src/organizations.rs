@@ -72,6 +72,7 @@ fn order_by(sort: OrgSort, descending: bool) -> String {
 }
 
 /// One page of the organizations the viewer may see, filtered and sorted.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -128,6 +129,7 @@ pub async fn list(
 }
 
 /// The organization if the viewer may see it; otherwise "not found".
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<Organization> {
     let sql = format!(
         "{} WHERE o.id = $1 AND o.instance_id = $4 AND {}",
@@ -186,6 +188,7 @@ fn describe(name: &str, scope: &Option<String>) -> String {
     format!("name={name}; scope={}", scope.as_deref().unwrap_or("Unassigned"))
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, scope_id = ?scope_id))]
 pub async fn create(
     portal: &Portal,
     viewer: &Viewer,
@@ -216,6 +219,7 @@ pub async fn create(
     Ok(id)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id, scope_id = ?scope_id))]
 pub async fn update(
     portal: &Portal,
     viewer: &Viewer,
@@ -247,6 +251,7 @@ pub async fn update(
 }
 
 /// Deletes an organization and everything it owns, once the user typed `DELETE`.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn delete(
     portal: &Portal,
     viewer: &Viewer,

@@ -23,6 +23,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (30 * SECOND_MS).saturating_mul(1 << exp).min(HOUR_MS)
 }
 
+#[tracing::instrument(skip_all, fields(instance_id = ?instance_id))]
 pub async fn enqueue(
     conn: &mut AnyConnection,
     instance_id: Option<i64>,
@@ -54,6 +55,7 @@ pub struct AlertMail<'a> {
     pub reply_to: Option<i64>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn enqueue_alert_mail(
     conn: &mut AnyConnection,
     mail: AlertMail<'_>,
@@ -104,6 +106,7 @@ impl From<MailRow> for OutboxMail {
 }
 
 /// The newest mails of one instance.
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn list(conn: &mut AnyConnection, instance_id: i64, limit: i64) -> DomainResult<Vec<OutboxMail>> {
     let rows: Vec<MailRow> = sqlx::query_as(
         "SELECT id, recipient, subject, body, status, attempts, last_error, created_at, sent_at
@@ -203,6 +206,7 @@ async fn claim(db: &Db, id: i64, now_ms: i64) -> DomainResult<Option<Claimed>> {
 }
 
 /// Sends every due mail once; returns how many were sent.
+#[tracing::instrument(skip_all)]
 pub async fn deliver_due(db: &Db, mailer: &Mailer, now_ms: i64) -> DomainResult<usize> {
     let due: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1

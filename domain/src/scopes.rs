@@ -28,6 +28,7 @@ struct ScopeRow {
 }
 
 /// The scopes the viewer holds (every scope of the instance for Superusers and Global Scope).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<Scope>> {
     let rows: Vec<ScopeRow> = sqlx::query_as(
         "SELECT s.id, s.name,
@@ -54,6 +55,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
 }
 
 /// The scope if the viewer holds it; otherwise it does not exist for them.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<Scope> {
     list(conn, viewer)
         .await?
@@ -81,6 +83,7 @@ async fn ensure_unique(
     }
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn create(
     portal: &Portal,
     viewer: &Viewer,
@@ -112,6 +115,7 @@ pub async fn create(
     })
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn rename(
     portal: &Portal,
     viewer: &Viewer,
@@ -144,6 +148,7 @@ fn plural(n: i64, one: &str, many: &str) -> String {
 }
 
 /// Deletes an unused scope; refuses while users or organizations still refer to it.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn delete(portal: &Portal, viewer: &Viewer, id: i64, client: &ClientInfo) -> DomainResult<()> {
     viewer.require(Action::ManageScopes)?;
     let mut tx = portal.db.begin().await?;

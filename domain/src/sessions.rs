@@ -86,6 +86,7 @@ pub fn is_alive(
 }
 
 /// Starts a session and returns the token for the cookie.
+#[tracing::instrument(skip_all, fields(user_id = user_id))]
 pub async fn create(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -118,6 +119,7 @@ pub async fn create(
 
 /// Looks a token up; returns the session if it is alive and its user active, and keeps the
 /// idle timer running. Dead sessions are deleted on sight.
+#[tracing::instrument(skip_all)]
 pub async fn resolve(
     conn: &mut AnyConnection,
     token: &str,
@@ -129,6 +131,7 @@ pub async fn resolve(
 
 /// Like [`resolve`], but without counting as activity: an open live-update socket alone must
 /// not keep an idle session alive.
+#[tracing::instrument(skip_all)]
 pub async fn check(
     conn: &mut AnyConnection,
     token: &str,
@@ -183,6 +186,7 @@ async fn lookup(
     }))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
@@ -192,6 +196,7 @@ pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> DomainResult<()>
 }
 
 /// Ends every session of a user (password changed, disabled, 2FA reset).
+#[tracing::instrument(skip_all, fields(user_id = user_id))]
 pub async fn delete_all_for_user(conn: &mut AnyConnection, user_id: i64) -> DomainResult<()> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)

@@ -23,12 +23,14 @@ pub struct FirstInstance {
     pub confirm: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn needs_setup(portal: &Portal) -> DomainResult<bool> {
     let mut conn = portal.db.pool.acquire().await?;
     Ok(instances::count(&mut conn).await? == 0)
 }
 
 /// Voids earlier setup tokens and issues a new one; returns the URL to print.
+#[tracing::instrument(skip_all)]
 pub async fn issue_setup_url(portal: &Portal) -> DomainResult<String> {
     let mut tx = portal.db.begin().await?;
     tokens::void_all(&mut tx, Purpose::Setup, None, portal.now()).await?;
@@ -38,6 +40,7 @@ pub async fn issue_setup_url(portal: &Portal) -> DomainResult<String> {
 }
 
 /// Whether `token` would be accepted by [`complete_first_run`], with the reason if not.
+#[tracing::instrument(skip_all)]
 pub async fn check_setup_token(portal: &Portal, token: &str) -> DomainResult<()> {
     let mut conn = portal.db.pool.acquire().await?;
     if instances::count(&mut conn).await? > 0 {
@@ -83,6 +86,7 @@ async fn create_instance_and_superuser(
 
 /// Creates the first instance and Superuser, voids the setup token and returns a session at
 /// the enrolment stage (the user must enrol an authenticator before anything else).
+#[tracing::instrument(skip_all)]
 pub async fn complete_first_run(
     portal: &Portal,
     token: &str,
@@ -129,6 +133,7 @@ pub struct HeadlessInstance {
 }
 
 /// Creates an instance with an enrolled Superuser (for `backplane admin create-instance`).
+#[tracing::instrument(skip_all)]
 pub async fn create_instance_headless(
     portal: &Portal,
     homerealm: &str,

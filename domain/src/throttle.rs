@@ -60,6 +60,7 @@ pub fn reaches_limit(failures: i64, limit: Limit) -> bool {
 }
 
 /// Seconds the key stays blocked, if it is blocked now.
+#[tracing::instrument(skip_all)]
 pub async fn blocked_for(conn: &mut AnyConnection, key: &str, now_ms: i64) -> DomainResult<Option<u64>> {
     let until: Option<Option<i64>> =
         sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
@@ -70,6 +71,7 @@ pub async fn blocked_for(conn: &mut AnyConnection, key: &str, now_ms: i64) -> Do
 }
 
 /// Counts a failure; returns the block in seconds if this failure reached the limit.
+#[tracing::instrument(skip_all)]
 pub async fn record_failure(
     conn: &mut AnyConnection,
     key: &str,
@@ -110,6 +112,7 @@ pub async fn record_failure(
 /// was counted: at most `max_failures` of them are ever checked. A successful attempt is then
 /// [`clear`]ed or [`refund`]ed; a failed one stays counted and [`conclude_failure`] blocks the
 /// key once it reaches the limit.
+#[tracing::instrument(skip_all)]
 pub async fn begin_attempt(
     conn: &mut AnyConnection,
     key: &str,
@@ -145,6 +148,7 @@ pub async fn begin_attempt(
 
 /// After a failed attempt counted by [`begin_attempt`]: blocks the key if it reached the limit;
 /// returns the block in seconds if the key is blocked now.
+#[tracing::instrument(skip_all)]
 pub async fn conclude_failure(
     conn: &mut AnyConnection,
     key: &str,
@@ -171,6 +175,7 @@ async fn block(conn: &mut AnyConnection, key: &str, limit: Limit, now_ms: i64) -
 }
 
 /// Takes back the count of an attempt that succeeded, for a key others share (an address).
+#[tracing::instrument(skip_all)]
 pub async fn refund(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {
     sqlx::query("UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
         .bind(key)
@@ -179,6 +184,7 @@ pub async fn refund(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn clear(conn: &mut AnyConnection, key: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM login_throttle WHERE key = $1")
         .bind(key)

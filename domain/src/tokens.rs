@@ -79,6 +79,7 @@ pub fn problem_message(purpose: Purpose, problem: TokenProblem) -> AppError {
 }
 
 /// Creates a token and returns its plaintext (which is never stored).
+#[tracing::instrument(skip_all, fields(user_id = ?user_id))]
 pub async fn issue(
     conn: &mut AnyConnection,
     purpose: Purpose,
@@ -100,6 +101,7 @@ pub async fn issue(
 }
 
 /// Checks a token without using it up; returns its user, if it has one.
+#[tracing::instrument(skip_all)]
 pub async fn peek(
     conn: &mut AnyConnection,
     purpose: Purpose,
@@ -119,6 +121,7 @@ pub async fn peek(
 }
 
 /// Uses the token up; exactly one caller wins. Returns its user, if it has one.
+#[tracing::instrument(skip_all)]
 pub async fn consume(
     conn: &mut AnyConnection,
     purpose: Purpose,
@@ -146,6 +149,7 @@ pub async fn consume(
 }
 
 /// Voids every unused token of a purpose (for one user, or all of them).
+#[tracing::instrument(skip_all, fields(user_id = ?user_id))]
 pub async fn void_all(
     conn: &mut AnyConnection,
     purpose: Purpose,

@@ -49,6 +49,7 @@ fn administrable_roles(viewer: &Viewer) -> String {
 /// not above the viewer's and whose visibility is within the viewer's. A viewer with Global
 /// Scope reaches every such user; a scoped viewer only users without Global Scope whose every
 /// scope is one of the viewer's.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<UserSummary>> {
     viewer.require(Action::ManageUsers)?;
     let sql = format!(
@@ -96,6 +97,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
 }
 
 /// One page of [`list`], with the number of all.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn page(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -175,6 +177,7 @@ fn describe(access: &UserAccess, scopes: &[i64]) -> String {
 }
 
 /// Creates a pending user and e-mails their 48-hour activation link.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn invite(
     portal: &Portal,
     viewer: &Viewer,
@@ -209,6 +212,7 @@ pub async fn invite(
     Ok(id)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn resend_activation(
     portal: &Portal,
     viewer: &Viewer,
@@ -258,6 +262,7 @@ async fn guard_last_superuser(conn: &mut AnyConnection, user: &User) -> DomainRe
 }
 
 /// Changes role and scopes.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn update_access(
     portal: &Portal,
     viewer: &Viewer,
@@ -295,6 +300,7 @@ pub async fn update_access(
 }
 
 /// Disables (ending every session at once) or re-enables a user.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn set_enabled(
     portal: &Portal,
     viewer: &Viewer,
@@ -353,6 +359,7 @@ async fn end_sessions_and_record(
 }
 
 /// Wipes the user's authenticator and recovery codes; they enrol again at next login.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn reset_second_factor(
     portal: &Portal,
     viewer: &Viewer,
@@ -370,6 +377,7 @@ pub async fn reset_second_factor(
 }
 
 /// Sets a new password for the user and ends their sessions.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn set_password(
     portal: &Portal,
     viewer: &Viewer,

@@ -104,6 +104,7 @@ pub fn validate_email(email: &str) -> Result<String, AppError> {
     }
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1"
@@ -114,6 +115,7 @@ pub async fn get(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<User>
     Ok(row.map(User::from))
 }
 
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn find_by_email(
     conn: &mut AnyConnection,
     instance_id: i64,
@@ -138,6 +140,7 @@ pub struct NewUser<'a> {
     pub global_scope: bool,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert(conn: &mut AnyConnection, user: NewUser<'_>, now_ms: i64) -> DomainResult<i64> {
     let email = normalize_email(user.email);
     if find_by_email(conn, user.instance_id, &email).await?.is_some() {
@@ -160,6 +163,7 @@ pub async fn insert(conn: &mut AnyConnection, user: NewUser<'_>, now_ms: i64) ->
     .await?)
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) -> DomainResult<()> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
@@ -169,6 +173,7 @@ pub async fn set_password_hash(conn: &mut AnyConnection, id: i64, hash: &str) ->
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn set_status(conn: &mut AnyConnection, id: i64, status: UserStatus) -> DomainResult<()> {
     sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
         .bind(status.as_str())
@@ -178,6 +183,7 @@ pub async fn set_status(conn: &mut AnyConnection, id: i64, status: UserStatus) -
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn set_pending_totp_secret(conn: &mut AnyConnection, id: i64, secret: &str) -> DomainResult<()> {
     sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2")
         .bind(secret)
@@ -188,6 +194,7 @@ pub async fn set_pending_totp_secret(conn: &mut AnyConnection, id: i64, secret: 
 }
 
 /// Makes the pending secret the enrolled one, recording the step its confirming code used.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn activate_totp(
     conn: &mut AnyConnection,
     id: i64,
@@ -208,6 +215,7 @@ pub async fn activate_totp(
 
 /// Records a TOTP step as used, only if it is later than the last one (compare-and-swap), so a
 /// code replayed concurrently is accepted at most once. Returns whether this call won.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn claim_totp_step(conn: &mut AnyConnection, id: i64, step: i64) -> DomainResult<bool> {
     let done = sqlx::query(
         "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
@@ -223,6 +231,7 @@ pub async fn claim_totp_step(conn: &mut AnyConnection, id: i64, step: i64) -> Do
 /// Returns the new count.
 /// Counts a second-factor attempt before its code is checked (in one statement, so parallel
 /// guesses cannot outrun the lock); returns the count, or `None` if the factor is locked.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn begin_second_factor_attempt(
     conn: &mut AnyConnection,
     id: i64,
@@ -245,6 +254,7 @@ pub async fn begin_second_factor_attempt(
     }
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn lock_second_factor(conn: &mut AnyConnection, id: i64, now_ms: i64) -> DomainResult<()> {
     sqlx::query(
         "UPDATE users SET second_factor_locked_at = $1 WHERE id = $2 AND second_factor_locked_at IS NULL",
@@ -256,6 +266,7 @@ pub async fn lock_second_factor(conn: &mut AnyConnection, id: i64, now_ms: i64) 
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn clear_second_factor_failures(conn: &mut AnyConnection, id: i64) -> DomainResult<()> {
     sqlx::query("UPDATE users SET second_factor_failures = 0 WHERE id = $1")
         .bind(id)
@@ -265,6 +276,7 @@ pub async fn clear_second_factor_failures(conn: &mut AnyConnection, id: i64) -> 
 }
 
 /// Wipes the enrolment: secret, pending secret, recovery codes, failures and lock.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn reset_second_factor(conn: &mut AnyConnection, id: i64) -> DomainResult<()> {
     sqlx::query(
         "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL,
@@ -280,6 +292,7 @@ pub async fn reset_second_factor(conn: &mut AnyConnection, id: i64) -> DomainRes
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn set_dark_theme(conn: &mut AnyConnection, id: i64, dark: bool) -> DomainResult<()> {
     sqlx::query("UPDATE users SET dark_theme = $1 WHERE id = $2")
         .bind(i64::from(dark))
@@ -289,6 +302,7 @@ pub async fn set_dark_theme(conn: &mut AnyConnection, id: i64, dark: bool) -> Do
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn touch_last_seen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> DomainResult<()> {
     sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")
         .bind(now_ms)
@@ -299,6 +313,7 @@ pub async fn touch_last_seen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> 
 }
 
 /// Replaces the user's recovery codes with the hashes given.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn replace_recovery_codes(
     conn: &mut AnyConnection,
     id: i64,
@@ -319,6 +334,7 @@ pub async fn replace_recovery_codes(
 }
 
 /// Uses up an unused recovery code with this hash; true if one was consumed.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn consume_recovery_code(
     conn: &mut AnyConnection,
     id: i64,
@@ -336,6 +352,7 @@ pub async fn consume_recovery_code(
     Ok(done.rows_affected() >= 1)
 }
 
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn unused_recovery_codes(conn: &mut AnyConnection, id: i64) -> DomainResult<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
@@ -346,6 +363,7 @@ pub async fn unused_recovery_codes(conn: &mut AnyConnection, id: i64) -> DomainR
 }
 
 /// Replaces the scopes a user holds.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn set_scopes(conn: &mut AnyConnection, id: i64, scope_ids: &[i64]) -> DomainResult<()> {
     sqlx::query("DELETE FROM user_scopes WHERE user_id = $1")
         .bind(id)

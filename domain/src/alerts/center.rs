@@ -28,6 +28,7 @@ fn visible_active(viewer: &Viewer, filter: &AlertFilter) -> String {
 }
 
 /// Unresolved alerts the viewer may see.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn count(conn: &mut AnyConnection, viewer: &Viewer, filter: &AlertFilter) -> DomainResult<i64> {
     let sql = if sees_whole_instance(viewer, filter.organization_id, filter.scope_id) {
         format!(
@@ -54,6 +55,7 @@ struct GroupRow {
 }
 
 /// The viewer's alert groups, newest first.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn groups(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -148,6 +150,7 @@ async fn by_ids(conn: &mut AnyConnection, ids: &[i64]) -> DomainResult<Vec<Alert
 }
 
 /// The members of one group, newest first, at most [`GROUP_LIST_LIMIT`].
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, organization_id = organization_id))]
 pub async fn members(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -196,6 +199,7 @@ impl Dismissal {
 
 /// Dismisses the alerts; returns how many. Each one's object is evaluated again later, so a
 /// condition that still holds raises a new alert.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn dismiss(
     portal: &Portal,
     viewer: &Viewer,
@@ -295,6 +299,7 @@ pub async fn dismiss(
 pub const SETTLED_KEPT_MS: i64 = 90 * 24 * 60 * 60 * 1000;
 
 /// Deletes alerts resolved or dismissed more than [`SETTLED_KEPT_MS`] ago; returns how many.
+#[tracing::instrument(skip_all)]
 pub async fn purge_settled(conn: &mut AnyConnection, now: i64) -> DomainResult<u64> {
     Ok(
         sqlx::query(

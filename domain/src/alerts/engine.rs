@@ -72,6 +72,7 @@ impl Object {
 
 /// Asks for the object to be evaluated at `at` (or earlier, if already due earlier). Call it
 /// in the transaction that changes what the conditions read.
+#[tracing::instrument(skip_all)]
 pub async fn touch(conn: &mut AnyConnection, object: Object, at: i64) -> DomainResult<()> {
     sqlx::query(
         "INSERT INTO alert_checks (object_kind, object_id, due_at) VALUES ($1, $2, $3)
@@ -88,6 +89,7 @@ pub async fn touch(conn: &mut AnyConnection, object: Object, at: i64) -> DomainR
 
 /// Asks for every asset with a policy (of the organizations, if given) of an instance to be
 /// evaluated now: thresholds or categories changed.
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn touch_assets_of(
     conn: &mut AnyConnection,
     instance_id: i64,
@@ -113,6 +115,7 @@ pub async fn touch_assets_of(
 }
 
 /// Asks for every appliance and asset of an instance to be evaluated now.
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn touch_instance(conn: &mut AnyConnection, instance_id: i64, now: i64) -> DomainResult<()> {
     touch_assets_of(&mut *conn, instance_id, None, now).await?;
     sqlx::query(
@@ -136,6 +139,7 @@ pub struct PassReport {
 }
 
 /// Evaluates every due object (in batches) and returns what changed.
+#[tracing::instrument(skip_all)]
 pub async fn run_due(portal: &Portal) -> DomainResult<PassReport> {
     let mut report = PassReport::default();
     loop {
@@ -151,6 +155,7 @@ pub async fn run_due(portal: &Portal) -> DomainResult<PassReport> {
 }
 
 /// When the next check is due, if any.
+#[tracing::instrument(skip_all)]
 pub async fn next_due(portal: &Portal) -> DomainResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT MIN(due_at) FROM alert_checks")
         .fetch_one(&portal.db.pool)

@@ -15,6 +15,7 @@ use crate::db::id_list;
 use crate::users::validate_email;
 use crate::{ClientInfo, DomainResult, Portal};
 
+#[tracing::instrument(skip_all, fields(instance_id = instance_id))]
 pub async fn alert_settings(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<AlertSettings> {
     let disabled: Vec<String> =
         sqlx::query_scalar("SELECT category FROM alert_categories WHERE instance_id = $1 AND enabled = 0")
@@ -37,6 +38,7 @@ pub async fn alert_settings(conn: &mut AnyConnection, instance_id: i64) -> Domai
 
 /// Turns a category on or off. Off stops new alerts of it (open ones stay until they clear);
 /// on evaluates everything again so conditions that hold are raised.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn set_category(
     portal: &Portal,
     viewer: &Viewer,
@@ -71,6 +73,7 @@ pub async fn set_category(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn add_recipient(
     portal: &Portal,
     viewer: &Viewer,
@@ -114,6 +117,7 @@ pub async fn add_recipient(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn remove_recipient(
     portal: &Portal,
     viewer: &Viewer,
@@ -160,6 +164,7 @@ impl ThresholdRow {
     }
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn alarm_settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<AlarmSettings> {
     viewer.require(Action::ManageAlertSettings)?;
     let rows: Vec<ThresholdRow> = sqlx::query_as(
@@ -217,6 +222,7 @@ fn validate(thresholds: &Thresholds) -> Result<(), AppError> {
 }
 
 /// Saves the global thresholds (alarms start once they exist).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn save_global(
     portal: &Portal,
     viewer: &Viewer,
@@ -298,6 +304,7 @@ pub struct CustomRequest {
 
 /// Creates or replaces a custom threshold; its organizations leave any other custom threshold
 /// (an organization holds at most one). Returns its id.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn save_custom(
     portal: &Portal,
     viewer: &Viewer,
@@ -399,6 +406,7 @@ pub async fn save_custom(
 }
 
 /// Deletes a custom threshold; its organizations fall back to the global one at once.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn delete_custom(
     portal: &Portal,
     viewer: &Viewer,

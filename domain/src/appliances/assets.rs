@@ -101,6 +101,7 @@ pub struct AssetQuery {
 }
 
 /// One page of the assets the viewer may see, filtered.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -146,6 +147,7 @@ pub async fn list(
 }
 
 /// The asset if the viewer may see it; otherwise "not found".
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<AssetView> {
     let sql = format!("{ASSET_COLUMNS} {ASSETS} AND {} AND s.id = $4", visible_org(2, 3));
     visible_row::<AssetRow>(conn, viewer, sql, id, "Asset")
@@ -154,6 +156,7 @@ pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainRe
 }
 
 /// The asset's recovery points, newest first.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn recovery_points(
     conn: &mut AnyConnection,
     viewer: &Viewer,

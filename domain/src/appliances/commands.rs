@@ -30,6 +30,7 @@ pub fn permission_for(command: &Command) -> Action {
 }
 
 /// Queues a command for an appliance the viewer may see.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
 pub async fn enqueue(
     portal: &Portal,
     viewer: &Viewer,
@@ -196,6 +197,7 @@ async fn running_job_on(portal: &Portal, appliance_id: i64, asset_external_id: &
     Ok(running > 0)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn backup_now(
     portal: &Portal,
     viewer: &Viewer,
@@ -224,6 +226,7 @@ pub struct RestoreRequest {
     pub overwrite: bool,
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn restore(
     portal: &Portal,
     viewer: &Viewer,
@@ -266,6 +269,7 @@ pub async fn restore(
     enqueue(portal, viewer, asset.appliance_id, &command, client).await
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, job_id = job_id))]
 pub async fn cancel_job(
     portal: &Portal,
     viewer: &Viewer,
@@ -287,6 +291,7 @@ pub async fn cancel_job(
     enqueue(portal, viewer, job.appliance_id, &command, client).await
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
 pub async fn add_asset(
     portal: &Portal,
     viewer: &Viewer,
@@ -316,6 +321,7 @@ fn confirmed(confirmation: &str) -> Result<(), AppError> {
     }
 }
 
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn remove_asset(
     portal: &Portal,
     viewer: &Viewer,
@@ -341,6 +347,7 @@ pub async fn remove_asset(
 
 /// Deletes an appliance: its credential stops working at once, it is told to unregister if it
 /// is connected, and it leaves every list. Its job history stays for the record.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
 pub async fn delete_appliance(
     portal: &Portal,
     viewer: &Viewer,
@@ -438,6 +445,7 @@ const COMMANDS: &str =
     FROM appliance_commands c JOIN appliances a ON a.id = c.appliance_id";
 
 /// The appliance's latest commands, newest first.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
 pub async fn latest(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -455,6 +463,7 @@ pub async fn latest(
 }
 
 /// A command regardless of viewer, for live events.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn view(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<CommandView>> {
     let sql = format!("{COMMANDS} WHERE c.id = $1");
     let row: Option<CommandRow> = sqlx::query_as(AssertSqlSafe(sql))

@@ -118,6 +118,7 @@ async fn record_backup_result(
 
 /// Records every finished job from the jobs table at once, as the migration that added these
 /// records did (for jobs written straight into the table, as the benchmarks do).
+#[tracing::instrument(skip_all)]
 pub async fn record_all_finished_jobs(conn: &mut AnyConnection) -> DomainResult<()> {
     for sql in BACKFILL {
         sqlx::query(sql).execute(&mut *conn).await?;

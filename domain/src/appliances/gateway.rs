@@ -27,6 +27,7 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+#[tracing::instrument(skip_all, fields(appliance_id = appliance_id))]
 pub async fn record_event(
     conn: &mut AnyConnection,
     appliance_id: i64,
@@ -60,6 +61,7 @@ async fn ensure_registered(conn: &mut AnyConnection, who: &ApplianceIdentity) ->
 }
 
 /// The appliance's self-description from its first frame.
+#[tracing::instrument(skip_all)]
 pub async fn hello(
     portal: &Portal,
     who: &ApplianceIdentity,
@@ -98,6 +100,7 @@ pub async fn hello(
 }
 
 /// Records a heartbeat; returns true if the appliance just came online.
+#[tracing::instrument(skip_all)]
 pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Storage) -> DomainResult<bool> {
     let now = portal.now();
     let mut tx = portal.db.begin().await?;
@@ -143,6 +146,7 @@ pub async fn heartbeat(portal: &Portal, who: &ApplianceIdentity, storage: &Stora
 
 /// Marks appliances without a heartbeat for `offline_after_ms` offline, recording each
 /// transition once; returns them.
+#[tracing::instrument(skip_all)]
 pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> DomainResult<Vec<i64>> {
     let now = portal.now();
     let stale: Vec<(i64, i64)> = sqlx::query_as(
@@ -177,6 +181,7 @@ pub async fn mark_stale_offline(portal: &Portal, offline_after_ms: i64) -> Domai
 }
 
 /// Replaces the appliance's assets and recovery points with what it reports, and upserts its jobs.
+#[tracing::instrument(skip_all)]
 pub async fn inventory(
     portal: &Portal,
     who: &ApplianceIdentity,
@@ -287,6 +292,7 @@ fn dated_in_future(job: &JobInfo, now: i64) -> bool {
 }
 
 /// Stores a job's state and progress, and passes it on to browsers.
+#[tracing::instrument(skip_all)]
 pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> DomainResult<()> {
     if dated_in_future(job, portal.now()) {
         let message = format!(
@@ -375,6 +381,7 @@ async fn upsert_job(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn job_log(
     portal: &Portal,
     who: &ApplianceIdentity,
@@ -419,6 +426,7 @@ pub async fn job_log(
 /// At connect: commands sent on an earlier connection and never answered. A policy change is
 /// safe to repeat, so it is sent again; anything else ends in error, as the appliance may or
 /// may not have acted on it.
+#[tracing::instrument(skip_all)]
 pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<()> {
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT id, command FROM appliance_commands WHERE appliance_id = $1 AND status = 'sent' ORDER BY id",
@@ -455,6 +463,7 @@ pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> Doma
 }
 
 /// Commands not yet handed to the appliance, oldest first; marks them sent.
+#[tracing::instrument(skip_all)]
 pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<Vec<(i64, Command)>> {
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT id, command FROM appliance_commands WHERE appliance_id = $1 AND status = 'pending' ORDER BY id",
@@ -494,6 +503,7 @@ pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainRes
 }
 
 /// Records how a command ended.
+#[tracing::instrument(skip_all, fields(command_id = command_id))]
 pub async fn finish(
     portal: &Portal,
     who: &ApplianceIdentity,
@@ -537,6 +547,7 @@ pub enum Standing {
     Gone,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn standing(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<Standing> {
     let row: Option<(Option<i64>, i64)> = sqlx::query_as(
         "SELECT a.deleted_at,

@@ -95,6 +95,7 @@ pub struct JobQuery {
 }
 
 /// The viewer's jobs, newest first.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) -> DomainResult<Vec<JobView>> {
     let sql = format!(
         "{JOBS} WHERE o.instance_id = $1 AND {} AND a.deleted_at IS NULL AND ($4 IS NULL OR j.appliance_id = $4)
@@ -116,6 +117,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) ->
 
 /// The `limit` most recently started queued or running jobs the viewer may see, of one
 /// organization or scope if given (the Dashboard's Active jobs tile).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, organization_id = ?organization_id, scope_id = ?scope_id))]
 pub async fn latest_active(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -145,6 +147,7 @@ pub async fn latest_active(
 }
 
 /// Deletes finished jobs (and their logs) that started more than 90 days ago; returns how many.
+#[tracing::instrument(skip_all)]
 pub async fn purge_old(conn: &mut AnyConnection, now: i64) -> DomainResult<u64> {
     let cutoff = now - RECENT_JOB_DAYS * 24 * 60 * 60 * 1000;
     sqlx::query("DELETE FROM job_log WHERE job_id IN (SELECT id FROM jobs WHERE started_at < $1 AND state NOT IN ('queued', 'running'))")
@@ -160,6 +163,7 @@ pub async fn purge_old(conn: &mut AnyConnection, now: i64) -> DomainResult<u64> 
 }
 
 /// The job if the viewer may see it; otherwise "not found".
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<JobView> {
     let sql = format!(
         "{JOBS} WHERE o.instance_id = $1 AND {} AND j.id = $4",
@@ -171,6 +175,7 @@ pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainRe
 }
 
 /// A job by the appliance's id for it, regardless of viewer, for live events.
+#[tracing::instrument(skip_all, fields(appliance_id = appliance_id))]
 pub async fn by_external_id(
     conn: &mut AnyConnection,
     appliance_id: i64,
@@ -186,6 +191,7 @@ pub async fn by_external_id(
 }
 
 /// The job's log, oldest line first.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, job_id = job_id))]
 pub async fn log(conn: &mut AnyConnection, viewer: &Viewer, job_id: i64) -> DomainResult<Vec<JobLogLine>> {
     let job = get(conn, viewer, job_id).await?;
     let rows: Vec<(i64, String)> =

@@ -92,6 +92,7 @@ fn check_selection(asset_ids: &[i64]) -> Result<(), AppError> {
 
 /// Asks each asset's appliance to run `request` as the asset's policy (creating or replacing
 /// it). Assets the viewer cannot see, or with a change already pending, are refused by name.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn set_policies(
     portal: &Portal,
     viewer: &Viewer,
@@ -106,6 +107,7 @@ pub async fn set_policies(
 }
 
 /// Asks each asset's appliance to drop the asset's policy.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn remove_policies(
     portal: &Portal,
     viewer: &Viewer,
@@ -122,6 +124,7 @@ pub async fn remove_policies(
 }
 
 /// Changes which recovery points the assets' policies keep (Manage and above).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn set_retention(
     portal: &Portal,
     viewer: &Viewer,
@@ -143,6 +146,7 @@ pub async fn set_retention(
 }
 
 /// Pauses or resumes an asset's schedule (Jobs → Scheduled → Disable/Enable).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn set_schedule_enabled(
     portal: &Portal,
     viewer: &Viewer,
@@ -168,6 +172,7 @@ pub async fn set_schedule_enabled(
 }
 
 /// Deletes an asset's schedule, which is its policy (Jobs → Scheduled → Delete).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn delete_schedule(
     portal: &Portal,
     viewer: &Viewer,
@@ -272,6 +277,7 @@ struct ScheduleRow {
 
 /// Jobs → Scheduled: the policies of the assets the viewer may see, filtered, sorted and paged.
 /// Next runs are computed from each policy in its appliance's zone at `now`.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn schedules(
     conn: &mut AnyConnection,
     viewer: &Viewer,

@@ -107,6 +107,7 @@ fn recent_conditions(
 
 /// Jobs → Recent: finished jobs of the last 90 days the viewer may see, filtered, sorted and
 /// paged. The total is counted up to [`RECENT_COUNT_CAP`] + 1.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn page(
     conn: &mut AnyConnection,
     viewer: &Viewer,

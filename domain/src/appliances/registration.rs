@@ -29,6 +29,7 @@ pub fn reference_of(registration_id: &str) -> String {
 }
 
 /// Issues a registration ID that binds the next appliance to `organization_id`.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, organization_id = organization_id))]
 pub async fn create(
     portal: &Portal,
     viewer: &Viewer,
@@ -78,6 +79,7 @@ fn field_text(field: &str, value: &str, max: usize) -> Result<String, AppError> 
 }
 
 /// Exchanges a registration ID for a new appliance and its credential; the ID is then void.
+#[tracing::instrument(skip_all)]
 pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResult<RegisterResponse> {
     let name = field_text("name", &request.name, 100)?;
     let model = field_text("model", &request.model, 100)?;
@@ -149,6 +151,7 @@ pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResul
 }
 
 /// The appliance a credential belongs to, if it is still registered.
+#[tracing::instrument(skip_all)]
 pub async fn authenticate(
     conn: &mut AnyConnection,
     credential: &str,

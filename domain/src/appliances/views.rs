@@ -107,6 +107,7 @@ fn order_by(sort: ApplianceSort) -> &'static str {
 }
 
 /// The appliances the viewer may see, filtered and sorted: all of them.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -118,6 +119,7 @@ pub async fn list(
 }
 
 /// One page of [`list`], with the number of all that match.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list_page(
     conn: &mut AnyConnection,
     viewer: &Viewer,
@@ -163,6 +165,7 @@ pub async fn list_page(
 }
 
 /// The appliance if the viewer may see it; otherwise "not found".
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<ApplianceSummary> {
     let sql = format!("{} AND a.id = $4", visible_appliances());
     visible_row::<ApplianceRow>(conn, viewer, sql, id, "Appliance")
@@ -171,6 +174,7 @@ pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainRe
 }
 
 /// The appliance regardless of viewer, for live events; `None` once deleted.
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn summary(conn: &mut AnyConnection, id: i64) -> DomainResult<Option<ApplianceSummary>> {
     let sql = format!("{APPLIANCES} AND a.id = $1");
     let row: Option<ApplianceRow> = sqlx::query_as(AssertSqlSafe(sql))

@@ -22,6 +22,7 @@ async fn find_user(conn: &mut AnyConnection, homerealm: &str, email: &str) -> Do
 }
 
 /// Administrative reset: the user re-enrols at next login; old codes and sessions are void.
+#[tracing::instrument(skip_all)]
 pub async fn admin_reset_second_factor(
     portal: &Portal,
     homerealm: &str,
@@ -48,6 +49,7 @@ pub async fn admin_reset_second_factor(
 }
 
 /// Administrative password change; also lifts the account's login throttle.
+#[tracing::instrument(skip_all)]
 pub async fn admin_set_password(
     portal: &Portal,
     homerealm: &str,

@@ -9,6 +9,7 @@ use crate::sessions::{Session, Stage};
 use crate::{ClientInfo, DomainResult, Portal, secrets, totp, users};
 
 /// Enrolment, first half: a new secret to scan.
+#[tracing::instrument(skip_all, fields(user_id = session.user_id))]
 pub async fn begin_enrolment(portal: &Portal, session: &Session) -> DomainResult<TotpEnrolment> {
     require_stage(session, Stage::Enrol)?;
     let mut conn = portal.db.pool.acquire().await?;
@@ -19,6 +20,7 @@ pub async fn begin_enrolment(portal: &Portal, session: &Session) -> DomainResult
 
 /// Enrolment, second half: a code from the new authenticator confirms it. Returns the full
 /// session's token and the recovery codes, which are shown this once.
+#[tracing::instrument(skip_all, fields(user_id = session.user_id))]
 pub async fn confirm_enrolment(
     portal: &Portal,
     session: &Session,
@@ -58,6 +60,7 @@ pub async fn confirm_enrolment(
 }
 
 /// Generates and stores a fresh set of recovery codes, returning the plaintext once.
+#[tracing::instrument(skip_all, fields(user_id = user_id))]
 pub async fn new_recovery_codes(conn: &mut AnyConnection, user_id: i64) -> DomainResult<RecoveryCodes> {
     let codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
         .map(|_| secrets::recovery_code())

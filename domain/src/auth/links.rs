@@ -30,6 +30,7 @@ const RESETS_PER_CLIENT_IP: throttle::Limit = throttle::Limit {
 
 /// "Forgot password": e-mails a one-hour link if the pair matches an active user. Answers the
 /// same either way, so nobody can probe which addresses exist.
+#[tracing::instrument(skip_all)]
 pub async fn request_password_reset(
     portal: &Portal,
     homerealm: &str,
@@ -115,6 +116,7 @@ async fn send_password_reset(
 }
 
 /// Checks a reset or activation link before the form is shown.
+#[tracing::instrument(skip_all)]
 pub async fn check_link(portal: &Portal, purpose: Purpose, token: &str) -> DomainResult<()> {
     let mut conn = portal.db.pool.acquire().await?;
     tokens::peek(&mut conn, purpose, token, portal.now()).await?;
@@ -122,6 +124,7 @@ pub async fn check_link(portal: &Portal, purpose: Purpose, token: &str) -> Domai
 }
 
 /// Sets a new password from a reset link; ends every session of the user.
+#[tracing::instrument(skip_all)]
 pub async fn reset_password(
     portal: &Portal,
     token: &str,
@@ -133,6 +136,7 @@ pub async fn reset_password(
 }
 
 /// Sets the first password from an activation link and activates the account.
+#[tracing::instrument(skip_all)]
 pub async fn activate_account(
     portal: &Portal,
     token: &str,
@@ -187,6 +191,7 @@ async fn set_password_from_link(
 
 /// Issues a 48-hour activation link for an invited user and queues the welcome e-mail. A new
 /// link voids the previous one (a resend starts a new 48-hour window).
+#[tracing::instrument(skip_all)]
 pub async fn send_activation(
     conn: &mut AnyConnection,
     portal: &Portal,

@@ -94,6 +94,7 @@ async fn count_client_failure(
 }
 
 /// The first step the login page shows: the homerealm, unless the server hosts one instance.
+#[tracing::instrument(skip_all)]
 pub async fn first_login_step(portal: &Portal) -> DomainResult<LoginStep> {
     let mut conn = portal.db.pool.acquire().await?;
     Ok(match instances::only_one(&mut conn).await? {
@@ -105,6 +106,7 @@ pub async fn first_login_step(portal: &Portal) -> DomainResult<LoginStep> {
 }
 
 /// Checks a homerealm typed on the first login screen.
+#[tracing::instrument(skip_all)]
 pub async fn choose_homerealm(
     portal: &Portal,
     homerealm: &str,
@@ -152,6 +154,7 @@ async fn check_password(password: &str, hash: Option<String>) -> DomainResult<bo
 
 /// Step two: e-mail and password. On success returns the token of a session that still needs
 /// its second factor (or enrolment) and the step to show next.
+#[tracing::instrument(skip_all)]
 pub async fn sign_in_with_password(
     portal: &Portal,
     homerealm: &str,
@@ -259,6 +262,7 @@ pub(super) async fn load_user(conn: &mut AnyConnection, id: i64) -> DomainResult
 }
 
 /// Step three: a TOTP code or a recovery code. Returns the token of the new, full session.
+#[tracing::instrument(skip_all, fields(user_id = session.user_id))]
 pub async fn verify_second_factor(
     portal: &Portal,
     session: &Session,
@@ -374,6 +378,7 @@ pub(super) async fn promote(
     Ok(token)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = session.user_id))]
 pub async fn sign_out(portal: &Portal, session: &Session, client: &ClientInfo) -> DomainResult<()> {
     let mut conn = portal.db.pool.acquire().await?;
     sessions::delete(&mut conn, &session.id_hash).await?;
@@ -394,6 +399,7 @@ pub async fn sign_out(portal: &Portal, session: &Session, client: &ClientInfo) -
     .await
 }
 
+#[tracing::instrument(skip_all, fields(user_id = session.user_id))]
 pub async fn set_dark_theme(
     portal: &Portal,
     session: &Session,
