@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { APIRequestContext, expect, Page, test } from "@playwright/test";
 import { PORT } from "../playwright.config";
 import { launchServer } from "../server";
-import { addScopes, createInstance, diagnose, hydrated, invitedUser, signIn } from "./portal";
+import { addScopes, createInstance, diagnose, expectAccessible, hydrated, invitedUser, signIn } from "./portal";
 import { SmtpSink } from "./smtp-sink";
 
 const ALERTS_PORT = PORT + 50;
@@ -125,6 +125,7 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       const card = page.locator('[data-threshold="Night shift"]');
       await expect(card).toContainText("12 hours");
       await expect(card).toContainText("1 Organizations");
+      await expectAccessible(page, "Settings → Conditional alarms");
     });
 
     await test.step("the Dashboard: one appliance online, no alerts; the chart is in the server's HTML", async () => {
@@ -157,6 +158,7 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       const panel = page.getByRole("dialog", { name: "Notifications" });
       await expect(panel).toContainText("Appliance has not been seen in over 8 seconds.");
       await expect(panel.getByRole("link", { name: "wayne-nas" })).toHaveAttribute("href", /\/protect\/appliances\/\d+/);
+      await expectAccessible(page, "the Alert Center");
     });
 
     await test.step("the alarm is e-mailed to the recipient", async () => {

@@ -1,7 +1,7 @@
 // The foundation journey: first-run setup with TOTP enrolment, then the ways back in.
 import { expect, test } from "@playwright/test";
 import { serverState } from "../server";
-import { ADMIN, hydrated, logOut, submitCredentials, totpCode } from "./portal";
+import { ADMIN, expectAccessible, hydrated, logOut, submitCredentials, totpCode } from "./portal";
 
 test("an operator sets up a fresh install, enrols 2FA and logs back in", async ({ page }) => {
   const problems: string[] = [];
@@ -22,6 +22,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
   await test.step("the console's setup URL creates the instance; a weak password is refused by name", async () => {
     await page.goto(serverState().setupUrl);
     await hydrated(page);
+    await expectAccessible(page, "the setup form");
     await page.getByLabel("Homerealm").fill(ADMIN.homerealm);
     await page.getByLabel("Company name").fill(ADMIN.name);
     await page.getByLabel("Your e-mail").fill(ADMIN.email);
@@ -37,6 +38,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
 
   await test.step("enrol TOTP from the QR code's secret and receive ten recovery codes", async () => {
     await expect(page.locator(".qr svg")).toBeVisible();
+    await expectAccessible(page, "2FA enrolment");
     await page.getByRole("button", { name: "Can't scan?" }).click();
     secret = (await page.getByTestId("totp-secret").textContent())!.trim();
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -67,6 +69,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await page.getByRole("menuitemcheckbox").click();
     await saved;
     await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+    await expectAccessible(page, "the Dashboard in the dark theme");
     await page.reload();
     await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
     const html = await (await page.request.get("/")).text();
@@ -81,6 +84,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await expect(nav).toBeHidden();
     await page.getByRole("button", { name: "Menu", exact: true }).click();
     await expect(nav).toBeVisible();
+    await expectAccessible(page, "the open menu at 375 px");
     await nav.getByRole("link", { name: "Jobs" }).click();
     await expect(page.getByRole("heading", { name: "Jobs" })).toBeVisible();
     await expect(nav).toBeHidden();
@@ -97,6 +101,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await expect(page).toHaveURL(/\/login$/);
     await submitCredentials(page, ADMIN.email, ADMIN.password);
     await expect(page.getByRole("heading", { name: "Two-factor authentication" })).toBeVisible();
+    await expectAccessible(page, "the second-factor step");
     // The enrolment used the current step; the next step's code is new and within the skew.
     await page.getByLabel(/Code from your authenticator/).fill(totpCode(secret, 1));
     await page.getByRole("button", { name: "Verify" }).click();

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { APIRequestContext, expect, test } from "@playwright/test";
 import { serverState } from "../server";
-import { addScopes, createInstance, diagnose, hydrated, invitedUser, signIn } from "./portal";
+import { addScopes, createInstance, diagnose, expectAccessible, hydrated, invitedUser, signIn } from "./portal";
 
 const OWNER = { homerealm: "stark", email: "owner@stark.example", password: "Stark-Owner-42" };
 const MONITOR = { email: "watch@stark.example", password: "Watch-Stark-42", role: "Monitor", scope: "East" };
@@ -73,7 +73,7 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
     await test.step("select share-00 on page 1 and share-50 on page 2, set Daily: pending, then confirmed", async () => {
       await page.evaluate(() => ((window as any).sameDocument = true));
       await page.getByRole("checkbox", { name: "Select share-00" }).check();
-      await page.getByRole("link", { name: "Next →" }).click();
+      await page.getByRole("link", { name: "Next" }).click();
       await page.getByRole("checkbox", { name: "Select share-50" }).check();
       await expect(page.getByTestId("selected-count")).toHaveText("2 selected");
       // Hold the appliance still, so the pending state can be seen before it answers.
@@ -81,6 +81,7 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
       await page.getByRole("button", { name: "Set backup policy" }).click();
       const dialog = page.getByRole("dialog", { name: "Set backup policy" });
       await expect(dialog).toContainText("Europe/Berlin (2 assets)");
+      await expectAccessible(page, "the Set backup policy dialog");
       await dialog.getByLabel("Backup schedule").selectOption({ label: "Daily" });
       await dialog.getByLabel("Start date").fill(tomorrow());
       await dialog.getByLabel("Start time").fill("22:00");
@@ -94,7 +95,7 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
       await expect(row50).toHaveAttribute("data-policy-state", "active", { timeout: 30_000 });
       await expect(row50).toContainText("Daily");
       await expect(row50).toContainText("last 7");
-      await page.getByRole("link", { name: "← Previous" }).click();
+      await page.getByRole("link", { name: "Previous" }).click();
       const row00 = page.locator('tr[data-asset="share-00"]');
       await expect(row00).toHaveAttribute("data-policy-state", "active");
       await expect(page.locator('tr[data-asset="share-01"]')).toHaveAttribute("data-policy-state", "none");
@@ -105,6 +106,7 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
       await page.goto("/jobs/scheduled");
       await hydrated(page);
       await expect(page.locator("tr[data-schedule]")).toHaveCount(2);
+      await expectAccessible(page, "Jobs → Scheduled");
       const row = page.locator('tr[data-schedule="share-00"]');
       await expect(row).toContainText("Backplane-share-00");
       await expect(row).toContainText("Daily");
@@ -122,8 +124,9 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
       const recent = page.locator("tr[data-kind=backup]", { hasText: "share-00" }).first();
       await expect(recent.locator("[data-mode]")).toHaveAttribute("data-mode", "full");
       await recent.click();
-      await expect(page.getByLabel("Job details")).toContainText("Full");
-      await expect(page.getByRole("dialog", { name: "Job log" })).toContainText("Full backup of");
+      const drawer = page.getByRole("dialog", { name: "Job log" });
+      await expect(drawer).toContainText("Full");
+      await expect(drawer).toContainText("Full backup of");
     });
 
     await test.step("Disable pauses the schedule; Delete removes it once the appliance confirms", async () => {

@@ -1,6 +1,7 @@
 // Page helpers shared by the specs: hydration, TOTP codes, the login steps, instances and users.
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { Browser, expect, Page } from "@playwright/test";
 import { TOTP } from "otpauth";
 import { serverState } from "../server";
@@ -15,6 +16,18 @@ export const ADMIN = {
 /** Waits until the wasm has hydrated the page, so clicks reach Leptos handlers. */
 export async function hydrated(page: Page) {
   await expect(page.locator("body[data-hydrated=true]")).toBeAttached();
+}
+
+/**
+ * Fails on every WCAG 2.1 A/AA problem axe-core rates serious or critical on the page as it
+ * stands (open dialogs included), naming the rule and the elements.
+ */
+export async function expectAccessible(page: Page, where: string) {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const grave = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 5).map((n) => n.target.join(" ")).join(", ")}`);
+  expect(grave, `accessibility of ${where}`).toEqual([]);
 }
 
 /** The TOTP code `stepOffset` 30-second steps from now (the server accepts -1..+1). */

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Browser, expect, Page, test } from "@playwright/test";
-import { addScopes, createInstance, hydrated, invitedUser, signIn } from "./portal";
+import { addScopes, createInstance, expectAccessible, hydrated, invitedUser, signIn } from "./portal";
 
 const OWNER = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-1" };
 const MONITOR = { email: "night-shift@umbrella.example", password: "Night-Shift-1" };
@@ -64,6 +64,7 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await wizard.getByLabel("Its scope").selectOption({ label: "North" });
       await wizard.getByRole("button", { name: "Create registration ID" }).click();
       await expect(wizard.getByRole("status")).toContainText("Waiting for the appliance to connect");
+      await expectAccessible(page, "the Add appliance wizard");
       const command = (await page.getByTestId("appliance-command").textContent())!;
       const registrationId = command.match(/--registration-id (\S+)/)![1];
       appliance = spawn(
@@ -77,11 +78,19 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await page.getByRole("link", { name: "Open it" }).click();
       await expect(page.getByRole("heading", { name: /umbrella-nas/ })).toBeVisible();
       await expect(page.getByTestId("appliance-status")).toHaveText("Online");
+      await expectAccessible(page, "an appliance's page");
     });
 
     await test.step("add an asset; the command ends done and the asset is listed", async () => {
-      await page.getByRole("button", { name: "+ Add asset" }).click();
+      const opener = page.getByRole("button", { name: "+ Add asset" });
+      await opener.click();
       const dialog = page.getByRole("dialog", { name: "Add asset" });
+      await expect(dialog.getByLabel("Directory on the appliance")).toBeFocused();
+      await expectAccessible(page, "the Add asset dialog");
+      await page.keyboard.press("Escape");
+      await expect(dialog).toHaveCount(0);
+      await expect(opener).toBeFocused();
+      await opener.click();
       await dialog.getByLabel("Directory on the appliance").fill("/no/such/directory");
       await dialog.getByRole("button", { name: "Add" }).click();
       await expect(page.locator(".command-feedback")).toHaveAttribute("data-status", "error", { timeout: 30_000 });
@@ -150,9 +159,15 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await hydrated(page);
       await expect(page.locator("tr[data-kind=restore]")).toHaveCount(1);
       await expect(page.locator("tr[data-kind=backup]")).toHaveCount(0);
-      await page.locator("tr[data-kind=restore]").click();
-      await expect(page.getByLabel("Job details")).toContainText("Success");
-      await expect(page.getByRole("dialog", { name: "Job log" })).toBeVisible();
+      const row = page.locator("tr[data-kind=restore]");
+      await row.focus();
+      await page.keyboard.press("Enter");
+      const drawer = page.getByRole("dialog", { name: "Job log" });
+      await expect(drawer).toContainText("Success");
+      await expectAccessible(page, "Jobs → Recent with a job's drawer open");
+      await page.keyboard.press("Escape");
+      await expect(drawer).toHaveCount(0);
+      await expect(row).toBeFocused();
     });
   } finally {
     appliance?.kill();

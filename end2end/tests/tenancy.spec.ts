@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect, Page, test } from "@playwright/test";
 import { serverState } from "../server";
-import { hydrated, logOut, totpCode } from "./portal";
+import { expectAccessible, hydrated, logOut, totpCode } from "./portal";
 
 const OWNER = { homerealm: "globex", email: "owner@globex.example", password: "Globex-Owner-1" };
 
@@ -68,6 +68,7 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await row.getByRole("button", { name: "Delete" }).click();
     const confirm = page.getByRole("dialog", { name: "Delete organization" });
     await expect(confirm.getByRole("button", { name: "Delete" })).toBeDisabled();
+    await expectAccessible(page, "the Delete organization dialog");
     await confirm.getByLabel("Type DELETE to confirm").fill("DELETE");
     await confirm.getByRole("button", { name: "Delete" }).click();
     await expect(page.getByRole("cell", { name: "Temporary" })).toHaveCount(0);
@@ -89,6 +90,7 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await dialog.getByLabel("East").check();
     await dialog.getByRole("button", { name: "Save" }).click();
     await expect(page.getByRole("row", { name: /viewer@globex.example/ })).toContainText("Pending activation");
+    await expectAccessible(page, "Settings → Users");
     await page.goto("/settings/outbox");
     const mail = page.locator(".mail", { hasText: "Activate your Backplane account" });
     await mail.locator("summary").click();
@@ -131,6 +133,7 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
     await page.goto("/settings/audit?action=organization");
     await expect(page.getByRole("cell", { name: "organization.deleted" })).toBeVisible();
+    await expectAccessible(page, "the audit log");
     await expect(page.getByRole("cell", { name: "user.invited" })).toHaveCount(0);
     const csv = await (await page.request.get("/settings/audit/export.csv?action=organization")).text();
     expect(csv.split("\n")[0]).toBe("time_utc,actor,action,target,before,after,client_ip");

@@ -10,7 +10,7 @@ use super::AlertPanelOpen;
 use super::api::{
     DismissAlert, DismissAll, DismissGroup, DismissMatching, alert_count, alert_groups, alert_members,
 };
-use crate::components::{ErrorBox, LocalTime, action_error, href_with};
+use crate::components::{ErrorBox, Icon, LocalTime, Modal, action_error, href_with, icon};
 use crate::live::use_live;
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker, initial_choice};
@@ -44,7 +44,7 @@ fn BellButton(number: Option<i64>, open: RwSignal<bool>) -> impl IntoView {
             aria-label=format!("Alert Center: {count} unresolved")
             aria-expanded=move || open.get().to_string()
             on:click=move |_| open.update(|o| *o = !*o)>
-            <span aria-hidden="true">"🔔"</span>
+            {icon(Icon::Bell)}
             <span class="count">{number}</span>
         </button>
     }
@@ -108,18 +108,18 @@ fn AlertPanel() -> impl IntoView {
         }
     };
     view! {
-        <aside class="alert-panel" role="dialog" aria-label="Notifications">
+        <Modal label="Notifications" class="drawer alert-panel" on_close=move || open.set(false)>
             <header>
                 <h2>"Notifications"</h2>
                 <button type="button" aria-label="Filter" aria-pressed=move || filtering.get().to_string()
                     on:click=move |_| filtering.update(|f| *f = !*f)>"Filter"</button>
                 {powers.settings.then(|| view! {
-                    <a href="/settings/alarms" aria-label="Conditional alarm settings" on:click=move |_| open.set(false)>"⚙"</a>
+                    <a href="/settings/alarms" aria-label="Conditional alarm settings" on:click=move |_| open.set(false)>{icon(Icon::Settings)}</a>
                 })}
                 {powers.dismiss_groups.then(|| view! {
                     <button type="button" class="danger" on:click=clear_all>"Clear all"</button>
                 })}
-                <button type="button" aria-label="Close" on:click=move |_| open.set(false)>"×"</button>
+                <button type="button" aria-label="Close" on:click=move |_| open.set(false)>{icon(Icon::Close)}</button>
             </header>
             <Show when=move || filtering.get()>
                 <FilterPanel organization scope bulk=powers.bulk matching=dismissals.matching close=filtering />
@@ -139,7 +139,7 @@ fn AlertPanel() -> impl IntoView {
                     Err(error) => view! { <ErrorBox error /> }.into_any(),
                 })}
             </Transition>
-        </aside>
+        </Modal>
     }
 }
 
@@ -194,7 +194,7 @@ fn FilterPanel(
                     disabled=move || organization.get().is_none() && scope.get().is_none()
                     on:click=dismiss>"Dismiss"</button>
             })}
-            <button type="button" aria-label="Close filter" on:click=move |_| close.set(false)>"×"</button>
+            <button type="button" aria-label="Close filter" on:click=move |_| close.set(false)>{icon(Icon::Close)}</button>
         </div>
     }
 }
@@ -233,7 +233,7 @@ fn Group(group: AlertGroup, powers: Powers, dismissals: Dismissals) -> impl Into
                 <span class="muted">{format!("{} grouped · {}", group.count, group.organization_name)}</span>
                 <LocalTime unix_ms=group.latest_at />
                 {powers.dismiss_groups.then(|| view! {
-                    <button type="button" class="dismiss" aria-label="Dismiss group" on:click=dismiss_group>"×"</button>
+                    <button type="button" class="dismiss" aria-label="Dismiss group" on:click=dismiss_group>{icon(Icon::Close)}</button>
                 })}
             </div>
             <Show when=move || expanded.get()>
@@ -287,7 +287,7 @@ fn Alert(alert: AlertView, powers: Powers, dismissals: Dismissals) -> impl IntoV
             </p>
             {powers.dismiss_one.then(|| view! {
                 <button type="button" class="dismiss" aria-label="Dismiss"
-                    on:click=move |_| { dismissals.one.dispatch(DismissAlert { id }); }>"×"</button>
+                    on:click=move |_| { dismissals.one.dispatch(DismissAlert { id }); }>{icon(Icon::Close)}</button>
             })}
         </div>
     }

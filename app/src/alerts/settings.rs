@@ -9,7 +9,7 @@ use super::api::{
     AddAlertRecipient, DeleteCustomThreshold, RemoveAlertRecipient, SaveCustomThreshold,
     SaveGlobalThresholds, SetAlertCategory, get_alarm_settings, get_alert_settings,
 };
-use crate::components::{ErrorBox, Loading, action_error};
+use crate::components::{ErrorBox, Icon, Loading, action_error, icon};
 use crate::organizations::{OrgChoice, OrganizationPicker};
 
 #[component]
@@ -60,7 +60,7 @@ pub fn AlertSettingsPage() -> impl IntoView {
                                     <li data-recipient=email.clone()>
                                         {email.clone()}
                                         <button type="button" class="dismiss" aria-label=format!("Remove {email}")
-                                            on:click=move |_| { remove.dispatch(RemoveAlertRecipient { email: address.clone() }); }>"×"</button>
+                                            on:click=move |_| { remove.dispatch(RemoveAlertRecipient { email: address.clone() }); }>{icon(Icon::Close)}</button>
                                     </li>
                                 }
                             }).collect_view()}

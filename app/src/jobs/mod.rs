@@ -16,15 +16,10 @@ use leptos::prelude::*;
 /// Recent | Active | Scheduled.
 #[component]
 fn JobsTabs(current: &'static str) -> impl IntoView {
-    let tab = move |href: &'static str, label: &'static str| {
-        let here = href == current;
-        view! { <a href=href class:active=here aria-current=here.then_some("page")>{label}</a> }
-    };
-    view! {
-        <nav class="tabs" aria-label="Jobs">
-            {tab("/jobs", "Recent")}
-            {tab("/jobs/active", "Active")}
-            {tab("/jobs/scheduled", "Scheduled")}
-        </nav>
-    }
+    const TABS: &[(&str, &str)] = &[
+        ("/jobs", "Recent"),
+        ("/jobs/active", "Active"),
+        ("/jobs/scheduled", "Scheduled"),
+    ];
+    view! { <crate::components::Tabs label="Jobs" tabs=TABS current /> }
 }

@@ -14,7 +14,8 @@ use model::policy::policy_job_name;
 use super::api::list_recent_jobs;
 use super::{JobLog, JobsTabs, run_time, state_badge};
 use crate::components::{
-    DefaultSort, ErrorBox, Loading, Pager, format_bytes, format_time, select_option, sort_header,
+    DefaultSort, ListText, Loading, activates, format_bytes, format_time, paged_list, select_option,
+    sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -34,16 +35,9 @@ pub fn RecentJobsPage() -> impl IntoView {
         <JobsTabs current="/jobs" />
         <Filters />
         <Transition fallback=Loading>
-            {move || jobs.get().map(|result| match result {
-                Ok(page) if page.items.is_empty() => view! { <p class="empty">"No jobs match in the last 90 days."</p> }.into_any(),
-                Ok(page) => {
-                    let pages = page.page_count();
-                    view! {
-                        <RecentTable jobs=page.items selected />
-                        <Pager path="/jobs" page=page.page pages total=page.total capped_at=RECENT_COUNT_CAP />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            {move || jobs.get().map(|result| {
+                let text = ListText { path: "/jobs".into(), empty: "No jobs match in the last 90 days.", capped_at: Some(RECENT_COUNT_CAP) };
+                paged_list(result, text, |jobs| view! { <RecentTable jobs selected /> })
             })}
         </Transition>
         {move || selected.get().map(|job| view! { <JobDetails job selected /> })}
@@ -100,10 +94,14 @@ fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl 
                 <tbody>
                     {jobs.into_iter().map(|job| {
                         let duration = run_time(&job).unwrap_or_else(|| "–".into());
-                        let for_click = job.clone();
+                        let (for_click, for_key) = (job.clone(), job.clone());
                         view! {
                             <tr data-job=job.id data-kind=job.kind.as_str() class="clickable" tabindex="0"
-                                on:click=move |_| selected.set(Some(for_click.clone()))>
+                                on:click=move |_| selected.set(Some(for_click.clone()))
+                                on:keydown=move |ev| if activates(&ev) {
+                                    ev.prevent_default();
+                                    selected.set(Some(for_key.clone()));
+                                }>
                                 <td>{job.appliance_name.clone()}</td>
                                 <td>{job.organization_name.clone()}</td>
                                 <td>{job_name(&job)}</td>
@@ -127,7 +125,7 @@ fn RecentTable(jobs: Vec<JobView>, selected: RwSignal<Option<JobView>>) -> impl 
 #[component]
 fn JobDetails(job: JobView, selected: RwSignal<Option<JobView>>) -> impl IntoView {
     view! {
-        <section class="drawer" aria-label="Job details">
+        <JobLog job_id=job.id on_close=move || selected.set(None)>
             <dl class="facts">
                 <div><dt>"Asset"</dt><dd>{job.asset_name.clone()}</dd></div>
                 <div><dt>"Appliance"</dt><dd>{job.appliance_name.clone()}</dd></div>
@@ -138,8 +136,7 @@ fn JobDetails(job: JobView, selected: RwSignal<Option<JobView>>) -> impl IntoVie
                 <div><dt>"Size"</dt><dd>{job_size(&job)}</dd></div>
                 <div><dt>"Message"</dt><dd>{job.error.clone().unwrap_or_else(|| job.progress.message.clone())}</dd></div>
             </dl>
-        </section>
-        <JobLog job_id=job.id on_close=move || selected.set(None) />
+        </JobLog>
     }
 }
 

@@ -17,7 +17,7 @@ use model::lists::SchedulesQuery;
 use super::api::{BackupNow, DeleteSchedule, SetScheduleEnabled, list_schedules};
 use super::{JobsTabs, state_badge};
 use crate::components::{
-    DefaultSort, ErrorBox, Loading, LocalTime, Pager, action_error, select_option, sort_header,
+    DefaultSort, ListText, Loading, LocalTime, action_error, paged_list, select_option, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -53,18 +53,13 @@ pub fn ScheduledJobsPage() -> impl IntoView {
         <JobsTabs current="/jobs/scheduled" />
         <Filters />
         <Transition fallback=Loading>
-            {move || schedules.get().map(|result| match result {
-                Ok(page) if page.items.is_empty() => view! {
-                    <p class="empty">"No schedules match. Give assets a backup policy in Protect → Assets."</p>
-                }.into_any(),
-                Ok(page) => {
-                    let pages = page.page_count();
-                    view! {
-                        <ScheduleTable schedules=page.items powers sent />
-                        <Pager path="/jobs/scheduled" page=page.page pages total=page.total />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            {move || schedules.get().map(|result| {
+                let text = ListText {
+                    path: "/jobs/scheduled".into(),
+                    empty: "No schedules match. Give assets a backup policy in Protect → Assets.",
+                    capped_at: None,
+                };
+                paged_list(result, text, |schedules| view! { <ScheduleTable schedules powers sent /> })
             })}
         </Transition>
     }

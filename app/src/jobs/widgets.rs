@@ -7,7 +7,7 @@ use model::appliance::views::JobView;
 use model::auth::SessionView;
 
 use super::api::{CancelJob, job_log};
-use crate::components::{ErrorBox, Loading, action_error, format_bytes, format_duration, format_time};
+use crate::components::{ErrorBox, Loading, Modal, action_error, format_bytes, format_duration, format_time};
 use crate::live::use_live;
 
 /// Percent, bytes, rate and ETA of a job; `role=progressbar` carries the percent.
@@ -113,17 +113,22 @@ pub fn JobTable(
     }
 }
 
-/// A job's log, refreshed as new lines arrive.
+/// A job's log in a drawer, refreshed as new lines arrive, below the job's facts if given.
 #[component]
-pub fn JobLog(job_id: i64, on_close: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+pub fn JobLog(
+    job_id: i64,
+    #[prop(into)] on_close: Callback<()>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     let live = use_live();
     let lines = Resource::new(move || (job_id, live.log_lines.get()), |(id, _)| job_log(id));
     view! {
-        <section class="drawer" role="dialog" aria-label="Job log">
+        <Modal label="Job log" class="drawer" on_close=move || on_close.run(())>
             <div class="page-head">
                 <h2>{format!("Job log #{job_id}")}</h2>
-                <button type="button" on:click=move |_| on_close()>"Close"</button>
+                <button type="button" on:click=move |_| on_close.run(())>"Close"</button>
             </div>
+            {children.map(|facts| facts())}
             <Transition fallback=Loading>
                 {move || lines.get().map(|result| match result {
                     Ok(lines) if lines.is_empty() => view! { <p class="muted">"No log lines yet."</p> }.into_any(),
@@ -133,6 +138,6 @@ pub fn JobLog(job_id: i64, on_close: impl Fn() + Send + Sync + 'static) -> impl 
                     Err(error) => view! { <ErrorBox error /> }.into_any(),
                 })}
             </Transition>
-        </section>
+        </Modal>
     }
 }

@@ -10,7 +10,7 @@ use model::tenancy::{Organization, PAGE_SIZES, Scope};
 use super::api::{
     CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
 };
-use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, href_with};
+use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, href_with, paged_list};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -58,15 +58,9 @@ pub fn OrganizationsPage() -> impl IntoView {
             })}
         </Suspense>
         <Transition fallback=Loading>
-            {move || orgs.get().map(|result| match result {
-                Ok(page) => {
-                    let pages = page.page_count();
-                    view! {
-                        <OrgTable orgs=page.items may_manage dialog />
-                        <Pager path="/organizations" page=page.page pages total=page.total />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            {move || orgs.get().map(|result| {
+                let text = ListText { path: "/organizations".into(), empty: "No organizations match.", capped_at: None };
+                paged_list(result, text, |orgs| view! { <OrgTable orgs may_manage dialog /> })
             })}
         </Transition>
     }
@@ -203,18 +197,18 @@ fn OrgForm(
     };
     match org.clone() {
         None => view! {
-            <section class="dialog" role="dialog" aria-label="New organization">
+            <Modal label="New organization" on_close=move || dialog.set(Dialog::Closed)>
                 <h2>"New organization"</h2>
                 <ActionForm action=create>
                     {fields(String::new())}
                     {action_error(create.value())}
                     <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
-            </section>
+            </Modal>
         }
         .into_any(),
         Some(existing) => view! {
-            <section class="dialog" role="dialog" aria-label="Edit organization">
+            <Modal label="Edit organization" on_close=move || dialog.set(Dialog::Closed)>
                 <h2>{format!("Edit {}", existing.name)}</h2>
                 <ActionForm action=update>
                     <input type="hidden" name="id" value=existing.id />
@@ -222,7 +216,7 @@ fn OrgForm(
                     {action_error(update.value())}
                     <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
-            </section>
+            </Modal>
         }
         .into_any(),
     }
@@ -243,7 +237,7 @@ fn DeleteOrg(
         }
     });
     view! {
-        <section class="dialog" role="dialog" aria-label="Delete organization">
+        <Modal label="Delete organization" on_close=move || dialog.set(Dialog::Closed)>
             <h2>{format!("Delete {}?", org.name)}</h2>
             <p>"This deletes the organization together with its appliances and everything they own. It cannot be undone."</p>
             <ActionForm action>
@@ -257,6 +251,6 @@ fn DeleteOrg(
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }

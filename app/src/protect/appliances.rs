@@ -12,7 +12,8 @@ use model::lists::AppliancesQuery;
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
 use crate::components::{
-    ErrorBox, Loading, Pager, action_error, format_bytes, format_time, href_with, select_option,
+    Icon, ListText, Loading, Modal, action_error, format_bytes, format_time, href_with, icon, paged_list,
+    select_option,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -43,18 +44,13 @@ pub fn ProtectPage() -> impl IntoView {
         </Show>
         <Filters />
         <Transition fallback=Loading>
-            {move || appliances.get().map(|result| match result {
-                Ok(page) if page.items.is_empty() => view! {
-                    <p class="empty">"No appliances match. Add one with + New: it connects out to this portal, no inbound port needed."</p>
-                }.into_any(),
-                Ok(page) => {
-                    let pages = page.page_count();
-                    view! {
-                        <ApplianceTable appliances=page.items />
-                        <Pager path="/protect" page=page.page pages total=page.total />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            {move || appliances.get().map(|result| {
+                let text = ListText {
+                    path: "/protect".into(),
+                    empty: "No appliances match. Add one with + New: it connects out to this portal, no inbound port needed.",
+                    capped_at: None,
+                };
+                paged_list(result, text, |appliances| view! { <ApplianceTable appliances /> })
             })}
         </Transition>
     }
@@ -145,7 +141,7 @@ fn AddApplianceWizard(adding: RwSignal<bool>) -> impl IntoView {
     let organization = RwSignal::new(None::<i64>);
     let on_pick = Callback::new(move |choice: Option<OrgChoice>| organization.set(choice.map(|c| c.id)));
     view! {
-        <section class="dialog" role="dialog" aria-label="Add appliance">
+        <Modal label="Add appliance" on_close=move || adding.set(false)>
             <h2>"Add appliance"</h2>
             {move || match create.value().get() {
                 Some(Ok(registration)) => view! { <AwaitAppliance registration adding /> }.into_any(),
@@ -182,7 +178,7 @@ fn AddApplianceWizard(adding: RwSignal<bool>) -> impl IntoView {
                     </ActionForm>
                 }.into_any(),
             }}
-        </section>
+        </Modal>
     }
 }
 
@@ -204,7 +200,7 @@ fn AwaitAppliance(registration: NewRegistration, adding: RwSignal<bool>) -> impl
         {move || match connected() {
             Some(appliance) => view! {
                 <p class="connected" role="status" data-testid="appliance-connected">
-                    {format!("✓ {} is connected.", appliance.name)}
+                    {icon(Icon::Check)}{format!(" {} is connected.", appliance.name)}
                     " " <a href=format!("/protect/appliances/{}", appliance.id)>"Open it"</a>
                 </p>
             }.into_any(),

@@ -19,7 +19,7 @@ use model::policy::{Frequency, Policy};
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
-use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, format_time};
+use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, format_time, paged_list};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 
@@ -69,16 +69,9 @@ pub fn AssetsPage() -> impl IntoView {
             PolicyDialog::Remove => Some(view! { <RemovePolicyForm selection dialog done /> }.into_any()),
         }}
         <Transition fallback=Loading>
-            {move || assets.get().map(|result| match result {
-                Ok(page) if page.items.is_empty() => view! { <p class="empty">"No assets match."</p> }.into_any(),
-                Ok(page) => {
-                    let pages = page.page_count();
-                    view! {
-                        <AssetTable assets=page.items selection selectable=may_retain />
-                        <Pager path="/protect/assets" page=page.page pages total=page.total />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            {move || assets.get().map(|result| {
+                let text = ListText { path: "/protect/assets".into(), empty: "No assets match.", capped_at: None };
+                paged_list(result, text, |assets| view! { <AssetTable assets selection selectable=may_retain /> })
             })}
         </Transition>
     }
@@ -316,7 +309,7 @@ fn SetPolicyForm(
     follow_outcome(set, done);
     let count = selection.with_untracked(|s| s.len());
     view! {
-        <section class="dialog" role="dialog" aria-label="Set backup policy">
+        <Modal label="Set backup policy" on_close=move || dialog.set(PolicyDialog::Closed)>
             <h2>{format!("Set backup policy on {count} asset{}", if count == 1 { "" } else { "s" })}</h2>
             <ActionForm action=set>
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
@@ -334,7 +327,7 @@ fn SetPolicyForm(
                 {action_error(set.value())}
                 <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 
@@ -347,7 +340,7 @@ fn RetentionForm(
     let retain = ServerAction::<SetRetention>::new();
     follow_outcome(retain, done);
     view! {
-        <section class="dialog" role="dialog" aria-label="Change retention">
+        <Modal label="Change retention" on_close=move || dialog.set(PolicyDialog::Closed)>
             <h2>"Change retention"</h2>
             <ActionForm action=retain>
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
@@ -355,7 +348,7 @@ fn RetentionForm(
                 {action_error(retain.value())}
                 <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 
@@ -369,7 +362,7 @@ fn RemovePolicyForm(
     follow_outcome(remove, done);
     let count = selection.with_untracked(|s| s.len());
     view! {
-        <section class="dialog" role="dialog" aria-label="Remove backup policy">
+        <Modal label="Remove backup policy" on_close=move || dialog.set(PolicyDialog::Closed)>
             <h2>"Remove backup policy"</h2>
             <p>{format!("Scheduled backups of {count} asset{} stop; their recovery points stay.", if count == 1 { "" } else { "s" })}</p>
             <ActionForm action=remove>
@@ -380,6 +373,6 @@ fn RemovePolicyForm(
                     <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }

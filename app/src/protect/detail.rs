@@ -14,7 +14,8 @@ use super::api::{
     list_recovery_points,
 };
 use crate::components::{
-    ErrorBox, Loading, Pager, TypeDeleteToConfirm, action_error, format_bytes, format_time, load_page,
+    ErrorBox, ListText, Loading, Modal, TypeDeleteToConfirm, action_error, format_bytes, format_time,
+    load_page, paged_list,
 };
 use crate::jobs::api::{BackupNow, list_jobs};
 use crate::jobs::{JobLog, JobTable};
@@ -176,19 +177,18 @@ fn Assets(
         </div>
         {action_error(backup.value())}
         <Transition fallback=Loading>
-            {move || assets.get().map(|result| match result {
-                Ok(page) if page.items.is_empty() => view! {
-                    <p class="empty">"Nothing protected yet. Add a directory of this appliance with + Add asset."</p>
-                }.into_any(),
-                Ok(page) => {
-                    let pages = page.page_count();
-                    let path = path.clone();
-                    view! {
+            {move || assets.get().map(|result| {
+                let text = ListText {
+                    path: path.clone(),
+                    empty: "Nothing protected yet. Add a directory of this appliance with + Add asset.",
+                    capped_at: None,
+                };
+                paged_list(result, text, |assets| view! {
                         <div class="table-wrap">
                             <table class="list">
                                 <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
                                 <tbody>
-                                    {page.items.into_iter().map(|asset| {
+                                    {assets.into_iter().map(|asset| {
                                         let id = asset.id;
                                         let for_restore = asset.clone();
                                         let for_remove = asset.clone();
@@ -222,10 +222,7 @@ fn Assets(
                                 </tbody>
                             </table>
                         </div>
-                        <Pager path page=page.page pages total=page.total />
-                    }.into_any()
-                }
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })
             })}
         </Transition>
     }
@@ -311,7 +308,7 @@ fn AddAssetForm(
     let add = ServerAction::<AddAsset>::new();
     follow_command(add, dialog, last_command);
     view! {
-        <section class="dialog" role="dialog" aria-label="Add asset">
+        <Modal label="Add asset" on_close=move || dialog.set(Dialog::Closed)>
             <h2>"Add asset"</h2>
             <ActionForm action=add>
                 <input type="hidden" name="appliance_id" value=appliance_id />
@@ -322,7 +319,7 @@ fn AddAssetForm(
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 
@@ -351,7 +348,7 @@ fn RestoreForm(
         .cloned()
         .unwrap_or_else(|| asset.path.clone());
     view! {
-        <section class="dialog" role="dialog" aria-label="Restore">
+        <Modal label="Restore" on_close=move || dialog.set(Dialog::Closed)>
             <h2>{format!("Restore {}", asset.name)}</h2>
             <ActionForm action=restore>
                 <input type="hidden" name="asset_id" value=asset.id />
@@ -379,7 +376,7 @@ fn RestoreForm(
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 
@@ -392,7 +389,7 @@ fn RemoveAssetForm(
     let remove = ServerAction::<RemoveAsset>::new();
     follow_command(remove, dialog, last_command);
     view! {
-        <section class="dialog" role="dialog" aria-label="Remove asset">
+        <Modal label="Remove asset" on_close=move || dialog.set(Dialog::Closed)>
             <h2>{format!("Remove {}", asset.name)}</h2>
             <p>"The appliance stops protecting this directory. Its recovery points stay in the appliance's repository."</p>
             <ActionForm action=remove>
@@ -404,7 +401,7 @@ fn RemoveAssetForm(
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 
@@ -417,7 +414,7 @@ fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl Into
         }
     });
     view! {
-        <section class="dialog" role="dialog" aria-label="Delete appliance">
+        <Modal label="Delete appliance" on_close=move || dialog.set(Dialog::Closed)>
             <h2>"Delete appliance"</h2>
             <p>"Its credential stops working at once and, if it is connected, it is told to unregister. Its job history stays in the audit trail."</p>
             <ActionForm action=delete>
@@ -429,7 +426,7 @@ fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl Into
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
-        </section>
+        </Modal>
     }
 }
 

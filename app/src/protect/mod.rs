@@ -15,14 +15,6 @@ use leptos::prelude::*;
 /// Appliances | Assets.
 #[component]
 fn ProtectTabs(current: &'static str) -> impl IntoView {
-    let tab = move |href: &'static str, label: &'static str| {
-        let here = href == current;
-        view! { <a href=href class:active=here aria-current=here.then_some("page")>{label}</a> }
-    };
-    view! {
-        <nav class="tabs" aria-label="Protect">
-            {tab("/protect", "Appliances")}
-            {tab("/protect/assets", "Assets")}
-        </nav>
-    }
+    const TABS: &[(&str, &str)] = &[("/protect", "Appliances"), ("/protect/assets", "Assets")];
+    view! { <crate::components::Tabs label="Protect" tabs=TABS current /> }
 }

@@ -8,7 +8,7 @@ use model::{Action, Role};
 use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
-use crate::components::{ErrorBox, Loading, Pager, SaveOrCancel, action_error, format_time};
+use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, format_time, paged_list};
 use crate::organizations::api::list_scopes;
 
 #[derive(Clone, PartialEq)]
@@ -97,19 +97,18 @@ pub fn UsersPage() -> impl IntoView {
             })}
         </Suspense>
         <Transition fallback=Loading>
-            {move || users.get().map(|result| match result {
-                Ok(page) => view! {
+            {move || users.get().map(|result| {
+                let text = ListText { path: "/settings/users".into(), empty: "No users match.", capped_at: None };
+                paged_list(result, text, |users| view! {
                     <div class="table-wrap">
                         <table class="list">
                             <thead><tr><th>"Email"</th><th>"Role"</th><th>"Scopes"</th><th>"Status"</th><th>"Last seen"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                             <tbody>
-                                {page.items.iter().cloned().map(|user| view! { <UserRow user may_manage_superusers actions dialog /> }).collect_view()}
+                                {users.into_iter().map(|user| view! { <UserRow user may_manage_superusers actions dialog /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
-                    <Pager path="/settings/users" page=page.page pages=page.page_count() total=page.total />
-                }.into_any(),
-                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })
             })}
         </Transition>
     }
@@ -217,7 +216,7 @@ fn AccessForm(
     };
     match user {
         None => view! {
-            <section class="dialog" role="dialog" aria-label="New user">
+            <Modal label="New user" on_close=move || dialog.set(Dialog::Closed)>
                 <h2>"New user"</h2>
                 <p class="muted">"They get an e-mail with an activation link valid for 48 hours."</p>
                 <ActionForm action=actions.invite>
@@ -226,11 +225,11 @@ fn AccessForm(
                     {action_error(actions.invite.value())}
                     <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
-            </section>
+            </Modal>
         }
         .into_any(),
         Some(user) => view! {
-            <section class="dialog" role="dialog" aria-label="Edit user">
+            <Modal label="Edit user" on_close=move || dialog.set(Dialog::Closed)>
                 <h2>{format!("Edit {}", user.email)}</h2>
                 <ActionForm action=actions.access>
                     <input type="hidden" name="id" value=user.id />
@@ -238,7 +237,7 @@ fn AccessForm(
                     {action_error(actions.access.value())}
                     <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
-            </section>
+            </Modal>
         }
         .into_any(),
     }
@@ -258,7 +257,7 @@ fn role_description(role: Role) -> &'static str {
 #[component]
 fn PasswordForm(user: UserSummary, actions: UserActions, dialog: RwSignal<Dialog>) -> impl IntoView {
     view! {
-        <section class="dialog" role="dialog" aria-label="Set password">
+        <Modal label="Set password" on_close=move || dialog.set(Dialog::Closed)>
             <h2>{format!("Set a password for {}", user.email)}</h2>
             <ActionForm action=actions.password>
                 <input type="hidden" name="id" value=user.id />
@@ -267,6 +266,6 @@ fn PasswordForm(user: UserSummary, actions: UserActions, dialog: RwSignal<Dialog
                 {action_error(actions.password.value())}
                 <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
-        </section>
+        </Modal>
     }
 }

@@ -4,7 +4,7 @@ use model::auth::SessionView;
 
 use crate::alerts::AlertBell;
 use crate::auth::api::{Logout, SetTheme};
-use crate::components::load_page;
+use crate::components::{Icon, icon, load_page};
 
 /// Dashboard, Protect, Jobs, Organizations; the gear for Settings; the user menu. Below
 /// 48 rem the navigation collapses behind a menu button.
@@ -23,7 +23,7 @@ pub fn TopBar(session: SessionView) -> impl IntoView {
                 aria-controls="main-nav"
                 on:click=move |_| nav_open.update(|open| *open = !*open)
             >
-                "☰"
+                {icon(Icon::Menu)}
             </button>
             <nav id="main-nav" class="main-nav" class:open=move || nav_open.get() aria-label="Main">
                 <A href="/" exact=true on:click=close>"Dashboard"</A>
@@ -31,7 +31,7 @@ pub fn TopBar(session: SessionView) -> impl IntoView {
                 <A href="/jobs" on:click=close>"Jobs"</A>
                 <A href="/organizations" on:click=close>"Organizations"</A>
                 <A href="/settings" on:click=close attr:class="settings-link" attr:aria-label="Settings" attr:title="Settings">
-                    <span aria-hidden="true">"⚙"</span>
+                    {icon(Icon::Settings)}
                     <span class="label">"Settings"</span>
                 </A>
             </nav>

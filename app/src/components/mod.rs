@@ -1,9 +1,15 @@
 //! Small pieces shared by every area.
 
+mod icons;
+mod lists;
+mod modal;
+
+pub use icons::{Icon, icon};
+pub use lists::{DefaultSort, ListText, Pager, Tabs, paged_list, sort_header};
+pub use modal::Modal;
+
 use leptos::prelude::*;
 use model::AppError;
-use model::lists::DEFAULT_PAGE_SIZE;
-use model::tenancy::PAGE_SIZES;
 
 /// The message of a failed request, announced to screen readers.
 #[component]
@@ -33,6 +39,11 @@ pub fn load_page(path: &str) {
     let _ = window().location().assign(path);
 }
 
+/// Whether a key press activates a focused row or other custom control, as a click would.
+pub fn activates(ev: &leptos::ev::KeyboardEvent) -> bool {
+    matches!(ev.key().as_str(), "Enter" | " ")
+}
+
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted">"Loading…"</p> }
@@ -54,91 +65,6 @@ pub fn href_with(
         }
     }
     format!("{path}{}", query.to_query_string())
-}
-
-/// The list's default order: its sort key, and whether that key runs newest/largest first.
-#[derive(Debug, Clone, Copy)]
-pub struct DefaultSort {
-    pub key: &'static str,
-    pub descending: bool,
-}
-
-/// A column header linking to the list at `path` sorted by `key` (flipping the direction when
-/// it is already the sort), keeping the other filters; marks the current sort with an arrow.
-pub fn sort_header(
-    path: &'static str,
-    query: &leptos_router::params::ParamsMap,
-    default: DefaultSort,
-    key: &'static str,
-    label: &'static str,
-) -> impl IntoView + use<> {
-    let current = query.get("sort").unwrap_or_else(|| default.key.into());
-    let descending = query
-        .get("desc")
-        .map_or(current == default.key && default.descending, |d| d == "1");
-    let next_desc = current == key && !descending;
-    let href = href_with(
-        path,
-        query,
-        &[
-            ("sort", Some(key.into())),
-            ("desc", Some(if next_desc { "1" } else { "0" }.into())),
-            ("page", None),
-        ],
-    );
-    let mark = (current == key).then_some(if descending { " ↓" } else { " ↑" });
-    view! { <th><a href=href>{label}{mark}</a></th> }
-}
-
-/// "Page N of M" with previous/next links that keep the other parameters. With `capped_at`,
-/// a total beyond it reads "more than N" (the list stopped counting there).
-#[component]
-pub fn Pager(
-    #[prop(into)] path: String,
-    page: u32,
-    pages: u32,
-    total: i64,
-    #[prop(optional)] capped_at: Option<i64>,
-) -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let link = {
-        let path = path.clone();
-        move |to: u32| href_with(&path, &query.get_untracked(), &[("page", Some(to.to_string()))])
-    };
-    let summary = match capped_at {
-        Some(cap) if total > cap => format!("More than {cap} · page {page}"),
-        _ => format!("{total} in all · page {page} of {pages}"),
-    };
-    let current_size = query.with_untracked(|q| {
-        q.get("per_page")
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|n| PAGE_SIZES.contains(n))
-            .unwrap_or(DEFAULT_PAGE_SIZE)
-    });
-    let size_link = {
-        move |size: u32| {
-            href_with(
-                &path,
-                &query.get_untracked(),
-                &[("per_page", Some(size.to_string())), ("page", None)],
-            )
-        }
-    };
-    view! {
-        <nav class="pager" aria-label="Pages">
-            <span class="muted">{summary}</span>
-            {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
-            {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
-            <span class="page-sizes" aria-label="Rows per page">
-                <span class="muted">"Rows per page:"</span>
-                {PAGE_SIZES.into_iter().map(|size| if size == current_size {
-                    view! { <span aria-current="true" class="current">{size}</span> }.into_any()
-                } else {
-                    view! { <a href=size_link(size)>{size}</a> }.into_any()
-                }).collect_view()}
-            </span>
-        </nav>
-    }
 }
 
 /// UTC, to the minute; the same on server and client so hydration matches.
