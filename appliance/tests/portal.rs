@@ -175,6 +175,25 @@ where
     panic!("timed out waiting for: {what}");
 }
 
+/// Waits until command `id` ends with `status` ("done" or "error").
+async fn command_ends(portal: &Portal, id: i64, status: &str) {
+    let what = format!("command {id} ends {status}");
+    eventually(
+        &what,
+        || async move { command_status(portal, id).await.0 == status },
+    )
+    .await
+}
+
+/// The state of the newest job of `kind`, if there is one.
+async fn latest_job_state(portal: &Portal, kind: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1")
+        .bind(kind)
+        .fetch_optional(&portal.db.pool)
+        .await
+        .unwrap()
+}
+
 async fn command_status(portal: &Portal, id: i64) -> (String, Option<String>) {
     sqlx::query_as("SELECT status, message FROM appliance_commands WHERE id = $1")
         .bind(id)
@@ -250,15 +269,8 @@ on_both_databases!(
             .await
             .unwrap()
             .id;
-        let portal = s.portal.clone();
-        eventually("both commands finish", || {
-            let portal = portal.clone();
-            async move {
-                command_status(&portal, added).await.0 == "done"
-                    && command_status(&portal, refused).await.0 == "error"
-            }
-        })
-        .await;
+        command_ends(&s.portal, added, "done").await;
+        command_ends(&s.portal, refused, "error").await;
         let (_, message) = command_status(&s.portal, refused).await;
         assert!(
             message.unwrap().contains("/no/such/dir"),
@@ -293,22 +305,17 @@ on_both_databases!(
         .await
         .unwrap()
         .id;
-        let portal = s.portal.clone();
-        eventually("the backup succeeds and its recovery point is reported", || {
-            let portal = portal.clone();
-            async move {
-                let state: Option<String> =
-                    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = 'backup'")
-                        .fetch_optional(&portal.db.pool)
-                        .await
-                        .unwrap();
+        let portal = &s.portal;
+        eventually(
+            "the backup succeeds and its recovery point is reported",
+            || async move {
                 let points: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_points")
                     .fetch_one(&portal.db.pool)
                     .await
                     .unwrap();
-                state.as_deref() == Some("success") && points == 1
-            }
-        })
+                latest_job_state(portal, "backup").await.as_deref() == Some("success") && points == 1
+            },
+        )
         .await;
         assert_eq!(command_status(&s.portal, backup).await.0, "done");
         let (percent, log_lines): (f64, i64) = sqlx::query_as(
@@ -380,12 +387,7 @@ on_both_databases!(
             .await
             .unwrap()
             .id;
-        let portal = s.portal.clone();
-        eventually("the appliance refuses a restore outside its roots", || {
-            let portal = portal.clone();
-            async move { command_status(&portal, refused).await.0 == "error" }
-        })
-        .await;
+        command_ends(&s.portal, refused, "error").await;
         assert!(
             !s.dir.join("elsewhere").exists(),
             "nothing written outside the roots"
@@ -403,17 +405,9 @@ on_both_databases!(
         commands::enqueue(&s.portal, &s.root, appliance_id, &restore, &client)
             .await
             .unwrap();
-        let portal = s.portal.clone();
-        eventually("the restore succeeds", || {
-            let portal = portal.clone();
-            async move {
-                let state: Option<String> =
-                    sqlx::query_scalar("SELECT state FROM jobs WHERE kind = 'restore'")
-                        .fetch_optional(&portal.db.pool)
-                        .await
-                        .unwrap();
-                state.as_deref() == Some("success")
-            }
+        let portal = &s.portal;
+        eventually("the restore succeeds", || async move {
+            latest_job_state(portal, "restore").await.as_deref() == Some("success")
         })
         .await;
         assert_eq!(
@@ -485,12 +479,7 @@ on_both_databases!(
             .expect("the appliance stops")
             .unwrap();
         assert!(status.success());
-        let portal = s.portal.clone();
-        eventually("the unregister command is acknowledged", || {
-            let portal = portal.clone();
-            async move { command_status(&portal, unregister).await.0 == "done" }
-        })
-        .await;
+        command_ends(&s.portal, unregister, "done").await;
         assert!(
             !credential_file.exists(),
             "the credential is gone after unregistering"

@@ -274,77 +274,62 @@ on_both_databases!(
             .unwrap();
 
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let names = |list: Vec<model::appliance::views::ApplianceSummary>| {
-            list.into_iter().map(|a| a.name).collect::<Vec<_>>()
-        };
-        let low = views::list(
-            &mut conn,
-            &w.root,
-            &ApplianceFilter {
-                low_space: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(names(low), vec!["tight-box"], "25 % free is at or below 30 %");
-        let online = views::list(
-            &mut conn,
-            &w.root,
-            &ApplianceFilter {
-                online: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(names(online), vec!["tight-box"]);
-        let offline = views::list(
-            &mut conn,
-            &w.root,
-            &ApplianceFilter {
-                online: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(names(offline), vec!["nas-1"]);
-        let named = views::list(
-            &mut conn,
-            &w.root,
-            &ApplianceFilter {
-                name_contains: Some("TIGHT".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(names(named), vec!["tight-box"]);
-        let by_space = views::list(
-            &mut conn,
-            &w.root,
-            &ApplianceFilter {
-                sort: ApplianceSort::FreeSpace,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(names(by_space), vec!["tight-box", "nas-1"], "least free first");
-        let by_name = views::list(&mut conn, &w.root, &Default::default())
-            .await
-            .unwrap();
-        assert_eq!(names(by_name), vec!["nas-1", "tight-box"]);
-        let wildcard = ApplianceFilter {
-            name_contains: Some("_".into()),
-            ..Default::default()
-        };
-        let literal = views::list(&mut conn, &w.root, &wildcard).await.unwrap();
-        assert!(
-            literal.is_empty(),
-            "'_' is a character to find, not LIKE's wildcard"
-        );
+        let cases = [
+            (
+                ApplianceFilter {
+                    low_space: true,
+                    ..Default::default()
+                },
+                vec!["tight-box"],
+                "25 % free is at or below 30 %",
+            ),
+            (
+                ApplianceFilter {
+                    online: Some(true),
+                    ..Default::default()
+                },
+                vec!["tight-box"],
+                "online",
+            ),
+            (
+                ApplianceFilter {
+                    online: Some(false),
+                    ..Default::default()
+                },
+                vec!["nas-1"],
+                "offline",
+            ),
+            (
+                ApplianceFilter {
+                    name_contains: Some("TIGHT".into()),
+                    ..Default::default()
+                },
+                vec!["tight-box"],
+                "name contains, any case",
+            ),
+            (
+                ApplianceFilter {
+                    sort: ApplianceSort::FreeSpace,
+                    ..Default::default()
+                },
+                vec!["tight-box", "nas-1"],
+                "least free first",
+            ),
+            (ApplianceFilter::default(), vec!["nas-1", "tight-box"], "by name"),
+            (
+                ApplianceFilter {
+                    name_contains: Some("_".into()),
+                    ..Default::default()
+                },
+                vec![],
+                "'_' is a character to find, not LIKE's wildcard",
+            ),
+        ];
+        for (filter, expected, why) in cases {
+            let listed = views::list(&mut conn, &w.root, &filter).await.unwrap();
+            let names: Vec<String> = listed.into_iter().map(|a| a.name).collect();
+            assert_eq!(names, expected, "{why}");
+        }
         let second = views::list_page(&mut conn, &w.root, &Default::default(), 2, 1)
             .await
             .unwrap();
@@ -353,7 +338,7 @@ on_both_databases!(
             (2, 2),
             "paged like the other lists"
         );
-        assert_eq!(names(second.items), vec!["tight-box"]);
+        assert_eq!(second.items[0].name, "tight-box");
 
         let orgs = organizations::list(&mut conn, &w.root, &OrgQuery::default())
             .await

@@ -105,12 +105,17 @@ fn local_time(unix_ms: i64) -> String {
     )
 }
 
-/// The Save and Cancel buttons at the foot of a dialog's form.
+/// The submit ("Save" unless named) and Cancel buttons at the foot of a dialog's form; a
+/// `danger` submit is for what deletes or removes.
 #[component]
-pub fn SaveOrCancel(on_cancel: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+pub fn SubmitOrCancel(
+    #[prop(default = "Save")] submit: &'static str,
+    #[prop(optional)] danger: bool,
+    on_cancel: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
     view! {
         <div class="actions">
-            <button type="submit" class="primary">"Save"</button>
+            <button type="submit" class=if danger { "danger" } else { "primary" }>{submit}</button>
             <button type="button" on:click=move |_| on_cancel()>"Cancel"</button>
         </div>
     }

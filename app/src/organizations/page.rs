@@ -10,7 +10,7 @@ use model::tenancy::{Organization, PAGE_SIZES, Scope};
 use super::api::{
     CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
 };
-use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, href_with, paged_list};
+use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, href_with, paged_list};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -202,7 +202,7 @@ fn OrgForm(
                 <ActionForm action=create>
                     {fields(String::new())}
                     {action_error(create.value())}
-                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
+                    <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </Modal>
         }
@@ -214,7 +214,7 @@ fn OrgForm(
                     <input type="hidden" name="id" value=existing.id />
                     {fields(existing.name.clone())}
                     {action_error(update.value())}
-                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
+                    <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </Modal>
         }

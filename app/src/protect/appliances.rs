@@ -12,8 +12,8 @@ use model::lists::AppliancesQuery;
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
 use crate::components::{
-    Icon, ListText, Loading, Modal, action_error, format_bytes, format_time, href_with, icon, paged_list,
-    select_option,
+    Icon, ListText, Loading, Modal, SubmitOrCancel, action_error, format_bytes, format_time, href_with, icon,
+    paged_list, select_option,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -171,10 +171,7 @@ fn AddApplianceWizard(adding: RwSignal<bool>) -> impl IntoView {
                         </fieldset>
                         <p class="muted">"The organization cannot be changed once the appliance has registered."</p>
                         {action_error(create.value())}
-                        <div class="actions">
-                            <button type="submit" class="primary">"Create registration ID"</button>
-                            <button type="button" on:click=move |_| adding.set(false)>"Cancel"</button>
-                        </div>
+                        <SubmitOrCancel submit="Create registration ID" on_cancel=move || adding.set(false) />
                     </ActionForm>
                 }.into_any(),
             }}

@@ -19,7 +19,7 @@ use model::policy::{Frequency, Policy};
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
-use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, format_time, paged_list};
+use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 
@@ -325,7 +325,7 @@ fn SetPolicyForm(
                 <RetentionFields />
                 <p class="muted small">"The first backup is a full backup and takes longer than the incremental backups that follow."</p>
                 {action_error(set.value())}
-                <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
+                <SubmitOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
         </Modal>
     }
@@ -346,7 +346,7 @@ fn RetentionForm(
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
                 <RetentionFields />
                 {action_error(retain.value())}
-                <SaveOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
+                <SubmitOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
         </Modal>
     }
@@ -368,10 +368,7 @@ fn RemovePolicyForm(
             <ActionForm action=remove>
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
                 {action_error(remove.value())}
-                <div class="actions">
-                    <button type="submit" class="danger">"Remove"</button>
-                    <button type="button" on:click=move |_| dialog.set(PolicyDialog::Closed)>"Cancel"</button>
-                </div>
+                <SubmitOrCancel submit="Remove" danger=true on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>
         </Modal>
     }

@@ -14,8 +14,8 @@ use super::api::{
     list_recovery_points,
 };
 use crate::components::{
-    ErrorBox, ListText, Loading, Modal, TypeDeleteToConfirm, action_error, format_bytes, format_time,
-    load_page, paged_list,
+    ErrorBox, ListText, Loading, Modal, SubmitOrCancel, TypeDeleteToConfirm, action_error, format_bytes,
+    format_time, load_page, paged_list,
 };
 use crate::jobs::api::{BackupNow, list_jobs};
 use crate::jobs::{JobLog, JobTable};
@@ -314,10 +314,7 @@ fn AddAssetForm(
                 <input type="hidden" name="appliance_id" value=appliance_id />
                 <label>"Directory on the appliance" <input name="path" required placeholder="/srv/data" /></label>
                 {action_error(add.value())}
-                <div class="actions">
-                    <button type="submit" class="primary">"Add"</button>
-                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
-                </div>
+                <SubmitOrCancel submit="Add" on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
     }
@@ -371,10 +368,7 @@ fn RestoreForm(
                 <label>"Restore into (a directory on the appliance)" <input name="target_dir" required placeholder=placeholder /></label>
                 <label class="switch"><input type="checkbox" name="overwrite" value="1" />"Overwrite files that exist there"</label>
                 {action_error(restore.value())}
-                <div class="actions">
-                    <button type="submit" class="primary">"Restore"</button>
-                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
-                </div>
+                <SubmitOrCancel submit="Restore" on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
     }
@@ -396,10 +390,7 @@ fn RemoveAssetForm(
                 <input type="hidden" name="asset_id" value=asset.id />
                 <TypeDeleteToConfirm />
                 {action_error(remove.value())}
-                <div class="actions">
-                    <button type="submit" class="danger">"Remove"</button>
-                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
-                </div>
+                <SubmitOrCancel submit="Remove" danger=true on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
     }
@@ -421,10 +412,7 @@ fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl Into
                 <input type="hidden" name="appliance_id" value=appliance_id />
                 <TypeDeleteToConfirm />
                 {action_error(delete.value())}
-                <div class="actions">
-                    <button type="submit" class="danger">"Delete"</button>
-                    <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
-                </div>
+                <SubmitOrCancel submit="Delete" danger=true on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
     }

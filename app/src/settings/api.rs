@@ -55,11 +55,7 @@ pub async fn invite_user(
     scope_ids: Option<Vec<i64>>,
 ) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageUsers)?;
-    let access = UserAccess {
-        role,
-        global_scope: global_scope.unwrap_or(false),
-        scope_ids: scope_ids.unwrap_or_default(),
-    };
+    let access = user_access(role, global_scope, scope_ids);
     domain::user_admin::invite(&portal(), &viewer, &email, &access, &client_info())
         .await
         .map(|_| ())
@@ -75,11 +71,7 @@ pub async fn update_user_access(
     scope_ids: Option<Vec<i64>>,
 ) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageUsers)?;
-    let access = UserAccess {
-        role,
-        global_scope: global_scope.unwrap_or(false),
-        scope_ids: scope_ids.unwrap_or_default(),
-    };
+    let access = user_access(role, global_scope, scope_ids);
     domain::user_admin::update_access(&portal(), &viewer, id, &access, &client_info())
         .await
         .map_err(to_app_error)
@@ -119,6 +111,16 @@ pub async fn resend_activation(id: i64) -> Result<(), AppError> {
     domain::user_admin::resend_activation(&portal(), &viewer, id, &client_info())
         .await
         .map_err(to_app_error)
+}
+
+/// The role and scopes of the user form (an unticked checkbox sends nothing).
+#[cfg(feature = "ssr")]
+fn user_access(role: Role, global_scope: Option<bool>, scope_ids: Option<Vec<i64>>) -> UserAccess {
+    UserAccess {
+        role,
+        global_scope: global_scope.unwrap_or(false),
+        scope_ids: scope_ids.unwrap_or_default(),
+    }
 }
 
 /// Signed in (ReadAuditLog): the newest 500 records matching the filter.

@@ -8,7 +8,7 @@ use model::{Action, Role};
 use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
-use crate::components::{ListText, Loading, Modal, SaveOrCancel, action_error, format_time, paged_list};
+use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list};
 use crate::organizations::api::list_scopes;
 
 #[derive(Clone, PartialEq)]
@@ -223,7 +223,7 @@ fn AccessForm(
                     <label>"Email" <input type="email" name="email" required /></label>
                     {fields}
                     {action_error(actions.invite.value())}
-                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
+                    <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </Modal>
         }
@@ -235,7 +235,7 @@ fn AccessForm(
                     <input type="hidden" name="id" value=user.id />
                     {fields}
                     {action_error(actions.access.value())}
-                    <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
+                    <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
                 </ActionForm>
             </Modal>
         }
@@ -264,7 +264,7 @@ fn PasswordForm(user: UserSummary, actions: UserActions, dialog: RwSignal<Dialog
                 <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
                 <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
                 {action_error(actions.password.value())}
-                <SaveOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
+                <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
     }

@@ -34,16 +34,7 @@ pub async fn admin_reset_second_factor(
     let user = find_user(&mut tx, homerealm, email).await?;
     users::reset_second_factor(&mut tx, user.id).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        actor,
-        "user.second_factor_reset",
-        &ClientInfo::default(),
-        now,
-    )
-    .await?;
+    record_by_operator(&mut tx, &user, actor, "user.second_factor_reset", now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -64,16 +55,27 @@ pub async fn admin_set_password(
     users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
     sessions::delete_all_for_user(&mut tx, user.id).await?;
     throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
+    record_by_operator(&mut tx, &user, actor, "user.password_set", now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Audits a reset the operator did on the command line (no client address).
+async fn record_by_operator(
+    conn: &mut AnyConnection,
+    user: &User,
+    actor: &str,
+    action: &str,
+    now: i64,
+) -> DomainResult<()> {
     record(
-        &mut tx,
+        conn,
         user.instance_id,
-        Some(&user),
+        Some(user),
         actor,
-        "user.password_set",
+        action,
         &ClientInfo::default(),
         now,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }

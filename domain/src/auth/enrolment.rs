@@ -4,7 +4,7 @@ use model::AppError;
 use model::auth::{RecoveryCodes, TotpEnrolment};
 use sqlx::AnyConnection;
 
-use super::{RECOVERY_CODE_COUNT, load_user, promote, record, require_stage};
+use super::{RECOVERY_CODE_COUNT, load_user, promote, record_own, require_stage};
 use crate::sessions::{Session, Stage};
 use crate::{ClientInfo, DomainResult, Portal, secrets, totp, users};
 
@@ -44,16 +44,7 @@ pub async fn confirm_enrolment(
     };
     users::activate_totp(&mut tx, user.id, pending, step).await?;
     let codes = new_recovery_codes(&mut tx, user.id).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        &user.email,
-        "user.totp_enrolled",
-        client,
-        now,
-    )
-    .await?;
+    record_own(&mut tx, &user, "user.totp_enrolled", client, now).await?;
     let token = promote(&mut tx, portal, session, &user, client).await?;
     tx.commit().await?;
     Ok((token, codes))

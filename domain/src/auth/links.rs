@@ -4,7 +4,7 @@ use model::AppError;
 use model::password::validate_new_password;
 use sqlx::AnyConnection;
 
-use super::{MAX_TYPED_ACTOR_CHARS, load_user, record, throttled};
+use super::{MAX_TYPED_ACTOR_CHARS, load_user, record_own, throttled};
 use crate::clock::MINUTE_MS;
 use crate::instances::{self, Instance};
 use crate::tokens::{self, Purpose};
@@ -101,16 +101,7 @@ async fn send_password_reset(
         now,
     )
     .await?;
-    record(
-        &mut tx,
-        instance.id,
-        Some(&user),
-        &user.email,
-        "user.password_reset_requested",
-        client,
-        now,
-    )
-    .await?;
+    record_own(&mut tx, &user, "user.password_reset_requested", client, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -175,16 +166,7 @@ async fn set_password_from_link(
     };
     sessions::delete_all_for_user(&mut tx, user.id).await?;
     throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record(
-        &mut tx,
-        user.instance_id,
-        Some(&user),
-        &user.email,
-        action,
-        client,
-        now,
-    )
-    .await?;
+    record_own(&mut tx, &user, action, client, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -40,6 +40,26 @@ pub(super) fn throttled(retry_after_secs: u64) -> AppError {
 /// The longest e-mail address (RFC 5321 path limit less the angle brackets).
 pub(super) const MAX_TYPED_ACTOR_CHARS: usize = 254;
 
+/// Audits what the user did themselves.
+pub(super) async fn record_own(
+    conn: &mut AnyConnection,
+    user: &User,
+    action: &str,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<()> {
+    record(
+        conn,
+        user.instance_id,
+        Some(user),
+        &user.email,
+        action,
+        client,
+        now,
+    )
+    .await
+}
+
 pub(super) async fn record(
     conn: &mut AnyConnection,
     instance_id: i64,
@@ -313,16 +333,7 @@ async fn refuse_second_factor(
     failures: i64,
     now: i64,
 ) -> DomainResult<AppError> {
-    record(
-        conn,
-        user.instance_id,
-        Some(user),
-        &user.email,
-        "login.second_factor_failure",
-        client,
-        now,
-    )
-    .await?;
+    record_own(conn, user, "login.second_factor_failure", client, now).await?;
     if let Some(ip) = &client.ip
         && let Some(secs) =
             throttle::conclude_failure(conn, &throttle::ip_key(ip), PER_CLIENT_IP, now).await?
@@ -331,16 +342,7 @@ async fn refuse_second_factor(
     }
     if failures >= SECOND_FACTOR_LOCK_AT {
         users::lock_second_factor(conn, user.id, now).await?;
-        record(
-            conn,
-            user.instance_id,
-            Some(user),
-            &user.email,
-            "user.second_factor_locked",
-            client,
-            now,
-        )
-        .await?;
+        record_own(conn, user, "user.second_factor_locked", client, now).await?;
         return Ok(second_factor_locked());
     }
     let left = SECOND_FACTOR_LOCK_AT - failures;
@@ -365,16 +367,7 @@ pub(super) async fn promote(
     sessions::delete(conn, &session.id_hash).await?;
     let token = sessions::create(conn, user.id, Stage::Full, client, now, &portal.sessions).await?;
     users::touch_last_seen(conn, user.id, now).await?;
-    record(
-        conn,
-        user.instance_id,
-        Some(user),
-        &user.email,
-        "login.success",
-        client,
-        now,
-    )
-    .await?;
+    record_own(conn, user, "login.success", client, now).await?;
     Ok(token)
 }
 
