@@ -8,10 +8,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use app::server::CookiePolicy;
 use chrono::Timelike;
 use domain::access::Viewer;
 use domain::appliances::{assets, commands, gateway, policies, registration, views};
@@ -73,21 +71,8 @@ async fn scene(db: &TestDb) -> Scene {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = server::AppState {
-        portal: portal.clone(),
-        cookies: CookiePolicy {
-            secure: false,
-            embeddable: false,
-        },
-        frame_ancestors: Vec::new(),
-        trusted_proxies: Default::default(),
-        setup_done: Arc::default(),
-    };
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("backplane")
-        .site_root("target/site")
-        .build();
-    let router = server::router::build(state, options);
+    let state = server::AppState::plain(portal.clone());
+    let router = server::router::build(state, server::router::built_site_options());
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -87,3 +87,25 @@ pub fn visible_organization_ids(viewer: &Viewer, organization: Option<i64>, scop
     }
     sql
 }
+
+/// Binds what [`visible_org`]`(2, 3)` reads, as `$1`–`$3`: the viewer's instance, whether it
+/// sees every scope, and the viewer.
+pub(crate) trait BindViewer: Sized {
+    fn bind_viewer(self, viewer: &Viewer) -> Self;
+}
+
+impl<'q, O> BindViewer for sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    fn bind_viewer(self, viewer: &Viewer) -> Self {
+        self.bind(viewer.instance_id)
+            .bind(viewer.all_flag())
+            .bind(viewer.user_id)
+    }
+}
+
+impl<'q, O> BindViewer for sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    fn bind_viewer(self, viewer: &Viewer) -> Self {
+        self.bind(viewer.instance_id)
+            .bind(viewer.all_flag())
+            .bind(viewer.user_id)
+    }
+}

@@ -11,7 +11,7 @@ use model::live::{LiveEvent, LiveFrame};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::sync::mpsc;
 
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 use crate::{DomainResult, Portal};
 
 /// Events kept for resuming; a browser away for longer gets a fresh snapshot.
@@ -316,9 +316,7 @@ impl Audience {
                 visible_org(2, 3)
             );
             sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
-                .bind(viewer.instance_id)
-                .bind(viewer.all_flag())
-                .bind(viewer.user_id)
+                .bind_viewer(viewer)
                 .fetch_all(conn)
                 .await?
                 .into_iter()

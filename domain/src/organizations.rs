@@ -5,7 +5,7 @@ use model::tenancy::{OrgQuery, OrgSort, Organization, Page, ScopeFilter};
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 use crate::db::contains_pattern;
 use crate::scopes::validate_name;
 use crate::{ClientInfo, DomainResult, Portal, audit, scopes};
@@ -94,9 +94,7 @@ pub async fn list(
     );
     let count_sql = format!("SELECT COUNT(*) FROM organizations o {filter}");
     let total: i64 = sqlx::query_scalar(AssertSqlSafe(count_sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(scope_mode)
         .bind(scope_id)
         .bind(contains_pattern(Some(&query.name)).unwrap_or_else(|| "%".into()))
@@ -109,9 +107,7 @@ pub async fn list(
         order_by(query.sort, query.descending)
     );
     let rows: Vec<OrgRow> = sqlx::query_as(AssertSqlSafe(list_sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(scope_mode)
         .bind(scope_id)
         .bind(contains_pattern(Some(&query.name)).unwrap_or_else(|| "%".into()))

@@ -4,7 +4,7 @@ use model::tenancy::Scope;
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
-use crate::access::Viewer;
+use crate::access::{BindViewer, Viewer};
 use crate::{ClientInfo, DomainResult, Portal, audit};
 
 /// A trimmed name of 1–`max` characters and its case-insensitive key.
@@ -38,9 +38,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
          WHERE s.instance_id = $1 AND ($2 = 1 OR s.id IN (SELECT scope_id FROM user_scopes WHERE user_id = $3))
          ORDER BY s.name_key",
     )
-    .bind(viewer.instance_id)
-    .bind(viewer.all_flag())
-    .bind(viewer.user_id)
+    .bind_viewer(viewer)
     .fetch_all(conn)
     .await?;
     Ok(rows

@@ -11,7 +11,7 @@ use model::tenancy::{Page, UserAccess, UserState, UserSummary};
 use model::{Action, AppError, Role};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use crate::access::Viewer;
+use crate::access::{BindViewer, Viewer};
 use crate::tokens::{self, Purpose};
 use crate::users::{self, NewUser, User, UserStatus};
 use crate::{ClientInfo, DomainResult, Portal, audit, auth, instances, scopes, secrets, sessions};
@@ -65,9 +65,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
         roles = administrable_roles(viewer)
     );
     let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .fetch_all(&mut *conn)
         .await?;
     let names: Vec<(i64, i64, String)> = sqlx::query_as(

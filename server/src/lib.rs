@@ -32,3 +32,20 @@ pub struct AppState {
     /// Set once an instance exists; before that every page shows first-run setup.
     pub setup_done: Arc<AtomicBool>,
 }
+
+impl AppState {
+    /// The portal over plain HTTP: cookies without `Secure`, no embedding, no trusted
+    /// proxies, setup not yet seen done. What tests and benchmarks serve.
+    pub fn plain(portal: Portal) -> AppState {
+        AppState {
+            portal,
+            cookies: CookiePolicy {
+                secure: false,
+                embeddable: false,
+            },
+            frame_ancestors: Vec::new(),
+            trusted_proxies: Default::default(),
+            setup_done: Arc::default(),
+        }
+    }
+}

@@ -14,6 +14,14 @@ use crate::middleware::{
     guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status,
 };
 
+/// Options for serving the site `cargo leptos build` wrote into `target/site`.
+pub fn built_site_options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("backplane")
+        .site_root("target/site")
+        .build()
+}
+
 /// The app's routes, generated once per process: while leptos generates them it holds back
 /// every resource load in the process, so a page another thread rendered meanwhile (a second
 /// router in the same test process) would never finish.

@@ -81,46 +81,22 @@ fn create_instance_headless_then_recover_a_locked_out_superuser() {
     let listed = backplane(&data, &["admin", "list-instances"], None);
     assert_eq!(stdout(&listed), "acme\tAcme IT\n");
 
-    let reset = backplane(
-        &data,
-        &[
-            "admin",
-            "reset-2fa",
-            "--homerealm",
-            "acme",
-            "--email",
-            "owner@acme.example",
-        ],
-        None,
-    );
+    let reset = backplane(&data, &for_user("reset-2fa", "owner@acme.example"), None);
     assert!(stdout(&reset).contains("is reset"), "{reset:?}");
-    let password = [
-        "admin",
-        "set-password",
-        "--homerealm",
-        "acme",
-        "--email",
-        "owner@acme.example",
-    ];
+    let password = for_user("set-password", "owner@acme.example");
     assert!(
         backplane(&data, &password, Some("Another-Pass-1"))
             .status
             .success()
     );
-    let unknown = backplane(
-        &data,
-        &[
-            "admin",
-            "reset-2fa",
-            "--homerealm",
-            "acme",
-            "--email",
-            "nobody@acme.example",
-        ],
-        None,
-    );
+    let unknown = backplane(&data, &for_user("reset-2fa", "nobody@acme.example"), None);
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("No user"),
         "{unknown:?}"
     );
+}
+
+/// `admin COMMAND` for one user of the instance `acme`.
+fn for_user<'a>(command: &'a str, email: &'a str) -> [&'a str; 6] {
+    ["admin", command, "--homerealm", "acme", "--email", email]
 }

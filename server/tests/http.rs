@@ -18,7 +18,6 @@ use domain::sessions::{self, Stage};
 use domain::testkit::TestDb;
 use domain::users::{NewUser, UserStatus};
 use domain::{ClientInfo, Portal, totp};
-use leptos::prelude::LeptosOptions;
 use model::Role;
 use server::AppState;
 use server::client_addr::TrustedProxies;
@@ -47,17 +46,12 @@ fn start_with(db: &TestDb, cookies: CookiePolicy) -> TestPortal {
 fn start_behind(db: &TestDb, cookies: CookiePolicy, trusted_proxies: TrustedProxies) -> TestPortal {
     let (portal, _clock) = db.portal();
     let state = AppState {
-        portal: portal.clone(),
         cookies,
         frame_ancestors: vec!["https://rmm.example.com".into()],
         trusted_proxies,
-        setup_done: Arc::default(),
+        ..AppState::plain(portal.clone())
     };
-    let options = LeptosOptions::builder()
-        .output_name("backplane")
-        .site_root("target/site")
-        .build();
-    let router = server::router::build(state, options)
+    let router = server::router::build(state, server::router::built_site_options())
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
     TestPortal { router, portal }
 }

@@ -4,14 +4,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::alerts::{DashboardView, DayCount};
 use model::appliance::views::JobView;
 
 use super::AlertPanelOpen;
 use super::api::dashboard;
-use crate::components::{ErrorBox, Loading, format_bytes, format_time};
+use crate::components::{ErrorBox, FilterForm, Loading, format_bytes, format_time};
 use crate::jobs::{ProgressBar, state_badge};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -30,10 +29,9 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Title text="Dashboard · Backplane" />
         <h1>"Dashboard"</h1>
-        <Form method="GET" action="/" attr:class="filters">
+        <FilterForm action="/">
             <ScopeAndOrganizationSelects />
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
         <Transition fallback=Loading>
             {move || tiles.get().map(|result| match result {
                 Ok(view) => view! { <Tiles view /> }.into_any(),

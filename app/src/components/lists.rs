@@ -2,6 +2,8 @@
 //! sizes, and what a page shows when nothing matches or the request failed.
 
 use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
 use model::AppError;
 use model::lists::DEFAULT_PAGE_SIZE;
 use model::tenancy::{PAGE_SIZES, Page};
@@ -153,4 +155,26 @@ where
         }
         Err(error) => view! { <ErrorBox error /> }.into_any(),
     }
+}
+
+/// A list's filters: a GET form, so the filters live in the URL, with its Apply button.
+#[component]
+pub fn FilterForm(action: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <Form method="GET" action=action attr:class="filters">
+            {children()}
+            <button type="submit">"Apply"</button>
+        </Form>
+    }
+}
+
+/// The value of each of the page's URL parameters as the filters show it ("" when absent).
+pub fn current_params() -> impl Fn(&str) -> String + Clone + 'static {
+    let query = use_query_map().get_untracked();
+    move |key: &str| query.get(key).unwrap_or_default()
+}
+
+/// A "contains…" search box of a filter form.
+pub fn contains_filter(label: &'static str, name: &'static str, value: String) -> impl IntoView + use<> {
+    view! { <label>{label}" "<input type="search" name=name value=value placeholder="contains…" /></label> }
 }

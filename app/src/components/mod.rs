@@ -5,7 +5,9 @@ mod lists;
 mod modal;
 
 pub use icons::{Icon, icon};
-pub use lists::{DefaultSort, ListText, Pager, Tabs, paged_list, sort_header};
+pub use lists::{
+    DefaultSort, FilterForm, ListText, Pager, Tabs, contains_filter, current_params, paged_list, sort_header,
+};
 pub use modal::Modal;
 
 use leptos::prelude::*;

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 use model::appliance::JobKind;
@@ -13,7 +12,9 @@ use model::lists::{DEFAULT_PAGE_SIZE, UrlParams};
 use super::api::list_active_jobs;
 use super::recent::job_name;
 use super::{JobLog, JobTable, JobsTabs};
-use crate::components::{ErrorBox, Loading, Pager, select_option};
+use crate::components::{
+    ErrorBox, FilterForm, Loading, Pager, contains_filter, current_params, select_option,
+};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 use model::jobs::RECENTLY_ENDED_MS;
@@ -120,22 +121,20 @@ pub fn ActiveJobsPage() -> impl IntoView {
 /// Scope, organization, appliance, type, job name and asset; kept in the URL.
 #[component]
 fn Filters() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let current = current_params();
     let kind = current("type");
     view! {
-        <Form method="GET" action="/jobs/active" attr:class="filters">
+        <FilterForm action="/jobs/active">
             <ScopeAndOrganizationSelects />
-            <label>"Appliance" <input type="search" name="appliance" value=current("appliance") placeholder="contains…" /></label>
+            {contains_filter("Appliance", "appliance", current("appliance"))}
             <label>"Type"
                 <select name="type">
                     <option value="">"All"</option>
                     {JobKind::ALL.into_iter().map(|k| select_option(k.as_str().into(), k.label().into(), &kind)).collect_view()}
                 </select>
             </label>
-            <label>"Job name" <input type="search" name="job_name" value=current("job_name") placeholder="contains…" /></label>
-            <label>"Asset" <input type="search" name="asset" value=current("asset") placeholder="contains…" /></label>
-            <button type="submit">"Apply"</button>
-        </Form>
+            {contains_filter("Job name", "job_name", current("job_name"))}
+            {contains_filter("Asset", "asset", current("asset"))}
+        </FilterForm>
     }
 }

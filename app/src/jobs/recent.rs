@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::appliance::views::JobView;
 use model::appliance::{JobKind, JobState};
@@ -14,8 +13,8 @@ use model::policy::policy_job_name;
 use super::api::list_recent_jobs;
 use super::{JobLog, JobsTabs, run_time, state_badge};
 use crate::components::{
-    DefaultSort, ListText, Loading, activates, format_bytes, format_time, paged_list, select_option,
-    sort_header,
+    DefaultSort, FilterForm, ListText, Loading, activates, contains_filter, current_params, format_bytes,
+    format_time, paged_list, select_option, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -47,14 +46,13 @@ pub fn RecentJobsPage() -> impl IntoView {
 /// Scope, organization, appliance and asset contains, status, type, start dates.
 #[component]
 fn Filters() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let current = current_params();
     let (status, kind) = (current("status"), current("type"));
     view! {
-        <Form method="GET" action="/jobs" attr:class="filters">
+        <FilterForm action="/jobs">
             <ScopeAndOrganizationSelects />
-            <label>"Appliance" <input type="search" name="appliance" value=current("appliance") placeholder="contains…" /></label>
-            <label>"Asset" <input type="search" name="asset" value=current("asset") placeholder="contains…" /></label>
+            {contains_filter("Appliance", "appliance", current("appliance"))}
+            {contains_filter("Asset", "asset", current("asset"))}
             <label>"Status"
                 <select name="status">
                     <option value="">"All"</option>
@@ -70,8 +68,7 @@ fn Filters() -> impl IntoView {
             </label>
             <label>"Started from" <input type="date" name="from" value=current("from") /></label>
             <label>"to" <input type="date" name="to" value=current("to") /></label>
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
     }
 }
 

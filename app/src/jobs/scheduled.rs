@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::appliance::views::{CommandStatus, CommandView};
@@ -17,7 +16,8 @@ use model::lists::SchedulesQuery;
 use super::api::{BackupNow, DeleteSchedule, SetScheduleEnabled, list_schedules};
 use super::{JobsTabs, state_badge};
 use crate::components::{
-    DefaultSort, ListText, Loading, LocalTime, action_error, paged_list, select_option, sort_header,
+    DefaultSort, FilterForm, ListText, Loading, LocalTime, action_error, contains_filter, current_params,
+    paged_list, select_option, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -68,14 +68,13 @@ pub fn ScheduledJobsPage() -> impl IntoView {
 /// Scope, organization, appliance and job name contains, status; kept in the URL.
 #[component]
 fn Filters() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let current = current_params();
     let status = current("status");
     view! {
-        <Form method="GET" action="/jobs/scheduled" attr:class="filters">
+        <FilterForm action="/jobs/scheduled">
             <ScopeAndOrganizationSelects />
-            <label>"Appliance" <input type="search" name="appliance" value=current("appliance") placeholder="contains…" /></label>
-            <label>"Job name" <input type="search" name="job_name" value=current("job_name") placeholder="contains…" /></label>
+            {contains_filter("Appliance", "appliance", current("appliance"))}
+            {contains_filter("Job name", "job_name", current("job_name"))}
             <label>"Status"
                 <select name="status">
                     <option value="">"All"</option>
@@ -83,8 +82,7 @@ fn Filters() -> impl IntoView {
                     {select_option("running".into(), "Running".into(), &status)}
                 </select>
             </label>
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
     }
 }
 

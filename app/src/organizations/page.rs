@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::auth::SessionView;
@@ -10,7 +9,10 @@ use model::tenancy::{Organization, PAGE_SIZES, Scope};
 use super::api::{
     CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
 };
-use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, href_with, paged_list};
+use crate::components::{
+    FilterForm, ListText, Loading, Modal, SubmitOrCancel, action_error, contains_filter, href_with,
+    paged_list,
+};
 
 #[derive(Clone, PartialEq)]
 enum Dialog {
@@ -75,7 +77,7 @@ fn Filters(scopes: Vec<Scope>) -> impl IntoView {
     let (sort, desc) = (query.get("sort"), query.get("desc"));
     let per_page = query.get("per_page").unwrap_or_else(|| "50".into());
     view! {
-        <Form method="GET" action="/organizations" attr:class="filters">
+        <FilterForm action="/organizations">
             <label>"Scope"
                 <select name="scope">
                     <option value="" selected=scope.is_empty()>"All"</option>
@@ -86,7 +88,7 @@ fn Filters(scopes: Vec<Scope>) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>"Name" <input type="search" name="name" value=name placeholder="contains…" /></label>
+            {contains_filter("Name", "name", name.clone())}
             <label class="switch"><input type="checkbox" name="alerts" value="1" checked=alerts />"Only with alerts"</label>
             <label>"Rows"
                 <select name="per_page">
@@ -95,8 +97,7 @@ fn Filters(scopes: Vec<Scope>) -> impl IntoView {
             </label>
             {sort.map(|s| view! { <input type="hidden" name="sort" value=s /> })}
             {desc.map(|d| view! { <input type="hidden" name="desc" value=d /> })}
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
     }
 }
 

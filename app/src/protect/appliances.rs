@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::appliance::views::{ApplianceSummary, LOW_SPACE_PERCENT};
@@ -12,8 +11,8 @@ use model::lists::AppliancesQuery;
 use super::ProtectTabs;
 use super::api::{CreateRegistration, NewRegistration, list_appliances};
 use crate::components::{
-    Icon, ListText, Loading, Modal, SubmitOrCancel, action_error, format_bytes, format_time, href_with, icon,
-    paged_list, select_option,
+    FilterForm, Icon, ListText, Loading, Modal, SubmitOrCancel, action_error, contains_filter,
+    current_params, format_bytes, format_time, href_with, icon, paged_list, select_option,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -59,12 +58,11 @@ pub fn ProtectPage() -> impl IntoView {
 /// Scope, organization, status, name contains and low space; kept in the URL.
 #[component]
 fn Filters() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let current = move |key: &str| query.get(key).unwrap_or_default();
+    let current = current_params();
     let (status, name, sort) = (current("status"), current("name"), current("sort"));
     let low_space = current("low_space") == "1";
     view! {
-        <Form method="GET" action="/protect" attr:class="filters">
+        <FilterForm action="/protect">
             <ScopeAndOrganizationSelects />
             <label>"Status"
                 <select name="status">
@@ -72,7 +70,7 @@ fn Filters() -> impl IntoView {
                         .map(|(v, l)| select_option(v.into(), l.into(), &status)).collect_view()}
                 </select>
             </label>
-            <label>"Name" <input type="search" name="name" value=name placeholder="contains…" /></label>
+            {contains_filter("Name", "name", name.clone())}
             <label class="switch"><input type="checkbox" name="low_space" value="1" checked=low_space />"30 % or less free"</label>
             <label>"Sort"
                 <select name="sort">
@@ -80,8 +78,7 @@ fn Filters() -> impl IntoView {
                         .into_iter().map(|(v, l)| select_option(v.into(), l.into(), &sort)).collect_view()}
                 </select>
             </label>
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
     }
 }
 

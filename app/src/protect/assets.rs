@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::appliance::views::{AssetView, CommandStatus, PolicyChange};
@@ -19,7 +18,9 @@ use model::policy::{Frequency, Policy};
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
-use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list};
+use crate::components::{
+    FilterForm, ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list,
+};
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
 
@@ -236,12 +237,11 @@ fn Filters() -> impl IntoView {
     let name = query.get("name").unwrap_or_default();
     let appliance = query.get("appliance");
     view! {
-        <Form method="GET" action="/protect/assets" attr:class="filters">
+        <FilterForm action="/protect/assets">
             <ScopeAndOrganizationSelects without_scope=true />
             {appliance.map(|id| view! { <input type="hidden" name="appliance" value=id /> })}
             <label>"Name" <input type="search" name="name" value=name placeholder="asset, path or appliance…" /></label>
-            <button type="submit">"Apply"</button>
-        </Form>
+        </FilterForm>
     }
 }
 

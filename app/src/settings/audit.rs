@@ -4,7 +4,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::api::search_audit;
-use crate::components::{ErrorBox, Loading};
+use crate::components::{ErrorBox, Loading, contains_filter};
 
 /// Settings → Audit log: every change, newest first; filter by actor, action and dates; CSV.
 #[component]
@@ -20,7 +20,7 @@ pub fn AuditLogPage() -> impl IntoView {
         <Title text="Audit log · Backplane" />
         <h1>"Audit log"</h1>
         <Form method="GET" action="/settings/audit" attr:class="filters">
-            <label>"Actor" <input type="search" name="actor" value=current("actor") placeholder="contains…" /></label>
+            {contains_filter("Actor", "actor", current("actor"))}
             <label>"Action" <input type="search" name="action" value=current("action") placeholder="e.g. login, user." /></label>
             <label>"From" <input type="date" name="from" value=current("from") /></label>
             <label>"Until" <input type="date" name="until" value=current("until") /></label>

@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bench::{cpu_time, now_micros, resident_bytes};
@@ -181,21 +180,8 @@ async fn add_user(
 }
 
 fn serve(portal: &Portal, listen: SocketAddr) {
-    let state = server::AppState {
-        portal: portal.clone(),
-        cookies: app::server::CookiePolicy {
-            secure: false,
-            embeddable: false,
-        },
-        frame_ancestors: Vec::new(),
-        trusted_proxies: Default::default(),
-        setup_done: Arc::default(),
-    };
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("backplane")
-        .site_root("target/site")
-        .build();
-    let router = server::router::build(state, options);
+    let state = server::AppState::plain(portal.clone());
+    let router = server::router::build(state, server::router::built_site_options());
     tokio::spawn(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.expect("listen");
         let _ = axum::serve(

@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::views::{to_u64, visible_row};
 use crate::DomainResult;
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 use crate::db::contains_pattern;
 
 #[derive(sqlx::FromRow)]
@@ -25,15 +25,34 @@ struct AssetRow {
     last_recovery_point_at: Option<i64>,
     time_zone: String,
     policy: Option<String>,
+    #[sqlx(flatten)]
+    policy_command: PolicyCommandColumns,
+    restore_roots: String,
+}
+
+/// The columns of the policy command an asset row points at (`policy_command_id` of the asset,
+/// the rest from `appliance_commands` as `policy_command`, `_status` and `_message`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PolicyCommandColumns {
     policy_command_id: Option<i64>,
     policy_command: Option<String>,
     policy_command_status: Option<String>,
     policy_command_message: Option<String>,
-    restore_roots: String,
 }
 
-/// The policy change an asset row points at, unless it was carried out.
-pub(crate) fn policy_change(
+impl PolicyCommandColumns {
+    /// The policy change the row points at, unless it was carried out.
+    pub(crate) fn pending_change(self) -> Option<PolicyChange> {
+        policy_change(
+            self.policy_command_id,
+            self.policy_command,
+            self.policy_command_status,
+            self.policy_command_message,
+        )
+    }
+}
+
+fn policy_change(
     command_id: Option<i64>,
     description: Option<String>,
     status: Option<String>,
@@ -69,12 +88,7 @@ impl From<AssetRow> for AssetView {
             time_zone: r.time_zone,
             policy: parse_policy(r.policy.as_deref()),
             restore_roots: serde_json::from_str(&r.restore_roots).unwrap_or_default(),
-            policy_change: policy_change(
-                r.policy_command_id,
-                r.policy_command,
-                r.policy_command_status,
-                r.policy_command_message,
-            ),
+            policy_change: r.policy_command.pending_change(),
         }
     }
 }
@@ -117,9 +131,7 @@ pub async fn list(
         visible_org(2, 3)
     );
     let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {conditions}")))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(query.appliance_id)
         .bind(query.organization_id)
         .bind(name.clone())
@@ -128,9 +140,7 @@ pub async fn list(
     let sql =
         format!("{ASSET_COLUMNS} {conditions} ORDER BY o.name, a.name, s.name, s.id LIMIT $7 OFFSET $8");
     let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(query.appliance_id)
         .bind(query.organization_id)
         .bind(name)

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::views::{to_u64, visible_row};
 use crate::DomainResult;
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct JobRow {
@@ -104,9 +104,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) ->
         visible_org(2, 3)
     );
     let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(query.appliance_id)
         .bind(query.active_or_ended_after)
         .bind(i64::from(query.limit.clamp(1, 500)))
@@ -137,9 +135,7 @@ pub async fn latest_active(
     }
     sql.push_str(" ORDER BY j.started_at DESC, j.id DESC LIMIT $4");
     let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(limit)
         .fetch_all(conn)
         .await?;

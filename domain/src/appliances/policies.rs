@@ -14,9 +14,9 @@ use model::tenancy::Page;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::assets;
+use super::assets::{self, PolicyCommandColumns};
 use super::commands::{self, published, queue};
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 use crate::db::contains_pattern;
 use crate::{ClientInfo, DomainResult, Portal};
 
@@ -266,10 +266,8 @@ struct ScheduleRow {
     organization_name: String,
     time_zone: String,
     policy: Option<String>,
-    policy_command_id: Option<i64>,
-    policy_command: Option<String>,
-    policy_command_status: Option<String>,
-    policy_command_message: Option<String>,
+    #[sqlx(flatten)]
+    policy_command: PolicyCommandColumns,
     running: i64,
     last_run_at: Option<i64>,
     last_run_state: Option<String>,
@@ -309,9 +307,7 @@ pub async fn schedules(
         visible_org(2, 3)
     );
     let rows: Vec<ScheduleRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(filter.scope_id)
         .bind(filter.organization_id)
         .bind(contains_pattern(filter.appliance.as_deref()))
@@ -350,12 +346,7 @@ fn schedule_view(row: ScheduleRow, now: i64) -> Option<ScheduleView> {
         .enabled
         .then(|| next_run(&policy.schedule, &row.time_zone, now).ok())
         .flatten();
-    let change = assets::policy_change(
-        row.policy_command_id,
-        row.policy_command,
-        row.policy_command_status,
-        row.policy_command_message,
-    );
+    let change = row.policy_command.pending_change();
     Some(ScheduleView {
         job_name: policy_job_name(&row.asset_name),
         // A policy schedules backups of its asset.

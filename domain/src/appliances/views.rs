@@ -9,7 +9,7 @@ use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::DomainResult;
-use crate::access::{Viewer, visible_org};
+use crate::access::{BindViewer, Viewer, visible_org};
 use crate::db::contains_pattern;
 
 pub(crate) fn to_u64(v: i64) -> u64 {
@@ -30,9 +30,7 @@ where
     R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     let row: Option<R> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -142,9 +140,7 @@ pub async fn list_page(
         order_by(filter.sort)
     );
     let rows: Vec<ApplianceRow> = sqlx::query_as(AssertSqlSafe(paged))
-        .bind(viewer.instance_id)
-        .bind(viewer.all_flag())
-        .bind(viewer.user_id)
+        .bind_viewer(viewer)
         .bind(filter.scope_id)
         .bind(filter.organization_id)
         .bind(online)

@@ -21,6 +21,12 @@ async fn find_user(conn: &mut AnyConnection, homerealm: &str, email: &str) -> Do
         .ok_or_else(|| AppError::invalid("email", format!("No user {email:?} in {homerealm}.")).into())
 }
 
+/// What the operator resets.
+enum Reset<'a> {
+    SecondFactor,
+    Password(&'a str),
+}
+
 /// Administrative reset: the user re-enrols at next login; old codes and sessions are void.
 #[tracing::instrument(skip_all)]
 pub async fn admin_reset_second_factor(
@@ -29,14 +35,7 @@ pub async fn admin_reset_second_factor(
     email: &str,
     actor: &str,
 ) -> DomainResult<()> {
-    let now = portal.now();
-    let mut tx = portal.db.begin().await?;
-    let user = find_user(&mut tx, homerealm, email).await?;
-    users::reset_second_factor(&mut tx, user.id).await?;
-    sessions::delete_all_for_user(&mut tx, user.id).await?;
-    record_by_operator(&mut tx, &user, actor, "user.second_factor_reset", now).await?;
-    tx.commit().await?;
-    Ok(())
+    reset(portal, homerealm, email, actor, Reset::SecondFactor).await
 }
 
 /// Administrative password change; also lifts the account's login throttle.
@@ -49,33 +48,44 @@ pub async fn admin_set_password(
     actor: &str,
 ) -> DomainResult<()> {
     model::password::validate_password("password", password)?;
+    reset(portal, homerealm, email, actor, Reset::Password(password)).await
+}
+
+/// Carries out the reset, ends the user's sessions and audits it (no client address: the
+/// operator is on the server's command line).
+async fn reset(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    actor: &str,
+    what: Reset<'_>,
+) -> DomainResult<()> {
     let now = portal.now();
     let mut tx = portal.db.begin().await?;
     let user = find_user(&mut tx, homerealm, email).await?;
-    users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
+    let action = match what {
+        Reset::SecondFactor => {
+            users::reset_second_factor(&mut tx, user.id).await?;
+            "user.second_factor_reset"
+        }
+        Reset::Password(password) => {
+            users::set_password_hash(&mut tx, user.id, &secrets::hash_password(password)?).await?;
+            throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
+            "user.password_set"
+        }
+    };
     sessions::delete_all_for_user(&mut tx, user.id).await?;
-    throttle::clear(&mut tx, &throttle::account_key(user.instance_id, &user.email)).await?;
-    record_by_operator(&mut tx, &user, actor, "user.password_set", now).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Audits a reset the operator did on the command line (no client address).
-async fn record_by_operator(
-    conn: &mut AnyConnection,
-    user: &User,
-    actor: &str,
-    action: &str,
-    now: i64,
-) -> DomainResult<()> {
+    let operator = ClientInfo::default();
     record(
-        conn,
+        &mut tx,
         user.instance_id,
-        Some(user),
+        Some(&user),
         actor,
         action,
-        &ClientInfo::default(),
+        &operator,
         now,
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

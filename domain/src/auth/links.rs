@@ -81,26 +81,22 @@ async fn send_password_reset(
         tx.commit().await?;
         return Ok(());
     };
-    tokens::void_all(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
-    let token = tokens::issue(&mut tx, Purpose::PasswordReset, Some(user.id), now).await?;
-    let link = portal.link(&format!("/reset-password?token={token}"));
-    let body = format!(
-        "Someone asked to reset the password of {email} on the Backplane instance {name} ({realm}).\n\n\
-         Set a new password here (the link works once, for one hour):\n{link}\n\n\
-         If it was not you, ignore this e-mail; your password stays as it is.\n",
-        email = user.email,
-        name = instance.display_name,
-        realm = instance.homerealm,
-    );
-    outbox::enqueue(
-        &mut tx,
-        Some(instance.id),
-        &user.email,
-        "Reset your Backplane password",
-        &body,
-        now,
-    )
-    .await?;
+    let mail = LinkMail {
+        purpose: Purpose::PasswordReset,
+        path: "/reset-password",
+        subject: "Reset your Backplane password",
+        body: |link| {
+            format!(
+                "Someone asked to reset the password of {email} on the Backplane instance {name} ({realm}).\n\n\
+                 Set a new password here (the link works once, for one hour):\n{link}\n\n\
+                 If it was not you, ignore this e-mail; your password stays as it is.\n",
+                email = user.email,
+                name = instance.display_name,
+                realm = instance.homerealm,
+            )
+        },
+    };
+    mail_new_link(&mut tx, portal, &user, &instance, mail, now).await?;
     record_own(&mut tx, &user, "user.password_reset_requested", client, now).await?;
     tx.commit().await?;
     Ok(())
@@ -180,26 +176,46 @@ pub async fn send_activation(
     user: &User,
     instance: &Instance,
 ) -> DomainResult<()> {
-    let now = portal.now();
-    tokens::void_all(conn, Purpose::Activation, Some(user.id), now).await?;
-    let token = tokens::issue(conn, Purpose::Activation, Some(user.id), now).await?;
-    let link = portal.link(&format!("/activate?token={token}"));
-    let body = format!(
-        "Welcome to Backplane, the backup portal of {name}.\n\n\
-         Activate your account ({email}, homerealm {realm}) here within 48 hours:\n{link}\n\n\
-         You will set a password and enrol an authenticator app at your first login.\n",
-        name = instance.display_name,
-        email = user.email,
-        realm = instance.homerealm,
-    );
-    outbox::enqueue(
-        conn,
-        Some(instance.id),
-        &user.email,
-        "Activate your Backplane account",
-        &body,
-        now,
-    )
-    .await?;
+    let mail = LinkMail {
+        purpose: Purpose::Activation,
+        path: "/activate",
+        subject: "Activate your Backplane account",
+        body: |link| {
+            format!(
+                "Welcome to Backplane, the backup portal of {name}.\n\n\
+                 Activate your account ({email}, homerealm {realm}) here within 48 hours:\n{link}\n\n\
+                 You will set a password and enrol an authenticator app at your first login.\n",
+                name = instance.display_name,
+                email = user.email,
+                realm = instance.homerealm,
+            )
+        },
+    };
+    mail_new_link(conn, portal, user, instance, mail, portal.now()).await
+}
+
+/// A mail carrying a one-time link: what the link is for, the page it opens, and the text
+/// around it.
+struct LinkMail<F: FnOnce(&str) -> String> {
+    purpose: Purpose,
+    path: &'static str,
+    subject: &'static str,
+    body: F,
+}
+
+/// Voids the user's earlier links for the same purpose, issues a new one and queues its mail.
+async fn mail_new_link<F: FnOnce(&str) -> String>(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    user: &User,
+    instance: &Instance,
+    mail: LinkMail<F>,
+    now: i64,
+) -> DomainResult<()> {
+    tokens::void_all(conn, mail.purpose, Some(user.id), now).await?;
+    let token = tokens::issue(conn, mail.purpose, Some(user.id), now).await?;
+    let link = portal.link(&format!("{}?token={token}", mail.path));
+    let body = (mail.body)(&link);
+    outbox::enqueue(conn, Some(instance.id), &user.email, mail.subject, &body, now).await?;
     Ok(())
 }
