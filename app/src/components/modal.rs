@@ -19,15 +19,21 @@ pub fn Modal(
     children: Children,
 ) -> impl IntoView {
     let dialog = NodeRef::<html::Dialog>::new();
-    let opener = StoredValue::new_local(None::<web_sys::Element>);
+    // The open dialog and what had focus before it, once it is on the page.
+    let opened = StoredValue::new_local(None::<(web_sys::HtmlDialogElement, Option<web_sys::Element>)>);
     dialog.on_load(move |dialog| {
-        opener.set_value(document().active_element());
+        let opener = document().active_element();
         if let Err(error) = dialog.show_modal() {
             leptos::logging::warn!("the dialog could not open as a modal: {error:?}");
         }
+        opened.set_value(Some((dialog, opener)));
     });
     on_cleanup(move || {
-        let opener = opener.try_get_value().flatten();
+        let Some((dialog, opener)) = opened.try_get_value().flatten() else {
+            return;
+        };
+        // Closed first: while it is modal, the rest of the page is inert and cannot take focus.
+        dialog.close();
         if let Some(element) = opener.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
             let _ = element.focus();
         }

@@ -79,10 +79,11 @@ fn UserMenu(session: SessionView) -> impl IntoView {
             <summary aria-label="User menu">{session.email.clone()}</summary>
             <div class="menu" role="menu">
                 <p class="muted">{format!("{} · {}", session.role.label(), session.instance_name)}</p>
-                <label class="switch" role="menuitemcheckbox" aria-checked=move || dark.get().to_string()>
-                    <input type="checkbox" prop:checked=move || dark.get() on:change=toggle_theme />
+                <button type="button" class="theme-switch" role="menuitemcheckbox"
+                    aria-checked=move || dark.get().to_string() on:click=toggle_theme>
+                    <span class="toggle" aria-hidden="true"></span>
                     "Dark theme"
-                </label>
+                </button>
                 <a href="/forgot-password" role="menuitem">"Reset password"</a>
                 <button type="button" role="menuitem" on:click=move |_| { logout.dispatch(Logout {}); }>"Log out"</button>
             </div>
