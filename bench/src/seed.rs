@@ -37,6 +37,40 @@ pub struct Target {
     pub postgres: String,
     #[command(flatten)]
     pub scale: Scale,
+    /// Runs of each timed query.
+    #[arg(long, default_value_t = 30)]
+    pub runs: usize,
+}
+
+/// A filled benchmark database and who looks at it.
+pub struct Filled {
+    pub db: Db,
+    /// A Superuser, who sees everything.
+    pub root: Viewer,
+    /// A user of one scope.
+    pub scoped: Viewer,
+    pub cleanup: Cleanup,
+}
+
+impl Target {
+    /// A fresh database of this kind, migrated and filled as of `now`; says how long filling took.
+    pub async fn fill(&self, now: i64) -> Filled {
+        let (url, cleanup) = database(&self.database, &self.postgres).await;
+        let db = Db::connect(&url).await.expect("connect and migrate");
+        let started = std::time::Instant::now();
+        let (root, scoped) = fill(&db, &self.scale, now).await;
+        eprintln!(
+            "{} jobs in {:.1} s",
+            self.scale.jobs,
+            started.elapsed().as_secs_f64()
+        );
+        Filled {
+            db,
+            root,
+            scoped,
+            cleanup,
+        }
+    }
 }
 
 /// A fresh database URL, and what removes it afterwards.

@@ -9,6 +9,7 @@ use domain::on_both_databases;
 use domain::sessions::{self, Stage};
 use domain::setup::{self, FirstInstance};
 use domain::testkit::{SmtpSink, TestDb};
+use domain::tokens::Purpose;
 use domain::totp;
 use domain::users::{self, NewUser, UserStatus};
 use domain::{ClientInfo, DomainError, Portal};
@@ -303,13 +304,32 @@ on_both_databases!(
         assert_eq!(mails[0].recipient, EMAIL);
         let token = link_token(&mails[0].body);
 
-        let weak = rejected(auth::reset_password(&portal, &token, "weak", "weak", client()).await);
+        let weak = rejected(
+            auth::set_password_from_link(&portal, Purpose::PasswordReset, &token, "weak", "weak", client())
+                .await,
+        );
         assert_eq!(weak.field(), Some("password"));
-        auth::reset_password(&portal, &token, "New-Password-1", "New-Password-1", client())
-            .await
-            .unwrap();
-        let reused =
-            rejected(auth::reset_password(&portal, &token, "Other-Pass-1", "Other-Pass-1", client()).await);
+        auth::set_password_from_link(
+            &portal,
+            Purpose::PasswordReset,
+            &token,
+            "New-Password-1",
+            "New-Password-1",
+            client(),
+        )
+        .await
+        .unwrap();
+        let reused = rejected(
+            auth::set_password_from_link(
+                &portal,
+                Purpose::PasswordReset,
+                &token,
+                "Other-Pass-1",
+                "Other-Pass-1",
+                client(),
+            )
+            .await,
+        );
         assert!(reused.to_string().contains("already been used"), "{reused}");
         assert!(password_step(&portal, PASSWORD).await.is_err());
         password_step(&portal, "New-Password-1").await.unwrap();
@@ -319,8 +339,17 @@ on_both_databases!(
             .unwrap();
         let token = link_token(&newest_mail(&portal).await.body);
         clock.advance(HOUR_MS);
-        let expired =
-            rejected(auth::reset_password(&portal, &token, "Later-Pass-1", "Later-Pass-1", client()).await);
+        let expired = rejected(
+            auth::set_password_from_link(
+                &portal,
+                Purpose::PasswordReset,
+                &token,
+                "Later-Pass-1",
+                "Later-Pass-1",
+                client(),
+            )
+            .await,
+        );
         assert!(expired.to_string().contains("expired"), "{expired}");
     }
 );
@@ -360,9 +389,16 @@ on_both_databases!(
             "no password before activation"
         );
         clock.advance(47 * HOUR_MS);
-        auth::activate_account(&portal, &token, "Tech-Pass-1", "Tech-Pass-1", client())
-            .await
-            .unwrap();
+        auth::set_password_from_link(
+            &portal,
+            Purpose::Activation,
+            &token,
+            "Tech-Pass-1",
+            "Tech-Pass-1",
+            client(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             users::get(&mut conn, id).await.unwrap().unwrap().status,
             UserStatus::Active
@@ -380,8 +416,17 @@ on_both_databases!(
             .unwrap();
         let token = link_token(&newest_mail(&portal).await.body);
         clock.advance(48 * HOUR_MS);
-        let expired =
-            rejected(auth::activate_account(&portal, &token, "Tech-Pass-2", "Tech-Pass-2", client()).await);
+        let expired = rejected(
+            auth::set_password_from_link(
+                &portal,
+                Purpose::Activation,
+                &token,
+                "Tech-Pass-2",
+                "Tech-Pass-2",
+                client(),
+            )
+            .await,
+        );
         assert!(expired.to_string().contains("expired"), "{expired}");
     }
 );

@@ -135,16 +135,13 @@ pub async fn set_password_from_link(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    let (portal, client) = (portal(), client_info());
-    match purpose {
-        LinkPurpose::Activation => {
-            auth::activate_account(&portal, &token, &password, &confirm, &client).await
-        }
-        LinkPurpose::PasswordReset => {
-            auth::reset_password(&portal, &token, &password, &confirm, &client).await
-        }
-    }
-    .map_err(to_app_error)
+    let purpose = match purpose {
+        LinkPurpose::Activation => domain::tokens::Purpose::Activation,
+        LinkPurpose::PasswordReset => domain::tokens::Purpose::PasswordReset,
+    };
+    auth::set_password_from_link(&portal(), purpose, &token, &password, &confirm, &client_info())
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public (the token is the credential): whether first-run setup can proceed with this token.

@@ -4,7 +4,7 @@ use model::auth::{LinkPurpose, LoginStep};
 
 use super::api::{ForgotPassword, SetPasswordFromLink, link_status, login_state, whoami};
 use super::login::AuthCard;
-use crate::components::{ErrorBox, Loading, action_error};
+use crate::components::{ErrorBox, Loading, NewPasswordFields, action_error};
 
 /// "Forgot password": homerealm and e-mail; a neutral answer either way.
 #[component]
@@ -87,9 +87,7 @@ fn SetPasswordPage(purpose: LinkPurpose) -> impl IntoView {
                         <ActionForm action>
                             <input type="hidden" name="token" value=token() />
                             <input type="hidden" name="purpose" value=format!("{purpose:?}") />
-                            <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
-                            <p class="hint">"6–100 characters with an upper-case letter, a lower-case letter and a character that is not a letter or digit."</p>
-                            <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
+                            <NewPasswordFields />
                             {action_error(action.value())}
                             <button type="submit" class="primary" disabled=action.pending()>"Set password"</button>
                         </ActionForm>

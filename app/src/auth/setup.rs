@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::{SetupComplete, setup_status};
 use super::enrol::Enrolment;
 use super::login::AuthCard;
-use crate::components::{ErrorBox, Loading, action_error};
+use crate::components::{ErrorBox, Loading, NewPasswordFields, action_error};
 
 /// First run: the only page a fresh install shows. With the console's token it creates the
 /// instance and its Superuser, then enrols their authenticator.
@@ -53,9 +53,7 @@ fn SetupForm(token: String) -> impl IntoView {
                     <label>"Homerealm" <input name="homerealm" required placeholder="acme-it" autocomplete="off" /></label>
                     <label>"Company name" <input name="display_name" required autocomplete="organization" /></label>
                     <label>"Your e-mail" <input type="email" name="email" required autocomplete="username" /></label>
-                    <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
-                    <p class="hint">"6–100 characters with an upper-case letter, a lower-case letter and a character that is not a letter or digit."</p>
-                    <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
+                    <NewPasswordFields />
                     {action_error(action.value())}
                     <button type="submit" class="primary" disabled=action.pending()>"Create instance"</button>
                 </ActionForm>

@@ -154,6 +154,16 @@ pub fn format_duration(secs: u64) -> String {
     }
 }
 
+/// A new password typed twice, with the rules it must meet (the server checks them again).
+#[component]
+pub fn NewPasswordFields() -> impl IntoView {
+    view! {
+        <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
+        <p class="hint">"6–100 characters with an upper-case letter, a lower-case letter and a character that is not a letter or digit."</p>
+        <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
+    }
+}
+
 /// Asks the user to type DELETE before a destructive action; the server checks it again.
 #[component]
 pub fn TypeDeleteToConfirm() -> impl IntoView {

@@ -8,7 +8,9 @@ use model::{Action, Role};
 use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
-use crate::components::{ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list};
+use crate::components::{
+    ListText, Loading, Modal, NewPasswordFields, SubmitOrCancel, action_error, format_time, paged_list,
+};
 use crate::organizations::api::list_scopes;
 
 #[derive(Clone, PartialEq)]
@@ -261,8 +263,7 @@ fn PasswordForm(user: UserSummary, actions: UserActions, dialog: RwSignal<Dialog
             <h2>{format!("Set a password for {}", user.email)}</h2>
             <ActionForm action=actions.password>
                 <input type="hidden" name="id" value=user.id />
-                <label>"Password" <input type="password" name="password" required autocomplete="new-password" /></label>
-                <label>"Confirm password" <input type="password" name="confirm" required autocomplete="new-password" /></label>
+                <NewPasswordFields />
                 {action_error(actions.password.value())}
                 <SubmitOrCancel on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>

@@ -28,9 +28,6 @@ use serde_json::json;
 struct Args {
     #[command(flatten)]
     target: Target,
-    /// Dashboard renders per viewer.
-    #[arg(long, default_value_t = 30)]
-    runs: usize,
     /// Assets crossing their threshold during the latency run.
     #[arg(long, default_value_t = 1_000)]
     flips: i64,
@@ -54,13 +51,14 @@ fn policy() -> String {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (url, cleanup) = seed::database(&args.target.database, &args.target.postgres).await;
-    let db = Db::connect(&url).await.expect("connect and migrate");
     let now = 1_800_000_000_000;
-    let started = Instant::now();
-    let (root, scoped) = seed::fill(&db, &args.target.scale, now).await;
+    let seed::Filled {
+        db,
+        root,
+        scoped,
+        cleanup,
+    } = args.target.fill(now).await;
     schedule_everything(&db, now).await;
-    eprintln!("filled in {:.1} s", started.elapsed().as_secs_f64());
 
     let mut portal = Portal::new(db.clone(), "http://bench.example");
     portal.clock = Arc::new(ManualClock::new(now));
@@ -151,9 +149,9 @@ fn report(
 
 async fn dashboard(db: &Db, args: &Args, who: &str, viewer: &Viewer, now: i64) {
     let mut conn = db.pool.acquire().await.unwrap();
-    let mut times = Vec::with_capacity(args.runs);
+    let mut times = Vec::with_capacity(args.target.runs);
     let mut tiles = None;
-    for _ in 0..args.runs {
+    for _ in 0..args.target.runs {
         let t = Instant::now();
         let view = domain::dashboard::dashboard(&mut conn, viewer, &AlertFilter::default(), now)
             .await

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bench::percentile;
-use bench::seed::{self, Target};
+use bench::seed::Target;
 use clap::Parser;
 use domain::Db;
 use domain::access::Viewer;
@@ -20,31 +20,21 @@ use model::jobs::{JobSort, RecentJobFilter};
 struct Args {
     #[command(flatten)]
     target: Target,
-    /// Runs of each query.
-    #[arg(long, default_value_t = 30)]
-    runs: usize,
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (url, cleanup) = seed::database(&args.target.database, &args.target.postgres).await;
-    let db = Db::connect(&url).await.expect("connect and migrate");
     let now = 1_800_000_000_000;
-    let started = Instant::now();
-    let (root, scoped) = seed::fill(&db, &args.target.scale, now).await;
-    eprintln!(
-        "{} jobs in {:.1} s",
-        args.target.scale.jobs,
-        started.elapsed().as_secs_f64()
-    );
-    for (who, viewer) in [("superuser", &root), ("one_scope", &scoped)] {
+    let filled = args.target.fill(now).await;
+    let (db, root, scoped) = (&filled.db, &filled.root, &filled.scoped);
+    for (who, viewer) in [("superuser", root), ("one_scope", scoped)] {
         let mut conn = db.pool.acquire().await.unwrap();
         let mut all = Vec::new();
         let mut worst: (String, u64) = (String::new(), 0);
-        for (name, filter, sort, page) in queries(&db, &scoped).await {
-            let mut times = Vec::with_capacity(args.runs);
-            for _ in 0..args.runs {
+        for (name, filter, sort, page) in queries(db, scoped).await {
+            let mut times = Vec::with_capacity(args.target.runs);
+            for _ in 0..args.target.runs {
                 let t = Instant::now();
                 let listed = recent_jobs::page(&mut conn, viewer, &filter, sort, page, 50, now)
                     .await
@@ -79,8 +69,8 @@ async fn main() {
             })
         );
     }
-    drop(db);
-    cleanup.await;
+    filled.db.pool.close().await;
+    filled.cleanup.await;
 }
 
 /// The query mix: the default page, a later page, each filter, each sort order.

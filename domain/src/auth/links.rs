@@ -110,31 +110,10 @@ pub async fn check_link(portal: &Portal, purpose: Purpose, token: &str) -> Domai
     Ok(())
 }
 
-/// Sets a new password from a reset link; ends every session of the user.
+/// Sets a password from a reset link, or the first one from an activation link (which also
+/// activates the account); ends every session of the user.
 #[tracing::instrument(skip_all)]
-pub async fn reset_password(
-    portal: &Portal,
-    token: &str,
-    password: &str,
-    confirm: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    set_password_from_link(portal, Purpose::PasswordReset, token, password, confirm, client).await
-}
-
-/// Sets the first password from an activation link and activates the account.
-#[tracing::instrument(skip_all)]
-pub async fn activate_account(
-    portal: &Portal,
-    token: &str,
-    password: &str,
-    confirm: &str,
-    client: &ClientInfo,
-) -> DomainResult<()> {
-    set_password_from_link(portal, Purpose::Activation, token, password, confirm, client).await
-}
-
-async fn set_password_from_link(
+pub async fn set_password_from_link(
     portal: &Portal,
     purpose: Purpose,
     token: &str,

@@ -7,7 +7,7 @@ mod links;
 
 pub use admin::{admin_reset_second_factor, admin_set_password};
 pub use enrolment::{begin_enrolment, confirm_enrolment, new_recovery_codes};
-pub use links::{activate_account, check_link, request_password_reset, reset_password, send_activation};
+pub use links::{check_link, request_password_reset, send_activation, set_password_from_link};
 
 use model::AppError;
 use model::auth::LoginStep;
