@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod instances;
 pub mod live;
+pub mod ops;
 pub mod organizations;
 pub mod outbox;
 pub mod scopes;

@@ -932,3 +932,49 @@ on_both_databases!(an_appliance_cannot_fill_the_database, |db: TestDb| async mov
         .unwrap();
     assert_eq!(jobs, vec!["job-1"], "the inventory's future job is ignored");
 });
+
+on_both_databases!(
+    the_backlog_counts_running_jobs_waiting_mail_and_overdue_alert_checks,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let quiet = domain::ops::backlog(&w.portal).await.unwrap();
+        assert_eq!(
+            (
+                quiet.jobs_running,
+                quiet.outbox_pending,
+                quiet.outbox_oldest_age_ms
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(quiet.appliances_online, 0, "nas-1 has not sent a heartbeat yet");
+
+        gateway::heartbeat(&w.portal, &w.who, &Storage::default())
+            .await
+            .unwrap();
+        gateway::job(&w.portal, &w.who, &running_job()).await.unwrap();
+        let now = w.portal.now();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        domain::outbox::enqueue(&mut conn, None, "noc@acme.example", "older", "", now - 90_000)
+            .await
+            .unwrap();
+        domain::outbox::enqueue(&mut conn, None, "noc@acme.example", "newer", "", now - 1_000)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM alert_checks")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO alert_checks (object_kind, object_id, due_at) VALUES ('asset', 1, $1)")
+            .bind(now - 30_000)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+
+        let busy = domain::ops::backlog(&w.portal).await.unwrap();
+        assert_eq!((busy.jobs_running, busy.appliances_online), (1, 1));
+        assert_eq!(busy.outbox_pending, 2);
+        assert_eq!(busy.outbox_oldest_age_ms, 90_000, "the oldest mail waited 90 s");
+        assert_eq!(busy.alert_evaluation_lag_ms, 30_000, "a check due 30 s ago");
+    }
+);

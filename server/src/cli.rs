@@ -25,8 +25,17 @@ use crate::config::{Settings, SettingsArgs};
 pub struct Cli {
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Log lines as `text` for people or `json` (one object per line) for log collectors.
+    #[arg(long, env = "BACKPLANE_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +119,8 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         frame_ancestors: settings.frame_ancestors.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         setup_done: Arc::new(AtomicBool::new(false)),
+        heartbeats: Default::default(),
+        metrics: settings.metrics_access(),
     };
     if !state.cookies.secure {
         tracing::info!("serving plain http on loopback: session cookies are not marked Secure");
@@ -122,20 +133,24 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
             portal.clone(),
             mailer,
             Duration::from_secs(settings.mail_poll_secs as u64),
+            state.heartbeats.clone(),
             stopped.clone(),
         )));
     }
     workers.push(tokio::spawn(crate::workers::mark_offline(
         portal.clone(),
         settings.offline_after_secs * 1000,
+        state.heartbeats.clone(),
         stopped.clone(),
     )));
     workers.push(tokio::spawn(crate::workers::evaluate_alerts(
         portal.clone(),
+        state.heartbeats.clone(),
         stopped.clone(),
     )));
     workers.push(tokio::spawn(crate::workers::purge_old_jobs(
         portal.clone(),
+        state.heartbeats.clone(),
         stopped.clone(),
     )));
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -151,6 +166,13 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         println!("First-run setup: open {url}");
         println!("(The link works once, for 24 hours; restarting the server prints a new one.)");
+    }
+    if let Some(address) = settings.metrics_listen {
+        workers.push(tokio::spawn(serve_metrics(
+            address,
+            state.clone(),
+            stopped.clone(),
+        )));
     }
     let app = crate::router::build(state, options);
     // Live and appliance sockets never end by themselves: requests get a grace period after the
@@ -176,6 +198,25 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         let _ = worker.await;
     }
     Ok(())
+}
+
+/// Serves `/metrics` alone on its own address (for a scraper on a private network).
+async fn serve_metrics(address: std::net::SocketAddr, state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%address, %error, "the metrics listener could not start");
+            return;
+        }
+    };
+    tracing::info!(%address, "metrics listening");
+    let serving =
+        axum::serve(listener, crate::router::metrics_only(state)).with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        });
+    if let Err(error) = serving.await {
+        tracing::error!(%error, "the metrics listener failed");
+    }
 }
 
 /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.

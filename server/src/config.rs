@@ -63,6 +63,14 @@ pub struct SettingsArgs {
     /// Directory holding the built web assets [default: target/site].
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
+    /// Bearer token that opens `/metrics` on the main listener (at least 16 characters)
+    /// [default: unset, `/metrics` is not served there].
+    #[arg(long, env = "BACKPLANE_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// A separate address:port serving only `/metrics`, without a token (for a scraper on a
+    /// private network) [default: unset].
+    #[arg(long, env = "BACKPLANE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<String>,
 }
 
 impl SettingsArgs {
@@ -77,6 +85,8 @@ impl SettingsArgs {
             smtp_from: given(&self.smtp_from),
             frame_ancestors: given(&self.frame_ancestors),
             trusted_proxies: given(&self.trusted_proxies),
+            metrics_token: given(&self.metrics_token),
+            metrics_listen: given(&self.metrics_listen),
             ..self.clone()
         }
     }
@@ -99,6 +109,8 @@ struct FileSettings {
     offline_alarm_after_secs: Option<i64>,
     mail_poll_secs: Option<i64>,
     site_root: Option<PathBuf>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +135,8 @@ pub struct Settings {
     pub offline_alarm_after_secs: i64,
     pub mail_poll_secs: i64,
     pub site_root: PathBuf,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -211,6 +225,20 @@ impl Settings {
             .clone()
             .or(file.site_root)
             .unwrap_or_else(|| PathBuf::from("target/site"));
+        let metrics_token = args.metrics_token.clone().or(file.metrics_token);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().chars().count() < 16)
+        {
+            return Err("metrics_token: use at least 16 characters".into());
+        }
+        let metrics_listen = match args.metrics_listen.clone().or(file.metrics_listen) {
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| format!("metrics_listen: {text:?} is not an address:port"))?,
+            ),
+            None => None,
+        };
         Ok(Settings {
             listen,
             data_dir,
@@ -225,7 +253,19 @@ impl Settings {
             offline_alarm_after_secs,
             mail_poll_secs,
             site_root,
+            metrics_token,
+            metrics_listen,
         })
+    }
+
+    /// Who may read `/metrics` on the main listener: token holders if a token is set;
+    /// otherwise nobody there (a separate metrics listener, if set, serves it instead).
+    pub fn metrics_access(&self) -> crate::ops::MetricsAccess {
+        match (&self.metrics_token, self.metrics_listen) {
+            (Some(token), _) => crate::ops::MetricsAccess::token(token.trim()),
+            (None, Some(_)) => crate::ops::MetricsAccess::SeparateListener,
+            (None, None) => crate::ops::MetricsAccess::Off,
+        }
     }
 
     /// `Secure` cookies everywhere except plain http on a loopback address.
@@ -317,6 +357,23 @@ mod tests {
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
         args.listen = None;
         assert!(Settings::load(&args).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_long_token_or_a_listener_is_set() {
+        use crate::ops::MetricsAccess;
+        let mut args = SettingsArgs::default();
+        let access = |args: &SettingsArgs| Settings::load(args).map(|s| s.metrics_access());
+        assert!(matches!(access(&args), Ok(MetricsAccess::Off)));
+        args.metrics_listen = Some("127.0.0.1:9464".into());
+        assert!(matches!(access(&args), Ok(MetricsAccess::SeparateListener)));
+        args.metrics_token = Some("0123456789abcdef".into());
+        assert!(matches!(access(&args), Ok(MetricsAccess::Token { .. })));
+        args.metrics_token = Some("short".into());
+        assert!(access(&args).unwrap_err().starts_with("metrics_token:"));
+        args.metrics_token = None;
+        args.metrics_listen = Some("9464".into());
+        assert!(access(&args).unwrap_err().starts_with("metrics_listen:"));
     }
 
     #[test]

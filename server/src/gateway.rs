@@ -228,6 +228,7 @@ async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, 
 
 async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
     tracing::info!(appliance = who.id, name = %who.name, "appliance connected");
+    let _counted = crate::ops::ConnectedAppliance::open();
     let (mut outgoing, mut incoming) = socket.split();
     if !send(&mut outgoing, &ToAppliance::Welcome { appliance_id: who.id }).await {
         return;

@@ -10,6 +10,7 @@ pub mod exports;
 pub mod gateway;
 pub mod live;
 pub mod middleware;
+pub mod ops;
 pub mod render_thread;
 pub mod router;
 pub mod workers;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub trusted_proxies: client_addr::TrustedProxies,
     /// Set once an instance exists; before that every page shows first-run setup.
     pub setup_done: Arc<AtomicBool>,
+    /// The background loops' last rounds, for `/readyz`.
+    pub heartbeats: ops::Heartbeats,
+    /// Who may read `/metrics`.
+    pub metrics: ops::MetricsAccess,
 }
 
 impl AppState {
@@ -46,6 +51,8 @@ impl AppState {
             frame_ancestors: Vec::new(),
             trusted_proxies: Default::default(),
             setup_done: Arc::default(),
+            heartbeats: Default::default(),
+            metrics: Default::default(),
         }
     }
 }

@@ -13,6 +13,8 @@ use crate::AppState;
 use crate::middleware::{
     guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status,
 };
+use crate::ops;
+use axum::routing::get;
 
 /// Options for serving the site `cargo leptos build` wrote into `target/site`.
 pub fn built_site_options() -> LeptosOptions {
@@ -36,6 +38,8 @@ fn routes() -> Vec<AxumRouteListing> {
 }
 
 pub fn build(state: AppState, options: LeptosOptions) -> Router {
+    // Installed before the first request, so its count is not lost.
+    ops::recorder();
     let routes = routes();
     let context_state = state.clone();
     let provide = move || {
@@ -53,6 +57,11 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             axum::routing::get(crate::gateway::connect),
         )
         .route(model::live::LIVE_PATH, axum::routing::get(crate::live::socket))
+        .with_state(state.clone());
+    let operators = Router::new()
+        .route(ops::HEALTH_PATH, get(ops::healthz))
+        .route(ops::READY_PATH, get(ops::readyz))
+        .route(ops::METRICS_PATH, get(ops::metrics_with_token))
         .with_state(state.clone());
     let downloads = Router::new()
         .route(
@@ -72,6 +81,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .layer(axum::middleware::from_fn(crate::render_thread::render_pages))
         .merge(downloads)
         .merge(appliances)
+        .merge(operators)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))
         .layer(from_fn_with_state(state.clone(), resolve_session))
@@ -80,6 +90,14 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(ops::count_requests))
+}
+
+/// The separate metrics listener's router: `/metrics` without a token, nothing else.
+pub fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route(ops::METRICS_PATH, get(ops::metrics_open))
+        .with_state(state)
 }
 
 /// A request's log span: method and path only. Query strings carry one-time tokens (setup,

@@ -6,15 +6,24 @@ use domain::Portal;
 use domain::outbox::{self, Mailer};
 use tokio::sync::watch;
 
+use crate::ops::Heartbeats;
+
+/// A loop is stalled once it misses this many of its rounds (and at least a minute).
+fn allowance(round: Duration) -> Duration {
+    (round * 3).max(Duration::from_secs(60))
+}
+
 /// Delivers due mail every `every` (the first pass after one period) until shutdown.
 pub async fn deliver_mail(
     portal: Portal,
     mailer: Mailer,
     every: Duration,
+    heartbeats: Heartbeats,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
+        heartbeats.beat("mail", allowance(every));
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(error) = outbox::deliver_due(&portal.db, &mailer, portal.now()).await {
@@ -33,8 +42,9 @@ const EVALUATOR_RETRY: Duration = Duration::from_millis(200);
 
 /// Evaluates alert conditions when they are due: it sleeps until the earliest due check, or
 /// until this process records a change that makes one due now.
-pub async fn evaluate_alerts(portal: Portal, mut shutdown: watch::Receiver<bool>) {
+pub async fn evaluate_alerts(portal: Portal, heartbeats: Heartbeats, mut shutdown: watch::Receiver<bool>) {
     loop {
+        heartbeats.beat("alerts", allowance(EVALUATOR_IDLE));
         let pause = match domain::alerts::engine::run_due(&portal).await {
             Ok(report) => {
                 if report.raised + report.resolved > 0 {
@@ -76,10 +86,16 @@ async fn until_next_check(portal: &Portal) -> Duration {
 }
 
 /// Marks appliances offline once they miss heartbeats for `offline_after_ms`.
-pub async fn mark_offline(portal: Portal, offline_after_ms: i64, mut shutdown: watch::Receiver<bool>) {
+pub async fn mark_offline(
+    portal: Portal,
+    offline_after_ms: i64,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let every = Duration::from_millis((offline_after_ms / 10).clamp(1_000, 30_000) as u64);
     let mut tick = tokio::time::interval(every);
     loop {
+        heartbeats.beat("offline", allowance(every));
         tokio::select! {
             _ = tick.tick() => {
                 match domain::appliances::gateway::mark_stale_offline(&portal, offline_after_ms).await {
@@ -95,9 +111,11 @@ pub async fn mark_offline(portal: Portal, offline_after_ms: i64, mut shutdown: w
 
 /// Deletes jobs older than the 90 days Jobs → Recent covers, and alerts settled that long ago,
 /// hourly.
-pub async fn purge_old_jobs(portal: Portal, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+pub async fn purge_old_jobs(portal: Portal, heartbeats: Heartbeats, mut shutdown: watch::Receiver<bool>) {
+    const HOURLY: Duration = Duration::from_secs(3600);
+    let mut tick = tokio::time::interval(HOURLY);
     loop {
+        heartbeats.beat("purge", allowance(HOURLY));
         tokio::select! {
             _ = tick.tick() => {
                 let purged = async {

@@ -21,11 +21,14 @@ use domain::{ClientInfo, Portal, totp};
 use model::Role;
 use server::AppState;
 use server::client_addr::TrustedProxies;
+use server::ops::Heartbeats;
 use tower::ServiceExt;
 
 struct TestPortal {
     router: Router,
     portal: Portal,
+    /// The background loops' heartbeats `/readyz` reads (no loop runs in these tests).
+    heartbeats: Heartbeats,
 }
 
 fn start(db: &TestDb) -> TestPortal {
@@ -51,9 +54,14 @@ fn start_behind(db: &TestDb, cookies: CookiePolicy, trusted_proxies: TrustedProx
         trusted_proxies,
         ..AppState::plain(portal.clone())
     };
+    let heartbeats = state.heartbeats.clone();
     let router = server::router::build(state, server::router::built_site_options())
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
-    TestPortal { router, portal }
+    TestPortal {
+        router,
+        portal,
+        heartbeats,
+    }
 }
 
 impl TestPortal {
@@ -178,6 +186,49 @@ on_both_databases!(a_fresh_install_shows_only_setup, |db: TestDb| async move {
         .to_owned();
     assert_eq!(csp, "frame-ancestors 'self' https://rmm.example.com");
     assert!(text(page).await.contains("Setup required"));
+});
+
+on_both_databases!(readiness_fails_without_saying_why, |db: TestDb| async move {
+    let p = start(&db);
+    let answer = async |path: &str| {
+        let response = p.get(path, None).await;
+        (response.status(), text(response).await)
+    };
+    assert_eq!(answer("/healthz").await, (StatusCode::OK, "ok".into()));
+    assert_eq!(answer("/readyz").await, (StatusCode::OK, "ready".into()));
+    let not_ready = (StatusCode::SERVICE_UNAVAILABLE, "not ready".to_owned());
+
+    p.heartbeats.beat("mail", std::time::Duration::ZERO);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(answer("/readyz").await, not_ready, "a stalled loop, not named");
+    p.heartbeats.beat("mail", std::time::Duration::from_secs(60));
+    assert_eq!(
+        answer("/readyz").await.0,
+        StatusCode::OK,
+        "the loop went round again"
+    );
+
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+        .execute(&p.portal.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer("/readyz").await,
+        not_ready,
+        "a migration of this binary is missing"
+    );
+    p.portal.db.pool.close().await;
+    assert_eq!(answer("/readyz").await, not_ready, "no database");
+    assert_eq!(
+        answer("/healthz").await.0,
+        StatusCode::OK,
+        "the process still answers"
+    );
+    assert_eq!(
+        answer("/metrics").await.0,
+        StatusCode::NOT_FOUND,
+        "no metrics token and no metrics listener: not served"
+    );
 });
 
 on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move {

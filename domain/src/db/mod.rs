@@ -90,13 +90,34 @@ impl Db {
         })
     }
 
-    async fn migrate(&self) -> DomainResult<()> {
-        let migrator = match self.backend {
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        }
+    }
+
+    async fn migrate(&self) -> DomainResult<()> {
+        self.migrator().run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether the database answers and has every migration this binary knows applied; the
+    /// reason if not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let newest_known = self.migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+        match applied {
+            Some(version) if version >= newest_known => Ok(()),
+            other => Err(format!(
+                "migrations: {} applied, {newest_known} expected",
+                other.map_or("none".into(), |v| v.to_string())
+            )),
+        }
     }
 }
 

@@ -1,13 +1,15 @@
-//! A crash between recording an alert and sending its mail: the real server binary raises an
-//! offline alarm and commits its mail to the outbox, is killed with SIGKILL before the mail
-//! goes out, and on restart sends it exactly once (an SMTP sink in the test receives it).
+//! The real server binary as a process. A crash between recording an alert and sending its
+//! mail: it raises an offline alarm and commits its mail to the outbox, is killed with SIGKILL
+//! before the mail goes out, and on restart sends it exactly once (an SMTP sink in the test
+//! receives it). And what operators see of it: health, readiness, metrics and JSON logs.
 
 // Tests: a failed step should stop the test, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,18 +49,26 @@ fn database_url(data: &DataDir) -> String {
     format!("sqlite://{}?mode=rwc", data.0.join("backplane.db").display())
 }
 
-fn start_server(data: &DataDir, smtp: &str, mail_poll_secs: u64) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_backplane"))
+/// The server binary on a data directory, listening on `port`, with nothing from the
+/// environment of the test run.
+fn server_command(data: &DataDir, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backplane"));
+    command
         .env("BACKPLANE_DATA_DIR", &data.0)
-        .env("BACKPLANE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("BACKPLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LEPTOS_SITE_ROOT", "target/site")
+        .env_remove("DATABASE_URL")
+        .env_remove("BACKPLANE_CONFIG");
+    command
+}
+
+fn start_server(data: &DataDir, smtp: &str, mail_poll_secs: u64) -> Server {
+    let child = server_command(data, free_port())
         .env("BACKPLANE_SMTP_URL", smtp)
         .env("BACKPLANE_SMTP_FROM", "Backplane <no-reply@backplane.test>")
         .env("BACKPLANE_MAIL_POLL_SECS", mail_poll_secs.to_string())
         .env("BACKPLANE_OFFLINE_AFTER_SECS", "60")
         .env("BACKPLANE_OFFLINE_ALARM_AFTER_SECS", "3600")
-        .env("LEPTOS_SITE_ROOT", "target/site")
-        .env_remove("DATABASE_URL")
-        .env_remove("BACKPLANE_CONFIG")
         .spawn()
         .expect("start backplane");
     Server(child)
@@ -162,4 +172,98 @@ async fn a_mail_committed_before_a_crash_is_sent_exactly_once_after_restart() {
         .await
         .unwrap();
     assert_eq!(alerts, 1);
+}
+
+/// A GET over plain HTTP/1.0: the status and the body (`None` while nothing listens).
+async fn http_get(port: u16, path: &str, bearer: Option<&str>) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let authorization = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{authorization}\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Some((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_health_readiness_and_metrics_and_get_json_logs() {
+    let data = DataDir(std::env::temp_dir().join(format!("bp-ops-{}", std::process::id())));
+    std::fs::create_dir_all(&data.0).unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let token = "metrics-token-for-the-scraper-0123";
+    let mut server = Server(
+        server_command(&data, port)
+            .env("BACKPLANE_METRICS_TOKEN", token)
+            .env("BACKPLANE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .env("RUST_LOG", "info")
+            .args(["--log-format", "json"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start backplane"),
+    );
+    let health = wait_for("/healthz", Duration::from_secs(60), async || {
+        http_get(port, "/healthz", None).await
+    })
+    .await;
+    assert_eq!(health, (200, "ok".into()), "no setup redirect, no detail");
+    let ready = wait_for("/readyz", Duration::from_secs(30), async || {
+        http_get(port, "/readyz", None)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert_eq!(ready.1, "ready", "migrated, and every background loop went round");
+
+    let _ = http_get(port, "/api/no-such-endpoint-abc", None).await;
+    let refused = http_get(port, "/metrics", None).await.unwrap();
+    assert_eq!(refused.0, 401, "the main listener wants the token");
+    let wrong = http_get(port, "/metrics", Some("metrics-token-for-the-scraper-9999"))
+        .await
+        .unwrap();
+    assert_eq!(wrong.0, 401);
+    let (status, metrics) = http_get(port, "/metrics", Some(token)).await.unwrap();
+    assert_eq!(status, 200);
+    for name in [
+        "backplane_http_requests_total{",
+        "route=\"/healthz\"",
+        "route=\"unmatched\"",
+        "backplane_http_request_duration_seconds_bucket{",
+        "backplane_live_sockets ",
+        "backplane_appliances_online ",
+        "backplane_jobs_running ",
+        "backplane_outbox_pending 0",
+        "backplane_outbox_oldest_pending_seconds ",
+        "backplane_alert_evaluation_lag_seconds ",
+        "backplane_db_pool_connections ",
+    ] {
+        assert!(metrics.contains(name), "{name} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("no-such-endpoint"),
+        "unknown paths are not labels"
+    );
+    let (status, separate) = http_get(metrics_port, "/metrics", None).await.unwrap();
+    assert!(
+        status == 200 && separate.contains("backplane_jobs_running "),
+        "{status}"
+    );
+    let other = http_get(metrics_port, "/healthz", None).await.unwrap();
+    assert_eq!(other.0, 404, "the metrics listener serves nothing else");
+
+    server.0.kill().unwrap();
+    let _ = server.0.wait();
+    let mut logs = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the server logged");
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            entry.get("level").is_some() && entry.get("timestamp").is_some(),
+            "{line}"
+        );
+    }
 }
