@@ -120,7 +120,7 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         trusted_proxies: settings.trusted_proxies.clone(),
         setup_done: Arc::new(AtomicBool::new(false)),
         heartbeats: Default::default(),
-        metrics: settings.metrics_access(),
+        metrics: settings.metrics.clone(),
     };
     if !state.cookies.secure {
         tracing::info!("serving plain http on loopback: session cookies are not marked Secure");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::client_addr::TrustedProxies;
+use crate::ops::MetricsAccess;
 use serde::Deserialize;
 
 /// Every setting as a flag with its environment variable. All optional: unset ones fall back
@@ -135,7 +136,9 @@ pub struct Settings {
     pub offline_alarm_after_secs: i64,
     pub mail_poll_secs: i64,
     pub site_root: PathBuf,
-    pub metrics_token: Option<String>,
+    /// Who may read `/metrics` on the main listener.
+    pub metrics: MetricsAccess,
+    /// The separate listener serving only `/metrics`, if any.
     pub metrics_listen: Option<SocketAddr>,
 }
 
@@ -253,24 +256,24 @@ impl Settings {
             offline_alarm_after_secs,
             mail_poll_secs,
             site_root,
-            metrics_token,
+            metrics: metrics_access(metrics_token.as_deref(), metrics_listen),
             metrics_listen,
         })
-    }
-
-    /// Who may read `/metrics` on the main listener: token holders if a token is set;
-    /// otherwise nobody there (a separate metrics listener, if set, serves it instead).
-    pub fn metrics_access(&self) -> crate::ops::MetricsAccess {
-        match (&self.metrics_token, self.metrics_listen) {
-            (Some(token), _) => crate::ops::MetricsAccess::token(token.trim()),
-            (None, Some(_)) => crate::ops::MetricsAccess::SeparateListener,
-            (None, None) => crate::ops::MetricsAccess::Off,
-        }
     }
 
     /// `Secure` cookies everywhere except plain http on a loopback address.
     pub fn secure_cookies(&self) -> bool {
         !(self.public_url.starts_with("http://") && is_loopback_url(&self.public_url))
+    }
+}
+
+/// Token holders may read `/metrics` if a token is set; otherwise nobody on the main listener
+/// (a separate metrics listener, if set, serves it instead).
+fn metrics_access(token: Option<&str>, listen: Option<SocketAddr>) -> MetricsAccess {
+    match (token, listen) {
+        (Some(token), _) => MetricsAccess::token(token.trim()),
+        (None, Some(_)) => MetricsAccess::SeparateListener,
+        (None, None) => MetricsAccess::Off,
     }
 }
 
@@ -363,7 +366,7 @@ mod tests {
     fn metrics_are_off_unless_a_long_token_or_a_listener_is_set() {
         use crate::ops::MetricsAccess;
         let mut args = SettingsArgs::default();
-        let access = |args: &SettingsArgs| Settings::load(args).map(|s| s.metrics_access());
+        let access = |args: &SettingsArgs| Settings::load(args).map(|s| s.metrics);
         assert!(matches!(access(&args), Ok(MetricsAccess::Off)));
         args.metrics_listen = Some("127.0.0.1:9464".into());
         assert!(matches!(access(&args), Ok(MetricsAccess::SeparateListener)));
