@@ -23,6 +23,7 @@ step() {
 step "format and lints" scripts/lint.sh
 step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
 step "build the portal and the appliance" bash -c "cargo leptos build && cargo build -p appliance --bin backplane-appliance"
+step "systemd units (packaging/)" scripts/verify-units.sh
 # The release wasm differs from the debug one (no erased component types, LTO): build it too, so a
 # change that only breaks `make release` fails here. wasm-opt and the server's release build are
 # left to `make release`; they have never failed where this did not.

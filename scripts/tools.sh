@@ -30,6 +30,7 @@ e2e_tools() {
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v restic >/dev/null || missing+=(restic)   # the appliance's interoperability test
   command -v gdb >/dev/null || missing+=(gdb)         # thread dumps when an end-to-end test stalls
+  command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks packaging/'s units
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} from Debian…"
     as_root apt-get update -q

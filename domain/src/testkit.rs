@@ -51,43 +51,57 @@ pub fn postgres_admin_url() -> Option<String> {
     )
 }
 
+/// A new, empty database's URL and what removes it; `None` only when PostgreSQL runs were
+/// skipped on purpose.
+async fn fresh_database(backend: Backend) -> Option<(String, Cleanup)> {
+    match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            Some((url, Cleanup::SqliteFile(path)))
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url()?;
+            let name = unique_name();
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin_url} is not reachable ({e}); set BACKPLANE_TEST_POSTGRES_URL, or BACKPLANE_SKIP_POSTGRES=1 to skip")
+            });
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("create database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            let url = format!("{base}/{name}");
+            Some((url, Cleanup::PostgresDatabase { admin_url, name }))
+        }
+    }
+}
+
 impl TestDb {
     /// A fresh database; `None` only when PostgreSQL runs were skipped on purpose.
     pub async fn new(backend: Backend) -> Option<TestDb> {
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
-                let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-                    .await
-                    .expect("open SQLite");
-                Some(TestDb {
-                    db,
-                    cleanup: Cleanup::SqliteFile(path),
-                })
-            }
-            Backend::Postgres => {
-                let admin_url = postgres_admin_url()?;
-                let name = unique_name();
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin_url} is not reachable ({e}); set BACKPLANE_TEST_POSTGRES_URL, or BACKPLANE_SKIP_POSTGRES=1 to skip")
-                });
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create database");
-                let url = format!(
-                    "{}/{name}",
-                    admin_url
-                        .rsplit_once('/')
-                        .map_or(admin_url.as_str(), |(base, _)| base)
-                );
-                let db = Db::connect(&url).await.expect("open PostgreSQL");
-                Some(TestDb {
-                    db,
-                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
-                })
-            }
-        }
+        let (url, cleanup) = fresh_database(backend).await?;
+        let db = Db::connect(&url).await.expect("open the test database");
+        Some(TestDb { db, cleanup })
+    }
+
+    /// A fresh database that `earlier` first brings to an older schema (and fills) through a
+    /// plain pool, before today's [`Db::connect`] migrates it the rest of the way: an upgrade.
+    pub async fn upgraded_from(
+        backend: Backend,
+        earlier: impl AsyncFnOnce(&sqlx::AnyPool),
+    ) -> Option<TestDb> {
+        let (url, cleanup) = fresh_database(backend).await?;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("open the test database");
+        earlier(&pool).await;
+        pool.close().await;
+        let db = Db::connect(&url).await.expect("migrate the older database");
+        Some(TestDb { db, cleanup })
     }
 
     /// A portal on this database with a manual clock starting at [`START_MS`].
