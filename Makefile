@@ -14,11 +14,12 @@ run: tools build
 test: tools e2e-tools
 	scripts/test.sh
 
-## Optimised server and size-optimised wasm; prints the wasm size (raw and brotli)
+## Optimised server and size-optimised wasm, precompressed (.br, .gz); prints the wasm size
 release: tools
 	scripts/tools.sh binaryen
 	PATH="$(CURDIR)/.tools/node_modules/.bin:$$PATH" cargo leptos build --release
 	scripts/wasm-size.sh target/site/pkg/backplane.wasm
+	scripts/precompress.sh target/site/pkg
 
 lint:
 	scripts/lint.sh

@@ -3,10 +3,14 @@
 use std::sync::OnceLock;
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -58,6 +62,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         )
         .route(model::live::LIVE_PATH, axum::routing::get(crate::live::socket))
         .with_state(state.clone());
+    let package = site_package(&options);
     let operators = Router::new()
         .route(ops::HEALTH_PATH, get(ops::healthz))
         .route(ops::READY_PATH, get(ops::readyz))
@@ -70,6 +75,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         )
         .with_state(state.clone());
     Router::new()
+        .nest_service(PACKAGE_PATH, package)
         .leptos_routes_with_context(&options, routes, provide.clone(), move || {
             app::shell(shell_options.clone())
         })
@@ -91,6 +97,56 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::from_fn(ops::count_requests))
+}
+
+/// Where the wasm, its JavaScript and the CSS are served from.
+const PACKAGE_PATH: &str = "/pkg";
+
+/// The wasm, its JavaScript and the CSS: compressed with brotli or gzip as the browser accepts
+/// (a `.br` or `.gz` file beside the original is sent as is, else it is compressed on the fly),
+/// and revalidated on every load, since their names do not change between builds.
+fn site_package(options: &LeptosOptions) -> Router {
+    let folder = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let mut files = ServeDir::new(&folder);
+    if precompressed_files_are_current(&folder, "br") {
+        files = files.precompressed_br();
+    }
+    if precompressed_files_are_current(&folder, "gz") {
+        files = files.precompressed_gzip();
+    }
+    Router::new()
+        .fallback_service(files)
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+}
+
+/// Whether every `<file>.<extension>` in `folder` is at least as new as `<file>`. A build after
+/// `make release` rewrites the originals but not the compressed copies; serving those would send
+/// the browser an old wasm, so then none are used (and the files are compressed per request).
+fn precompressed_files_are_current(folder: &std::path::Path, extension: &str) -> bool {
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return true;
+    };
+    let stale: Vec<_> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
+        .filter(|compressed| {
+            let original = compressed.with_extension("");
+            match (modified(compressed), modified(&original)) {
+                (Some(made), Some(changed)) => made < changed,
+                _ => true,
+            }
+        })
+        .collect();
+    if !stale.is_empty() {
+        tracing::warn!(files = ?stale, "precompressed files older than what they compress: compressing per request instead");
+    }
+    stale.is_empty()
 }
 
 /// The separate metrics listener's router: `/metrics` without a token, nothing else.

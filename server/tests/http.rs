@@ -231,6 +231,78 @@ on_both_databases!(readiness_fails_without_saying_why, |db: TestDb| async move {
     );
 });
 
+/// The wasm, JavaScript and CSS go out compressed (or precompressed) and revalidated; pages,
+/// which hold secrets next to what a user typed, go out uncompressed (no BREACH) and unstored.
+#[tokio::test]
+async fn site_files_are_compressed_and_pages_are_not() {
+    let site = std::env::temp_dir().join(format!("bp-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let script = "export function hydrate() { return 42; }\n".repeat(400);
+    std::fs::write(site.join("pkg/backplane.js"), &script).unwrap();
+    // Left from an earlier release build: older than the script it claims to compress.
+    let stale = std::fs::File::create(site.join("pkg/backplane.js.br")).unwrap();
+    std::io::Write::write_all(&mut &stale, b"stale").unwrap();
+    stale
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    std::fs::write(site.join("pkg/backplane.wasm"), vec![7u8; 50_000]).unwrap();
+    std::fs::write(site.join("pkg/backplane.wasm.gz"), b"precompressed at release").unwrap();
+    let db = TestDb::new(domain::Backend::Sqlite).await.unwrap();
+    let (portal, _clock) = db.portal();
+    let mut options = server::router::built_site_options();
+    options.site_root = site.display().to_string().into();
+    let router = server::router::build(AppState::plain(portal), options)
+        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
+    let get = async |path: &str, encodings: &str| {
+        let request = Request::get(path)
+            .header(header::ACCEPT_ENCODING, encodings)
+            .body(Body::empty())
+            .unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    };
+    let encoding = |r: &Response<Body>, name| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+
+    let js = get("/pkg/backplane.js", "gzip, br").await;
+    assert_eq!(js.status(), StatusCode::OK);
+    assert_eq!(encoding(&js, header::CONTENT_ENCODING), "br");
+    assert_eq!(encoding(&js, header::CACHE_CONTROL), "no-cache");
+    let sent = axum::body::to_bytes(js.into_body(), 1 << 22).await.unwrap();
+    assert!(
+        sent.len() * 10 < script.len(),
+        "{} of {} bytes",
+        sent.len(),
+        script.len()
+    );
+    assert_ne!(&sent[..], b"stale", "a stale precompressed copy is never sent");
+
+    let plain = get("/pkg/backplane.js", "identity").await;
+    assert_eq!(encoding(&plain, header::CONTENT_ENCODING), "");
+    assert_eq!(text(plain).await, script);
+
+    let wasm = get("/pkg/backplane.wasm", "gzip").await;
+    assert_eq!(encoding(&wasm, header::CONTENT_ENCODING), "gzip");
+    assert_eq!(
+        text(wasm).await,
+        "precompressed at release",
+        "the .gz beside it, as is"
+    );
+
+    let page = get("/setup", "gzip, br").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        encoding(&page, header::CONTENT_ENCODING),
+        "",
+        "pages are not compressed"
+    );
+    assert_eq!(encoding(&page, header::CACHE_CONTROL), "no-store");
+    let _ = std::fs::remove_dir_all(&site);
+}
+
 on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move {
     let p = start(&db);
     let (cookie, _) = set_up(&p).await;
