@@ -77,12 +77,30 @@ pub enum AdminCommand {
     },
     /// List the instances on this server.
     ListInstances,
+    /// Write a consistent copy of the SQLite database to a new file while the portal runs
+    /// (PostgreSQL: use pg_dump). The data directory holds nothing else to keep.
+    Backup {
+        /// The file to create.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Put a backup in place as the SQLite database of the data directory (or of
+    /// --database-url). The portal must be stopped and no database may be there yet.
+    Restore {
+        /// The backup file made by `admin backup`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(&cli.settings)?;
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    // Restoring puts a database in place, so it must run before one is opened (and created).
+    if let Some(Command::Admin(AdminCommand::Restore { from })) = &cli.command {
+        return restore(from, &settings.database_url).await;
+    }
     let db = Db::connect(&settings.database_url)
         .await
         .map_err(|e| format!("database: {e}"))?;
@@ -219,6 +237,22 @@ async fn serve_metrics(address: std::net::SocketAddr, state: AppState, mut shutd
     }
 }
 
+/// `admin restore`: the backup becomes the database file of `database_url`.
+async fn restore(from: &std::path::Path, database_url: &str) -> Result<(), String> {
+    let database = domain::db::backup::sqlite_file(database_url).ok_or_else(|| {
+        "the database is not a SQLite file: restore PostgreSQL with pg_restore (docs/upgrading.md)".to_owned()
+    })?;
+    domain::db::backup::restore_sqlite(from, &database)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Restored {} as {}; start the portal.",
+        from.display(),
+        database.display()
+    );
+    Ok(())
+}
+
 /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -290,6 +324,12 @@ async fn admin(command: AdminCommand, portal: &Portal) -> Result<(), String> {
                 .map_err(show)?;
             println!("Password of {email} is set; their sessions have ended.");
         }
+        AdminCommand::Backup { to } => {
+            portal.db.back_up_to(&to).await.map_err(show)?;
+            println!("Backup written to {}.", to.display());
+        }
+        // `run` restores before it opens a database; there is none to restore into here.
+        AdminCommand::Restore { .. } => return Err("restore runs before the database is opened".into()),
         AdminCommand::ListInstances => {
             let mut conn = portal.db.pool.acquire().await.map_err(|e| e.to_string())?;
             for instance in domain::instances::list(&mut conn).await.map_err(show)? {

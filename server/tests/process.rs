@@ -51,10 +51,10 @@ fn database_url(data: &DataDir) -> String {
 
 /// The server binary on a data directory, listening on `port`, with nothing from the
 /// environment of the test run.
-fn server_command(data: &DataDir, port: u16) -> Command {
+fn server_command(data: &std::path::Path, port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_backplane"));
     command
-        .env("BACKPLANE_DATA_DIR", &data.0)
+        .env("BACKPLANE_DATA_DIR", data)
         .env("BACKPLANE_LISTEN", format!("127.0.0.1:{port}"))
         .env("LEPTOS_SITE_ROOT", "target/site")
         .env_remove("DATABASE_URL")
@@ -63,7 +63,7 @@ fn server_command(data: &DataDir, port: u16) -> Command {
 }
 
 fn start_server(data: &DataDir, smtp: &str, mail_poll_secs: u64) -> Server {
-    let child = server_command(data, free_port())
+    let child = server_command(&data.0, free_port())
         .env("BACKPLANE_SMTP_URL", smtp)
         .env("BACKPLANE_SMTP_FROM", "Backplane <no-reply@backplane.test>")
         .env("BACKPLANE_MAIL_POLL_SECS", mail_poll_secs.to_string())
@@ -195,7 +195,7 @@ async fn operators_see_health_readiness_and_metrics_and_get_json_logs() {
     let (port, metrics_port) = (free_port(), free_port());
     let token = "metrics-token-for-the-scraper-0123";
     let mut server = Server(
-        server_command(&data, port)
+        server_command(&data.0, port)
             .env("BACKPLANE_METRICS_TOKEN", token)
             .env("BACKPLANE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
             .env("RUST_LOG", "info")
@@ -266,4 +266,119 @@ async fn operators_see_health_readiness_and_metrics_and_get_json_logs() {
             "{line}"
         );
     }
+}
+
+/// `backplane admin …` on a data directory; its output.
+fn admin(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    server_command(data, free_port())
+        .arg("admin")
+        .args(args)
+        .output()
+        .expect("run backplane admin")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_into_a_new_data_directory() {
+    let base = std::env::temp_dir().join(format!("bp-backup-{}", std::process::id()));
+    let (live, restored) = (DataDir(base.join("live")), DataDir(base.join("restored")));
+    std::fs::create_dir_all(&live.0).unwrap();
+    let _cleanup = DataDir(base.clone());
+    let db = Db::connect(&database_url(&live)).await.unwrap();
+    seed(&db).await;
+    let port = free_port();
+    let _running = Server(server_command(&live.0, port).spawn().expect("start backplane"));
+    wait_for("the live portal", Duration::from_secs(60), async || {
+        http_get(port, "/readyz", None)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+
+    // Writes go on while the backup is taken: audit records, one per transaction.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (db, stop) = (db.clone(), stop.clone());
+        async move {
+            let mut written = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query(
+                    "INSERT INTO audit_log (instance_id, actor, action, target, created_at)
+                     VALUES (1, 'load', 'load.write', 'row', $1)",
+                )
+                .bind(written)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+                written += 1;
+            }
+            written
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let file = base.join("portal.backup");
+    let file_arg = file.display().to_string();
+    let backup = tokio::task::spawn_blocking({
+        let (live, file_arg) = (live.0.clone(), file_arg.clone());
+        move || admin(&live, &["backup", "--to", &file_arg])
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(backup.status.success(), "{backup:?}");
+    let again = admin(&live.0, &["backup", "--to", &file_arg]);
+    assert!(!again.status.success(), "an existing file is never overwritten");
+
+    std::fs::create_dir_all(&restored.0).unwrap();
+    let restore = admin(&restored.0, &["restore", "--from", &file_arg]);
+    assert!(restore.status.success(), "{restore:?}");
+    let twice = admin(&restored.0, &["restore", "--from", &file_arg]);
+    let refusal = String::from_utf8_lossy(&twice.stderr).into_owned();
+    assert!(
+        !twice.status.success() && refusal.contains("already exists"),
+        "{refusal}"
+    );
+    let text_file = base.join("notes.txt");
+    std::fs::write(&text_file, "not a database").unwrap();
+    let text_arg = text_file.display().to_string();
+    let not_a_backup = admin(&base.join("other"), &["restore", "--from", &text_arg]);
+    let refusal = String::from_utf8_lossy(&not_a_backup.stderr).into_owned();
+    assert!(refusal.contains("is not a Backplane backup"), "{refusal}");
+
+    let copy = Db::connect(&database_url(&restored)).await.unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&copy.pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'load.write'")
+        .fetch_one(&copy.pool)
+        .await
+        .unwrap();
+    assert!(
+        rows > 0 && rows < written,
+        "a moment during the load: {rows} of {written}"
+    );
+    let appliances: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM appliances")
+        .fetch_one(&copy.pool)
+        .await
+        .unwrap();
+    assert_eq!(appliances, 1, "everything seeded before the backup is there");
+    copy.pool.close().await;
+
+    let restored_port = free_port();
+    let _second = Server(
+        server_command(&restored.0, restored_port)
+            .spawn()
+            .expect("start backplane"),
+    );
+    wait_for("the restored portal ready", Duration::from_secs(60), async || {
+        http_get(restored_port, "/readyz", None)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    let listed = admin(&restored.0, &["list-instances"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "acme\tAcme IT\n");
 }

@@ -1,6 +1,7 @@
 //! One pool, SQLite or PostgreSQL, chosen at run time from the URL. All SQL in this crate uses
 //! `$1`-style parameters, which both engines accept, and only types both support (i64, text).
 
+pub mod backup;
 pub(crate) mod conditions;
 
 use std::str::FromStr;
