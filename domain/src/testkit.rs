@@ -24,6 +24,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct TestDb {
     pub db: Db,
+    /// The database's URL, for tests that open it their own way.
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -84,7 +86,7 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let (url, cleanup) = fresh_database(backend).await?;
         let db = Db::connect(&url).await.expect("open the test database");
-        Some(TestDb { db, cleanup })
+        Some(TestDb { db, url, cleanup })
     }
 
     /// A fresh database that `earlier` first brings to an older schema (and fills) through a
@@ -101,7 +103,7 @@ impl TestDb {
         earlier(&pool).await;
         pool.close().await;
         let db = Db::connect(&url).await.expect("migrate the older database");
-        Some(TestDb { db, cleanup })
+        Some(TestDb { db, url, cleanup })
     }
 
     /// A portal on this database with a manual clock starting at [`START_MS`].
