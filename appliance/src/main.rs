@@ -42,8 +42,8 @@ pub struct Args {
     /// The name shown in the portal [default: this host's name].
     #[arg(long, env = "BACKPLANE_APPLIANCE_NAME")]
     name: Option<String>,
-    /// The time zone backup policies run in, e.g. Europe/Berlin [default: $TZ, then
-    /// /etc/timezone, then UTC].
+    /// The time zone backup policies run in, e.g. Europe/Berlin [default: $TZ, then the zone
+    /// /etc/localtime links to, then /etc/timezone, then UTC].
     #[arg(long, env = "BACKPLANE_APPLIANCE_TIME_ZONE")]
     time_zone: Option<String>,
     /// A directory restores may write into (repeatable); restores also may go over an asset's
@@ -160,19 +160,32 @@ fn host_name() -> String {
         .unwrap_or_else(|| "appliance".into())
 }
 
-/// The machine's zone: `$TZ` if it names one, else /etc/timezone, else UTC.
+/// The machine's zone: `$TZ` if it names one, else the zone /etc/localtime links to, else
+/// /etc/timezone, else UTC.
 fn system_time_zone() -> String {
     let from_env = std::env::var("TZ")
         .ok()
         .map(|tz| tz.trim_start_matches(':').to_owned());
+    let from_link = std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|target| zone_of_zoneinfo_path(&target));
     let from_file = std::fs::read_to_string("/etc/timezone")
         .ok()
         .map(|t| t.trim().to_owned());
-    [from_env, from_file]
+    [from_env, from_link, from_file]
         .into_iter()
         .flatten()
         .find(|zone| model::policy::is_time_zone(zone))
         .unwrap_or_else(|| "UTC".into())
+}
+
+/// `Europe/Berlin` of `/usr/share/zoneinfo/Europe/Berlin` (or `../usr/share/zoneinfo/…`, as
+/// /etc/localtime links on some systems).
+fn zone_of_zoneinfo_path(target: &std::path::Path) -> Option<String> {
+    let text = target.to_str()?;
+    let (_, zone) = text.split_once("zoneinfo/")?;
+    let zone = zone.strip_prefix("posix/").unwrap_or(zone);
+    (!zone.is_empty()).then(|| zone.to_owned())
 }
 
 #[cfg(test)]
@@ -180,6 +193,26 @@ mod tests {
     use clap::Parser;
 
     use super::Args;
+
+    #[test]
+    fn the_zone_comes_from_where_localtime_links() {
+        use std::path::Path;
+        let zone = |p: &str| super::zone_of_zoneinfo_path(Path::new(p));
+        assert_eq!(
+            zone("/usr/share/zoneinfo/Europe/Berlin").as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            zone("../usr/share/zoneinfo/America/New_York").as_deref(),
+            Some("America/New_York")
+        );
+        assert_eq!(
+            zone("/usr/share/zoneinfo/posix/Asia/Tokyo").as_deref(),
+            Some("Asia/Tokyo")
+        );
+        assert_eq!(zone("/etc/localtime.bak"), None);
+        assert_eq!(zone("/usr/share/zoneinfo/"), None);
+    }
 
     #[test]
     fn a_registration_id_may_begin_with_a_hyphen() {
