@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
+use axum::routing::get;
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
@@ -18,7 +19,6 @@ use crate::middleware::{
     guard_pages, reject_cross_site, resolve_session, security_headers, server_fn_error_status,
 };
 use crate::ops;
-use axum::routing::get;
 
 /// Options for serving the site `cargo leptos build` wrote into `target/site`.
 pub fn built_site_options() -> LeptosOptions {
