@@ -21,6 +21,8 @@ step() {
 }
 
 step "format and lints" scripts/lint.sh
+# Advisories need the RustSec database download, so only what Cargo.lock itself says is checked.
+step "dependencies (licences, bans, sources)" cargo deny --log-level error check licenses bans sources
 step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
 step "build the portal and the appliance" bash -c "cargo leptos build && cargo build -p appliance --bin backplane-appliance"
 step "systemd units (packaging/)" scripts/verify-units.sh

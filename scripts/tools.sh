@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, only when missing, from the package registries only.
-#   scripts/tools.sh rust      wasm target, cargo-leptos, wasm-bindgen CLI (= Cargo.lock version)
+#   scripts/tools.sh rust      wasm target, cargo-leptos, wasm-bindgen CLI (= Cargo.lock version), cargo-deny
 #   scripts/tools.sh e2e       Chromium and restic (Debian), Playwright and test packages (npm)
 #   scripts/tools.sh binaryen  wasm-opt (npm binaryen) for release builds, in .tools/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
+CARGO_DENY_VERSION=0.20.2
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -16,6 +17,10 @@ rust_tools() {
   if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
     echo "Installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, once)…"
     cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+  fi
+  if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+    echo "Installing cargo-deny $CARGO_DENY_VERSION (about 4 minutes, once)…"
+    cargo install "cargo-deny@$CARGO_DENY_VERSION" --locked
   fi
   local bindgen
   bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
