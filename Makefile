@@ -12,14 +12,13 @@ run: tools build
 
 ## Every test: format and lints, unit and integration (SQLite and PostgreSQL), end-to-end in Chromium
 test: tools e2e-tools
+	scripts/tools.sh deny
 	scripts/test.sh
 
-## Optimised server and size-optimised wasm, precompressed (.br, .gz); prints the wasm size
+## Optimised server and size-optimised wasm, content-hashed and precompressed (.br, .gz); prints sizes
 release: tools
 	scripts/tools.sh binaryen
-	PATH="$(CURDIR)/.tools/node_modules/.bin:$$PATH" cargo leptos build --release
-	scripts/wasm-size.sh target/site/pkg/backplane.wasm
-	scripts/precompress.sh target/site/pkg
+	PATH="$(CURDIR)/.tools/node_modules/.bin:$$PATH" cargo run -q -p site-build -- --release
 
 lint:
 	scripts/lint.sh
@@ -30,8 +29,9 @@ tools:
 e2e-tools:
 	scripts/tools.sh e2e
 
+## The server, wasm, JavaScript and CSS into target/ (`cargo leptos build` does the same, if installed)
 build:
-	cargo leptos build
+	cargo run -q -p site-build
 
 ## Benchmarks (not tests; figures in the README): appliance backup vs restic, live fan-out to
 ## 10,000 sockets, Jobs → Recent over a million jobs, the Dashboard and alarm evaluation, on

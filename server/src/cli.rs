@@ -128,6 +128,7 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         .leptos_options;
     options.site_addr = settings.listen;
     options.site_root = settings.site_root.display().to_string().into();
+    crate::router::use_hashed_names(&mut options);
     let state = AppState {
         portal: portal.clone(),
         cookies: CookiePolicy {

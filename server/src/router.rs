@@ -11,7 +11,6 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -20,13 +19,30 @@ use crate::middleware::{
 };
 use crate::ops;
 
-/// Options for serving the site `cargo leptos build` wrote into `target/site`.
+/// Options for serving the site `make build` wrote into `target/site`.
 pub fn built_site_options() -> LeptosOptions {
-    LeptosOptions::builder()
+    let mut options = LeptosOptions::builder()
         .output_name("backplane")
         .site_root("target/site")
-        .build()
+        .build();
+    use_hashed_names(&mut options);
+    options
 }
+
+/// When the build left a hash file in the site root (`site-build` always does), pages name the
+/// content-hashed files it lists. Leptos looks for the file beside the executable unless its
+/// path is absolute, so it is made absolute: the site folder travels without the binary.
+pub fn use_hashed_names(options: &mut LeptosOptions) {
+    let hash_file = std::path::Path::new(&*options.site_root).join(HASH_FILE);
+    let hash_file = std::path::absolute(&hash_file).unwrap_or(hash_file);
+    options.hash_files = hash_file.is_file();
+    if options.hash_files {
+        options.hash_file = hash_file.display().to_string().into();
+    }
+}
+
+/// Written by `site-build` into the site root: `js: <hash>`, `wasm: <hash>`, `css: <hash>`.
+const HASH_FILE: &str = "hash.txt";
 
 /// The app's routes, generated once per process: while leptos generates them it holds back
 /// every resource load in the process, so a page another thread rendered meanwhile (a second
@@ -103,8 +119,9 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
 const PACKAGE_PATH: &str = "/pkg";
 
 /// The wasm, its JavaScript and the CSS: compressed with brotli or gzip as the browser accepts
-/// (a `.br` or `.gz` file beside the original is sent as is, else it is compressed on the fly),
-/// and revalidated on every load, since their names do not change between builds.
+/// (a `.br` or `.gz` file beside the original is sent as is, else it is compressed on the fly).
+/// A file whose name holds its content's hash is cached for a year; any other is revalidated on
+/// every load, since its name does not change between builds.
 fn site_package(options: &LeptosOptions) -> Router {
     let folder = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     let mut files = ServeDir::new(&folder);
@@ -117,10 +134,35 @@ fn site_package(options: &LeptosOptions) -> Router {
     Router::new()
         .fallback_service(files)
         .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
+        .layer(axum::middleware::from_fn(cache_by_name))
+}
+
+async fn cache_by_name(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let name = request.uri().path().rsplit('/').next().unwrap_or_default();
+    let immutable = is_content_hashed(name);
+    let mut response = next.run(request).await;
+    let policy = if immutable && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+}
+
+/// `<stem>.<22 URL-safe characters>.<extension>`, the names `site-build` gives.
+fn is_content_hashed(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[parts.len() - 2].len() == 22
+        && parts[parts.len() - 2]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether every `<file>.<extension>` in `folder` is at least as new as `<file>`. A build after
@@ -160,4 +202,20 @@ pub fn metrics_only(state: AppState) -> Router {
 /// activation and reset links), which never belong in a log.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_content_hashed;
+
+    #[test]
+    fn only_names_with_a_22_character_hash_are_content_hashed() {
+        assert!(is_content_hashed("backplane.Jq0fV3y2mZlqk7Qx1bE5aA.wasm"));
+        assert!(is_content_hashed("backplane.wAsM-hash_0123456789ab.js"));
+        assert!(!is_content_hashed("backplane.wasm"));
+        assert!(!is_content_hashed("backplane.js"));
+        assert!(!is_content_hashed("backplane.short.css"));
+        assert!(!is_content_hashed("backplane.Jq0fV3y2mZlqk7Qx1bE5a!.js"));
+        assert!(!is_content_hashed("Jq0fV3y2mZlqk7Qx1bE5aA.js"));
+    }
 }

@@ -303,6 +303,66 @@ async fn site_files_are_compressed_and_pages_are_not() {
     let _ = std::fs::remove_dir_all(&site);
 }
 
+/// The build names the wasm, JavaScript and CSS after their content and lists the names in the
+/// site's hash file: pages link those names, and browsers may keep them for a year, since a new
+/// build gives new names. A name without a hash is still revalidated.
+#[tokio::test]
+async fn hashed_site_files_are_named_by_pages_and_cached_for_a_year() {
+    let site = std::env::temp_dir().join(format!("bp-hashed-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    // 22 URL-safe characters each, as site-build writes them.
+    let (js, wasm, css) = (
+        "Jq0fV3y2mZlqk7Qx1bE5aA",
+        "wAsM-hash_0123456789ab",
+        "cSs0000000000000000000",
+    );
+    std::fs::write(
+        site.join("hash.txt"),
+        format!("css: {css}\njs: {js}\nwasm: {wasm}\n"),
+    )
+    .unwrap();
+    std::fs::write(site.join(format!("pkg/backplane.{js}.js")), "export {}").unwrap();
+    std::fs::write(site.join("pkg/backplane.js"), "export {}").unwrap();
+    let db = TestDb::new(domain::Backend::Sqlite).await.unwrap();
+    let (portal, _clock) = db.portal();
+    let mut options = server::router::built_site_options();
+    options.site_root = site.display().to_string().into();
+    server::router::use_hashed_names(&mut options);
+    let router = server::router::build(AppState::plain(portal), options)
+        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 5555))));
+    let get = async |path: &str| {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    };
+    let cache = |r: &Response<Body>| {
+        r.headers()
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+
+    let page = text(get("/setup").await).await;
+    for linked in [
+        format!("/pkg/backplane.{js}.js"),
+        format!("/pkg/backplane.{wasm}.wasm"),
+        format!("/pkg/backplane.{css}.css"),
+    ] {
+        assert!(page.contains(&linked), "the page links {linked}");
+    }
+    assert!(!page.contains("/pkg/backplane.css"), "no unhashed stylesheet");
+
+    let hashed = get(&format!("/pkg/backplane.{js}.js")).await;
+    assert_eq!(hashed.status(), StatusCode::OK);
+    assert_eq!(cache(&hashed), "public, max-age=31536000, immutable");
+    let unhashed = get("/pkg/backplane.js").await;
+    assert_eq!(unhashed.status(), StatusCode::OK);
+    assert_eq!(cache(&unhashed), "no-cache");
+    let missing = get(&format!("/pkg/backplane.{css}.css")).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(cache(&missing), "no-cache", "a miss is never cached");
+    let _ = std::fs::remove_dir_all(&site);
+}
+
 on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move {
     let p = start(&db);
     let (cookie, _) = set_up(&p).await;

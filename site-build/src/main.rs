@@ -1,0 +1,124 @@
+//! `site-build [--release]`: builds the portal — the server binary, the wasm and its JavaScript,
+//! the stylesheet and static assets — into the site folder the server serves, in the layout
+//! `cargo leptos build` produces, without needing cargo-leptos installed (it takes twenty
+//! minutes to compile; this tool takes one).
+
+mod cargo;
+mod config;
+mod front;
+mod site;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode};
+use std::time::Instant;
+
+use config::Site;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Debug,
+    Release,
+}
+
+fn main() -> ExitCode {
+    let mode = match parse_mode(std::env::args().skip(1)) {
+        Ok(mode) => mode,
+        Err(message) => {
+            eprintln!("site-build: {message}\nusage: site-build [--release]");
+            return ExitCode::from(2);
+        }
+    };
+    match build(&workspace_root(), mode) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("site-build: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_mode(mut args: impl Iterator<Item = String>) -> Result<Mode, String> {
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => Ok(Mode::Debug),
+        (Some("--release"), None) => Ok(Mode::Release),
+        (Some(other), _) => Err(format!("unexpected argument {other:?}")),
+    }
+}
+
+/// This crate sits one level below the workspace root.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn build(root: &Path, mode: Mode) -> Result<(), String> {
+    let started = Instant::now();
+    let site = Site::read(root)?;
+    // Both compilations run at once: each spends long single-threaded stretches linking.
+    let front = cargo::spawn_front(root, &site, mode).map_err(|e| format!("cannot run cargo: {e}"))?;
+    let server = cargo::spawn_server(root, &site, mode).map_err(|e| format!("cannot run cargo: {e}"));
+    let front_result = wait("the browser build", front);
+    let server_result = server.and_then(|server| wait("the server build", server));
+    front_result?;
+    server_result?;
+    let compiled = started.elapsed();
+
+    let site_root = root.join(&site.site_root);
+    let pkg_dir = site.pkg_dir(root);
+    site::fresh_pkg_dir(&pkg_dir)?;
+    front::bindgen(&cargo::front_wasm(root, &site, mode), &site, &pkg_dir)?;
+    let wasm = pkg_dir.join(format!("{}.wasm", site.name));
+    front::optimise(mode, &wasm)?;
+    site::copy_style(root, &site, &pkg_dir)?;
+    site::copy_assets(&root.join(&site.assets_dir), &site_root)?;
+    site::hash_names(&site, &site_root, &pkg_dir)?;
+    if mode == Mode::Release {
+        for (path, raw, brotli, gzip) in site::precompress(&pkg_dir)? {
+            println!("{}: {raw} bytes, brotli {brotli}, gzip {gzip}", path.display());
+        }
+    }
+    println!(
+        "site-build: {} in {:.0?} (compiling {:.0?}); run {}",
+        site_root.display(),
+        started.elapsed(),
+        compiled,
+        cargo::server_exe(root, &site, mode).display()
+    );
+    Ok(())
+}
+
+fn wait(what: &str, mut child: Child) -> Result<(), String> {
+    let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_choose_the_mode_or_are_refused() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        assert_eq!(parse_mode(args(&[])), Ok(Mode::Debug));
+        assert_eq!(parse_mode(args(&["--release"])), Ok(Mode::Release));
+        assert!(parse_mode(args(&["--relase"])).is_err());
+        assert!(parse_mode(args(&["--release", "x"])).is_err());
+    }
+
+    #[test]
+    fn the_workspace_metadata_names_the_site() {
+        let site = Site::read(&workspace_root()).expect("the workspace's [[workspace.metadata.leptos]]");
+        assert_eq!(site.name, "backplane");
+        assert_eq!(site.lib_package, "frontend");
+        assert!(
+            cargo::front_wasm(&workspace_root(), &site, Mode::Release)
+                .ends_with("wasm-release/frontend.wasm")
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The files around the wasm: the stylesheet and static assets copied into the site, content
+//! hashes in the names of what browsers may cache for ever, and compressed copies for release.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::config::Site;
+
+/// The file the server reads to learn the hashed names (`js: …`, `wasm: …`, `css: …`), in the
+/// format Leptos's `HydrationScripts` reads.
+pub const HASH_FILE: &str = "hash.txt";
+
+/// Empties the package folder so no file of an earlier build is served by mistake.
+pub fn fresh_pkg_dir(pkg_dir: &Path) -> Result<(), String> {
+    if pkg_dir.exists() {
+        std::fs::remove_dir_all(pkg_dir).map_err(|e| format!("cannot empty {}: {e}", pkg_dir.display()))?;
+    }
+    std::fs::create_dir_all(pkg_dir).map_err(|e| format!("cannot create {}: {e}", pkg_dir.display()))
+}
+
+pub fn copy_style(root: &Path, site: &Site, pkg_dir: &Path) -> Result<(), String> {
+    let from = root.join(&site.style_file);
+    let to = pkg_dir.join(format!("{}.css", site.name));
+    std::fs::copy(&from, &to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Copies the assets folder (favicon and the like) into the site root, keeping its layout.
+pub fn copy_assets(from: &Path, to: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_assets(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("cannot copy {}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Renames `<name>.js`, `<name>.wasm` and `<name>.css` to `<name>.<hash>.<ext>`, points the
+/// JavaScript at the renamed wasm, and writes the hash file into the site root.
+pub fn hash_names(site: &Site, site_root: &Path, pkg_dir: &Path) -> Result<(), String> {
+    let mut hashes = BTreeMap::new();
+    for extension in ["wasm", "css", "js"] {
+        let path = pkg_dir.join(format!("{}.{extension}", site.name));
+        let content = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let hash = content_hash(&content);
+        let renamed = pkg_dir.join(format!("{}.{hash}.{extension}", site.name));
+        std::fs::rename(&path, &renamed).map_err(|e| format!("cannot rename {}: {e}", path.display()))?;
+        hashes.insert(extension, hash);
+    }
+    let lines: String = hashes
+        .iter()
+        .map(|(extension, hash)| format!("{extension}: {hash}\n"))
+        .collect();
+    let hash_file = site_root.join(HASH_FILE);
+    std::fs::write(&hash_file, lines).map_err(|e| format!("cannot write {}: {e}", hash_file.display()))
+}
+
+/// 22 URL-safe characters of SHA-256: the length of the placeholder Leptos's split loader uses.
+fn content_hash(content: &[u8]) -> String {
+    let digest = Sha256::digest(content);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Writes `<file>.br` (brotli, quality 11) and `<file>.gz` (gzip, level 9) beside every wasm,
+/// JavaScript and CSS file, which the server sends as they are to browsers that accept them.
+pub fn precompress(pkg_dir: &Path) -> Result<Vec<(PathBuf, u64, usize, usize)>, String> {
+    let mut sizes = Vec::new();
+    let entries =
+        std::fs::read_dir(pkg_dir).map_err(|e| format!("cannot read {}: {e}", pkg_dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", pkg_dir.display()))?
+            .path();
+        let compressible = path
+            .extension()
+            .is_some_and(|extension| ["wasm", "js", "css"].iter().any(|wanted| extension == *wanted));
+        if !compressible {
+            continue;
+        }
+        let content = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let brotli = brotli_bytes(&content)?;
+        let gzip = gzip_bytes(&content)?;
+        write_beside(&path, "br", &brotli)?;
+        write_beside(&path, "gz", &gzip)?;
+        sizes.push((path, content.len() as u64, brotli.len(), gzip.len()));
+    }
+    sizes.sort();
+    Ok(sizes)
+}
+
+fn brotli_bytes(content: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 24,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &content[..], &mut out, &params).map_err(|e| format!("brotli: {e}"))?;
+    Ok(out)
+}
+
+fn gzip_bytes(content: &[u8]) -> Result<Vec<u8>, String> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(content).map_err(|e| format!("gzip: {e}"))?;
+    encoder.finish().map_err(|e| format!("gzip: {e}"))
+}
+
+fn write_beside(path: &Path, extension: &str, content: &[u8]) -> Result<(), String> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    std::fs::write(&name, content)
+        .map_err(|e| format!("cannot write {}: {e}", PathBuf::from(&name).display()))
+}
