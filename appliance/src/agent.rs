@@ -9,7 +9,7 @@ use model::appliance::{
     AssetInfo, Command, CommandOutcome, FromAppliance, PROTOCOL_VERSION, RegisterRequest, RegisterResponse,
     Storage, ToAppliance,
 };
-use rand::Rng;
+use rand::RngExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -22,6 +22,7 @@ use crate::jobs::{JobRequest, Jobs};
 use crate::repository::Repo;
 use crate::scheduler::{Scheduler, backup_request};
 use crate::state::{Credential, DataDir};
+use crate::transport::{Proxies, Transport};
 use model::policy::{Policy, parse_schedule};
 use rustic_core::jiff;
 
@@ -37,6 +38,8 @@ pub struct Settings {
     pub time_zone: String,
     /// Directories restores may write into (besides an asset's own directory).
     pub restore_roots: Vec<PathBuf>,
+    /// Certificate authorities trusted besides the public web roots (PEM).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How a connection ended.
@@ -55,10 +58,11 @@ pub async fn run(
     registration_id: Option<String>,
 ) -> Result<(), String> {
     let data = DataDir::open(data_dir)?;
+    let transport = Transport::new(settings.ca_file.as_deref(), Proxies::from_env())?;
     let credential =
         match (data.credential()?, registration_id) {
             (Some(credential), _) => credential,
-            (None, Some(id)) => register(&settings, &data, &id).await?,
+            (None, Some(id)) => register(&settings, &transport, &data, &id).await?,
             (None, None) => return Err(
                 "not registered: start once with --registration-id from the portal's Add appliance wizard"
                     .into(),
@@ -82,7 +86,14 @@ pub async fn run(
     };
     let mut failures: u32 = 0;
     loop {
-        let ended = connect_once(&settings, &appliance, &credential, &mut pending_events).await;
+        let ended = connect_once(
+            &settings,
+            &transport,
+            &appliance,
+            &credential,
+            &mut pending_events,
+        )
+        .await;
         match &ended {
             Ended::Unregistered => {
                 appliance.data.forget_credential()?;
@@ -102,17 +113,35 @@ pub async fn run(
     }
 }
 
+/// An error with what caused it ("error sending request: … invalid peer certificate: …"): the
+/// top line alone rarely says what an operator must fix.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 /// 1 s doubling to at most 60 s, with ±20 % jitter so a fleet does not reconnect in step.
 fn backoff(failures: u32) -> Duration {
     let base = 1u64 << failures.saturating_sub(1).min(6);
-    let secs = base.min(60) as f64 * rand::thread_rng().gen_range(0.8..1.2);
+    let secs = base.min(60) as f64 * rand::rng().random_range(0.8..1.2);
     Duration::from_secs_f64(secs)
 }
 
 /// Exchanges the one-time registration ID for the appliance's own credential. A refusal (the
 /// ID is unknown, used or expired) ends the appliance with the portal's reason; an unreachable
 /// or failing portal is retried with backoff, as a fresh install may start before the portal.
-async fn register(settings: &Settings, data: &DataDir, registration_id: &str) -> Result<Credential, String> {
+async fn register(
+    settings: &Settings,
+    transport: &Transport,
+    data: &DataDir,
+    registration_id: &str,
+) -> Result<Credential, String> {
     let request = RegisterRequest {
         registration_id: registration_id.trim().to_owned(),
         name: settings.name.clone(),
@@ -120,7 +149,7 @@ async fn register(settings: &Settings, data: &DataDir, registration_id: &str) ->
         version: VERSION.into(),
     };
     let url = format!("{}/appliance/register", settings.portal);
-    let client = reqwest::Client::new();
+    let client = transport.http_client(&url)?;
     let mut failures: u32 = 0;
     let registered = loop {
         match try_register(&client, &url, &request).await {
@@ -162,7 +191,7 @@ async fn try_register(
         .json(request)
         .send()
         .await
-        .map_err(|e| Attempt::Failed(format!("registering at {url}: {e}")))?;
+        .map_err(|e| Attempt::Failed(format!("registering at {url}: {}", with_causes(&e))))?;
     let status = response.status();
     if status.is_success() {
         return response
@@ -234,6 +263,7 @@ impl Appliance {
 
 async fn connect_once(
     settings: &Settings,
+    transport: &Transport,
     appliance: &Appliance,
     credential: &Credential,
     pending_events: &mut mpsc::UnboundedReceiver<FromAppliance>,
@@ -246,9 +276,9 @@ async fn connect_once(
         return Ended::Lost("credential is not a valid header".into());
     };
     request.headers_mut().insert("authorization", bearer);
-    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
-        Ok(connected) => connected,
-        Err(e) => return Ended::Lost(e.to_string()),
+    let socket = match transport.websocket(request).await {
+        Ok(socket) => socket,
+        Err(e) => return Ended::Lost(e),
     };
     tracing::info!("connected to the portal");
     let (mut outgoing, mut incoming) = socket.split();

@@ -7,6 +7,7 @@ mod jobs;
 mod repository;
 mod scheduler;
 mod state;
+mod transport;
 mod worker;
 
 use std::path::PathBuf;
@@ -54,6 +55,10 @@ pub struct Args {
         value_delimiter = ','
     )]
     restore_roots: Vec<PathBuf>,
+    /// A PEM file of certificate authorities to trust besides the public web roots, for a
+    /// portal whose certificate a company's own CA signed.
+    #[arg(long, env = "BACKPLANE_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = model::appliance::HEARTBEAT_SECS)]
     heartbeat_secs: u64,
@@ -99,6 +104,7 @@ async fn main() {
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         time_zone,
         restore_roots,
+        ca_file: args.ca_file,
     };
     let registration_id =
         match read_registration_id(args.registration_id, args.registration_id_file.as_deref()) {

@@ -716,18 +716,18 @@ async fn raw_appliance(s: &Scene, credential: &str) -> BrowserSocket {
 }
 
 /// One frame the portal cannot use: random text, broken or misshapen JSON, binary, oversized.
-fn garbage(rng: &mut impl rand::Rng, i: usize) -> Message {
+fn garbage(rng: &mut impl rand::RngExt, i: usize) -> Message {
     match i % 6 {
         0 => Message::Text(
-            (0..rng.gen_range(0..200))
-                .map(|_| rng.gen_range(' '..='~'))
+            (0..rng.random_range(0..200))
+                .map(|_| rng.random_range(' '..='~'))
                 .collect::<String>()
                 .into(),
         ),
         1 => Message::Text(r#"{"type":"heartbeat","storage":{"total_bytes":"#.into()),
         2 => Message::Text(format!(r#"{{"type":"no_such_frame_{i}"}}"#).into()),
         3 => Message::Text(r#"{"type":"job","job":{"id":7}}"#.into()),
-        4 => Message::Binary(vec![rng.r#gen(); 64].into()),
+        4 => Message::Binary(vec![rng.random::<u8>(); 64].into()),
         // Every 600th frame is over the 1 MiB limit.
         _ if i % 600 == 5 => Message::Text("x".repeat(model::appliance::MAX_FRAME_BYTES + 1).into()),
         _ => Message::Text(format!(r#"{{"type":"command_result","command_id":"{i}"}}"#).into()),
@@ -1163,3 +1163,228 @@ on_both_databases!(
         }
     }
 );
+
+/// A portal whose certificate a company's own CA signed, reached only through an HTTP proxy:
+/// with `--ca-file` and `HTTPS_PROXY` the appliance registers and connects, both through the
+/// proxy's tunnel; without the CA it refuses the certificate and says so.
+#[tokio::test]
+async fn an_appliance_trusts_its_ca_file_and_tunnels_through_https_proxy() {
+    let db = TestDb::new(domain::Backend::Sqlite).await.unwrap();
+    let s = scene(&db).await;
+    let company_ca = CompanyCa::new();
+    let ca_file = s.dir.join("company-ca.pem");
+    std::fs::write(&ca_file, company_ca.certificate.pem()).unwrap();
+    let portal: SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let https_port = tls_front(&company_ca, portal).await;
+    let proxy = ConnectProxy::start().await;
+    let https_url = format!("https://localhost:{https_port}");
+
+    let untrusting = registration::create(&s.portal, &s.root, s.organization_id, &ClientInfo::default())
+        .await
+        .unwrap();
+    let mut without_ca = appliance_through(&s, &https_url, &proxy, None, &untrusting.id, "without-ca.log");
+    eventually(
+        "the appliance without the CA names the certificate problem",
+        || async {
+            std::fs::read_to_string(s.dir.join("without-ca.log")).is_ok_and(|log| log.contains("certificate"))
+        },
+    )
+    .await;
+    without_ca.kill().await.unwrap();
+    proxy.targets.lock().unwrap().clear();
+
+    let registration = registration::create(&s.portal, &s.root, s.organization_id, &ClientInfo::default())
+        .await
+        .unwrap();
+    let _appliance = appliance_through(
+        &s,
+        &https_url,
+        &proxy,
+        Some(&ca_file),
+        &registration.id,
+        "appliance.log",
+    );
+    let (portal, root) = (s.portal.clone(), s.root.clone());
+    eventually("the appliance is online over TLS through the proxy", || {
+        let (portal, root) = (portal.clone(), root.clone());
+        async move {
+            let mut conn = portal.db.pool.acquire().await.unwrap();
+            let list = views::list(&mut conn, &root, &Default::default()).await.unwrap();
+            list.iter().any(|a| a.online)
+        }
+    })
+    .await;
+    let tunnels = proxy.targets.lock().unwrap().clone();
+    let to_portal = tunnels
+        .iter()
+        .filter(|t| **t == format!("localhost:{https_port}"))
+        .count();
+    assert!(
+        to_portal >= 2,
+        "registration and WebSocket went through the proxy (tunnels: {tunnels:?})"
+    );
+    assert!(
+        untrusting_id_unused(&s, &untrusting.id).await,
+        "the refused attempt used nothing up"
+    );
+}
+
+async fn untrusting_id_unused(s: &Scene, id: &str) -> bool {
+    let again = RegisterRequest {
+        registration_id: id.to_owned(),
+        name: "late".into(),
+        model: "m".into(),
+        version: "1".into(),
+    };
+    registration::register(&s.portal, &again).await.is_ok()
+}
+
+fn appliance_through(
+    s: &Scene,
+    portal_url: &str,
+    proxy: &ConnectProxy,
+    ca_file: Option<&std::path::Path>,
+    registration_id: &str,
+    log: &str,
+) -> Child {
+    let data = s.dir.join(format!("data-{log}"));
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_backplane-appliance"));
+    command
+        .args([
+            "--portal",
+            portal_url,
+            "--name",
+            "behind-proxy",
+            "--heartbeat-secs",
+            "1",
+        ])
+        .args([
+            "--time-zone",
+            "UTC",
+            "--registration-id",
+            registration_id,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("HTTPS_PROXY", format!("http://{}", proxy.addr))
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(s.dir.join(log)).unwrap())
+        .kill_on_drop(true);
+    if let Some(ca_file) = ca_file {
+        command.arg("--ca-file").arg(ca_file);
+    }
+    command.spawn().expect("start the appliance")
+}
+
+/// A company's own certificate authority and a certificate it signed for `localhost`.
+struct CompanyCa {
+    certificate: rcgen::Certificate,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl CompanyCa {
+    fn new() -> CompanyCa {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Acme MSP internal CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        CompanyCa {
+            certificate: ca.as_ref().clone(),
+            server_chain: vec![server.der().clone()],
+            server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        }
+    }
+}
+
+/// TLS in front of the portal, as a reverse proxy would terminate it; returns its port.
+async fn tls_front(ca: &CompanyCa, portal: SocketAddr) -> u16 {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(ca.server_chain.clone(), ca.server_key.clone_key())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(inbound).await else {
+                    return;
+                };
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(portal).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut outbound).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP proxy that only tunnels (`CONNECT host:port`), recording each target.
+struct ConnectProxy {
+    addr: SocketAddr,
+    targets: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    async fn start() -> ConnectProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let targets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = targets.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(ConnectProxy::tunnel(inbound, recorded.clone()));
+            }
+        });
+        ConnectProxy { addr, targets }
+    }
+
+    async fn tunnel(
+        mut inbound: tokio::net::TcpStream,
+        targets: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if inbound.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let mut words = head.split_whitespace();
+        let (Some("CONNECT"), Some(target)) = (words.next(), words.next()) else {
+            let _ = inbound
+                .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                .await;
+            return;
+        };
+        targets.lock().unwrap().push(target.to_owned());
+        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+            let _ = inbound.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+            return;
+        };
+        let _ = inbound
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await;
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    }
+}
