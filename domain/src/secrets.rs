@@ -4,8 +4,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::rngs::OsRng;
-use rand::{Rng, RngCore};
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::{Rng, RngExt};
 use sha2::{Digest, Sha256};
 
 use crate::{DomainError, DomainResult};
@@ -13,8 +14,14 @@ use crate::{DomainError, DomainResult};
 /// 256 random bits, URL-safe: session ids and one-time link tokens.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
+    system_random().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The operating system's generator (getrandom), for everything secret. It cannot fail on the
+/// systems the portal runs on; if it ever did, panicking beats handing out a guessable token.
+pub fn system_random() -> UnwrapErr<SysRng> {
+    UnwrapErr(SysRng)
 }
 
 /// Tokens are stored only as this hash, so a database leak does not hand out sessions or links.
@@ -26,9 +33,9 @@ pub fn token_hash(token: &str) -> String {
 /// A recovery code: 16 characters from an unambiguous alphabet (80 bits) in groups of four.
 pub fn recovery_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789"; // 31 symbols, no 0/o/1/l/i
-    let mut rng = OsRng;
+    let mut rng = system_random();
     let chars: Vec<char> = (0..16)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     chars
         .chunks(4)
@@ -47,7 +54,10 @@ pub fn normalize_recovery_code(input: &str) -> String {
 }
 
 pub fn hash_password(password: &str) -> DomainResult<String> {
-    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 16];
+    system_random().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| DomainError::internal(format!("a password salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

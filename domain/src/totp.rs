@@ -4,7 +4,7 @@
 use model::auth::TotpEnrolment;
 use qrcode::QrCode;
 use qrcode::render::svg;
-use rand::RngCore;
+use rand::Rng;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::{DomainError, DomainResult};
@@ -16,7 +16,7 @@ const ISSUER: &str = "Backplane";
 /// A fresh 160-bit secret, base32-encoded.
 pub fn generate_secret() -> String {
     let mut bytes = vec![0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    crate::secrets::system_random().fill_bytes(&mut bytes);
     Secret::Raw(bytes).to_encoded().to_string()
 }
 
