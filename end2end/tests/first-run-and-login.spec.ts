@@ -86,7 +86,7 @@ test("an operator sets up a fresh install, enrols 2FA and logs back in", async (
     await expect(nav).toBeVisible();
     await expectAccessible(page, "the open menu at 375 px");
     await nav.getByRole("link", { name: "Jobs" }).click();
-    await expect(page.getByRole("heading", { name: "Jobs" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: "Jobs", level: 1, exact: true })).toBeVisible();
     await expect(nav).toBeHidden();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);

@@ -1,18 +1,59 @@
-//! From the compiled wasm to what the browser loads: wasm-bindgen's JavaScript glue and wasm,
+//! From the compiled wasm to what the browser loads: the wasm split at its lazy routes (one
+//! main module and chunks fetched when a route first needs them), wasm-bindgen's JavaScript glue,
 //! then, for release builds, wasm-opt when it is installed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::Mode;
 use crate::config::Site;
 
-/// Writes `<name>.js` and `<name>.wasm` into `pkg_dir`.
+/// The JavaScript module through which the main wasm loads its chunks. Leptos's
+/// `HydrationScripts` looks for it under this name (the underscores stand for a hash).
+pub const SPLIT_LOADER: &str = "__wasm_split.______________________.js";
+/// Which chunks each lazy function needs, read by `HydrationScripts` to preload them.
+pub const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+
+/// The main module to hand to wasm-bindgen, and the chunk files written into `pkg_dir`.
+pub struct SplitWasm {
+    pub main: PathBuf,
+    pub chunks: Vec<PathBuf>,
+}
+
+/// Splits `wasm` at its lazy functions, writing the chunks, the loader and the manifest into
+/// `pkg_dir`.
+pub fn split(wasm: &Path, site: &Site, pkg_dir: &Path) -> Result<SplitWasm, String> {
+    let input = std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
+    let main = wasm.with_file_name(format!("{}_split.wasm", site.name));
+    let main_module = format!("./{}.js", site.name);
+    let link_name = format!("./{SPLIT_LOADER}");
+    let mut options = wasm_split_cli_support::Options::new(&input);
+    options.output_dir = pkg_dir;
+    options.main_out_path = &main;
+    options.main_module = &main_module;
+    options.link_name = &link_name;
+    let split = wasm_split_cli_support::transform(options)
+        .map_err(|e| format!("splitting {}: {e:#}", wasm.display()))?;
+    let manifest =
+        serde_json::to_string_pretty(&split.prefetch_map).map_err(|e| format!("the split manifest: {e}"))?;
+    let manifest_path = pkg_dir.join(SPLIT_MANIFEST);
+    std::fs::write(&manifest_path, manifest)
+        .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+    Ok(SplitWasm {
+        main,
+        chunks: split.split_modules,
+    })
+}
+
+/// Writes `<name>.js` and `<name>.wasm` into `pkg_dir` from the split main module (whose
+/// linker exports and mangled names the chunks refer to, so both are kept).
 pub fn bindgen(wasm: &Path, site: &Site, pkg_dir: &Path) -> Result<(), String> {
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
     bindgen
         .input_path(wasm)
         .out_name(&site.name)
+        .keep_lld_exports(true)
+        .demangle(false)
         .web(true)
         .map_err(|e| format!("wasm-bindgen: {e}"))?;
     bindgen
@@ -24,22 +65,23 @@ pub fn bindgen(wasm: &Path, site: &Site, pkg_dir: &Path) -> Result<(), String> {
     std::fs::rename(&generated, &wanted).map_err(|e| format!("cannot rename {}: {e}", generated.display()))
 }
 
-/// Shrinks the release wasm with binaryen's `wasm-opt -Oz` (installed by `scripts/tools.sh
+/// Shrinks each release wasm with binaryen's `wasm-opt -Oz` (installed by `scripts/tools.sh
 /// binaryen`); a debug build is left as it is.
-pub fn optimise(mode: Mode, wasm: &Path) -> Result<(), String> {
+pub fn optimise(mode: Mode, wasm_files: &[PathBuf]) -> Result<(), String> {
     if mode == Mode::Debug {
         return Ok(());
     }
-    let status = Command::new("wasm-opt")
-        .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
-        .arg(wasm)
-        .arg("-o")
-        .arg(wasm)
-        .status()
-        .map_err(|e| format!("cannot run wasm-opt (scripts/tools.sh binaryen installs it): {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("wasm-opt failed on {} ({status})", wasm.display()))
+    for wasm in wasm_files {
+        let status = Command::new("wasm-opt")
+            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
+            .arg(wasm)
+            .arg("-o")
+            .arg(wasm)
+            .status()
+            .map_err(|e| format!("cannot run wasm-opt (scripts/tools.sh binaryen installs it): {e}"))?;
+        if !status.success() {
+            return Err(format!("wasm-opt failed on {} ({status})", wasm.display()));
+        }
     }
+    Ok(())
 }

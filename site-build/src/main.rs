@@ -20,15 +20,25 @@ pub enum Mode {
     Release,
 }
 
+/// What to build: debug or release, and whether the server too (`--front-only` builds just what
+/// the browser loads, for measuring the wasm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Request {
+    mode: Mode,
+    server: bool,
+}
+
+const USAGE: &str = "usage: site-build [--release] [--front-only]";
+
 fn main() -> ExitCode {
-    let mode = match parse_mode(std::env::args().skip(1)) {
-        Ok(mode) => mode,
+    let request = match parse_request(std::env::args().skip(1)) {
+        Ok(request) => request,
         Err(message) => {
-            eprintln!("site-build: {message}\nusage: site-build [--release]");
+            eprintln!("site-build: {message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match build(&workspace_root(), mode) {
+    match build(&workspace_root(), request) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("site-build: {message}");
@@ -37,12 +47,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_mode(mut args: impl Iterator<Item = String>) -> Result<Mode, String> {
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(Mode::Debug),
-        (Some("--release"), None) => Ok(Mode::Release),
-        (Some(other), _) => Err(format!("unexpected argument {other:?}")),
+fn parse_request(args: impl Iterator<Item = String>) -> Result<Request, String> {
+    let mut request = Request {
+        mode: Mode::Debug,
+        server: true,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--release" => request.mode = Mode::Release,
+            "--front-only" => request.server = false,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
     }
+    Ok(request)
 }
 
 /// This crate sits one level below the workspace root.
@@ -53,24 +70,29 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn build(root: &Path, mode: Mode) -> Result<(), String> {
+fn build(root: &Path, request: Request) -> Result<(), String> {
+    let Request { mode, server } = request;
     let started = Instant::now();
     let site = Site::read(root)?;
     // Both compilations run at once: each spends long single-threaded stretches linking.
     let front = cargo::spawn_front(root, &site, mode).map_err(|e| format!("cannot run cargo: {e}"))?;
-    let server = cargo::spawn_server(root, &site, mode).map_err(|e| format!("cannot run cargo: {e}"));
+    let server =
+        server.then(|| cargo::spawn_server(root, &site, mode).map_err(|e| format!("cannot run cargo: {e}")));
     let front_result = wait("the browser build", front);
-    let server_result = server.and_then(|server| wait("the server build", server));
+    if let Some(server) = server {
+        server.and_then(|server| wait("the server build", server))?;
+    }
     front_result?;
-    server_result?;
     let compiled = started.elapsed();
 
     let site_root = root.join(&site.site_root);
     let pkg_dir = site.pkg_dir(root);
     site::fresh_pkg_dir(&pkg_dir)?;
-    front::bindgen(&cargo::front_wasm(root, &site, mode), &site, &pkg_dir)?;
-    let wasm = pkg_dir.join(format!("{}.wasm", site.name));
-    front::optimise(mode, &wasm)?;
+    let split = front::split(&cargo::front_wasm(root, &site, mode), &site, &pkg_dir)?;
+    front::bindgen(&split.main, &site, &pkg_dir)?;
+    let mut wasm_files = split.chunks;
+    wasm_files.push(pkg_dir.join(format!("{}.wasm", site.name)));
+    front::optimise(mode, &wasm_files)?;
     site::copy_style(root, &site, &pkg_dir)?;
     site::copy_assets(&root.join(&site.assets_dir), &site_root)?;
     site::hash_names(&site, &site_root, &pkg_dir)?;
@@ -105,10 +127,15 @@ mod tests {
     #[test]
     fn arguments_choose_the_mode_or_are_refused() {
         let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
-        assert_eq!(parse_mode(args(&[])), Ok(Mode::Debug));
-        assert_eq!(parse_mode(args(&["--release"])), Ok(Mode::Release));
-        assert!(parse_mode(args(&["--relase"])).is_err());
-        assert!(parse_mode(args(&["--release", "x"])).is_err());
+        let request = |mode, server| Ok(Request { mode, server });
+        assert_eq!(parse_request(args(&[])), request(Mode::Debug, true));
+        assert_eq!(parse_request(args(&["--release"])), request(Mode::Release, true));
+        assert_eq!(
+            parse_request(args(&["--front-only", "--release"])),
+            request(Mode::Release, false)
+        );
+        assert!(parse_request(args(&["--relase"])).is_err());
+        assert!(parse_request(args(&["--release", "x"])).is_err());
     }
 
     #[test]

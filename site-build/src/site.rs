@@ -48,7 +48,9 @@ pub fn copy_assets(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// Renames `<name>.js`, `<name>.wasm` and `<name>.css` to `<name>.<hash>.<ext>`, points the
-/// JavaScript at the renamed wasm, and writes the hash file into the site root.
+/// split loader at the renamed JavaScript, and writes the hash file into the site root. The
+/// loader, the manifest and the chunks keep their names (and are revalidated on each load): the
+/// main wasm names the loader, and its hash must not change after it was computed.
 pub fn hash_names(site: &Site, site_root: &Path, pkg_dir: &Path) -> Result<(), String> {
     let mut hashes = BTreeMap::new();
     for extension in ["wasm", "css", "js"] {
@@ -59,6 +61,15 @@ pub fn hash_names(site: &Site, site_root: &Path, pkg_dir: &Path) -> Result<(), S
         std::fs::rename(&path, &renamed).map_err(|e| format!("cannot rename {}: {e}", path.display()))?;
         hashes.insert(extension, hash);
     }
+    let loader = pkg_dir.join(crate::front::SPLIT_LOADER);
+    let script =
+        std::fs::read_to_string(&loader).map_err(|e| format!("cannot read {}: {e}", loader.display()))?;
+    let main_module = format!("./{}.js", site.name);
+    if !script.contains(&main_module) {
+        return Err(format!("{} does not import {main_module}", loader.display()));
+    }
+    let script = script.replace(&main_module, &format!("./{}.{}.js", site.name, hashes["js"]));
+    std::fs::write(&loader, script).map_err(|e| format!("cannot write {}: {e}", loader.display()))?;
     let lines: String = hashes
         .iter()
         .map(|(extension, hash)| format!("{extension}: {hash}\n"))

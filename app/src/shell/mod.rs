@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::path;
+use leptos_router::{Lazy, LazyRoute, lazy_route};
 
 use crate::alerts::{AlarmSettingsPage, AlertPanelOpen, AlertSettingsPage, DashboardPage};
 use crate::auth::api::whoami;
@@ -74,41 +75,75 @@ fn initial_dark_theme() -> bool {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Lets end-to-end tests wait for hydration instead of sleeping.
-    Effect::new(|| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title text="Backplane" />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/setup") view=SetupPage />
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} />
                 <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/forgot-password") view=ForgotPasswordPage />
-                <Route path=path!("/reset-password") view=ResetPasswordPage />
-                <Route path=path!("/activate") view=ActivatePage />
+                <Route path=path!("/forgot-password") view={Lazy::<ForgotPasswordRoute>::new()} />
+                <Route path=path!("/reset-password") view={Lazy::<ResetPasswordRoute>::new()} />
+                <Route path=path!("/activate") view={Lazy::<ActivateRoute>::new()} />
                 <ParentRoute path=path!("") view=PortalLayout>
                     <Route path=path!("") view=DashboardPage />
-                    <Route path=path!("protect") view=ProtectPage />
-                    <Route path=path!("protect/assets") view=AssetsPage />
-                    <Route path=path!("protect/appliances/:id") view=ApplianceDetailPage />
-                    <Route path=path!("jobs") view=RecentJobsPage />
-                    <Route path=path!("jobs/active") view=ActiveJobsPage />
-                    <Route path=path!("jobs/scheduled") view=ScheduledJobsPage />
-                    <Route path=path!("organizations") view=OrganizationsPage />
-                    <Route path=path!("settings") view=SettingsPage />
-                    <Route path=path!("settings/outbox") view=OutboxPage />
-                    <Route path=path!("settings/scopes") view=ScopesPage />
-                    <Route path=path!("settings/users") view=UsersPage />
-                    <Route path=path!("settings/audit") view=AuditLogPage />
-                    <Route path=path!("settings/alerts") view=AlertSettingsPage />
-                    <Route path=path!("settings/alarms") view=AlarmSettingsPage />
+                    <Route path=path!("protect") view={Lazy::<ProtectRoute>::new()} />
+                    <Route path=path!("protect/assets") view={Lazy::<AssetsRoute>::new()} />
+                    <Route path=path!("protect/appliances/:id") view={Lazy::<ApplianceDetailRoute>::new()} />
+                    <Route path=path!("jobs") view={Lazy::<RecentJobsRoute>::new()} />
+                    <Route path=path!("jobs/active") view={Lazy::<ActiveJobsRoute>::new()} />
+                    <Route path=path!("jobs/scheduled") view={Lazy::<ScheduledJobsRoute>::new()} />
+                    <Route path=path!("organizations") view={Lazy::<OrganizationsRoute>::new()} />
+                    <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()} />
+                    <Route path=path!("settings/outbox") view={Lazy::<OutboxRoute>::new()} />
+                    <Route path=path!("settings/scopes") view={Lazy::<ScopesRoute>::new()} />
+                    <Route path=path!("settings/users") view={Lazy::<UsersRoute>::new()} />
+                    <Route path=path!("settings/audit") view={Lazy::<AuditLogRoute>::new()} />
+                    <Route path=path!("settings/alerts") view={Lazy::<AlertSettingsRoute>::new()} />
+                    <Route path=path!("settings/alarms") view={Lazy::<AlarmSettingsRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// A page whose code the browser fetches the first time it is shown: the wasm is split at each
+/// of these (`site-build`), so the login page and the Dashboard load without the rest.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    SetupRoute => SetupPage,
+    ForgotPasswordRoute => ForgotPasswordPage,
+    ResetPasswordRoute => ResetPasswordPage,
+    ActivateRoute => ActivatePage,
+    ProtectRoute => ProtectPage,
+    AssetsRoute => AssetsPage,
+    ApplianceDetailRoute => ApplianceDetailPage,
+    RecentJobsRoute => RecentJobsPage,
+    ActiveJobsRoute => ActiveJobsPage,
+    ScheduledJobsRoute => ScheduledJobsPage,
+    OrganizationsRoute => OrganizationsPage,
+    SettingsRoute => SettingsPage,
+    OutboxRoute => OutboxPage,
+    ScopesRoute => ScopesPage,
+    UsersRoute => UsersPage,
+    AuditLogRoute => AuditLogPage,
+    AlertSettingsRoute => AlertSettingsPage,
+    AlarmSettingsRoute => AlarmSettingsPage,
 }
 
 /// The frame of every signed-in page. The server already redirects anonymous page loads to
