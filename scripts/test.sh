@@ -29,13 +29,14 @@ step "format and lints" scripts/lint.sh
 # Advisories need the RustSec database download, so only what Cargo.lock itself says is checked.
 step "dependencies (licences, bans, sources)" cargo deny --log-level error check licenses bans sources
 step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fail-fast
+# The release wasm differs from the debug one (LTO, wasm-opt, the split at lazy routes): build
+# it too, the way `make release` does (without the server's release build, which has never
+# failed where the debug one passed), so a change that only breaks `make release` fails here.
+# Before the debug build, which the end-to-end tests then use.
+step "release wasm (make release's browser build)" \
+  env PATH="$PWD/.tools/node_modules/.bin:$PATH" cargo run -q -p site-build -- --release --front-only
 step "build the portal and the appliance" bash -c "cargo run -q -p site-build && cargo build -p appliance --bin backplane-appliance"
 step "systemd units (packaging/)" scripts/verify-units.sh
-# The release wasm differs from the debug one (no erased component types, LTO): build it too, so a
-# change that only breaks `make release` fails here. wasm-opt and the server's release build are
-# left to `make release`; they have never failed where this did not.
-step "release wasm (make release's browser build)" \
-  cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 if [ "$failed" = 0 ]; then
   step "end-to-end (Playwright, Chromium)" bash -c 'cd end2end && npx playwright test'
 else

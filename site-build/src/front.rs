@@ -66,22 +66,55 @@ pub fn bindgen(wasm: &Path, site: &Site, pkg_dir: &Path) -> Result<(), String> {
 }
 
 /// Shrinks each release wasm with binaryen's `wasm-opt -Oz` (installed by `scripts/tools.sh
-/// binaryen`); a debug build is left as it is.
+/// binaryen`), as many at once as there are cores; a debug build is left as it is. wasm-opt's
+/// output is shown only when it fails (it warns about every split module's name section).
 pub fn optimise(mode: Mode, wasm_files: &[PathBuf]) -> Result<(), String> {
     if mode == Mode::Debug {
         return Ok(());
     }
-    for wasm in wasm_files {
-        let status = Command::new("wasm-opt")
-            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
-            .arg(wasm)
-            .arg("-o")
-            .arg(wasm)
-            .status()
-            .map_err(|e| format!("cannot run wasm-opt (scripts/tools.sh binaryen installs it): {e}"))?;
-        if !status.success() {
-            return Err(format!("wasm-opt failed on {} ({status})", wasm.display()));
-        }
+    let queue = std::sync::Mutex::new(wasm_files.iter());
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().map_err(|_| "wasm-opt queue".to_string())?.next();
+                        match next {
+                            Some(wasm) => optimise_one(wasm)?,
+                            None => return Ok(()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err("a wasm-opt worker panicked".into()))
+            })
+            .collect::<Result<(), String>>()
+    })
+}
+
+fn optimise_one(wasm: &Path) -> Result<(), String> {
+    let output = Command::new("wasm-opt")
+        .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
+        .arg(wasm)
+        .arg("-o")
+        .arg(wasm)
+        .output()
+        .map_err(|e| format!("cannot run wasm-opt (scripts/tools.sh binaryen installs it): {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "wasm-opt failed on {} ({}):\n{}",
+            wasm.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
-    Ok(())
 }

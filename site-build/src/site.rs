@@ -135,3 +135,77 @@ fn write_beside(path: &Path, extension: &str, content: &[u8]) -> Result<(), Stri
     std::fs::write(&name, content)
         .map_err(|e| format!("cannot write {}: {e}", PathBuf::from(&name).display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site::read(&crate::workspace_root()).expect("the workspace's site table")
+    }
+
+    #[test]
+    fn names_carry_the_content_hash_and_the_loader_follows_the_javascript() {
+        let root = std::env::temp_dir().join(format!("site-build-hash-{}", std::process::id()));
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("backplane.js"), "export function hydrate() {}").unwrap();
+        std::fs::write(pkg.join("backplane.wasm"), b"\0asm wasm").unwrap();
+        std::fs::write(pkg.join("backplane.css"), "body {}").unwrap();
+        let loader = pkg.join(crate::front::SPLIT_LOADER);
+        std::fs::write(&loader, "import { initSync } from \"./backplane.js\";").unwrap();
+
+        hash_names(&site(), &root, &pkg).unwrap();
+
+        let hashes = std::fs::read_to_string(root.join(HASH_FILE)).unwrap();
+        let hash_of = |kind: &str| {
+            hashes
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{kind}: ")))
+                .unwrap()
+                .to_owned()
+        };
+        for kind in ["js", "wasm", "css"] {
+            let hash = hash_of(kind);
+            assert_eq!(hash.len(), 22, "{kind}: {hash}");
+            assert!(pkg.join(format!("backplane.{hash}.{kind}")).is_file());
+            assert!(!pkg.join(format!("backplane.{kind}")).exists());
+        }
+        assert_eq!(hash_of("js"), content_hash(b"export function hydrate() {}"));
+        let rewritten = std::fs::read_to_string(&loader).unwrap();
+        assert_eq!(
+            rewritten,
+            format!("import {{ initSync }} from \"./backplane.{}.js\";", hash_of("js"))
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn precompressed_copies_decompress_to_the_original() {
+        let pkg = std::env::temp_dir().join(format!("site-build-compress-{}", std::process::id()));
+        std::fs::create_dir_all(&pkg).unwrap();
+        let script = "export const answer = 42;\n".repeat(500);
+        std::fs::write(pkg.join("app.js"), &script).unwrap();
+        std::fs::write(pkg.join("manifest.json"), "{}").unwrap();
+
+        let sizes = precompress(&pkg).unwrap();
+
+        assert_eq!(sizes.len(), 1, "only wasm, JavaScript and CSS are compressed");
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(pkg.join("app.js.gz")).unwrap()),
+            &mut unzipped,
+        )
+        .unwrap();
+        assert_eq!(unzipped, script);
+        let mut unbrotlied = Vec::new();
+        brotli::BrotliDecompress(
+            &mut std::fs::File::open(pkg.join("app.js.br")).unwrap(),
+            &mut unbrotlied,
+        )
+        .unwrap();
+        assert_eq!(unbrotlied, script.as_bytes());
+        assert!(!pkg.join("manifest.json.br").exists());
+        let _ = std::fs::remove_dir_all(&pkg);
+    }
+}
