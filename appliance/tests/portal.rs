@@ -1145,9 +1145,13 @@ on_both_databases!(
         organizations::delete(&s.portal, &s.root, other_org, "DELETE", &client)
             .await
             .unwrap();
-        frames_until_closed(&mut orphan, Duration::from_secs(5))
+        let last_words = frames_until_closed(&mut orphan, Duration::from_secs(5))
             .await
             .expect("closed with its organization");
+        assert!(
+            last_words.iter().any(|f| f.contains("unregister")),
+            "told to unregister first: {last_words:?}"
+        );
 
         for credential in [deleted_credential, orphan_credential] {
             let mut request = format!("{}/appliance/connect", s.url.replacen("http", "ws", 1))
@@ -1161,6 +1165,43 @@ on_both_databases!(
                 "the credential is refused"
             );
         }
+    }
+);
+
+on_both_databases!(
+    an_appliance_unregisters_when_its_organization_is_deleted,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let registration = registration::create(&s.portal, &s.root, s.organization_id, &client)
+            .await
+            .unwrap();
+        let mut appliance = start_appliance(&s, Some(&registration.id));
+        let (portal, root) = (s.portal.clone(), s.root.clone());
+        eventually("the appliance is online", || {
+            let (portal, root) = (portal.clone(), root.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                let list = views::list(&mut conn, &root, &Default::default()).await.unwrap();
+                list.first().is_some_and(|a| a.online)
+            }
+        })
+        .await;
+        let credential_file = s.dir.join("data/credential.json");
+        assert!(credential_file.exists());
+
+        organizations::delete(&s.portal, &s.root, s.organization_id, "DELETE", &client)
+            .await
+            .unwrap();
+
+        let status = tokio::time::timeout(Duration::from_secs(20), appliance.wait())
+            .await
+            .expect("the appliance stops once told")
+            .unwrap();
+        assert!(status.success(), "{status}");
+        assert!(!credential_file.exists(), "it forgot its credential");
+        let log = std::fs::read_to_string(s.dir.join("appliance.log")).unwrap();
+        assert!(log.contains("unregistered by the portal"), "{log}");
     }
 );
 

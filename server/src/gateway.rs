@@ -197,27 +197,44 @@ impl FrameBudget {
 }
 
 /// A deleted appliance's connection ends once it has answered Unregister, or after
-/// [`UNREGISTER_GRACE`] if it does not; an appliance gone with its organization at once.
+/// [`UNREGISTER_GRACE`] if it does not. An appliance gone with its organization has no command
+/// queue left: it is told to unregister in passing, and its connection ends at once.
 #[derive(Default)]
 struct Deletion {
     noticed_at: Option<Instant>,
 }
 
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Stay,
+    Close,
+    UnregisterAndClose,
+}
+
 impl Deletion {
-    fn ends_connection(&mut self, standing: DomainResult<gateway::Standing>) -> bool {
+    fn verdict(&mut self, standing: DomainResult<gateway::Standing>) -> Verdict {
         match standing {
-            Ok(gateway::Standing::Registered) => false,
-            Ok(gateway::Standing::Gone) | Ok(gateway::Standing::Deleted { settled: true }) => true,
+            Ok(gateway::Standing::Registered) => Verdict::Stay,
+            Ok(gateway::Standing::Gone) => Verdict::UnregisterAndClose,
+            Ok(gateway::Standing::Deleted { settled: true }) => Verdict::Close,
             Ok(gateway::Standing::Deleted { settled: false }) => {
-                self.noticed_at.get_or_insert_with(Instant::now).elapsed() >= UNREGISTER_GRACE
+                if self.noticed_at.get_or_insert_with(Instant::now).elapsed() >= UNREGISTER_GRACE {
+                    Verdict::Close
+                } else {
+                    Verdict::Stay
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "reading an appliance's registration failed");
-                false
+                Verdict::Stay
             }
         }
     }
 }
+
+/// The id of the Unregister sent to an appliance whose organization was deleted: no stored
+/// command has it (ids start at 1), and its answer is not waited for.
+const UNSTORED_COMMAND_ID: i64 = 0;
 
 async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, frame: &ToAppliance) -> bool {
     match serde_json::to_string(frame) {
@@ -276,9 +293,22 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
                     }
                     Err(error) => tracing::error!(appliance = who.id, %error, "reading the command queue failed"),
                 }
-                if deletion.ends_connection(gateway::standing(&state.portal, &who).await) {
-                    tracing::info!(appliance = who.id, "appliance deleted in the portal; closing its connection");
-                    break;
+                match deletion.verdict(gateway::standing(&state.portal, &who).await) {
+                    Verdict::Stay => {}
+                    Verdict::Close => {
+                        tracing::info!(appliance = who.id, "appliance deleted in the portal; closing its connection");
+                        break;
+                    }
+                    Verdict::UnregisterAndClose => {
+                        tracing::info!(appliance = who.id, "organization deleted; telling its appliance to unregister");
+                        let unregister = ToAppliance::Command {
+                            command_id: UNSTORED_COMMAND_ID,
+                            command: model::appliance::Command::Unregister,
+                        };
+                        let _ = send(&mut outgoing, &unregister).await;
+                        let _ = outgoing.close().await;
+                        break;
+                    }
                 }
             }
         }

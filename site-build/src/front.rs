@@ -88,14 +88,11 @@ pub fn optimise(mode: Mode, wasm_files: &[PathBuf]) -> Result<(), String> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err("a wasm-opt worker panicked".into()))
-            })
-            .collect::<Result<(), String>>()
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err("a wasm-opt worker panicked".into()))
+        })
     })
 }
 

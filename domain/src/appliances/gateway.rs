@@ -543,7 +543,8 @@ pub enum Standing {
     Deleted {
         settled: bool,
     },
-    /// Gone with its organization: nothing is left to tell it.
+    /// Gone with its organization: no command queue is left, so the gateway tells it to
+    /// unregister in passing and closes its connection.
     Gone,
 }
 
