@@ -1,7 +1,8 @@
 //! The Dashboard: counts and short lists over what the viewer may see, optionally narrowed to
 //! one organization or scope (spec portal-a §2.9, §3.1).
 
-use model::alerts::{AlertFilter, DASHBOARD_DAYS, DashboardView, DayCount};
+use model::Action;
+use model::alerts::{AlertFilter, DASHBOARD_DAYS, DashboardHint, DashboardView, DayCount};
 use model::appliance::views::LOW_SPACE_PERCENT;
 use model::jobs::JobSort;
 use model::jobs::RecentJobFilter;
@@ -9,7 +10,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::DomainResult;
 use crate::access::{Viewer, sees_whole_instance, visible_organization_ids};
-use crate::alerts::center;
+use crate::alerts::{center, settings};
 use crate::appliances::{jobs, recent_jobs};
 use crate::clock::HOUR_MS;
 
@@ -64,7 +65,20 @@ pub async fn dashboard(
         active_jobs,
         completed,
         recent_jobs: recent.items,
+        hints: hints(&mut *conn, viewer).await?,
     })
+}
+
+/// Set-up steps the viewer could take and has not: only those who may change the setting see
+/// that it is missing.
+async fn hints(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<DashboardHint>> {
+    let mut hints = Vec::new();
+    if viewer.role.can(Action::ManageAlertSettings)
+        && !settings::backup_alarms_on(conn, viewer.instance_id).await?
+    {
+        hints.push(DashboardHint::BackupAlarmsOff);
+    }
+    Ok(hints)
 }
 
 async fn appliance_counts(

@@ -108,8 +108,9 @@ pub async fn insert(
     .bind(homerealm)
     .bind(display_name)
     .bind(now_ms)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    crate::alerts::settings::insert_default_global(conn, id, now_ms).await?;
     Ok(Instance {
         id,
         homerealm: homerealm.to_owned(),

@@ -21,7 +21,8 @@ use domain::{
     scopes,
 };
 use model::alerts::{
-    AlertCategory, AlertFilter, AlertKind, DASHBOARD_DAYS, DashboardView, ThresholdBlock, Thresholds,
+    AlertCategory, AlertFilter, AlertKind, DASHBOARD_DAYS, DashboardHint, DashboardView, ThresholdBlock,
+    Thresholds,
 };
 use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState, Storage};
 use model::policy::{Frequency, Policy, Retention, Schedule};
@@ -237,7 +238,7 @@ on_both_databases!(
         assert_eq!(
             at(&w, t0 + 3 * HOUR_MS).await.raised,
             0,
-            "no alarm before global thresholds exist"
+            "no alarm within the new instance's default day"
         );
 
         settings::save_global(&w.portal, &w.root, &thresholds(24), &client)
@@ -893,6 +894,58 @@ on_both_databases!(
         .await
         .unwrap();
         assert_eq!(kept, 0);
+    }
+);
+
+on_both_databases!(
+    a_new_instance_alarms_on_backups_and_the_dashboard_says_when_alarms_are_off,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let settings_now = settings::alarm_settings(&mut conn, &w.root).await.unwrap();
+        assert_eq!(
+            settings_now.global,
+            Some(Thresholds::DEFAULT),
+            "a new instance starts with the default thresholds"
+        );
+        let global = settings_now.global.unwrap();
+        assert!(
+            global.backups.enabled && global.backups.total_hours() == 24 && !global.copies.enabled,
+            "backups alarm after a day; copies off"
+        );
+        let all = AlertFilter::default();
+        let now = w.clock.now_ms_for_tests();
+        let hints = |view: DashboardView| view.hints;
+        assert_eq!(
+            hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
+            vec![]
+        );
+        drop(conn);
+
+        let off = Thresholds {
+            backups: ThresholdBlock::new(false, 1, 0),
+            ..Thresholds::DEFAULT
+        };
+        settings::save_global(&w.portal, &w.root, &off, &client)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert_eq!(
+            hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
+            vec![DashboardHint::BackupAlarmsOff],
+            "the Superuser, who can turn them on, is told"
+        );
+        let monitor = east_monitor(&w).await;
+        assert_eq!(
+            hints(
+                dashboard::dashboard(&mut conn, &monitor, &all, now)
+                    .await
+                    .unwrap()
+            ),
+            vec![],
+            "a Monitor, who cannot, is not"
+        );
     }
 );
 

@@ -106,12 +106,33 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
     await test.step("Settings → Conditional alarms: global thresholds and a custom one for Wayne Corp", async () => {
       await page.goto("/settings/alarms");
       await hydrated(page);
-      await expect(page.getByText("Alarms start once the global thresholds are saved.")).toBeVisible();
       const global = page.locator("[data-section=global]");
-      await global.locator("[data-block=backups]").getByLabel("Days").fill("0");
-      await global.locator("[data-block=backups]").getByLabel("Hours").fill("8");
+      // A new instance alarms on backups from the start: a day, until changed.
+      await expect(page.getByText("Alarms start once the global thresholds are saved.")).toBeHidden();
+      const backups = global.locator("[data-block=backups]");
+      await expect(backups.getByLabel("Days")).toHaveValue("1");
+      await expect(backups.getByLabel("On")).toBeChecked();
+      // Turned off, the Dashboard says so to the Superuser and leads back here.
+      await backups.getByLabel("On").uncheck();
       await global.getByRole("button", { name: "Save" }).click();
       await expect(global.getByText("Saved.", { exact: true })).toBeVisible();
+      await page.goto("/");
+      await hydrated(page);
+      const hint = page.locator("[data-hint=backup-alarms-off]");
+      await expect(hint).toContainText("Backup alarms are off");
+      await hint.getByRole("link", { name: "Set a global backup threshold" }).click();
+      await expect(page).toHaveURL(/\/settings\/alarms$/);
+      await backups.getByLabel("On").check();
+      await backups.getByLabel("Days").fill("0");
+      await backups.getByLabel("Hours").fill("8");
+      await global.getByRole("button", { name: "Save" }).click();
+      await expect(global.getByText("Saved.", { exact: true })).toBeVisible();
+      await page.goto("/");
+      await hydrated(page);
+      await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+      await expect(page.locator("[data-hint=backup-alarms-off]")).toHaveCount(0);
+      await page.goto("/settings/alarms");
+      await hydrated(page);
 
       await page.getByRole("button", { name: "+ Create New" }).click();
       const editor = page.locator("[data-editor=new]");

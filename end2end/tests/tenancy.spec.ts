@@ -53,6 +53,7 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     }
   });
 
+  let westwindPage = "";
   await test.step("add organizations; a duplicate name is refused; DELETE must be typed", async () => {
     await page.goto("/organizations");
     await hydrated(page);
@@ -60,6 +61,8 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await expect(page.getByRole("cell", { name: "Initech" })).toBeVisible();
     await newOrganization(page, "Westwind", "West");
     await expect(page.getByRole("cell", { name: "Westwind" })).toBeVisible();
+    westwindPage = (await page.getByRole("link", { name: "Westwind", exact: true }).getAttribute("href"))!;
+    expect(westwindPage).toMatch(/^\/organizations\/\d+$/);
     await newOrganization(page, "initech", "West");
     await expect(page.getByRole("alert")).toHaveText("An organization with this name already exists.");
     await page.getByRole("button", { name: "Cancel" }).click();
@@ -117,6 +120,11 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await expect(page.getByRole("cell", { name: "Initech" })).toBeVisible();
     await expect(page.getByRole("cell", { name: "Westwind" })).toHaveCount(0);
     await expect(page.getByRole("button", { name: "+ New" })).toHaveCount(0);
+    // Another scope's organization page is not found, its address known or not.
+    await page.goto(westwindPage);
+    await hydrated(page);
+    await expect(page.getByRole("alert")).toHaveText("Organization was not found.");
+    await expect(page.getByText("Westwind")).toHaveCount(0);
     const refused = await page.request.post("/api/orgs/create", { form: { name: "Sneaky", scope: "" } });
     expect(refused.status()).toBe(403);
     await page.goto("/settings");
@@ -166,6 +174,24 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
       await expect(row).toContainText("Online");
       await expect(row).toContainText("Initech");
       await expect(row).toContainText("Backplane reference appliance");
+
+      // The organization's page, from its row: its appliance, no assets yet, and Edit.
+      await page.goto("/organizations");
+      await hydrated(page);
+      await page.getByRole("link", { name: "Initech", exact: true }).click();
+      await expect(page.getByRole("heading", { name: "Initech", level: 1 })).toBeVisible();
+      await expect(page.getByText("Scope: East")).toBeVisible();
+      const appliances = page.locator("[data-section=appliances]");
+      await expect(appliances.getByRole("row", { name: /initech-backup-01/ })).toContainText("Online");
+      await expect(page.locator("[data-section=assets]")).toContainText("No assets yet.");
+      await expectAccessible(page, "an organization's page");
+      await page.getByRole("button", { name: "Edit" }).click();
+      const edit = page.getByRole("dialog", { name: "Edit organization" });
+      await edit.getByLabel("Name").fill("Initech Corp");
+      await edit.getByRole("button", { name: "Save" }).click();
+      await expect(page.getByRole("heading", { name: "Initech Corp", level: 1 })).toBeVisible();
+      await appliances.getByRole("link", { name: "initech-backup-01" }).click();
+      await expect(page).toHaveURL(/\/protect\/appliances\/\d+$/);
     } finally {
       appliance.kill();
       fs.rmSync(dataDir, { recursive: true, force: true });

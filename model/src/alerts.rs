@@ -255,6 +255,13 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// What a new instance starts with, and what the settings form offers: backups alarm after a
+    /// day without a good one; offsite copies off until copies are set up.
+    pub const DEFAULT: Thresholds = Thresholds {
+        backups: ThresholdBlock::new(true, 1, 0),
+        copies: ThresholdBlock::new(false, 1, 0),
+    };
+
     pub fn validate(&self) -> Result<(), String> {
         self.backups.validate("Backups")?;
         self.copies.validate("Replication offsite")
@@ -298,6 +305,15 @@ pub struct DashboardView {
     /// One entry per UTC day, oldest first, [`DASHBOARD_DAYS`] of them, today last.
     pub completed: Vec<DayCount>,
     pub recent_jobs: Vec<crate::appliance::views::JobView>,
+    /// Set up steps still missing, shown only to those who may take them.
+    pub hints: Vec<DashboardHint>,
+}
+
+/// Something not set up that leaves customers unprotected without anyone noticing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DashboardHint {
+    /// No global backup threshold is on: a customer whose backups stop raises no alarm.
+    BackupAlarmsOff,
 }
 
 pub const DASHBOARD_DAYS: i64 = 13;

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use model::alerts::{DashboardView, DayCount};
+use model::alerts::{DashboardHint, DashboardView, DayCount};
 use model::appliance::views::JobView;
 
 use super::AlertPanelOpen;
@@ -41,6 +41,19 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+/// A missing set-up step that leaves customers unprotected, with the way to fix it.
+#[component]
+fn SetupHint(hint: DashboardHint) -> impl IntoView {
+    match hint {
+        DashboardHint::BackupAlarmsOff => view! {
+            <p class="notice" role="note" data-hint="backup-alarms-off">
+                "Backup alarms are off: nothing warns you when a customer's backups stop. "
+                <a href="/settings/alarms">"Set a global backup threshold"</a>
+            </p>
+        },
+    }
+}
+
 #[component]
 fn Tiles(view: DashboardView) -> impl IntoView {
     let panel = use_context::<AlertPanelOpen>();
@@ -59,8 +72,10 @@ fn Tiles(view: DashboardView) -> impl IntoView {
         active_jobs,
         completed,
         recent_jobs,
+        hints,
     } = view;
     view! {
+        {hints.into_iter().map(|hint| view! { <SetupHint hint /> }).collect_view()}
         <div class="tiles">
             <section class="tile" data-tile="appliances">
                 <h2>"Appliances"</h2>

@@ -102,10 +102,7 @@ fn ThresholdFields(thresholds: Thresholds) -> impl IntoView {
     }
 }
 
-const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
-    backups: ThresholdBlock::new(true, 1, 0),
-    copies: ThresholdBlock::new(false, 1, 0),
-};
+const DEFAULT_THRESHOLDS: Thresholds = Thresholds::DEFAULT;
 
 #[component]
 pub fn AlarmSettingsPage() -> impl IntoView {

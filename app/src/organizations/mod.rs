@@ -6,5 +6,5 @@ mod page;
 mod picker;
 
 pub use filters::ScopeAndOrganizationSelects;
-pub use page::OrganizationsPage;
+pub use page::{Dialog as OrgDialog, OrgForm, OrganizationsPage};
 pub use picker::{OrgChoice, OrganizationPicker, initial_choice};

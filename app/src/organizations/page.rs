@@ -15,7 +15,7 @@ use crate::components::{
 };
 
 #[derive(Clone, PartialEq)]
-enum Dialog {
+pub enum Dialog {
     Closed,
     New,
     Edit(Organization),
@@ -124,7 +124,7 @@ fn OrgTable(orgs: Vec<Organization>, may_manage: bool, dialog: RwSignal<Dialog>)
                         let (edit, delete) = (org.clone(), org.clone());
                         view! {
                             <tr>
-                                <td>{org.name.clone()}</td>
+                                <td><a href=format!("/organizations/{}", org.id)>{org.name.clone()}</a></td>
                                 <td>{org.scope_name.clone().unwrap_or_else(|| "Unassigned".into())}</td>
                                 <td class="num">{org.appliances}</td>
                                 <td class="num">{org.alerts}</td>
@@ -167,8 +167,9 @@ fn SortHeader(label: &'static str, key: &'static str) -> impl IntoView {
     view! { <th aria-sort=aria><a href=href>{label}</a></th> }
 }
 
+/// The New and Edit organization dialogs.
 #[component]
-fn OrgForm(
+pub fn OrgForm(
     org: Option<Organization>,
     scopes: Vec<Scope>,
     dialog: RwSignal<Dialog>,

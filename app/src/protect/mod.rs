@@ -4,11 +4,13 @@ pub mod api;
 mod appliances;
 mod assets;
 mod detail;
+mod organization;
 pub mod policy_api;
 
 pub use appliances::ProtectPage;
 pub use assets::AssetsPage;
 pub use detail::ApplianceDetailPage;
+pub use organization::OrganizationPage;
 
 use leptos::prelude::*;
 

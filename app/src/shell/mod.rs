@@ -15,7 +15,7 @@ use crate::components::{ErrorBox, Loading};
 use crate::jobs::{ActiveJobsPage, RecentJobsPage, ScheduledJobsPage};
 use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
-use crate::protect::{ApplianceDetailPage, AssetsPage, ProtectPage};
+use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
 use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use top_bar::TopBar;
@@ -93,6 +93,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs/active") view={Lazy::<ActiveJobsRoute>::new()} />
                     <Route path=path!("jobs/scheduled") view={Lazy::<ScheduledJobsRoute>::new()} />
                     <Route path=path!("organizations") view={Lazy::<OrganizationsRoute>::new()} />
+                    <Route path=path!("organizations/:id") view={Lazy::<OrganizationRoute>::new()} />
                     <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()} />
                     <Route path=path!("settings/outbox") view={Lazy::<OutboxRoute>::new()} />
                     <Route path=path!("settings/scopes") view={Lazy::<ScopesRoute>::new()} />
@@ -137,6 +138,7 @@ lazy_page! {
     ActiveJobsRoute => ActiveJobsPage,
     ScheduledJobsRoute => ScheduledJobsPage,
     OrganizationsRoute => OrganizationsPage,
+    OrganizationRoute => OrganizationPage,
     SettingsRoute => SettingsPage,
     OutboxRoute => OutboxPage,
     ScopesRoute => ScopesPage,

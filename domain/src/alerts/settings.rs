@@ -270,6 +270,28 @@ fn describe(thresholds: &Thresholds) -> String {
     )
 }
 
+/// A new instance's global thresholds ([`Thresholds::DEFAULT`]): backups alarm from the start,
+/// rather than only once a Superuser finds the settings page.
+pub(crate) async fn insert_default_global(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    now: i64,
+) -> DomainResult<()> {
+    insert_threshold(conn, instance_id, None, &Thresholds::DEFAULT, now).await?;
+    Ok(())
+}
+
+/// Whether the instance's global backup threshold is on (missing counts as off).
+pub(crate) async fn backup_alarms_on(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<bool> {
+    let enabled: Option<i64> = sqlx::query_scalar(
+        "SELECT backups_enabled FROM alarm_thresholds WHERE instance_id = $1 AND title IS NULL",
+    )
+    .bind(instance_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(enabled == Some(1))
+}
+
 async fn insert_threshold(
     conn: &mut AnyConnection,
     instance_id: i64,
