@@ -7,10 +7,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use model::Action;
+use model::AppError;
 use model::appliance::views::{ApplianceFilter, ApplianceSummary, AssetView};
 use model::auth::SessionView;
 use model::lists::{AppliancesQuery, AssetsQuery};
-use model::tenancy::Organization;
+use model::tenancy::{Organization, Page};
 
 use super::api::{list_appliances, list_assets};
 use crate::components::{ErrorBox, Loading, format_time};
@@ -104,17 +105,12 @@ fn Appliances(organization_id: i64) -> impl IntoView {
         per_page: ROWS,
     };
     let appliances = Resource::new(move || query.clone(), list_appliances);
+    let more = format!("/protect?organization={organization_id}");
     view! {
         <section data-section="appliances">
             <h2>"Appliances"</h2>
             <Transition fallback=Loading>
-                {move || appliances.get().map(|result| match result {
-                    Ok(page) => view! {
-                        <ApplianceRows appliances=page.items />
-                        <MoreLink total=page.total href=format!("/protect?organization={organization_id}") />
-                    }.into_any(),
-                    Err(error) => view! { <ErrorBox error /> }.into_any(),
-                })}
+                {move || appliances.get().map(|result| listed(result, more.clone(), |appliances| view! { <ApplianceRows appliances /> }))}
             </Transition>
         </section>
     }
@@ -157,17 +153,12 @@ fn Assets(organization_id: i64) -> impl IntoView {
         ..AssetsQuery::default()
     };
     let assets = Resource::new(move || query.clone(), list_assets);
+    let more = format!("/protect/assets?organization={organization_id}");
     view! {
         <section data-section="assets">
             <h2>"Assets"</h2>
             <Transition fallback=Loading>
-                {move || assets.get().map(|result| match result {
-                    Ok(page) => view! {
-                        <AssetRows assets=page.items />
-                        <MoreLink total=page.total href=format!("/protect/assets?organization={organization_id}") />
-                    }.into_any(),
-                    Err(error) => view! { <ErrorBox error /> }.into_any(),
-                })}
+                {move || assets.get().map(|result| listed(result, more.clone(), |assets| view! { <AssetRows assets /> }))}
             </Transition>
         </section>
     }
@@ -199,7 +190,22 @@ fn AssetRows(assets: Vec<AssetView>) -> impl IntoView {
     .into_any()
 }
 
-/// "All N in Protect →" when the list here is cut short.
+/// The first rows of a list, or why they could not be read, and the way to the full list.
+fn listed<T, V: IntoView + 'static>(
+    result: Result<Page<T>, AppError>,
+    full_list: String,
+    rows: impl FnOnce(Vec<T>) -> V,
+) -> AnyView {
+    match result {
+        Ok(page) => {
+            let total = page.total;
+            view! { {rows(page.items)} <MoreLink total href=full_list /> }.into_any()
+        }
+        Err(error) => view! { <ErrorBox error /> }.into_any(),
+    }
+}
+
+/// "All N →" when the list here is cut short.
 #[component]
 fn MoreLink(total: i64, href: String) -> impl IntoView {
     (total > i64::from(ROWS)).then(|| view! { <p><a href=href>{format!("All {total} →")}</a></p> })
