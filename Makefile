@@ -41,3 +41,4 @@ bench:
 	scripts/bench-fanout.sh
 	scripts/bench-recent-jobs.sh
 	scripts/bench-alerts.sh
+	scripts/bench-assets.sh

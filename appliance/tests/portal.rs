@@ -661,7 +661,11 @@ on_both_databases!(
             per_page: 50,
             ..Default::default()
         };
-        let asset = assets::list(&mut conn, &s.root, &query).await.unwrap().items[0].clone();
+        let asset = assets::list(&mut conn, &s.root, &query, s.portal.now())
+            .await
+            .unwrap()
+            .items[0]
+            .clone();
         drop(conn);
         let backup = commands::backup_now(&s.portal, &s.root, asset.id, &client)
             .await
@@ -910,7 +914,7 @@ async fn first_asset(portal: &Portal, root: &Viewer) -> Option<AssetView> {
         per_page: 50,
         ..Default::default()
     };
-    assets::list(&mut conn, root, &query)
+    assets::list(&mut conn, root, &query, portal.now())
         .await
         .unwrap()
         .items

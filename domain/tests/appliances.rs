@@ -81,7 +81,11 @@ async fn asset_id(w: &World) -> i64 {
         per_page: 50,
         ..Default::default()
     };
-    assets::list(&mut conn, &w.root, &query).await.unwrap().items[0].id
+    assets::list(&mut conn, &w.root, &query, w.portal.now())
+        .await
+        .unwrap()
+        .items[0]
+        .id
 }
 
 fn running_job() -> JobInfo {
@@ -976,5 +980,191 @@ on_both_databases!(
         assert_eq!(busy.outbox_pending, 2);
         assert_eq!(busy.outbox_oldest_age_ms, 90_000, "the oldest mail waited 90 s");
         assert_eq!(busy.alert_evaluation_lag_ms, 30_000, "a check due 30 s ago");
+    }
+);
+
+// Protect → Assets' health: the strip counts backups per day in the appliance's zone, a
+// failure keeps its asset under "Recent failures" until its day leaves the strip, and the
+// list sorts by the health columns, within the viewer's scopes.
+on_both_databases!(
+    asset_health_is_counted_per_local_day_and_recent_failures_filter,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        gateway::hello(
+            &w.portal,
+            &w.who,
+            "nas-1",
+            "reference",
+            "1.0",
+            "America/New_York",
+            &[],
+        )
+        .await
+        .unwrap();
+        let asset = |id: &str, name: &str| AssetInfo {
+            id: id.into(),
+            name: name.into(),
+            path: format!("/srv/{id}"),
+            policy: None,
+        };
+        let now = w.portal.now(); // Monday 2026-01-05 09:00 UTC, 04:00 in New York.
+        let (hour, day) = (3_600_000, 86_400_000);
+        let point = |id: &str, time: i64, size_bytes: u64| model::appliance::RecoveryPointInfo {
+            id: id.into(),
+            asset_id: "a1".into(),
+            time,
+            size_bytes,
+            files: 3,
+        };
+        gateway::inventory(
+            &w.portal,
+            &w.who,
+            &[asset("a1", "Documents"), asset("a2", "Photos")],
+            &[
+                point("p1", now - 3 * day, 1024),
+                point("p2", now - 2 * hour, 2048),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+        let on = |asset_id: &str, job: JobInfo| JobInfo {
+            asset_id: asset_id.into(),
+            ..job
+        };
+        for job in [
+            // Monday 02:00 in New York.
+            job_at("b1", JobKind::Backup, JobState::Success, now - 2 * hour, 60),
+            // Monday 03:00 UTC is Sunday 22:00 in New York: Sunday's failure.
+            job_at("b2", JobKind::Backup, JobState::Error, now - 6 * hour, 5),
+            job_at("b3", JobKind::Backup, JobState::Warning, now - 3 * day, 60),
+            job_at("b4", JobKind::Backup, JobState::Missed, now - 10 * day, 0),
+            job_at("b5", JobKind::Backup, JobState::Cancelled, now - hour, 5),
+            job_at("r1", JobKind::Restore, JobState::Error, now - hour, 5),
+            on(
+                "a2",
+                job_at("c1", JobKind::Backup, JobState::Success, now - hour, 60),
+            ),
+        ] {
+            gateway::job(&w.portal, &w.who, &job).await.unwrap();
+        }
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let list = |query: assets::AssetQuery, at: i64| {
+            let (portal, root) = (w.portal.clone(), w.root.clone());
+            async move {
+                let mut conn = portal.db.pool.acquire().await.unwrap();
+                let query = assets::AssetQuery {
+                    per_page: 50,
+                    ..query
+                };
+                assets::list(&mut conn, &root, &query, at).await.unwrap()
+            }
+        };
+        let names = |page: model::tenancy::Page<model::appliance::views::AssetView>| {
+            page.items.into_iter().map(|a| a.name).collect::<Vec<_>>()
+        };
+
+        let page = list(assets::AssetQuery::default(), now).await;
+        let documents = page.items.iter().find(|a| a.name == "Documents").unwrap();
+        let strip: Vec<(&str, &str)> = documents
+            .recent_backups
+            .iter()
+            .map(|d| (d.date.as_str(), d.health().as_str()))
+            .collect();
+        assert_eq!(
+            strip,
+            [
+                ("2025-12-30", "none"),
+                ("2025-12-31", "none"),
+                ("2026-01-01", "none"),
+                ("2026-01-02", "warning"),
+                ("2026-01-03", "none"),
+                ("2026-01-04", "failed"),
+                ("2026-01-05", "success"),
+            ],
+            "seven New York days; the cancelled run, the restore and the 10-day-old miss do not count"
+        );
+        let last = documents.last_backup.unwrap();
+        assert_eq!((last.state, last.started_at), (JobState::Success, now - 2 * hour));
+        assert_eq!(
+            (documents.recovery_points, documents.last_point_bytes),
+            (2, Some(2048))
+        );
+        assert_eq!(documents.last_recovery_point_at, Some(now - 2 * hour));
+        assert!(documents.recent_failures);
+        let photos = page.items.iter().find(|a| a.name == "Photos").unwrap();
+        assert!(!photos.recent_failures);
+        assert_eq!((photos.recovery_points, photos.last_point_bytes), (0, None));
+
+        let failing = assets::AssetQuery {
+            recent_failures: true,
+            ..Default::default()
+        };
+        assert_eq!(names(list(failing.clone(), now).await), ["Documents"]);
+        // Sunday's failure shows through Saturday; it leaves at the New York midnight that
+        // starts the next Sunday, 2026-01-11 05:00 UTC.
+        let leaves = 1_768_107_600_000;
+        assert_eq!(names(list(failing.clone(), leaves - 1).await), ["Documents"]);
+        assert_eq!(list(failing, leaves).await.total, 0);
+
+        let sorted = |sort, descending| assets::AssetQuery {
+            sort,
+            descending,
+            ..Default::default()
+        };
+        use model::lists::AssetSort;
+        assert_eq!(
+            names(list(sorted(AssetSort::LastBackup, true), now).await),
+            ["Photos", "Documents"]
+        );
+        assert_eq!(
+            names(list(sorted(AssetSort::RecentBackups, true), now).await),
+            ["Documents", "Photos"]
+        );
+        assert_eq!(
+            names(list(sorted(AssetSort::RecentBackups, false), now).await),
+            ["Photos", "Documents"]
+        );
+        assert_eq!(
+            names(list(sorted(AssetSort::LastSize, false), now).await),
+            ["Photos", "Documents"],
+            "no size first"
+        );
+        assert_eq!(
+            names(list(sorted(AssetSort::Name, true), now).await),
+            ["Photos", "Documents"]
+        );
+
+        let elsewhere = assets::AssetQuery {
+            scope_id: Some(i64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(
+            list(elsewhere, now).await.total,
+            0,
+            "another scope holds none of them"
+        );
+        let outsider = Viewer {
+            global_scope: false,
+            ..viewer(
+                &w.portal,
+                w.root.instance_id,
+                "outsider@acme.example",
+                Role::Monitor,
+            )
+            .await
+        };
+        let hidden = assets::list(
+            &mut conn,
+            &outsider,
+            &assets::AssetQuery {
+                per_page: 50,
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(hidden.total, 0, "nothing outside the viewer's scopes");
     }
 );

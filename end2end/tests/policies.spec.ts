@@ -152,7 +152,8 @@ test("policies: set on two assets across pages, pending then confirmed; Schedule
       await monitor.goto("/protect/assets");
       await hydrated(monitor);
       await expect(monitor.locator('tr[data-asset="share-00"]')).toHaveAttribute("data-policy-state", "active");
-      await expect(monitor.getByRole("checkbox")).toHaveCount(0);
+      await expect(monitor.getByRole("checkbox", { name: /^Select / })).toHaveCount(0);
+      await expect(monitor.getByRole("checkbox", { name: "Recent failures" })).toHaveCount(1);
       await expect(monitor.getByRole("button", { name: "Set backup policy" })).toHaveCount(0);
       await monitor.goto("/jobs/active");
       await hydrated(monitor);

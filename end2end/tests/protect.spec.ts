@@ -35,7 +35,9 @@ test("a real appliance: connect, back up with live progress, restore; other scop
   const protectedDir = protectedDirectory();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
   const restoreDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-restore-")), "target");
+  const vanishingDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-vanishing-"));
   let appliance: ReturnType<typeof spawn> | undefined;
+  let applianceId = "";
 
   try {
     await signIn(page, OWNER, secret);
@@ -77,6 +79,7 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(page.getByRole("row", { name: /umbrella-nas/ })).toContainText("Online");
       await page.getByRole("link", { name: "Open it" }).click();
       await expect(page.getByRole("heading", { name: /umbrella-nas/ })).toBeVisible();
+      applianceId = new URL(page.url()).pathname.split("/").pop()!;
       await expect(page.getByTestId("appliance-status")).toHaveText("Online");
       await expectAccessible(page, "an appliance's page");
     });
@@ -169,9 +172,53 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(drawer).toHaveCount(0);
       await expect(row).toBeFocused();
     });
+
+    await test.step("Assets: Recent failures finds the asset whose backup failed; the strip shows the day", async () => {
+      fs.writeFileSync(path.join(vanishingDir, "ledger.txt"), "Q3\n");
+      const post = async <T>(endpoint: string, form: Record<string, string>): Promise<T> => {
+        const response = await page.request.post(`/api/${endpoint}`, { form });
+        expect(response.ok(), `${endpoint}: ${await response.text()}`).toBe(true);
+        return (await response.json()) as T;
+      };
+      await post("assets/add", { appliance_id: applianceId, path: vanishingDir });
+      const vanishing = path.basename(vanishingDir);
+      let assetId = 0;
+      await expect(async () => {
+        const listed = await post<{ items: { id: number; name: string }[] }>("assets/list", {});
+        assetId = listed.items.find((a) => a.name === vanishing)?.id ?? 0;
+        expect(assetId).toBeGreaterThan(0);
+      }).toPass({ timeout: 30_000 });
+      // The disk is gone by the time the backup runs.
+      fs.rmSync(vanishingDir, { recursive: true, force: true });
+      await post("assets/backup-now", { asset_id: String(assetId) });
+      await page.goto("/protect/assets");
+      await hydrated(page);
+      const failedRow = page.locator(`tr[data-asset="${vanishing}"]`);
+      await expect(failedRow.locator(".last-backup [data-state]")).toHaveAttribute("data-state", "error", { timeout: 60_000 });
+      const goodRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
+      await expect(goodRow.locator(".last-backup [data-state]")).toHaveAttribute("data-state", "success");
+      await expect(goodRow.locator(".last-backup time")).toHaveText(/Just now|minutes? ago/);
+      await expect(goodRow.locator(".strip .day").last()).toHaveAttribute("data-health", "success");
+      await expect(goodRow.locator(".strip .day")).toHaveCount(7);
+
+      await page.getByLabel("Recent failures").check();
+      await page.getByRole("button", { name: "Apply" }).click();
+      await expect(page).toHaveURL(/failures=1/);
+      await expect(page.locator("tbody tr[data-asset]")).toHaveCount(1);
+      await expect(failedRow).toHaveAttribute("data-recent-failures", "true");
+      const today = failedRow.locator(".strip .day").last();
+      await expect(today).toHaveAttribute("data-health", "failed");
+      await expect(today).toHaveAttribute("title", /1 failed/);
+      await expectAccessible(page, "Assets filtered to recent failures");
+
+      await page.getByRole("link", { name: "Last backup" }).click();
+      await expect(page).toHaveURL(/sort=last_backup/);
+      await expect(page).toHaveURL(/failures=1/);
+      await expect(page.getByRole("columnheader", { name: "Last backup" })).toHaveAttribute("aria-sort", "ascending");
+    });
   } finally {
     appliance?.kill();
-    for (const dir of [protectedDir, dataDir, path.dirname(restoreDir)]) {
+    for (const dir of [protectedDir, dataDir, vanishingDir, path.dirname(restoreDir)]) {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }

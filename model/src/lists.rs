@@ -288,11 +288,70 @@ impl AppliancesQuery {
 /// Protect → Assets and an appliance's asset list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetsQuery {
+    pub scope_id: Option<i64>,
     pub appliance_id: Option<i64>,
     pub organization_id: Option<i64>,
     pub name: Option<String>,
+    /// Only assets whose Recent backups strip shows a failed or missed backup.
+    pub recent_failures: bool,
+    pub sort: AssetSort,
+    pub descending: bool,
     pub page: u32,
     pub per_page: u32,
+}
+
+/// The columns Protect → Assets sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetSort {
+    /// Organization, then appliance, then asset name.
+    #[default]
+    Organization,
+    Name,
+    Path,
+    Appliance,
+    LastBackup,
+    /// Assets with recent failures first (descending) or last.
+    RecentBackups,
+    RecoveryPoints,
+    LastRecoveryPoint,
+    LastSize,
+}
+
+impl AssetSort {
+    pub const ALL: [AssetSort; 9] = [
+        AssetSort::Organization,
+        AssetSort::Name,
+        AssetSort::Path,
+        AssetSort::Appliance,
+        AssetSort::LastBackup,
+        AssetSort::RecentBackups,
+        AssetSort::RecoveryPoints,
+        AssetSort::LastRecoveryPoint,
+        AssetSort::LastSize,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetSort::Organization => "organization",
+            AssetSort::Name => "name",
+            AssetSort::Path => "path",
+            AssetSort::Appliance => "appliance",
+            AssetSort::LastBackup => "last_backup",
+            AssetSort::RecentBackups => "recent_backups",
+            AssetSort::RecoveryPoints => "recovery_points",
+            AssetSort::LastRecoveryPoint => "last_recovery_point",
+            AssetSort::LastSize => "last_size",
+        }
+    }
+
+    /// An unknown key sorts by the default.
+    pub fn parse(text: &str) -> AssetSort {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or_default()
+    }
 }
 
 impl Default for AssetsQuery {
@@ -304,9 +363,13 @@ impl Default for AssetsQuery {
 impl AssetsQuery {
     pub fn from_url(url: &impl UrlParams) -> Self {
         AssetsQuery {
+            scope_id: url.id("scope"),
             appliance_id: url.id("appliance"),
             organization_id: url.id("organization"),
             name: url.text("name"),
+            recent_failures: url.flag("failures").unwrap_or(false),
+            sort: url.text("sort").map(|s| AssetSort::parse(&s)).unwrap_or_default(),
+            descending: url.flag("desc").unwrap_or(false),
             page: url.page(),
             per_page: url.page_size(DEFAULT_PAGE_SIZE),
         }
@@ -380,6 +443,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |key: &str| map.get(key).cloned()
+    }
+
+    #[test]
+    fn assets_read_their_filters_and_order_from_the_url() {
+        let query = AssetsQuery::from_url(&url(&[
+            ("scope", "4"),
+            ("failures", "1"),
+            ("sort", "last_backup"),
+            ("desc", "1"),
+        ]));
+        assert_eq!(query.scope_id, Some(4));
+        assert!(query.recent_failures);
+        assert_eq!((query.sort, query.descending), (AssetSort::LastBackup, true));
+        let plain = AssetsQuery::default();
+        assert!(!plain.recent_failures);
+        assert_eq!((plain.sort, plain.descending), (AssetSort::Organization, false));
+        assert_eq!(
+            AssetsQuery::from_url(&url(&[("sort", "nonsense")])).sort,
+            AssetSort::Organization,
+            "an unknown column sorts by the default"
+        );
+        for sort in AssetSort::ALL {
+            assert_eq!(AssetSort::parse(sort.as_str()), sort);
+        }
     }
 
     #[test]

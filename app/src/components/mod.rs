@@ -88,6 +88,43 @@ pub fn LocalTime(unix_ms: i64) -> impl IntoView {
     view! { <time datetime=iso data-ms=unix_ms>{text}</time> }
 }
 
+/// How long ago a moment was ("Just now", "24 minutes ago"), the moment itself in the viewer's
+/// zone on hover. The server renders the absolute time (the page may be read later); the
+/// browser switches to the relative form once the page is live.
+#[component]
+pub fn RelativeTime(unix_ms: i64) -> impl IntoView {
+    let text = RwSignal::new(format_time(unix_ms));
+    let title = RwSignal::new(format_time(unix_ms));
+    Effect::new(move || {
+        text.set(time_ago(js_sys::Date::now() as i64, unix_ms));
+        title.set(local_time(unix_ms));
+    });
+    let iso = chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    view! { <time datetime=iso data-ms=unix_ms title=title>{text}</time> }
+}
+
+/// "Just now", "1 minute ago", "3 hours ago", "2 weeks ago" (spec portal-a §3.12).
+pub fn time_ago(now_ms: i64, unix_ms: i64) -> String {
+    const UNITS: [(&str, i64); 6] = [
+        ("year", 365 * 86_400),
+        ("month", 30 * 86_400),
+        ("week", 7 * 86_400),
+        ("day", 86_400),
+        ("hour", 3_600),
+        ("minute", 60),
+    ];
+    let seconds = (now_ms - unix_ms).max(0) / 1000;
+    UNITS.into_iter().find(|(_, size)| seconds >= *size).map_or_else(
+        || "Just now".to_owned(),
+        |(unit, size)| {
+            let n = seconds / size;
+            format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+        },
+    )
+}
+
 /// Unix ms as "2026-11-23 23:00 Europe/Berlin" in the browser's zone.
 fn local_time(unix_ms: i64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix_ms as f64));
@@ -186,5 +223,21 @@ mod tests {
         assert_eq!(format_duration(42), "42 s");
         assert_eq!(format_duration(200), "3 min 20 s");
         assert_eq!(format_duration(3900), "1 h 05 min");
+    }
+
+    #[test]
+    fn times_read_as_how_long_ago() {
+        let now = 1_800_000_000_000;
+        let ago = |seconds: i64| time_ago(now, now - seconds * 1000);
+        assert_eq!(ago(0), "Just now");
+        assert_eq!(ago(59), "Just now");
+        assert_eq!(ago(-30), "Just now", "a clock a little ahead is not the future");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(24 * 60 + 59), "24 minutes ago");
+        assert_eq!(ago(2 * 3600), "2 hours ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(15 * 86_400), "2 weeks ago");
+        assert_eq!(ago(65 * 86_400), "2 months ago");
+        assert_eq!(ago(800 * 86_400), "2 years ago");
     }
 }

@@ -95,12 +95,18 @@ pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<A
     let viewer = viewer(Action::View)?;
     let query = assets::AssetQuery {
         per_page: query.page_size()?,
+        scope_id: query.scope_id,
         appliance_id: query.appliance_id,
         organization_id: query.organization_id,
         name_contains: query.name,
+        recent_failures: query.recent_failures,
+        sort: query.sort,
+        descending: query.descending,
         page: query.page,
     };
-    assets::list(&mut *conn().await?, &viewer, &query)
+    // Contexts are read before the first await: afterwards the render has moved on.
+    let now = portal().now();
+    assets::list(&mut *conn().await?, &viewer, &query, now)
         .await
         .map_err(to_app_error)
 }

@@ -12,14 +12,16 @@ use model::Action;
 use model::appliance::views::{AssetView, CommandStatus, PolicyChange};
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
-use model::lists::AssetsQuery;
+use model::lists::{AssetSort, AssetsQuery};
 use model::policy::{Frequency, Policy};
 
 use super::ProtectTabs;
 use super::api::list_assets;
+use super::health::{HealthLegend, RecentBackups, last_backup_cell};
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
 use crate::components::{
-    FilterForm, ListText, Loading, Modal, SubmitOrCancel, action_error, format_time, paged_list,
+    DefaultSort, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, action_error,
+    format_bytes, paged_list, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -113,22 +115,35 @@ fn Outcome(outcome: RwSignal<Option<BulkOutcome>>) -> impl IntoView {
     }
 }
 
+/// The list's order when the URL names none: by organization, appliance and name.
+const DEFAULT_SORT: DefaultSort = DefaultSort {
+    key: "organization",
+    descending: false,
+};
+
 #[component]
 fn AssetTable(assets: Vec<AssetView>, selection: Selection, selectable: bool) -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let header =
+        |sort: AssetSort, label| sort_header("/protect/assets", &query, DEFAULT_SORT, sort.as_str(), label);
     view! {
         <div class="table-wrap">
-            <table class="list">
+            <table class="list assets">
                 <thead><tr>
                     {selectable.then(|| view! { <th><span class="visually-hidden">"Select"</span></th> })}
-                    <th>"Name"</th><th>"Path"</th><th>"Appliance"</th><th>"Organization"</th>
+                    {header(AssetSort::Name, "Name")}{header(AssetSort::Path, "Path")}
+                    {header(AssetSort::Appliance, "Appliance")}{header(AssetSort::Organization, "Organization")}
                     <th>"Backup policy"</th><th>"Retention"</th>
-                    <th>"Recovery points"</th><th>"Last recovery point"</th>
+                    {header(AssetSort::LastBackup, "Last backup")}{header(AssetSort::RecentBackups, "Recent backups")}
+                    {header(AssetSort::RecoveryPoints, "Recovery points")}
+                    {header(AssetSort::LastRecoveryPoint, "Last recovery point")}{header(AssetSort::LastSize, "Last size")}
                 </tr></thead>
                 <tbody>
                     {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable /> }).collect_view()}
                 </tbody>
             </table>
         </div>
+        <HealthLegend />
     }
 }
 
@@ -171,7 +186,8 @@ fn AssetRow(asset: AssetView, selection: Selection, selectable: bool) -> impl In
         .unwrap_or_default();
     let zone = asset.time_zone.clone();
     view! {
-        <tr data-asset=asset.name.clone() data-policy-state=move || policy_state(pending(), change.get().as_ref(), policy.as_ref())>
+        <tr data-asset=asset.name.clone() data-recent-failures=asset.recent_failures.to_string()
+            data-policy-state=move || policy_state(pending(), change.get().as_ref(), policy.as_ref())>
             {selectable.then(|| view! {
                 <td>
                     <input type="checkbox" aria-label=format!("Select {}", asset.name)
@@ -186,8 +202,14 @@ fn AssetRow(asset: AssetView, selection: Selection, selectable: bool) -> impl In
             <td>{asset.organization_name.clone()}</td>
             <td>{move || policy_cell(change.get(), shown_policy.clone(), &zone)}</td>
             <td>{retention}</td>
+            <td class="last-backup">{last_backup_cell(asset.last_backup)}</td>
+            <td><RecentBackups days=asset.recent_backups.clone() /></td>
             <td class="num">{asset.recovery_points}</td>
-            <td>{asset.last_recovery_point_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
+            <td>{match asset.last_recovery_point_at {
+                Some(at) => view! { <RelativeTime unix_ms=at /> }.into_any(),
+                None => view! { <span class="muted">"Never"</span> }.into_any(),
+            }}</td>
+            <td class="num">{asset.last_point_bytes.map(format_bytes).unwrap_or_else(|| "–".into())}</td>
         </tr>
     }
 }
@@ -230,17 +252,28 @@ fn policy_cell(change: Option<PolicyChange>, policy: Option<Policy>, zone: &str)
     view! { {current}" "{change} }
 }
 
-/// Organization, appliance and "name contains" (asset name, path or appliance); kept in the URL.
+/// Scope, organization, "name contains" (asset name, path or appliance) and Recent failures;
+/// kept in the URL with the sort order.
 #[component]
 fn Filters() -> impl IntoView {
     let query = use_query_map().get_untracked();
     let name = query.get("name").unwrap_or_default();
     let appliance = query.get("appliance");
+    let failures = query.get("failures").is_some_and(|v| v == "1");
+    let kept = ["sort", "desc"].map(|key| {
+        query
+            .get(key)
+            .map(|value| view! { <input type="hidden" name=key value=value /> })
+    });
     view! {
         <FilterForm action="/protect/assets">
-            <ScopeAndOrganizationSelects without_scope=true />
+            <ScopeAndOrganizationSelects />
             {appliance.map(|id| view! { <input type="hidden" name="appliance" value=id /> })}
+            {kept}
             <label>"Name" <input type="search" name="name" value=name placeholder="asset, path or appliance…" /></label>
+            <label class="check" title="A backup failed or was missed in the last 7 days">
+                <input type="checkbox" name="failures" value="1" checked=failures />" Recent failures"
+            </label>
         </FilterForm>
     }
 }

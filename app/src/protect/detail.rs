@@ -13,9 +13,10 @@ use super::api::{
     AddAsset, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
     list_recovery_points,
 };
+use super::health::{RecentBackups, last_backup_cell};
 use crate::components::{
-    ErrorBox, ListText, Loading, Modal, SubmitOrCancel, TypeDeleteToConfirm, action_error, format_bytes,
-    format_time, load_page, paged_list,
+    ErrorBox, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm, action_error,
+    format_bytes, format_time, load_page, paged_list,
 };
 use crate::jobs::api::{BackupNow, list_jobs};
 use crate::jobs::{JobLog, JobTable};
@@ -186,7 +187,7 @@ fn Assets(
                 paged_list(result, text, |assets| view! {
                         <div class="table-wrap">
                             <table class="list">
-                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
                                 <tbody>
                                     {assets.into_iter().map(|asset| {
                                         let id = asset.id;
@@ -197,12 +198,17 @@ fn Assets(
                                                 <td>{asset.name.clone()}</td>
                                                 <td><code>{asset.path.clone()}</code></td>
                                                 <td>{policy_summary(&asset)}</td>
+                                                <td class="last-backup">{last_backup_cell(asset.last_backup)}</td>
+                                                <td><RecentBackups days=asset.recent_backups.clone() /></td>
                                                 <td class="num">
                                                     <button type="button" class="link" on:click=move |_| expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) })>
                                                         {asset.recovery_points}
                                                     </button>
                                                 </td>
-                                                <td>{asset.last_recovery_point_at.map(format_time).unwrap_or_else(|| "Never".into())}</td>
+                                                <td>{match asset.last_recovery_point_at {
+                                                    Some(at) => view! { <RelativeTime unix_ms=at /> }.into_any(),
+                                                    None => view! { <span class="muted">"Never"</span> }.into_any(),
+                                                }}</td>
                                                 <td class="row-actions">
                                                     {may_back_up.then(|| view! {
                                                         <button type="button" on:click=move |_| { backup.dispatch(BackupNow { asset_id: id }); }>"Back up now"</button>
@@ -215,7 +221,7 @@ fn Assets(
                                                 </td>
                                             </tr>
                                             {move || (expanded.get() == Some(id)).then(|| view! {
-                                                <tr class="expanded"><td colspan="6"><RecoveryPoints asset_id=id /></td></tr>
+                                                <tr class="expanded"><td colspan="8"><RecoveryPoints asset_id=id /></td></tr>
                                             })}
                                         }
                                     }).collect_view()}

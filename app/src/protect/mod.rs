@@ -4,6 +4,7 @@ pub mod api;
 mod appliances;
 mod assets;
 mod detail;
+mod health;
 mod organization;
 pub mod policy_api;
 

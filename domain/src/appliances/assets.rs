@@ -1,15 +1,19 @@
 //! The assets appliances protect, as a viewer may see them, with their recovery points and the
 //! policy change each is waiting for.
 
-use model::appliance::views::{AssetView, CommandStatus, PolicyChange, RecoveryPointView};
+use model::appliance::JobState;
+use model::appliance::views::{AssetView, CommandStatus, LastBackup, PolicyChange, RecoveryPointView};
+use model::lists::AssetSort;
 use model::policy::Policy;
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
+use super::health::{StripAsset, recent_backups};
 use super::views::{to_u64, visible_row};
-use crate::DomainResult;
-use crate::access::{BindViewer, Viewer, visible_org};
+use crate::access::{Viewer, visible_org, visible_organization_ids};
+use crate::db::conditions::{Bind, Conditions};
 use crate::db::contains_pattern;
+use crate::{Clock, DomainResult, SystemClock};
 
 #[derive(sqlx::FromRow)]
 struct AssetRow {
@@ -21,8 +25,12 @@ struct AssetRow {
     appliance_name: String,
     organization_id: i64,
     organization_name: String,
-    recovery_points: i64,
-    last_recovery_point_at: Option<i64>,
+    points: i64,
+    last_point_at: Option<i64>,
+    last_point_bytes: Option<i64>,
+    last_result: Option<String>,
+    last_result_started: Option<i64>,
+    failures_shown_until: Option<i64>,
     time_zone: String,
     policy: Option<String>,
     #[sqlx(flatten)]
@@ -72,97 +80,171 @@ pub(crate) fn parse_policy(json: Option<&str>) -> Option<Policy> {
     json.and_then(|j| serde_json::from_str(j).ok())
 }
 
-impl From<AssetRow> for AssetView {
-    fn from(r: AssetRow) -> Self {
+impl AssetRow {
+    /// The view at `now` (which decides whether failures are recent), without its strip.
+    fn into_view(self, now: i64) -> AssetView {
+        let last_backup = match (
+            self.last_result.as_deref().and_then(JobState::parse),
+            self.last_result_started,
+        ) {
+            (Some(state), Some(started_at)) => Some(LastBackup { state, started_at }),
+            _ => None,
+        };
         AssetView {
-            id: r.id,
-            external_id: r.external_id,
-            name: r.name,
-            path: r.path,
-            appliance_id: r.appliance_id,
-            appliance_name: r.appliance_name,
-            organization_id: r.organization_id,
-            organization_name: r.organization_name,
-            recovery_points: r.recovery_points,
-            last_recovery_point_at: r.last_recovery_point_at,
-            time_zone: r.time_zone,
-            policy: parse_policy(r.policy.as_deref()),
-            restore_roots: serde_json::from_str(&r.restore_roots).unwrap_or_default(),
-            policy_change: r.policy_command.pending_change(),
+            id: self.id,
+            external_id: self.external_id,
+            name: self.name,
+            path: self.path,
+            appliance_id: self.appliance_id,
+            appliance_name: self.appliance_name,
+            organization_id: self.organization_id,
+            organization_name: self.organization_name,
+            recovery_points: self.points,
+            last_recovery_point_at: self.last_point_at,
+            time_zone: self.time_zone,
+            policy: parse_policy(self.policy.as_deref()),
+            restore_roots: serde_json::from_str(&self.restore_roots).unwrap_or_default(),
+            policy_change: self.policy_command.pending_change(),
+            last_backup,
+            last_point_bytes: self.last_point_bytes.map(to_u64),
+            recent_failures: self.failures_shown_until.is_some_and(|until| until > now),
+            recent_backups: Vec::new(),
         }
     }
 }
 
 const ASSETS: &str = "FROM assets s JOIN appliances a ON a.id = s.appliance_id JOIN organizations o ON o.id = a.organization_id
-    LEFT JOIN appliance_commands c ON c.id = s.policy_command_id
-    WHERE a.deleted_at IS NULL AND o.instance_id = $1";
+    LEFT JOIN appliance_commands c ON c.id = s.policy_command_id";
 const ASSET_COLUMNS: &str =
     "SELECT s.id, s.external_id, s.name, s.path, a.id AS appliance_id, a.name AS appliance_name,
         o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
         s.policy_command_id, c.description AS policy_command, c.status AS policy_command_status,
-        c.message AS policy_command_message, a.restore_roots,
-        (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = s.id) AS recovery_points,
-        (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = s.id) AS last_recovery_point_at";
+        c.message AS policy_command_message, a.restore_roots, s.points, s.last_point_at,
+        s.last_point_bytes, s.last_result, s.last_result_started, s.failures_shown_until";
 
-/// Filters of the asset lists (Protect → Assets and an appliance's detail).
+/// Filters and order of the asset lists (Protect → Assets and an appliance's detail).
 #[derive(Debug, Clone, Default)]
 pub struct AssetQuery {
+    pub scope_id: Option<i64>,
     pub appliance_id: Option<i64>,
     pub organization_id: Option<i64>,
     pub name_contains: Option<String>,
+    /// Only assets whose strip shows a failed or missed backup.
+    pub recent_failures: bool,
+    pub sort: AssetSort,
+    pub descending: bool,
     pub page: u32,
     pub per_page: u32,
 }
 
-/// One page of the assets the viewer may see, filtered.
+/// The list's conditions for this viewer and filter.
+fn list_conditions(viewer: &Viewer, query: &AssetQuery, now: i64) -> Conditions {
+    let mut c = Conditions::default();
+    c.fixed("a.deleted_at IS NULL");
+    c.fixed(&format!(
+        "a.organization_id IN ({})",
+        visible_organization_ids(viewer, query.organization_id, query.scope_id)
+    ));
+    if let Some(appliance) = query.appliance_id {
+        c.with("s.appliance_id = ?", Bind::Int(appliance));
+    }
+    if let Some(pattern) = contains_pattern(query.name_contains.as_deref()) {
+        c.with(
+            "(LOWER(s.name) LIKE ? ESCAPE '\\' OR LOWER(s.path) LIKE ? ESCAPE '\\' OR LOWER(a.name) LIKE ? ESCAPE '\\')",
+            Bind::Text(pattern),
+        );
+    }
+    if query.recent_failures {
+        c.with("s.failures_shown_until > ?", Bind::Int(now));
+    }
+    c
+}
+
+/// ORDER BY for a column; ties go by name and id, so pages never overlap. Assets never backed
+/// up (no value) count as the oldest and smallest.
+fn list_order(sort: AssetSort, descending: bool, now: i64) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let with_missing_first = |column: &str| format!("({column} IS NOT NULL) {dir}, {column} {dir}");
+    let key = match sort {
+        AssetSort::Organization => format!("o.name {dir}, a.name {dir}"),
+        AssetSort::Name => String::new(),
+        AssetSort::Path => format!("s.path {dir}"),
+        AssetSort::Appliance => format!("a.name {dir}"),
+        AssetSort::LastBackup => with_missing_first("s.last_result_started"),
+        AssetSort::RecentBackups => format!("(COALESCE(s.failures_shown_until, 0) > {now}) {dir}"),
+        AssetSort::RecoveryPoints => format!("s.points {dir}"),
+        AssetSort::LastRecoveryPoint => with_missing_first("s.last_point_at"),
+        AssetSort::LastSize => with_missing_first("s.last_point_bytes"),
+    };
+    let ties = format!("s.name {dir}, s.id {dir}");
+    if key.is_empty() {
+        format!("ORDER BY {ties}")
+    } else {
+        format!("ORDER BY {key}, {ties}")
+    }
+}
+
+/// One page of the assets the viewer may see, filtered and sorted, each with its Recent
+/// backups strip as of `now`.
 #[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn list(
     conn: &mut AnyConnection,
     viewer: &Viewer,
     query: &AssetQuery,
+    now: i64,
 ) -> DomainResult<Page<AssetView>> {
     let per_page = query.per_page.clamp(1, 200);
     let page = query.page.max(1);
-    let name = contains_pattern(query.name_contains.as_deref());
-    let conditions = format!(
-        "{ASSETS} AND {} AND ($4 IS NULL OR a.id = $4) AND ($5 IS NULL OR o.id = $5)
-           AND ($6 IS NULL OR LOWER(s.name) LIKE $6 ESCAPE '\\' OR LOWER(s.path) LIKE $6 ESCAPE '\\'
-                OR LOWER(a.name) LIKE $6 ESCAPE '\\')",
-        visible_org(2, 3)
-    );
-    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {conditions}")))
-        .bind_viewer(viewer)
-        .bind(query.appliance_id)
-        .bind(query.organization_id)
-        .bind(name.clone())
+    let conditions = list_conditions(viewer, query, now);
+    let where_clause = conditions.sql();
+    let (total,): (i64,) = conditions
+        .bind_all(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM assets s JOIN appliances a ON a.id = s.appliance_id {where_clause}"
+        ))))
         .fetch_one(&mut *conn)
         .await?;
-    let sql =
-        format!("{ASSET_COLUMNS} {conditions} ORDER BY o.name, a.name, s.name, s.id LIMIT $7 OFFSET $8");
-    let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind_viewer(viewer)
-        .bind(query.appliance_id)
-        .bind(query.organization_id)
-        .bind(name)
+    let sql = format!(
+        "{ASSET_COLUMNS} {ASSETS} {where_clause} {} LIMIT {} OFFSET {}",
+        list_order(query.sort, query.descending, now),
+        conditions.next_placeholder(1),
+        conditions.next_placeholder(2),
+    );
+    let rows: Vec<AssetRow> = conditions
+        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
         .bind(i64::from(per_page))
         .bind(i64::from(per_page) * i64::from(page - 1))
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?;
+    let mut items: Vec<AssetView> = rows.into_iter().map(|row| row.into_view(now)).collect();
+    let wanted: Vec<StripAsset> = items
+        .iter()
+        .map(|a| StripAsset {
+            id: a.id,
+            time_zone: &a.time_zone,
+        })
+        .collect();
+    let mut strips = recent_backups(conn, &wanted, now).await?;
+    for asset in &mut items {
+        asset.recent_backups = strips.remove(&asset.id).unwrap_or_default();
+    }
     Ok(Page {
-        items: rows.into_iter().map(AssetView::from).collect(),
+        items,
         total,
         page,
         per_page,
     })
 }
 
-/// The asset if the viewer may see it; otherwise "not found".
+/// The asset if the viewer may see it; otherwise "not found". Its strip is left empty.
 #[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<AssetView> {
-    let sql = format!("{ASSET_COLUMNS} {ASSETS} AND {} AND s.id = $4", visible_org(2, 3));
+    let sql = format!(
+        "{ASSET_COLUMNS} {ASSETS} WHERE a.deleted_at IS NULL AND o.instance_id = $1 AND {} AND s.id = $4",
+        visible_org(2, 3)
+    );
     visible_row::<AssetRow>(conn, viewer, sql, id, "Asset")
         .await
-        .map(AssetView::from)
+        .map(|row| row.into_view(SystemClock.now_ms()))
 }
 
 /// The asset's recovery points, newest first.

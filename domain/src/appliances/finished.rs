@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
+use super::health::failure_shown_until;
 use crate::DomainResult;
 use crate::clock::HOUR_MS;
 
@@ -39,9 +40,39 @@ pub(crate) async fn record_finished_jobs(
     .fetch_all(&mut *conn)
     .await?;
     count_per_day(&mut *conn, &finished, instance_id).await?;
-    for job in finished.iter().filter(|j| j.kind == "backup") {
-        record_backup_result(&mut *conn, appliance_id, job).await?;
+    let backups: Vec<&Finished> = finished.iter().filter(|j| j.kind == "backup").collect();
+    if backups.is_empty() {
+        return Ok(());
     }
+    let time_zone: String = sqlx::query_scalar("SELECT time_zone FROM appliances WHERE id = $1")
+        .bind(appliance_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    for job in backups {
+        record_backup_result(&mut *conn, appliance_id, job).await?;
+        if matches!(job.state.as_str(), "error" | "missed") {
+            record_failure(&mut *conn, appliance_id, &time_zone, job).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the asset under "Recent failures" while the failure's day shows in the strip.
+async fn record_failure(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    time_zone: &str,
+    job: &Finished,
+) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE assets SET failures_shown_until = $3
+         WHERE appliance_id = $1 AND external_id = $2 AND (failures_shown_until IS NULL OR failures_shown_until < $3)",
+    )
+    .bind(appliance_id)
+    .bind(&job.asset_external_id)
+    .bind(failure_shown_until(job.started_at, time_zone))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -126,8 +157,8 @@ pub async fn record_all_finished_jobs(conn: &mut AnyConnection) -> DomainResult<
     Ok(())
 }
 
-/// The same statements as the end of migration 7.
-const BACKFILL: [&str; 8] = [
+/// The same statements as the end of migrations 7 and 10.
+const BACKFILL: [&str; 9] = [
     "DELETE FROM job_days",
     "DELETE FROM instance_job_days",
     "INSERT INTO job_days (organization_id, day, good, missed)
@@ -152,6 +183,10 @@ const BACKFILL: [&str; 8] = [
                       WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
                         AND j.kind = 'backup' AND j.state IN ('success', 'warning', 'error')
                       ORDER BY j.started_at DESC, j.id DESC LIMIT 1)",
+    "UPDATE assets SET
+       failures_shown_until = (SELECT (MAX(j.started_at) / 86400000 + 7) * 86400000 FROM jobs j
+                               WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
+                                 AND j.kind = 'backup' AND j.state IN ('error', 'missed'))",
     "DROP INDEX jobs_backfill",
     "UPDATE jobs SET counted = 1 WHERE counted = 0 AND state IN ('success', 'warning', 'error', 'missed', 'cancelled')",
 ];

@@ -250,6 +250,17 @@ pub async fn inventory(
         .execute(&mut *tx)
         .await?;
     }
+    sqlx::query(
+        "UPDATE assets SET
+           points = (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = assets.id),
+           last_point_at = (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = assets.id),
+           last_point_bytes = (SELECT r.size_bytes FROM recovery_points r WHERE r.asset_id = assets.id
+                               ORDER BY r.taken_at DESC, r.id DESC LIMIT 1)
+         WHERE appliance_id = $1",
+    )
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
     let jobs: Vec<&JobInfo> = jobs
         .iter()
         .filter(|j| !dated_in_future(j, portal.now()))

@@ -6,6 +6,7 @@ pub mod commands;
 mod events;
 pub mod finished;
 pub mod gateway;
+mod health;
 pub mod jobs;
 pub mod policies;
 pub mod recent_jobs;

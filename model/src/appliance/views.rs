@@ -85,6 +85,133 @@ pub struct AssetView {
     pub policy_change: Option<PolicyChange>,
     /// The directories its appliance restores into (besides the asset's own directory).
     pub restore_roots: Vec<String>,
+    /// The newest finished backup's result and start (a cancelled or missed run is not a result).
+    pub last_backup: Option<LastBackup>,
+    /// The size of the newest recovery point.
+    pub last_point_bytes: Option<u64>,
+    /// A backup failed or was missed on a day the Recent backups strip shows.
+    pub recent_failures: bool,
+    /// Recent backups: the last seven days in the appliance's zone, oldest first. Filled by the
+    /// lists; empty where one asset is read for a command.
+    pub recent_backups: Vec<BackupDay>,
+}
+
+/// An asset's newest backup result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBackup {
+    pub state: JobState,
+    pub started_at: i64,
+}
+
+/// One day of an asset's Recent backups strip (spec portal-a §1.7, §6.4): the backups that
+/// started that day in the appliance's zone, by result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupDay {
+    /// `YYYY-MM-DD` in the appliance's zone.
+    pub date: String,
+    pub succeeded: u32,
+    pub warned: u32,
+    pub failed: u32,
+    pub missed: u32,
+}
+
+/// What a day of the strip shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayHealth {
+    /// Every backup succeeded.
+    Success,
+    /// Some backups had warnings, or some failed while others succeeded.
+    Warning,
+    /// Every backup that ran failed (missed runs may be among them).
+    Failed,
+    /// Backups were due and none ran.
+    Missed,
+    /// No backup that day.
+    None,
+}
+
+impl DayHealth {
+    pub const ALL: [DayHealth; 5] = [
+        DayHealth::Success,
+        DayHealth::Warning,
+        DayHealth::Failed,
+        DayHealth::Missed,
+        DayHealth::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayHealth::Success => "success",
+            DayHealth::Warning => "warning",
+            DayHealth::Failed => "failed",
+            DayHealth::Missed => "missed",
+            DayHealth::None => "none",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DayHealth::Success => "All backups succeeded",
+            DayHealth::Warning => "Warnings, or some backups failed",
+            DayHealth::Failed => "All backups failed",
+            DayHealth::Missed => "Backups missed",
+            DayHealth::None => "No backup",
+        }
+    }
+}
+
+impl BackupDay {
+    pub fn empty(date: String) -> BackupDay {
+        BackupDay {
+            date,
+            succeeded: 0,
+            warned: 0,
+            failed: 0,
+            missed: 0,
+        }
+    }
+
+    /// Counts one finished backup; a cancelled one is no result.
+    pub fn count(&mut self, state: JobState) {
+        match state {
+            JobState::Success => self.succeeded += 1,
+            JobState::Warning => self.warned += 1,
+            JobState::Error => self.failed += 1,
+            JobState::Missed => self.missed += 1,
+            JobState::Queued | JobState::Running | JobState::Cancelled => {}
+        }
+    }
+
+    pub fn health(&self) -> DayHealth {
+        let good = self.succeeded + self.warned;
+        match (good, self.failed, self.missed) {
+            (0, 0, 0) => DayHealth::None,
+            (0, 0, _) => DayHealth::Missed,
+            (0, _, _) => DayHealth::Failed,
+            _ if self.warned > 0 || self.failed > 0 || self.missed > 0 => DayHealth::Warning,
+            _ => DayHealth::Success,
+        }
+    }
+
+    /// "3 succeeded, 1 failed" or "No backup".
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            (self.succeeded, "succeeded"),
+            (self.warned, "with warnings"),
+            (self.failed, "failed"),
+            (self.missed, "missed"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            "No backup".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 impl AssetView {
@@ -195,4 +322,36 @@ pub struct CommandView {
     pub requested_by: String,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(results: &[JobState]) -> BackupDay {
+        let mut day = BackupDay::empty("2026-11-30".into());
+        for state in results {
+            day.count(*state);
+        }
+        day
+    }
+
+    #[test]
+    fn a_day_shows_the_worst_of_its_backups_without_hiding_successes() {
+        use JobState::*;
+        assert_eq!(day(&[]).health(), DayHealth::None);
+        assert_eq!(
+            day(&[Cancelled]).health(),
+            DayHealth::None,
+            "cancelled is no result"
+        );
+        assert_eq!(day(&[Success, Success]).health(), DayHealth::Success);
+        assert_eq!(day(&[Success, Warning]).health(), DayHealth::Warning);
+        assert_eq!(day(&[Success, Error]).health(), DayHealth::Warning);
+        assert_eq!(day(&[Success, Missed]).health(), DayHealth::Warning);
+        assert_eq!(day(&[Error, Missed]).health(), DayHealth::Failed);
+        assert_eq!(day(&[Missed, Missed]).health(), DayHealth::Missed);
+        assert_eq!(day(&[Success, Error, Error]).describe(), "1 succeeded, 2 failed");
+        assert_eq!(day(&[]).describe(), "No backup");
+    }
 }

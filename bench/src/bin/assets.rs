@@ -1,0 +1,168 @@
+//! Protect → Assets benchmark: fills a fresh database (SQLite file or a new PostgreSQL
+//! database) with organizations, one appliance of 10 assets each, recovery-point figures and
+//! jobs over 90 days, then times the list as the portal runs it (count, page, and each page's
+//! Recent backups strips) for a Superuser and for a user whose scope holds 1 % of the
+//! organizations: the default order, each sort, the Recent failures filter and the others.
+//! Prints one JSON line per viewer. Run by `scripts/bench-assets.sh`.
+
+use std::time::Instant;
+
+use bench::percentile;
+use bench::seed::{DAY_MS, Target};
+use clap::Parser;
+use domain::Db;
+use domain::access::Viewer;
+use domain::appliances::assets::{self, AssetQuery};
+use model::lists::AssetSort;
+
+/// Times every Protect → Assets query over a seeded database, for a Superuser and a one-scope user.
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    target: Target,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let now = 1_800_000_000_000;
+    let filled = args.target.fill(now).await;
+    let (db, root, scoped) = (&filled.db, &filled.root, &filled.scoped);
+    give_recovery_points(db, now).await;
+    let assets_total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    for (who, viewer) in [("superuser", root), ("one_scope", scoped)] {
+        let mut conn = db.pool.acquire().await.unwrap();
+        let mut all = Vec::new();
+        let mut worst: (String, u64) = (String::new(), 0);
+        for (name, query) in queries(db, scoped).await {
+            let mut times = Vec::with_capacity(args.target.runs);
+            let mut listed = 0;
+            for _ in 0..args.target.runs {
+                let t = Instant::now();
+                let page = assets::list(&mut conn, viewer, &query, now).await.expect("query");
+                times.push(t.elapsed().as_micros() as u64);
+                listed = page.total;
+                std::hint::black_box(page);
+            }
+            let p99 = percentile(&mut times, 99.0);
+            eprintln!(
+                "{who:>10} {name:<28} p50 {:>8.1} ms  p99 {:>8.1} ms  ({listed} match)",
+                percentile(&mut times, 50.0) as f64 / 1000.0,
+                p99 as f64 / 1000.0
+            );
+            if p99 > worst.1 {
+                worst = (name.to_owned(), p99);
+            }
+            all.extend(times);
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!(
+            "{}",
+            serde_json::json!({
+                "database": args.target.database,
+                "viewer": who,
+                "assets": assets_total,
+                "jobs": args.target.scale.jobs,
+                "organizations": args.target.scale.organizations,
+                "queries": all.len(),
+                "p50_ms": ms(percentile(&mut all, 50.0)),
+                "p99_ms": ms(percentile(&mut all, 99.0)),
+                "slowest_query": worst.0,
+                "slowest_query_p99_ms": ms(worst.1),
+            })
+        );
+    }
+    filled.db.pool.close().await;
+    filled.cleanup.await;
+}
+
+/// Recovery-point figures as the appliances' inventories leave them on the assets.
+async fn give_recovery_points(db: &Db, now: i64) {
+    sqlx::query(
+        "UPDATE assets SET points = id % 30, last_point_at = $1 - (id * 7919) % $2,
+                           last_point_bytes = (id * 104729) % 1000000000",
+    )
+    .bind(now)
+    .bind(30 * DAY_MS)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+/// The query mix: the default page, a later page, each filter, each sort in both directions.
+async fn queries(db: &Db, scoped: &Viewer) -> Vec<(String, AssetQuery)> {
+    let scope_id: i64 = sqlx::query_scalar("SELECT scope_id FROM user_scopes WHERE user_id = $1")
+        .bind(scoped.user_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let organization_id: i64 = sqlx::query_scalar("SELECT MIN(id) FROM organizations WHERE scope_id = $1")
+        .bind(scope_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let plain = AssetQuery {
+        per_page: 50,
+        ..Default::default()
+    };
+    let failing = AssetQuery {
+        recent_failures: true,
+        ..plain.clone()
+    };
+    let mut mix = vec![
+        ("default order".to_owned(), plain.clone()),
+        (
+            "page 20".to_owned(),
+            AssetQuery {
+                page: 20,
+                ..plain.clone()
+            },
+        ),
+        ("recent failures".to_owned(), failing.clone()),
+        (
+            "recent failures, last backup".to_owned(),
+            AssetQuery {
+                sort: AssetSort::LastBackup,
+                ..failing
+            },
+        ),
+        (
+            "scope".to_owned(),
+            AssetQuery {
+                scope_id: Some(scope_id),
+                ..plain.clone()
+            },
+        ),
+        (
+            "organization".to_owned(),
+            AssetQuery {
+                organization_id: Some(organization_id),
+                ..plain.clone()
+            },
+        ),
+        (
+            "name contains".to_owned(),
+            AssetQuery {
+                name_contains: Some("nas-42".into()),
+                ..plain.clone()
+            },
+        ),
+    ];
+    for sort in AssetSort::ALL {
+        for descending in [false, true] {
+            let direction = if descending { "desc" } else { "asc" };
+            mix.push((
+                format!("by {} {direction}", sort.as_str()),
+                AssetQuery {
+                    sort,
+                    descending,
+                    ..plain.clone()
+                },
+            ));
+        }
+    }
+    mix
+}
