@@ -147,6 +147,7 @@ on_both_databases!(
             &mut conn,
             &w.root,
             jobs::JobQuery {
+                asset_id: None,
                 appliance_id: Some(w.who.id),
                 active_or_ended_after: None,
                 limit: 10,
@@ -1166,5 +1167,27 @@ on_both_databases!(
         .await
         .unwrap();
         assert_eq!(hidden.total, 0, "nothing outside the viewer's scopes");
+
+        // The drawer: the strip, the jobs running or just ended, the recovery points.
+        gateway::job(
+            &w.portal,
+            &w.who,
+            &job_at("b6", JobKind::Backup, JobState::Running, now, 0),
+        )
+        .await
+        .unwrap();
+        let drawer = assets::detail(&mut conn, &w.root, documents.id, now)
+            .await
+            .unwrap();
+        assert_eq!(drawer.asset.recent_backups, documents.recent_backups);
+        assert!(drawer.asset.recent_failures);
+        let jobs: Vec<&str> = drawer.jobs.iter().map(|j| j.external_id.as_str()).collect();
+        assert_eq!(jobs, ["b6"], "the hour-old jobs have left the drawer");
+        let points: Vec<&str> = drawer.recovery_points.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(points, ["p2", "p1"], "newest first");
+        assert!(matches!(
+            rejected(assets::detail(&mut conn, &outsider, documents.id, now).await),
+            AppError::NotFound { .. }
+        ));
     }
 );

@@ -200,6 +200,13 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(goodRow.locator(".last-backup time")).toHaveText(/Just now|minutes? ago/);
       await expect(goodRow.locator(".strip .day").last()).toHaveAttribute("data-health", "success");
       await expect(goodRow.locator(".strip .day")).toHaveCount(7);
+      await goodRow.getByRole("button", { name: path.basename(protectedDir) }).click();
+      const drawer = page.getByRole("dialog", { name: "Asset details" });
+      await expect(drawer.getByRole("heading", { name: path.basename(protectedDir) })).toBeVisible();
+      await expect(drawer.locator("li[data-point]")).toHaveCount(1);
+      await expect(drawer.locator(".last-backup [data-state]")).toHaveAttribute("data-state", "success");
+      await page.keyboard.press("Escape");
+      await expect(drawer).toHaveCount(0);
 
       await page.getByLabel("Recent failures").check();
       await page.getByRole("button", { name: "Apply" }).click();
@@ -210,6 +217,14 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(today).toHaveAttribute("data-health", "failed");
       await expect(today).toHaveAttribute("title", /1 failed/);
       await expectAccessible(page, "Assets filtered to recent failures");
+      await failedRow.getByRole("button", { name: vanishing }).click();
+      await expect(drawer.getByRole("heading", { name: vanishing })).toBeVisible();
+      await expect(drawer.locator("tr[data-kind=backup] [data-state]")).toHaveAttribute("data-state", "error");
+      await expect(drawer).toContainText("No recovery points yet.");
+      await expect(drawer.getByRole("link", { name: "See all →" })).toHaveAttribute("href", `/jobs?asset=${vanishing}`);
+      await expectAccessible(page, "an asset's drawer");
+      await page.keyboard.press("Escape");
+      await expect(drawer).toHaveCount(0);
 
       await page.getByRole("link", { name: "Last backup" }).click();
       await expect(page).toHaveURL(/sort=last_backup/);

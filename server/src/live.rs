@@ -68,6 +68,7 @@ pub async fn socket(
 async fn snapshot(portal: &Portal, viewer: &Viewer, seq: u64) -> DomainResult<String> {
     let mut conn = portal.db.pool.acquire().await?;
     let query = JobQuery {
+        asset_id: None,
         appliance_id: None,
         active_or_ended_after: Some(portal.now() - model::jobs::RECENTLY_ENDED_MS),
         limit: 200,

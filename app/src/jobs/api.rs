@@ -20,6 +20,7 @@ use {
 pub async fn list_jobs(appliance_id: Option<i64>) -> Result<Vec<JobView>, AppError> {
     let viewer = viewer(Action::View)?;
     let query = jobs::JobQuery {
+        asset_id: None,
         appliance_id,
         active_or_ended_after: None,
         limit: 50,
@@ -55,6 +56,7 @@ pub async fn list_active_jobs() -> Result<Vec<JobView>, AppError> {
     let viewer = viewer(Action::View)?;
     let portal = portal();
     let query = jobs::JobQuery {
+        asset_id: None,
         appliance_id: None,
         active_or_ended_after: Some(portal.now() - RECENTLY_ENDED_MS),
         limit: 500,

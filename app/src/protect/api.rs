@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use model::AppError;
-use model::appliance::views::{ApplianceSummary, AssetView, CommandView, RecoveryPointView};
+use model::appliance::views::{ApplianceSummary, AssetDetail, AssetView, CommandView, RecoveryPointView};
 use model::lists::{AppliancesQuery, AssetsQuery};
 use model::tenancy::Page;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,17 @@ pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<A
     // Contexts are read before the first await: afterwards the render has moved on.
     let now = portal().now();
     assets::list(&mut *conn().await?, &viewer, &query, now)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (View): an asset's drawer: the asset, its jobs running or just ended, its
+/// recovery points.
+#[server(prefix = "/api", endpoint = "assets/detail")]
+pub async fn get_asset_detail(asset_id: i64) -> Result<AssetDetail, AppError> {
+    let viewer = viewer(Action::View)?;
+    let now = portal().now();
+    assets::detail(&mut *conn().await?, &viewer, asset_id, now)
         .await
         .map_err(to_app_error)
 }

@@ -17,6 +17,7 @@ use model::policy::{Frequency, Policy};
 
 use super::ProtectTabs;
 use super::api::list_assets;
+use super::asset_drawer::AssetDrawer;
 use super::health::{HealthLegend, RecentBackups, last_backup_cell};
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
 use crate::components::{
@@ -48,6 +49,7 @@ pub fn AssetsPage() -> impl IntoView {
     let dialog = RwSignal::new(PolicyDialog::Closed);
     let outcome = RwSignal::new(None::<BulkOutcome>);
     let changed = RwSignal::new(0u32);
+    let drawer = RwSignal::new(None::<i64>);
     let assets = Resource::new(
         move || (query.get(), live.refetch.get(), changed.get()),
         |(q, _, _)| list_assets(AssetsQuery::from_url(&|key: &str| q.get(key))),
@@ -74,9 +76,10 @@ pub fn AssetsPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || assets.get().map(|result| {
                 let text = ListText { path: "/protect/assets".into(), empty: "No assets match.", capped_at: None };
-                paged_list(result, text, |assets| view! { <AssetTable assets selection selectable=may_retain /> })
+                paged_list(result, text, |assets| view! { <AssetTable assets selection selectable=may_retain drawer /> })
             })}
         </Transition>
+        {move || drawer.get().map(|asset_id| view! { <AssetDrawer asset_id on_close=move || drawer.set(None) /> })}
     }
 }
 
@@ -122,7 +125,12 @@ const DEFAULT_SORT: DefaultSort = DefaultSort {
 };
 
 #[component]
-fn AssetTable(assets: Vec<AssetView>, selection: Selection, selectable: bool) -> impl IntoView {
+fn AssetTable(
+    assets: Vec<AssetView>,
+    selection: Selection,
+    selectable: bool,
+    drawer: RwSignal<Option<i64>>,
+) -> impl IntoView {
     let query = use_query_map().get_untracked();
     let header =
         |sort: AssetSort, label| sort_header("/protect/assets", &query, DEFAULT_SORT, sort.as_str(), label);
@@ -139,7 +147,7 @@ fn AssetTable(assets: Vec<AssetView>, selection: Selection, selectable: bool) ->
                     {header(AssetSort::LastRecoveryPoint, "Last recovery point")}{header(AssetSort::LastSize, "Last size")}
                 </tr></thead>
                 <tbody>
-                    {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable /> }).collect_view()}
+                    {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable drawer /> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -148,7 +156,12 @@ fn AssetTable(assets: Vec<AssetView>, selection: Selection, selectable: bool) ->
 }
 
 #[component]
-fn AssetRow(asset: AssetView, selection: Selection, selectable: bool) -> impl IntoView {
+fn AssetRow(
+    asset: AssetView,
+    selection: Selection,
+    selectable: bool,
+    drawer: RwSignal<Option<i64>>,
+) -> impl IntoView {
     let live = use_live();
     let id = asset.id;
     let fetched_change = asset.policy_change.clone();
@@ -196,7 +209,10 @@ fn AssetRow(asset: AssetView, selection: Selection, selectable: bool) -> impl In
                         on:change=move |ev| toggle(event_target_checked(&ev)) />
                 </td>
             })}
-            <td>{asset.name.clone()}</td>
+            <td>
+                <button type="button" class="link" title="Details, jobs and recovery points"
+                    on:click=move |_| drawer.set(Some(id))>{asset.name.clone()}</button>
+            </td>
             <td><code>{asset.path.clone()}</code></td>
             <td><a href=format!("/protect/appliances/{}", asset.appliance_id)>{asset.appliance_name.clone()}</a></td>
             <td>{asset.organization_name.clone()}</td>

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod appliances;
+mod asset_drawer;
 mod assets;
 mod detail;
 mod health;

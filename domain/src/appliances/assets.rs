@@ -2,13 +2,17 @@
 //! policy change each is waiting for.
 
 use model::appliance::JobState;
-use model::appliance::views::{AssetView, CommandStatus, LastBackup, PolicyChange, RecoveryPointView};
+use model::appliance::views::{
+    AssetDetail, AssetView, CommandStatus, LastBackup, PolicyChange, RecoveryPointView,
+};
+use model::jobs::RECENTLY_ENDED_MS;
 use model::lists::AssetSort;
 use model::policy::Policy;
 use model::tenancy::Page;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::health::{StripAsset, recent_backups};
+use super::jobs::{self, JobQuery};
 use super::views::{to_u64, visible_row};
 use crate::access::{Viewer, visible_org, visible_organization_ids};
 use crate::db::conditions::{Bind, Conditions};
@@ -238,13 +242,50 @@ pub async fn list(
 /// The asset if the viewer may see it; otherwise "not found". Its strip is left empty.
 #[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
 pub async fn get(conn: &mut AnyConnection, viewer: &Viewer, id: i64) -> DomainResult<AssetView> {
+    get_at(conn, viewer, id, SystemClock.now_ms()).await
+}
+
+async fn get_at(conn: &mut AnyConnection, viewer: &Viewer, id: i64, now: i64) -> DomainResult<AssetView> {
     let sql = format!(
         "{ASSET_COLUMNS} {ASSETS} WHERE a.deleted_at IS NULL AND o.instance_id = $1 AND {} AND s.id = $4",
         visible_org(2, 3)
     );
     visible_row::<AssetRow>(conn, viewer, sql, id, "Asset")
         .await
-        .map(|row| row.into_view(SystemClock.now_ms()))
+        .map(|row| row.into_view(now))
+}
+
+/// The asset's drawer as of `now`: the asset with its strip, its jobs running or ended in the
+/// last few minutes, and its recovery points; "not found" outside the viewer's scopes.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, id = id))]
+pub async fn detail(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    id: i64,
+    now: i64,
+) -> DomainResult<AssetDetail> {
+    let mut asset = get_at(&mut *conn, viewer, id, now).await?;
+    let wanted = [StripAsset {
+        id,
+        time_zone: &asset.time_zone,
+    }];
+    asset.recent_backups = recent_backups(&mut *conn, &wanted, now)
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let query = JobQuery {
+        appliance_id: Some(asset.appliance_id),
+        asset_id: Some(id),
+        active_or_ended_after: Some(now - RECENTLY_ENDED_MS),
+        limit: 20,
+    };
+    let jobs = jobs::list(&mut *conn, viewer, query).await?;
+    let recovery_points = recovery_points(conn, viewer, id).await?;
+    Ok(AssetDetail {
+        asset,
+        jobs,
+        recovery_points,
+    })
 }
 
 /// The asset's recovery points, newest first.

@@ -89,6 +89,8 @@ pub(super) const JOBS: &str = "SELECT j.id, j.appliance_id, a.name AS appliance_
 #[derive(Debug, Clone, Copy)]
 pub struct JobQuery {
     pub appliance_id: Option<i64>,
+    /// Only the jobs of this asset (the portal's id).
+    pub asset_id: Option<i64>,
     /// Only running jobs and jobs that ended after this time.
     pub active_or_ended_after: Option<i64>,
     pub limit: u32,
@@ -99,7 +101,7 @@ pub struct JobQuery {
 pub async fn list(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) -> DomainResult<Vec<JobView>> {
     let sql = format!(
         "{JOBS} WHERE o.instance_id = $1 AND {} AND a.deleted_at IS NULL AND ($4 IS NULL OR j.appliance_id = $4)
-           AND ($5 IS NULL OR j.state IN ('queued', 'running') OR j.ended_at > $5)
+           AND ($5 IS NULL OR j.state IN ('queued', 'running') OR j.ended_at > $5) AND ($7 IS NULL OR s.id = $7)
          ORDER BY j.started_at DESC, j.id DESC LIMIT $6",
         visible_org(2, 3)
     );
@@ -108,6 +110,7 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer, query: JobQuery) ->
         .bind(query.appliance_id)
         .bind(query.active_or_ended_after)
         .bind(i64::from(query.limit.clamp(1, 500)))
+        .bind(query.asset_id)
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().map(JobView::from).collect())

@@ -96,6 +96,15 @@ pub struct AssetView {
     pub recent_backups: Vec<BackupDay>,
 }
 
+/// An asset's drawer (spec portal-a §2.43): the asset with its strip, its jobs running or
+/// ended in the last few minutes, and its recovery points, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetDetail {
+    pub asset: AssetView,
+    pub jobs: Vec<JobView>,
+    pub recovery_points: Vec<RecoveryPointView>,
+}
+
 /// An asset's newest backup result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastBackup {
