@@ -1,7 +1,7 @@
 // Protect, end to end with a real appliance: the wizard turns green when it connects, an asset
 // is added and backed up with live progress (no reload), a file is restored and compared byte
 // for byte, and a Monitor of another scope sees none of it, not even on the live socket.
-import { spawn } from "node:child_process";
+import { execSync, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -140,6 +140,36 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(page.getByRole("dialog", { name: "Job log" })).toBeVisible();
     });
 
+    await test.step("Cancel asks first; the job then shows Cancelled and a toast says the cancel was done", async () => {
+      for (let i = 0; i < 5; i++) {
+        fs.writeFileSync(path.join(protectedDir, `more-${i}.bin`), crypto.randomBytes(10 * 1024 * 1024));
+      }
+      await page.keyboard.press("Escape");
+      await expect(page.getByRole("dialog", { name: "Job log" })).toHaveCount(0);
+      const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
+      await assetRow.getByRole("button", { name: "Back up now" }).click();
+      await expect(page.locator(".toasts")).toContainText(/Back up .* now: done/, { timeout: 30_000 });
+      const running = page.locator("tr[data-kind=backup]").filter({ has: page.locator('[data-state="running"]') });
+      await expect(running).toHaveCount(1, { timeout: 30_000 });
+      // Hold the backup worker still, so the job cannot finish before the cancel arrives.
+      let worker = 0;
+      await expect(async () => {
+        worker = Number(execSync(`pgrep -P ${appliance!.pid} || true`).toString().trim().split("\n")[0] || 0);
+        expect(worker).toBeGreaterThan(0);
+      }).toPass({ timeout: 30_000 });
+      process.kill(worker, "SIGSTOP");
+      await running.getByRole("button", { name: "Cancel" }).click();
+      const confirm = running.getByRole("group", { name: "Confirm cancel" });
+      await confirm.getByRole("button", { name: "Keep running" }).click();
+      await expect(confirm).toHaveCount(0);
+      await expect(running).toHaveCount(1);
+      await running.getByRole("button", { name: "Cancel" }).click();
+      await confirm.getByRole("button", { name: "Cancel job" }).click();
+      await expect(page.locator("tr[data-kind=backup] [data-state=cancelled]")).toHaveCount(1, { timeout: 30_000 });
+      await expect(page.locator(".toasts")).toContainText(/Cancel .*: done/);
+      await expectAccessible(page, "an appliance's page with toasts");
+    });
+
     await test.step("the Monitor of another scope saw nothing and may do nothing", async () => {
       await expect(monitor.getByText("No appliances match")).toBeVisible();
       const frames: string[] = await monitor.evaluate(() => (window as any).liveFrames);
@@ -156,7 +186,8 @@ test("a real appliance: connect, back up with live progress, restore; other scop
     await test.step("Jobs: Active still shows the finished jobs; Recent filters by type and opens a job", async () => {
       await page.goto("/jobs/active");
       await hydrated(page);
-      await expect(page.locator("tr[data-kind=backup]")).toBeVisible();
+      await expect(page.locator("tr[data-kind=backup]")).toHaveCount(2);
+      await expect(page.locator("tr[data-kind=backup] [data-state=cancelled]")).toHaveCount(1);
       await expect(page.locator("tr[data-kind=restore]")).toBeVisible();
       await page.goto("/jobs?type=restore");
       await hydrated(page);

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use model::Action;
-use model::appliance::views::{CommandStatus, CommandView};
+use model::appliance::views::CommandView;
 use model::auth::SessionView;
 use model::jobs::ScheduleView;
 use model::lists::SchedulesQuery;
@@ -177,7 +177,7 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers, sent: SentCommands) -> im
             <td class="row-actions">
                 <RowActions asset_id enabled powers busy=Signal::derive(busy) sent />
                 {move || command.get().map(|c| view! {
-                    <span class="command-feedback small" role="status" data-status=status_attr(c.status)>
+                    <span class="command-feedback small" role="status" data-status=c.status.as_str()>
                         {(!c.status.is_finished()).then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
                         {format!(" {}: {}", c.description, c.status.label())}
                         {c.message.map(|m| format!(" — {m}"))}
@@ -185,15 +185,6 @@ fn ScheduleRow(schedule: ScheduleView, powers: Powers, sent: SentCommands) -> im
                 })}
             </td>
         </tr>
-    }
-}
-
-fn status_attr(status: CommandStatus) -> &'static str {
-    match status {
-        CommandStatus::Pending => "pending",
-        CommandStatus::Sent => "sent",
-        CommandStatus::Done => "done",
-        CommandStatus::Error => "error",
     }
 }
 

@@ -73,6 +73,8 @@ pub fn JobTable(
 ) -> impl IntoView {
     let may_cancel = use_context::<SessionView>().is_some_and(|s| s.role.can(Action::CancelJob));
     let cancel = ServerAction::<CancelJob>::new();
+    // The job whose Cancel asks for confirmation (kept outside the rows, which progress rebuilds).
+    let confirming = RwSignal::new(None::<i64>);
     view! {
         {action_error(cancel.value())}
         <div class="table-wrap">
@@ -99,7 +101,18 @@ pub fn JobTable(
                                     <td>{duration}</td>
                                     <td class="row-actions">
                                         {(may_cancel && running).then(|| view! {
-                                            <button type="button" on:click=move |_| { cancel.dispatch(CancelJob { job_id: id }); }>"Cancel"</button>
+                                            <Show when=move || confirming.get() == Some(id) fallback=move || view! {
+                                                <button type="button" on:click=move |_| confirming.set(Some(id))>"Cancel"</button>
+                                            }>
+                                                <span role="group" aria-label="Confirm cancel">
+                                                    "Stop this job? "
+                                                    <button type="button" class="danger" on:click=move |_| {
+                                                        confirming.set(None);
+                                                        cancel.dispatch(CancelJob { job_id: id });
+                                                    }>"Cancel job"</button>
+                                                    <button type="button" on:click=move |_| confirming.set(None)>"Keep running"</button>
+                                                </span>
+                                            </Show>
                                         })}
                                         <button type="button" on:click=move |_| open_log.update(|o| *o = if *o == Some(id) { None } else { Some(id) })>"Log"</button>
                                     </td>

@@ -119,20 +119,11 @@ fn CommandFeedback(last_command: RwSignal<Option<CommandView>>) -> impl IntoView
         let sent = last_command.get()?;
         let command = live.commands.with(|m| m.get(&sent.id).cloned()).unwrap_or(sent);
         Some(view! {
-            <p class="command-feedback" role="status" data-status=command_status_attr(command.status)>
+            <p class="command-feedback" role="status" data-status=command.status.as_str()>
                 {command_badge(command.status)}" "{command.description.clone()}
                 {command.message.clone().map(|m| format!(" — {m}"))}
             </p>
         })
-    }
-}
-
-fn command_status_attr(status: CommandStatus) -> &'static str {
-    match status {
-        CommandStatus::Pending => "pending",
-        CommandStatus::Sent => "sent",
-        CommandStatus::Done => "done",
-        CommandStatus::Error => "error",
     }
 }
 
@@ -473,7 +464,7 @@ fn Commands(appliance_id: i64) -> impl IntoView {
                 <thead><tr><th>"Requested"</th><th>"Command"</th><th>"By"</th><th>"Status"</th><th>"Result"</th></tr></thead>
                 <tbody>
                     {move || commands().into_iter().map(|c| view! {
-                        <tr data-command=c.id data-status=command_status_attr(c.status)>
+                        <tr data-command=c.id data-status=c.status.as_str()>
                             <td>{format_time(c.created_at)}</td>
                             <td>{c.description}</td>
                             <td>{c.requested_by}</td>

@@ -1,5 +1,6 @@
 //! The HTML document, the routes, and the signed-in frame (top bar, menus).
 
+mod toasts;
 mod top_bar;
 
 use leptos::prelude::*;
@@ -18,6 +19,7 @@ use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
 use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
+use toasts::CommandToasts;
 use top_bar::TopBar;
 
 /// The document around the app. The theme is decided here, on the server, from the session,
@@ -165,6 +167,7 @@ fn PortalLayout() -> impl IntoView {
                     <main class="page">
                         <Outlet />
                     </main>
+                    <CommandToasts email=session.email.clone() />
                 }.into_any()
                 }
                 Ok(None) => view! { <Redirect path="/login" /> }.into_any(),

@@ -309,6 +309,16 @@ impl CommandStatus {
         matches!(self, CommandStatus::Done | CommandStatus::Error)
     }
 
+    /// The stored and `data-status` form, as [`CommandStatus::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Pending => "pending",
+            CommandStatus::Sent => "sent",
+            CommandStatus::Done => "done",
+            CommandStatus::Error => "error",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             CommandStatus::Pending => "Pending",
