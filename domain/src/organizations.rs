@@ -237,6 +237,15 @@ pub async fn update(
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    // Assets carry their organization's name for sorting.
+    sqlx::query(
+        "UPDATE assets SET organization_name = $1
+         WHERE appliance_id IN (SELECT id FROM appliances WHERE organization_id = $2) AND organization_name <> $1",
+    )
+    .bind(&name)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let target = format!("organization {}", before.name);
     let record = audit::Entry::by(viewer, client, "organization.updated", &target)
         .before(describe(&before.name, &before.scope_name))

@@ -1189,5 +1189,34 @@ on_both_databases!(
             rejected(assets::detail(&mut conn, &outsider, documents.id, now).await),
             AppError::NotFound { .. }
         ));
+
+        // The names the list sorts by follow renames of the appliance and the organization.
+        organizations::update(
+            &w.portal,
+            &w.root,
+            w.who.organization_id,
+            "Zeta Corp",
+            None,
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+        gateway::hello(
+            &w.portal,
+            &w.who,
+            "nas-renamed",
+            "reference",
+            "1.0",
+            "America/New_York",
+            &[],
+        )
+        .await
+        .unwrap();
+        let names: Vec<(String, String)> =
+            sqlx::query_as("SELECT DISTINCT appliance_name, organization_name FROM assets")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(names, [("nas-renamed".to_owned(), "Zeta Corp".to_owned())]);
     }
 );

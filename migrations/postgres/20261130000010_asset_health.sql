@@ -19,4 +19,22 @@ UPDATE assets SET
                           WHERE j.appliance_id = assets.appliance_id AND j.asset_external_id = assets.external_id
                             AND j.kind = 'backup' AND j.state IN ('error', 'missed'));
 
-CREATE INDEX assets_failures_shown_until ON assets(failures_shown_until);
+-- The names the list sorts by, copied from the appliance and its organization (kept in step
+-- when either is renamed), so that every order of the list walks an index of this table.
+ALTER TABLE assets ADD COLUMN appliance_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE assets ADD COLUMN organization_name TEXT NOT NULL DEFAULT '';
+UPDATE assets SET
+  appliance_name = (SELECT a.name FROM appliances a WHERE a.id = assets.appliance_id),
+  organization_name = (SELECT o.name FROM appliances a JOIN organizations o ON o.id = a.organization_id
+                       WHERE a.id = assets.appliance_id);
+
+-- One index per order (a missing value sorts as the smallest, first when ascending).
+CREATE INDEX assets_by_organization ON assets(organization_name, appliance_name, name, id);
+CREATE INDEX assets_by_appliance ON assets(appliance_name, name, id);
+CREATE INDEX assets_by_name ON assets(name, id);
+CREATE INDEX assets_by_path ON assets(path, name, id);
+CREATE INDEX assets_by_last_backup ON assets(last_result_started NULLS FIRST, name, id);
+CREATE INDEX assets_by_failures ON assets(failures_shown_until NULLS FIRST, name, id);
+CREATE INDEX assets_by_points ON assets(points, name, id);
+CREATE INDEX assets_by_last_point ON assets(last_point_at NULLS FIRST, name, id);
+CREATE INDEX assets_by_size ON assets(last_point_bytes NULLS FIRST, name, id);

@@ -14,9 +14,9 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::health::{StripAsset, recent_backups};
 use super::jobs::{self, JobQuery};
 use super::views::{to_u64, visible_row};
-use crate::access::{Viewer, visible_org, visible_organization_ids};
+use crate::access::{Viewer, sees_whole_instance, visible_org, visible_organization_ids};
 use crate::db::conditions::{Bind, Conditions};
-use crate::db::contains_pattern;
+use crate::db::{contains_pattern, id_list};
 use crate::{Clock, DomainResult, SystemClock};
 
 #[derive(sqlx::FromRow)]
@@ -141,20 +141,29 @@ pub struct AssetQuery {
     pub per_page: u32,
 }
 
-/// The list's conditions for this viewer and filter.
-fn list_conditions(viewer: &Viewer, query: &AssetQuery, now: i64) -> Conditions {
+/// How a query reads the visible assets: through their appliances (counting), or along the
+/// index of its order or filter (a page). SQLite drives a query from an `IN` list it can look
+/// up by index; a unary plus keeps it from doing so (PostgreSQL reads both alike).
+#[derive(Clone, Copy)]
+enum Drive {
+    ByAppliance,
+    ByOrder,
+}
+
+/// The list's conditions on the assets (`s`): those the viewer may see, filtered.
+fn list_conditions(visible_appliances: &str, drive: Drive, query: &AssetQuery, now: i64) -> Conditions {
     let mut c = Conditions::default();
-    c.fixed("a.deleted_at IS NULL");
-    c.fixed(&format!(
-        "a.organization_id IN ({})",
-        visible_organization_ids(viewer, query.organization_id, query.scope_id)
-    ));
+    let column = match drive {
+        Drive::ByAppliance if !query.recent_failures => "s.appliance_id",
+        _ => "+s.appliance_id",
+    };
+    c.fixed(&format!("{column} IN ({visible_appliances})"));
     if let Some(appliance) = query.appliance_id {
         c.with("s.appliance_id = ?", Bind::Int(appliance));
     }
     if let Some(pattern) = contains_pattern(query.name_contains.as_deref()) {
         c.with(
-            "(LOWER(s.name) LIKE ? ESCAPE '\\' OR LOWER(s.path) LIKE ? ESCAPE '\\' OR LOWER(a.name) LIKE ? ESCAPE '\\')",
+            "(LOWER(s.name) LIKE ? ESCAPE '\\' OR LOWER(s.path) LIKE ? ESCAPE '\\' OR LOWER(s.appliance_name) LIKE ? ESCAPE '\\')",
             Bind::Text(pattern),
         );
     }
@@ -164,28 +173,69 @@ fn list_conditions(viewer: &Viewer, query: &AssetQuery, now: i64) -> Conditions 
     c
 }
 
-/// ORDER BY for a column; ties go by name and id, so pages never overlap. Assets never backed
-/// up (no value) count as the oldest and smallest.
-fn list_order(sort: AssetSort, descending: bool, now: i64) -> String {
+/// ORDER BY for a column, on the asset's own columns so that each order can walk its index;
+/// ties go by name and id, so pages never overlap. A missing value (never backed up) sorts as
+/// the smallest.
+fn list_order(sort: AssetSort, descending: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
-    let with_missing_first = |column: &str| format!("({column} IS NOT NULL) {dir}, {column} {dir}");
+    let nulls = if descending { "NULLS LAST" } else { "NULLS FIRST" };
     let key = match sort {
-        AssetSort::Organization => format!("o.name {dir}, a.name {dir}"),
+        AssetSort::Organization => format!("s.organization_name {dir}, s.appliance_name {dir}, "),
         AssetSort::Name => String::new(),
-        AssetSort::Path => format!("s.path {dir}"),
-        AssetSort::Appliance => format!("a.name {dir}"),
-        AssetSort::LastBackup => with_missing_first("s.last_result_started"),
-        AssetSort::RecentBackups => format!("(COALESCE(s.failures_shown_until, 0) > {now}) {dir}"),
-        AssetSort::RecoveryPoints => format!("s.points {dir}"),
-        AssetSort::LastRecoveryPoint => with_missing_first("s.last_point_at"),
-        AssetSort::LastSize => with_missing_first("s.last_point_bytes"),
+        AssetSort::Path => format!("s.path {dir}, "),
+        AssetSort::Appliance => format!("s.appliance_name {dir}, "),
+        AssetSort::LastBackup => format!("s.last_result_started {dir} {nulls}, "),
+        AssetSort::RecentBackups => format!("s.failures_shown_until {dir} {nulls}, "),
+        AssetSort::RecoveryPoints => format!("s.points {dir}, "),
+        AssetSort::LastRecoveryPoint => format!("s.last_point_at {dir} {nulls}, "),
+        AssetSort::LastSize => format!("s.last_point_bytes {dir} {nulls}, "),
     };
-    let ties = format!("s.name {dir}, s.id {dir}");
-    if key.is_empty() {
-        format!("ORDER BY {ties}")
-    } else {
-        format!("ORDER BY {key}, {ties}")
+    format!("ORDER BY {key}s.name {dir}, s.id {dir}")
+}
+
+/// The ids of the appliances whose assets the viewer may see with this filter.
+fn visible_appliances(viewer: &Viewer, query: &AssetQuery) -> String {
+    if sees_whole_instance(viewer, query.organization_id, query.scope_id) {
+        return format!(
+            "SELECT a.id FROM appliances a WHERE a.instance_id = {} AND a.deleted_at IS NULL",
+            viewer.instance_id
+        );
     }
+    format!(
+        "SELECT a.id FROM appliances a WHERE a.deleted_at IS NULL AND a.organization_id IN ({})",
+        visible_organization_ids(viewer, query.organization_id, query.scope_id)
+    )
+}
+
+/// Where the list reads assets from, as `s`: a viewer who sees few of the instance's
+/// organizations reads just their assets first (`WITH s AS MATERIALIZED`, returned with the
+/// `FROM`) and sorts those; anyone else reads the table, walking the index of the order, where
+/// visible assets are common enough to fill a page at once.
+async fn list_source(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    query: &AssetQuery,
+) -> DomainResult<(String, &'static str)> {
+    let table = (String::new(), "FROM assets s");
+    if sees_whole_instance(viewer, query.organization_id, query.scope_id) {
+        return Ok(table);
+    }
+    let organizations = visible_organization_ids(viewer, query.organization_id, query.scope_id);
+    let (visible, all): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT (SELECT COUNT(*) FROM ({organizations}) v), (SELECT COUNT(*) FROM organizations WHERE instance_id = $1)"
+    )))
+    .bind(viewer.instance_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(if visible * 10 < all {
+        let with = format!(
+            "WITH s AS MATERIALIZED (SELECT * FROM assets WHERE appliance_id IN ({}))",
+            visible_appliances(viewer, query)
+        );
+        (with, "FROM s")
+    } else {
+        table
+    })
 }
 
 /// One page of the assets the viewer may see, filtered and sorted, each with its Recent
@@ -199,27 +249,31 @@ pub async fn list(
 ) -> DomainResult<Page<AssetView>> {
     let per_page = query.per_page.clamp(1, 200);
     let page = query.page.max(1);
-    let conditions = list_conditions(viewer, query, now);
-    let where_clause = conditions.sql();
-    let (total,): (i64,) = conditions
+    let visible = visible_appliances(viewer, query);
+    let (with, from) = list_source(&mut *conn, viewer, query).await?;
+    let counting = list_conditions(&visible, Drive::ByAppliance, query, now);
+    let (total,): (i64,) = counting
         .bind_all(sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM assets s JOIN appliances a ON a.id = s.appliance_id {where_clause}"
+            "{with} SELECT COUNT(*) {from} {}",
+            counting.sql()
         ))))
         .fetch_one(&mut *conn)
         .await?;
-    let sql = format!(
-        "{ASSET_COLUMNS} {ASSETS} {where_clause} {} LIMIT {} OFFSET {}",
-        list_order(query.sort, query.descending, now),
-        conditions.next_placeholder(1),
-        conditions.next_placeholder(2),
-    );
-    let rows: Vec<AssetRow> = conditions
-        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+    let order = list_order(query.sort, query.descending);
+    let conditions = list_conditions(&visible, Drive::ByOrder, query, now);
+    let page_ids: Vec<(i64,)> = conditions
+        .bind_all(sqlx::query_as(AssertSqlSafe(format!(
+            "{with} SELECT s.id {from} {} {order} LIMIT {} OFFSET {}",
+            conditions.sql(),
+            conditions.next_placeholder(1),
+            conditions.next_placeholder(2),
+        ))))
         .bind(i64::from(per_page))
         .bind(i64::from(per_page) * i64::from(page - 1))
         .fetch_all(&mut *conn)
         .await?;
-    let mut items: Vec<AssetView> = rows.into_iter().map(|row| row.into_view(now)).collect();
+    let ids: Vec<i64> = page_ids.into_iter().map(|(id,)| id).collect();
+    let mut items = page_rows(&mut *conn, &ids, &order, now).await?;
     let wanted: Vec<StripAsset> = items
         .iter()
         .map(|a| StripAsset {
@@ -237,6 +291,25 @@ pub async fn list(
         page,
         per_page,
     })
+}
+
+/// The page's assets, whole, in the list's order.
+async fn page_rows(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    order: &str,
+    now: i64,
+) -> DomainResult<Vec<AssetView>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<AssetRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{ASSET_COLUMNS} {ASSETS} WHERE s.id IN ({}) {order}",
+        id_list(ids)
+    )))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.into_view(now)).collect())
 }
 
 /// The asset if the viewer may see it; otherwise "not found". Its strip is left empty.

@@ -6,7 +6,7 @@ use model::AppError;
 use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, JobKind, RecoveryPointInfo, Storage};
 use model::live::LiveEvent;
 use model::policy::is_time_zone;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{ApplianceIdentity, events, finished};
 use crate::alerts::engine::{self, Object};
@@ -90,11 +90,15 @@ pub async fn hello(
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
-    sqlx::query("UPDATE jobs SET appliance_name = $1 WHERE appliance_id = $2 AND appliance_name <> $1")
+    for table in ["jobs", "assets"] {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET appliance_name = $1 WHERE appliance_id = $2 AND appliance_name <> $1"
+        )))
         .bind(clip(name, 100))
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
+    }
     events::appliance(portal, who.instance_id, who.id).await;
     Ok(())
 }
@@ -220,6 +224,17 @@ pub async fn inventory(
         .execute(&mut *tx)
         .await?;
     }
+    // Assets carry their appliance's and organization's names for sorting.
+    sqlx::query(
+        "UPDATE assets SET
+           appliance_name = (SELECT a.name FROM appliances a WHERE a.id = assets.appliance_id),
+           organization_name = (SELECT o.name FROM appliances a JOIN organizations o ON o.id = a.organization_id
+                                WHERE a.id = assets.appliance_id)
+         WHERE appliance_id = $1 AND (appliance_name = '' OR organization_name = '')",
+    )
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
     // Jobs carry their asset's name for sorting; a renamed asset renames them.
     sqlx::query(
         "UPDATE jobs SET asset_name = (SELECT s.name FROM assets s WHERE s.appliance_id = jobs.appliance_id
