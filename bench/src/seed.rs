@@ -120,8 +120,9 @@ pub async fn fill(db: &Db, args: &Scale, now: i64) -> (Viewer, Viewer) {
         "INSERT INTO appliances (instance_id, organization_id, name, model, version, credential_hash, registered_at)
          SELECT $1, o.id, 'nas-' || o.id, 'reference', '1.0', 'bench-' || o.id, 0 FROM organizations o",
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9)
-         INSERT INTO assets (appliance_id, external_id, name, path, appliance_name, organization_name)
-         SELECT a.id, 'asset-' || n.i, 'Share ' || n.i, '/srv/share' || n.i, a.name, o.name
+         INSERT INTO assets (appliance_id, external_id, name, path, appliance_name, organization_name, search_text)
+         SELECT a.id, 'asset-' || n.i, 'Share ' || n.i, '/srv/share' || n.i, a.name, o.name,
+                LOWER('Share ' || n.i || ' /srv/share' || n.i || ' ' || a.name)
          FROM appliances a JOIN organizations o ON o.id = a.organization_id, n",
     ];
     for sql in statements {

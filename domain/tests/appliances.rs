@@ -1064,6 +1064,7 @@ on_both_databases!(
         let names = |page: model::tenancy::Page<model::appliance::views::AssetView>| {
             page.items.into_iter().map(|a| a.name).collect::<Vec<_>>()
         };
+        let names_of = names;
 
         let page = list(assets::AssetQuery::default(), now).await;
         let documents = page.items.iter().find(|a| a.name == "Documents").unwrap();
@@ -1218,5 +1219,29 @@ on_both_databases!(
                 .await
                 .unwrap();
         assert_eq!(names, [("nas-renamed".to_owned(), "Zeta Corp".to_owned())]);
+        let containing = |text: &str| assets::AssetQuery {
+            name_contains: Some(text.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            names_of(list(containing("PHOTO"), now).await),
+            ["Photos"],
+            "by name, any case"
+        );
+        assert_eq!(
+            names_of(list(containing("srv/a1"), now).await),
+            ["Documents"],
+            "by path"
+        );
+        assert_eq!(
+            list(containing("RENAMED"), now).await.total,
+            2,
+            "by the appliance's new name"
+        );
+        assert_eq!(
+            list(containing("nas-1"), now).await.total,
+            0,
+            "not by its old one"
+        );
     }
 );

@@ -27,6 +27,9 @@ UPDATE assets SET
   appliance_name = (SELECT a.name FROM appliances a WHERE a.id = assets.appliance_id),
   organization_name = (SELECT o.name FROM appliances a JOIN organizations o ON o.id = a.organization_id
                        WHERE a.id = assets.appliance_id);
+-- What "name contains" searches, lower-cased in one column: name, path and appliance name.
+ALTER TABLE assets ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+UPDATE assets SET search_text = LOWER(name || ' ' || path || ' ' || appliance_name);
 
 -- One index per order (a missing value sorts as the smallest, first when ascending).
 CREATE INDEX assets_by_organization ON assets(organization_name, appliance_name, name, id);

@@ -90,6 +90,13 @@ async fn give_recovery_points(db: &Db, now: i64) {
     .execute(&db.pool)
     .await
     .unwrap();
+    // Fresh statistics and visibility, as autovacuum keeps them in a running database.
+    let maintenance = if db.backend == domain::Backend::Postgres {
+        "VACUUM ANALYZE assets"
+    } else {
+        "ANALYZE"
+    };
+    sqlx::query(maintenance).execute(&db.pool).await.unwrap();
 }
 
 /// The query mix: the default page, a later page, each filter, each sort in both directions.

@@ -162,10 +162,7 @@ fn list_conditions(visible_appliances: &str, drive: Drive, query: &AssetQuery, n
         c.with("s.appliance_id = ?", Bind::Int(appliance));
     }
     if let Some(pattern) = contains_pattern(query.name_contains.as_deref()) {
-        c.with(
-            "(LOWER(s.name) LIKE ? ESCAPE '\\' OR LOWER(s.path) LIKE ? ESCAPE '\\' OR LOWER(s.appliance_name) LIKE ? ESCAPE '\\')",
-            Bind::Text(pattern),
-        );
+        c.with("s.search_text LIKE ? ESCAPE '\\'", Bind::Text(pattern));
     }
     if query.recent_failures {
         c.with("s.failures_shown_until > ?", Bind::Int(now));

@@ -60,6 +60,12 @@ async fn ensure_registered(conn: &mut AnyConnection, who: &ApplianceIdentity) ->
     }
 }
 
+/// An asset's recovery points as the list shows them: how many, the newest, and its size.
+const POINTS: &str = "(SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = assets.id)";
+const LAST_POINT_AT: &str = "(SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = assets.id)";
+const LAST_POINT_BYTES: &str = "(SELECT r.size_bytes FROM recovery_points r WHERE r.asset_id = assets.id
+                                 ORDER BY r.taken_at DESC, r.id DESC LIMIT 1)";
+
 /// The appliance's self-description from its first frame.
 #[tracing::instrument(skip_all)]
 pub async fn hello(
@@ -90,9 +96,12 @@ pub async fn hello(
         .bind(who.id)
         .execute(&portal.db.pool)
         .await?;
-    for table in ["jobs", "assets"] {
+    for set in [
+        "jobs SET appliance_name = $1",
+        "assets SET appliance_name = $1, search_text = LOWER(name || ' ' || path || ' ' || $1)",
+    ] {
         sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET appliance_name = $1 WHERE appliance_id = $2 AND appliance_name <> $1"
+            "UPDATE {set} WHERE appliance_id = $2 AND appliance_name <> $1"
         )))
         .bind(clip(name, 100))
         .bind(who.id)
@@ -235,6 +244,13 @@ pub async fn inventory(
     .bind(who.id)
     .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "UPDATE assets SET search_text = LOWER(name || ' ' || path || ' ' || appliance_name)
+         WHERE appliance_id = $1 AND search_text <> LOWER(name || ' ' || path || ' ' || appliance_name)",
+    )
+    .bind(who.id)
+    .execute(&mut *tx)
+    .await?;
     // Jobs carry their asset's name for sorting; a renamed asset renames them.
     sqlx::query(
         "UPDATE jobs SET asset_name = (SELECT s.name FROM assets s WHERE s.appliance_id = jobs.appliance_id
@@ -265,14 +281,12 @@ pub async fn inventory(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "UPDATE assets SET
-           points = (SELECT COUNT(*) FROM recovery_points r WHERE r.asset_id = assets.id),
-           last_point_at = (SELECT MAX(r.taken_at) FROM recovery_points r WHERE r.asset_id = assets.id),
-           last_point_bytes = (SELECT r.size_bytes FROM recovery_points r WHERE r.asset_id = assets.id
-                               ORDER BY r.taken_at DESC, r.id DESC LIMIT 1)
-         WHERE appliance_id = $1",
-    )
+    // Rewritten only where they changed: every inventory reports every recovery point.
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE assets SET points = {POINTS}, last_point_at = {LAST_POINT_AT}, last_point_bytes = {LAST_POINT_BYTES}
+         WHERE appliance_id = $1 AND (points <> {POINTS} OR last_point_at IS DISTINCT FROM {LAST_POINT_AT}
+                                      OR last_point_bytes IS DISTINCT FROM {LAST_POINT_BYTES})"
+    )))
     .bind(who.id)
     .execute(&mut *tx)
     .await?;
