@@ -60,6 +60,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/appliances/delete", Access::Signed(Action::ManageAppliances)),
     ("/api/assets/list", Access::Signed(Action::View)),
     ("/api/assets/recovery-points", Access::Signed(Action::View)),
+    ("/api/assets/detail", Access::Signed(Action::View)),
     ("/api/assets/backup-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/restore", Access::Signed(Action::StartBackup)),
     ("/api/assets/add", Access::Signed(Action::ManageAppliances)),
