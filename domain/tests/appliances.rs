@@ -1190,6 +1190,25 @@ on_both_databases!(
             rejected(assets::detail(&mut conn, &outsider, documents.id, now).await),
             AppError::NotFound { .. }
         ));
+        // A Superuser of another instance sees neither the list nor the drawer.
+        let other = instances::insert(&mut conn, "globex", "Globex", 0).await.unwrap();
+        let stranger = viewer(&w.portal, other.id, "root@globex.example", Role::Superuser).await;
+        let foreign = assets::list(
+            &mut conn,
+            &stranger,
+            &assets::AssetQuery {
+                per_page: 50,
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(foreign.total, 0, "nothing of another instance");
+        assert!(matches!(
+            rejected(assets::detail(&mut conn, &stranger, documents.id, now).await),
+            AppError::NotFound { .. }
+        ));
 
         // The names the list sorts by follow renames of the appliance and the organization.
         organizations::update(
