@@ -15,6 +15,45 @@ pub fn percentile(samples: &mut [u64], p: f64) -> u64 {
     samples[rank.min(samples.len() - 1)]
 }
 
+/// The timings of a viewer's query mix: each query's runs (µs) as they come, then the
+/// summary the database benchmarks print.
+#[derive(Default)]
+pub struct QueryTimes {
+    all: Vec<u64>,
+    slowest: (String, u64),
+}
+
+impl QueryTimes {
+    /// Adds one query's runs; prints its p50 and p99 (with `detail`) on stderr.
+    pub fn record(&mut self, who: &str, name: &str, mut runs: Vec<u64>, detail: &str) {
+        let p99 = percentile(&mut runs, 99.0);
+        eprintln!(
+            "{who:>10} {name:<28} p50 {:>8.1} ms  p99 {:>8.1} ms{detail}",
+            ms(percentile(&mut runs, 50.0)),
+            ms(p99)
+        );
+        if p99 > self.slowest.1 {
+            self.slowest = (name.to_owned(), p99);
+        }
+        self.all.extend(runs);
+    }
+
+    /// `queries`, `p50_ms`, `p99_ms`, `slowest_query` and `slowest_query_p99_ms`.
+    pub fn summary(mut self) -> serde_json::Map<String, serde_json::Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("queries".into(), self.all.len().into());
+        fields.insert("p50_ms".into(), ms(percentile(&mut self.all, 50.0)).into());
+        fields.insert("p99_ms".into(), ms(percentile(&mut self.all, 99.0)).into());
+        fields.insert("slowest_query".into(), self.slowest.0.into());
+        fields.insert("slowest_query_p99_ms".into(), ms(self.slowest.1).into());
+        fields
+    }
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
 /// Resident memory of this process, in bytes (Linux).
 pub fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

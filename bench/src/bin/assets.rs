@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use bench::percentile;
+use bench::QueryTimes;
 use bench::seed::{DAY_MS, Target};
 use clap::Parser;
 use domain::Db;
@@ -35,45 +35,26 @@ async fn main() {
         .unwrap();
     for (who, viewer) in [("superuser", root), ("one_scope", scoped)] {
         let mut conn = db.pool.acquire().await.unwrap();
-        let mut all = Vec::new();
-        let mut worst: (String, u64) = (String::new(), 0);
+        let mut times = QueryTimes::default();
         for (name, query) in queries(db, scoped).await {
-            let mut times = Vec::with_capacity(args.target.runs);
+            let mut runs = Vec::with_capacity(args.target.runs);
             let mut listed = 0;
             for _ in 0..args.target.runs {
                 let t = Instant::now();
                 let page = assets::list(&mut conn, viewer, &query, now).await.expect("query");
-                times.push(t.elapsed().as_micros() as u64);
+                runs.push(t.elapsed().as_micros() as u64);
                 listed = page.total;
                 std::hint::black_box(page);
             }
-            let p99 = percentile(&mut times, 99.0);
-            eprintln!(
-                "{who:>10} {name:<28} p50 {:>8.1} ms  p99 {:>8.1} ms  ({listed} match)",
-                percentile(&mut times, 50.0) as f64 / 1000.0,
-                p99 as f64 / 1000.0
-            );
-            if p99 > worst.1 {
-                worst = (name.to_owned(), p99);
-            }
-            all.extend(times);
+            times.record(who, &name, runs, &format!("  ({listed} match)"));
         }
-        let ms = |us: u64| us as f64 / 1000.0;
-        println!(
-            "{}",
-            serde_json::json!({
-                "database": args.target.database,
-                "viewer": who,
-                "assets": assets_total,
-                "jobs": args.target.scale.jobs,
-                "organizations": args.target.scale.organizations,
-                "queries": all.len(),
-                "p50_ms": ms(percentile(&mut all, 50.0)),
-                "p99_ms": ms(percentile(&mut all, 99.0)),
-                "slowest_query": worst.0,
-                "slowest_query_p99_ms": ms(worst.1),
-            })
-        );
+        let mut line = times.summary();
+        line.insert("database".into(), args.target.database.clone().into());
+        line.insert("viewer".into(), who.into());
+        line.insert("assets".into(), assets_total.into());
+        line.insert("jobs".into(), args.target.scale.jobs.into());
+        line.insert("organizations".into(), args.target.scale.organizations.into());
+        println!("{}", serde_json::Value::Object(line));
     }
     filled.db.pool.close().await;
     filled.cleanup.await;
