@@ -61,6 +61,16 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/assets/list", Access::Signed(Action::View)),
     ("/api/assets/recovery-points", Access::Signed(Action::View)),
     ("/api/assets/detail", Access::Signed(Action::View)),
+    ("/api/appliances/copy-target", Access::Signed(Action::View)),
+    (
+        "/api/appliances/copy-target/set",
+        Access::Signed(Action::ManageAppliances),
+    ),
+    (
+        "/api/appliances/copy-target/remove",
+        Access::Signed(Action::ManageAppliances),
+    ),
+    ("/api/assets/copy-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/backup-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/restore", Access::Signed(Action::StartBackup)),
     ("/api/assets/add", Access::Signed(Action::ManageAppliances)),

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::jobs::{JobRequest, Jobs};
 use crate::repository::Repo;
-use crate::scheduler::{Scheduler, backup_request};
+use crate::scheduler::{Scheduler, backup_request, copy_request};
 use crate::state::{Credential, DataDir};
 use crate::transport::{Proxies, Transport};
 use model::policy::{Policy, parse_schedule};
@@ -462,10 +462,37 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
                     asset,
                     worker_args,
                     scheduled_for: None,
+                    then: None,
                 })
             });
             match started {
                 Ok(job_id) => (done(format!("Restore started as {job_id}.")), false),
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::SetCopyTarget { target } => {
+            let described = target.as_ref().map(|t| t.describe());
+            match data.save_copy_target(target.as_ref()) {
+                Ok(()) => match described {
+                    Some(described) => (
+                        done(format!(
+                            "Recovery points are copied to {described} after each backup."
+                        )),
+                        false,
+                    ),
+                    None => (done("Backup copies stopped.".into()), false),
+                },
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::CopyNow { asset_id } => {
+            let started = data.copy_target().and_then(|target| {
+                target.ok_or_else(|| "No copy target is set on this appliance.".to_owned())?;
+                let asset = data.asset(&asset_id)?;
+                appliance.jobs.start(copy_request(data, &asset))
+            });
+            match started {
+                Ok(job_id) => (done(format!("Copy started as {job_id}.")), false),
                 Err(message) => (error(message), false),
             }
         }

@@ -41,6 +41,8 @@ pub struct JobRequest {
     pub worker_args: Vec<String>,
     /// The policy run this job is, if any.
     pub scheduled_for: Option<i64>,
+    /// The job to start on the same asset when this one ends well (a copy after a backup).
+    pub then: Option<Box<JobRequest>>,
 }
 
 impl Jobs {
@@ -178,9 +180,10 @@ impl Jobs {
         }
     }
 
-    async fn run(self: Arc<Self>, id: String, request: JobRequest, cancelled: oneshot::Receiver<()>) {
+    async fn run(self: Arc<Self>, id: String, mut request: JobRequest, cancelled: oneshot::Receiver<()>) {
         let mut log = Vec::new();
         let outcome = self.supervise(&id, &request, cancelled, &mut log).await;
+        let ended_well = matches!(outcome, Outcome::Finished(..));
         let mut result = None;
         let (state, error, message) = match outcome {
             Outcome::Finished(message, backup) if log.iter().any(|l| l.starts_with("warning:")) => {
@@ -215,6 +218,12 @@ impl Jobs {
             lines: log,
         });
         self.forget_old();
+        if let Some(next) = request.then.take().filter(|_| ended_well) {
+            let asset = next.asset.name.clone();
+            if let Err(error) = self.start(*next) {
+                tracing::warn!(%asset, %error, "the follow-up job did not start");
+            }
+        }
     }
 
     async fn supervise(
@@ -318,6 +327,7 @@ fn progress(kind: JobKind, bytes_done: u64, bytes_total: u64, elapsed: Duration)
     let verb = match kind {
         JobKind::Backup => "Backing up",
         JobKind::Restore => "Restoring",
+        JobKind::Copy => "Copying",
     };
     JobProgress {
         percent,

@@ -8,7 +8,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use model::appliance::{AssetInfo, RecoveryPointInfo};
+use std::collections::BTreeMap;
+
+use model::appliance::{AssetInfo, CopyLocation, CopyTarget, RecoveryPointInfo};
 use model::policy::Retention;
 use rustic_backend::BackendOptions;
 use rustic_core::jiff;
@@ -110,21 +112,13 @@ impl Repo {
     }
 
     fn open(&self, counters: Arc<Counters>) -> Result<Repository<OpenStatus>, String> {
-        let fail = |e: Box<rustic_core::RusticError>| format!("repository {}: {e}", self.dir.display());
-        let backends = BackendOptions::default()
-            .repository(format!("local:{}", self.dir.display()))
-            .to_backends()
-            .map_err(fail)?;
-        let options = RepositoryOptions::default().no_cache(true);
-        let repository = Repository::new_with_progress(&options, &backends, Bars(counters)).map_err(fail)?;
-        let credentials = Credentials::password(&self.password);
-        if repository.config_id().map_err(fail)?.is_some() {
-            repository.open(&credentials).map_err(fail)
-        } else {
-            repository
-                .init(&credentials, &KeyOptions::default(), &ConfigOptions::default())
-                .map_err(fail)
-        }
+        let backends = BackendOptions::default().repository(format!("local:{}", self.dir.display()));
+        open_or_init(
+            &self.dir.display().to_string(),
+            &backends,
+            &self.password,
+            counters,
+        )
     }
 
     /// Backs up the asset's directory as a new snapshot (incremental against its last one).
@@ -185,36 +179,51 @@ impl Repo {
         counters: Arc<Counters>,
     ) -> Result<usize, String> {
         let fail = |e: Box<rustic_core::RusticError>| format!("retention for {}: {e}", asset.path);
-        let repository = self.open(counters)?;
+        forget_and_prune(&self.open(counters)?, &asset_tag(&asset.id), retention).map_err(fail)
+    }
+
+    /// Copies the asset's recovery points that the target lacks (a point already there, even
+    /// from an interrupted earlier run, is not copied twice), then applies the target's own
+    /// retention to the asset's copies there.
+    pub fn copy_to(
+        &self,
+        asset: &AssetInfo,
+        target: &CopyTarget,
+        counters: Arc<Counters>,
+    ) -> Result<CopySummary, String> {
+        let where_to = target.location.describe();
+        let fail = |e: Box<rustic_core::RusticError>| format!("copy of {} to {where_to}: {e}", asset.path);
+        let source = self.open(counters.clone())?.to_indexed().map_err(fail)?;
         let tag = asset_tag(&asset.id);
-        let snapshots: Vec<_> = repository
+        let ours: Vec<_> = source
             .get_all_snapshots()
             .map_err(fail)?
             .into_iter()
             .filter(|s| s.tags.iter().any(|t| t == tag.as_str()))
             .collect();
-        let count = |n: Option<u32>| n.filter(|n| *n > 0).map(|n| i32::try_from(n).unwrap_or(i32::MAX));
-        let keep = KeepOptions::default()
-            .keep_last(count(retention.keep_last))
-            .keep_daily(count(retention.keep_daily))
-            .keep_weekly(count(retention.keep_weekly))
-            .keep_monthly(count(retention.keep_monthly))
-            .keep_yearly(count(retention.keep_yearly));
-        let forget: Vec<_> = keep
-            .apply(snapshots, &jiff::Zoned::now())
+        let destination = open_target(target, counters.clone())?
+            .to_indexed_ids()
+            .map_err(fail)?;
+        let missing: Vec<_> = destination
+            .relevant_copy_snapshots(|_| true, &ours)
             .map_err(fail)?
             .into_iter()
-            .filter(|s| !s.keep)
-            .map(|s| s.snapshot.id)
+            .filter(|copy| copy.relevant)
+            .map(|copy| copy.sn)
             .collect();
-        if forget.is_empty() {
-            return Ok(0);
+        if !missing.is_empty() {
+            source.copy(&destination, &missing).map_err(fail)?;
         }
-        repository.delete_snapshots(&forget).map_err(fail)?;
-        let options = PruneOptions::default();
-        let plan = repository.prune_plan(&options).map_err(fail)?;
-        repository.prune(&options, plan).map_err(fail)?;
-        Ok(forget.len())
+        let removed = if target.retention.keeps_everything() {
+            0
+        } else {
+            forget_and_prune(&open_target(target, counters)?, &tag, &target.retention).map_err(fail)?
+        };
+        Ok(CopySummary {
+            copied: missing.len(),
+            already_there: ours.len() - missing.len(),
+            removed,
+        })
     }
 
     /// Every snapshot, as recovery points of the assets they belong to.
@@ -322,6 +331,127 @@ impl Repo {
         }
         Ok(restored)
     }
+}
+
+/// What a finished copy reports.
+#[derive(Debug, Clone, Copy)]
+pub struct CopySummary {
+    /// Recovery points copied now.
+    pub copied: usize,
+    /// Recovery points the target already had.
+    pub already_there: usize,
+    /// Copies the target's retention removed.
+    pub removed: usize,
+}
+
+/// Opens the repository behind `backends`, creating it on first use.
+fn open_or_init(
+    name: &str,
+    backends: &BackendOptions,
+    password: &str,
+    counters: Arc<Counters>,
+) -> Result<Repository<OpenStatus>, String> {
+    let fail = |e: Box<rustic_core::RusticError>| format!("repository {name}: {e}");
+    let backends = backends.to_backends().map_err(fail)?;
+    let options = RepositoryOptions::default().no_cache(true);
+    let repository = Repository::new_with_progress(&options, &backends, Bars(counters)).map_err(fail)?;
+    let credentials = Credentials::password(password);
+    if repository.config_id().map_err(fail)?.is_some() {
+        repository.open(&credentials).map_err(fail)
+    } else {
+        repository
+            .init(&credentials, &KeyOptions::default(), &ConfigOptions::default())
+            .map_err(fail)
+    }
+}
+
+/// Room for the largest pack file a throttled upload writes at once: rustic's packs grow with
+/// the repository (32 MiB plus about 1 MiB per square root of its GiB), and a write larger
+/// than the burst would fail instead of waiting.
+const THROTTLE_BURST: &str = "512MiB";
+
+/// The copy target's repository, created with the target's password on first use.
+fn open_target(target: &CopyTarget, counters: Arc<Counters>) -> Result<Repository<OpenStatus>, String> {
+    let backends = match &target.location {
+        CopyLocation::Path { path } => BackendOptions::default().repository(format!("local:{path}")),
+        CopyLocation::S3 {
+            endpoint,
+            bucket,
+            prefix,
+            region,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let mut options = BTreeMap::from([
+                ("endpoint".to_owned(), endpoint.clone()),
+                ("bucket".to_owned(), bucket.clone()),
+                ("root".to_owned(), format!("/{}", prefix.trim_matches('/'))),
+                (
+                    "region".to_owned(),
+                    if region.is_empty() {
+                        "us-east-1".to_owned()
+                    } else {
+                        region.clone()
+                    },
+                ),
+                ("access_key_id".to_owned(), access_key_id.clone()),
+                ("secret_access_key".to_owned(), secret_access_key.clone()),
+                // Only the keys given: no credentials from the environment or an instance's
+                // metadata service (which a copy would otherwise wait for).
+                ("disable_config_load".to_owned(), "true".to_owned()),
+                ("disable_ec2_metadata".to_owned(), "true".to_owned()),
+            ]);
+            if let Some(kib) = target.bandwidth_kib {
+                options.insert("throttle".into(), format!("{kib}KiB,{THROTTLE_BURST}"));
+            }
+            BackendOptions::default()
+                .repository("opendal:s3")
+                .options(options)
+        }
+    };
+    open_or_init(
+        &target.location.describe(),
+        &backends,
+        &target.repository_password,
+        counters,
+    )
+}
+
+/// Forgets the snapshots tagged `tag` that `retention` does not keep (restic's `forget` rules)
+/// and prunes the data only they used; returns how many were forgotten. Prune keeps removed
+/// packs for a while before deleting them, so a backup running at the same time never loses
+/// data it deduplicated against.
+fn forget_and_prune(
+    repository: &Repository<OpenStatus>,
+    tag: &str,
+    retention: &Retention,
+) -> Result<usize, Box<rustic_core::RusticError>> {
+    let snapshots: Vec<_> = repository
+        .get_all_snapshots()?
+        .into_iter()
+        .filter(|s| s.tags.iter().any(|t| t == tag))
+        .collect();
+    let count = |n: Option<u32>| n.filter(|n| *n > 0).map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    let keep = KeepOptions::default()
+        .keep_last(count(retention.keep_last))
+        .keep_daily(count(retention.keep_daily))
+        .keep_weekly(count(retention.keep_weekly))
+        .keep_monthly(count(retention.keep_monthly))
+        .keep_yearly(count(retention.keep_yearly));
+    let forget: Vec<_> = keep
+        .apply(snapshots, &jiff::Zoned::now())?
+        .into_iter()
+        .filter(|s| !s.keep)
+        .map(|s| s.snapshot.id)
+        .collect();
+    if forget.is_empty() {
+        return Ok(0);
+    }
+    repository.delete_snapshots(&forget)?;
+    let options = PruneOptions::default();
+    let plan = repository.prune_plan(&options)?;
+    repository.prune(&options, plan)?;
+    Ok(forget.len())
 }
 
 #[cfg(test)]

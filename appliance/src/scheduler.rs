@@ -223,11 +223,37 @@ pub fn backup_request(
     {
         worker_args.extend(["--retention".into(), retention]);
     }
+    let copy_afterwards = match data.copy_target() {
+        Ok(target) => target.is_some(),
+        Err(error) => {
+            tracing::warn!(%error, "the copy target cannot be read; no copy after this backup");
+            false
+        }
+    };
     JobRequest {
         kind: JobKind::Backup,
         asset: asset.clone(),
         worker_args,
         scheduled_for,
+        then: copy_afterwards.then(|| Box::new(copy_request(data, asset))),
+    }
+}
+
+/// A copy of `asset`'s new recovery points to the copy target (read by the worker, so its
+/// secrets never appear in a process list).
+pub fn copy_request(data: &DataDir, asset: &AssetInfo) -> JobRequest {
+    JobRequest {
+        kind: JobKind::Copy,
+        asset: asset.clone(),
+        worker_args: vec![
+            "copy".into(),
+            "--data-dir".into(),
+            data.root().display().to_string(),
+            "--asset-id".into(),
+            asset.id.clone(),
+        ],
+        scheduled_for: None,
+        then: None,
     }
 }
 

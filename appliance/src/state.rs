@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use model::appliance::AssetInfo;
+use model::appliance::{AssetInfo, CopyTarget};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +39,11 @@ impl DataDir {
 
     fn schedule_path(&self) -> PathBuf {
         self.root.join("schedule.json")
+    }
+
+    /// Holds the target's keys and repository password, so it is private like the credential.
+    fn copy_target_path(&self) -> PathBuf {
+        self.root.join("copy-target.json")
     }
 
     pub fn credential(&self) -> Result<Option<Credential>, String> {
@@ -97,6 +102,32 @@ impl DataDir {
     pub fn save_schedule_state(&self, due: &HashMap<String, i64>) -> Result<(), String> {
         let text = serde_json::to_string_pretty(due).map_err(|e| e.to_string())?;
         write_private(&self.schedule_path(), text.as_bytes())
+    }
+}
+
+impl DataDir {
+    /// Where recovery points are copied, if anywhere.
+    pub fn copy_target(&self) -> Result<Option<CopyTarget>, String> {
+        match std::fs::read_to_string(self.copy_target_path()) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("copy target file: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("copy target file: {e}")),
+        }
+    }
+
+    pub fn save_copy_target(&self, target: Option<&CopyTarget>) -> Result<(), String> {
+        match target {
+            Some(target) => {
+                let text = serde_json::to_string_pretty(target).map_err(|e| e.to_string())?;
+                write_private(&self.copy_target_path(), text.as_bytes())
+            }
+            None => match std::fs::remove_file(self.copy_target_path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("copy target file: {e}")),
+                _ => Ok(()),
+            },
+        }
     }
 }
 

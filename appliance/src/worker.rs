@@ -1,4 +1,4 @@
-//! The worker process: runs one backup or restore and reports on standard output, one JSON
+//! The worker process: runs one backup, copy or restore and reports on standard output, one JSON
 //! event per line. The agent starts it and kills it to cancel (rustic has no cancel hook; the
 //! repository format tolerates an interrupted backup, and its orphaned data is pruned later).
 
@@ -61,6 +61,13 @@ pub enum WorkerCommand {
         /// Recovery points to keep afterwards (JSON of `model::policy::Retention`); all when absent.
         #[arg(long)]
         retention: Option<String>,
+    },
+    /// Copy an asset's new recovery points to the copy target.
+    Copy {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        asset_id: String,
     },
     /// Restore (part of) a recovery point into a directory.
     Restore {
@@ -204,6 +211,33 @@ fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<Finished, 
                 asset.path
             );
             Ok((message, Some((mode, summary.bytes_added))))
+        }
+        WorkerCommand::Copy { data_dir, asset_id } => {
+            let data = DataDir::open(data_dir)?;
+            let asset = data.asset(&asset_id)?;
+            let target = data
+                .copy_target()?
+                .ok_or_else(|| "No copy target is set on this appliance.".to_owned())?;
+            let summary = Repo::locate(&data)?.copy_to(&asset, &target, counters)?;
+            if summary.removed > 0 {
+                emit(&WorkerEvent::Note {
+                    message: format!(
+                        "Target retention ({}): {} copy(ies) removed and their data pruned.",
+                        target.retention.describe(),
+                        summary.removed
+                    ),
+                });
+            }
+            Ok((
+                format!(
+                    "Copied {} recovery point(s) of {} to {} ({} already there).",
+                    summary.copied,
+                    asset.path,
+                    target.location.describe(),
+                    summary.already_there
+                ),
+                None,
+            ))
         }
         WorkerCommand::Restore {
             data_dir,

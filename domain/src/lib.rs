@@ -26,6 +26,7 @@ pub mod tokens;
 pub mod totp;
 pub mod user_admin;
 pub mod users;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -66,6 +67,9 @@ pub struct Portal {
     pub alerting: alerts::Alerting,
     /// Wakes this process's alert evaluator when something is due now.
     pub evaluate_now: Arc<tokio::sync::Notify>,
+    /// Seals and opens stored secrets; the server loads the instance key from its data
+    /// directory, tests and benchmarks use a key of their own.
+    pub vault: Arc<vault::Vault>,
 }
 
 impl Portal {
@@ -79,6 +83,7 @@ impl Portal {
             live: live::Hub::default(),
             alerting: alerts::Alerting::default(),
             evaluate_now: Arc::new(tokio::sync::Notify::new()),
+            vault: Arc::new(vault::Vault::ephemeral()),
         }
     }
 

@@ -34,15 +34,19 @@ pub enum AlertKind {
     BackupWarning,
     /// Conditional alarm: no good backup within the threshold of its scheduled start.
     BackupThreshold,
+    /// Conditional alarm "Replication offsite": a good backup not copied to the copy target
+    /// within the threshold of its end.
+    CopyThreshold,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::ApplianceOffline,
         AlertKind::LowSpace,
         AlertKind::BackupFailed,
         AlertKind::BackupWarning,
         AlertKind::BackupThreshold,
+        AlertKind::CopyThreshold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl AlertKind {
             AlertKind::BackupFailed => "backup_failed",
             AlertKind::BackupWarning => "backup_warning",
             AlertKind::BackupThreshold => "backup_threshold",
+            AlertKind::CopyThreshold => "copy_threshold",
         }
     }
 
@@ -67,7 +72,7 @@ impl AlertKind {
             AlertKind::LowSpace => Some(AlertCategory::Storage),
             AlertKind::BackupFailed => Some(AlertCategory::BackupFailure),
             AlertKind::BackupWarning => Some(AlertCategory::BackupWarning),
-            AlertKind::BackupThreshold => None,
+            AlertKind::BackupThreshold | AlertKind::CopyThreshold => None,
         }
     }
 
@@ -94,6 +99,9 @@ impl AlertKind {
             }
             AlertKind::BackupThreshold => {
                 "One of the backup thresholds exceeded for one or more assets.".into()
+            }
+            AlertKind::CopyThreshold => {
+                "One of the replication offsite thresholds exceeded for one or more assets.".into()
             }
         }
     }

@@ -316,10 +316,11 @@ pub enum AssetSort {
     RecoveryPoints,
     LastRecoveryPoint,
     LastSize,
+    LastCopy,
 }
 
 impl AssetSort {
-    pub const ALL: [AssetSort; 9] = [
+    pub const ALL: [AssetSort; 10] = [
         AssetSort::Organization,
         AssetSort::Name,
         AssetSort::Path,
@@ -329,6 +330,7 @@ impl AssetSort {
         AssetSort::RecoveryPoints,
         AssetSort::LastRecoveryPoint,
         AssetSort::LastSize,
+        AssetSort::LastCopy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -342,6 +344,7 @@ impl AssetSort {
             AssetSort::RecoveryPoints => "recovery_points",
             AssetSort::LastRecoveryPoint => "last_recovery_point",
             AssetSort::LastSize => "last_size",
+            AssetSort::LastCopy => "last_copy",
         }
     }
 

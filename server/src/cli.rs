@@ -104,22 +104,25 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let db = Db::connect(&settings.database_url)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let portal = portal(db, &settings);
+    let portal = portal(db, &settings)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings, portal).await,
         Command::Admin(command) => admin(command, &portal).await,
     }
 }
 
-fn portal(db: Db, settings: &Settings) -> Portal {
+fn portal(db: Db, settings: &Settings) -> Result<Portal, String> {
     let mut portal = Portal::new(db, settings.public_url.clone());
+    portal.vault = std::sync::Arc::new(domain::vault::Vault::load_or_create(
+        &settings.data_dir.join("instance.key"),
+    )?);
     portal.sessions = SessionPolicy {
         idle_timeout_ms: settings.session_idle_minutes * domain::clock::MINUTE_MS,
         absolute_timeout_ms: settings.session_absolute_hours * domain::clock::HOUR_MS,
     };
     portal.smtp_configured = settings.smtp.is_some();
     portal.alerting.offline_after_ms = settings.offline_alarm_after_secs * 1000;
-    portal
+    Ok(portal)
 }
 
 async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {

@@ -13,12 +13,12 @@ use model::appliance::views::{AssetView, CommandStatus, PolicyChange};
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
 use model::lists::{AssetSort, AssetsQuery};
-use model::policy::{Frequency, Policy};
+use model::policy::{Frequency, Policy, Retention};
 
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::asset_drawer::AssetDrawer;
-use super::health::{HealthLegend, RecentBackups, last_backup_cell};
+use super::health::{HealthLegend, RecentBackups, last_backup_cell, last_copy_cell};
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
 use crate::components::{
     DefaultSort, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, action_error,
@@ -145,6 +145,7 @@ fn AssetTable(
                     {header(AssetSort::LastBackup, "Last backup")}{header(AssetSort::RecentBackups, "Recent backups")}
                     {header(AssetSort::RecoveryPoints, "Recovery points")}
                     {header(AssetSort::LastRecoveryPoint, "Last recovery point")}{header(AssetSort::LastSize, "Last size")}
+                    {header(AssetSort::LastCopy, "Last backup copy")}
                 </tr></thead>
                 <tbody>
                     {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable drawer /> }).collect_view()}
@@ -226,6 +227,7 @@ fn AssetRow(
                 None => view! { <span class="muted">"Never"</span> }.into_any(),
             }}</td>
             <td class="num">{asset.last_point_bytes.map(format_bytes).unwrap_or_else(|| "–".into())}</td>
+            <td class="last-copy">{last_copy_cell(asset.last_copy_at)}</td>
         </tr>
     }
 }
@@ -330,20 +332,25 @@ where
 }
 
 /// The five "keep" fields (restic's forget rules); empty keeps everything.
+/// The five "keep" fields (`keep[last]` … `keep[yearly]`), filled with `current`.
 #[component]
-fn RetentionFields() -> impl IntoView {
-    let field = |name: &'static str, label: &'static str| {
-        view! { <label>{label} <input type="number" min="1" max="10000" name=name inputmode="numeric" /></label> }
+pub(super) fn RetentionFields(
+    #[prop(optional)] current: Retention,
+    #[prop(default = "Applied after each backup, then unused data is pruned.")] applied: &'static str,
+) -> impl IntoView {
+    let field = |name: &'static str, label: &'static str, value: Option<u32>| {
+        let value = value.map(|n| n.to_string()).unwrap_or_default();
+        view! { <label>{label} <input type="number" min="1" max="10000" name=name inputmode="numeric" value=value /></label> }
     };
     view! {
         <fieldset class="retention">
             <legend>"Keep recovery points"</legend>
-            <p class="muted small">"A recovery point is kept if any rule keeps it; with no rule, all are kept. Applied after each backup, then unused data is pruned."</p>
-            {field("keep[last]", "Last")}
-            {field("keep[daily]", "Daily")}
-            {field("keep[weekly]", "Weekly")}
-            {field("keep[monthly]", "Monthly")}
-            {field("keep[yearly]", "Yearly")}
+            <p class="muted small">"A recovery point is kept if any rule keeps it; with no rule, all are kept. "{applied}</p>
+            {field("keep[last]", "Last", current.keep_last)}
+            {field("keep[daily]", "Daily", current.keep_daily)}
+            {field("keep[weekly]", "Weekly", current.keep_weekly)}
+            {field("keep[monthly]", "Monthly", current.keep_monthly)}
+            {field("keep[yearly]", "Yearly", current.keep_yearly)}
         </fieldset>
     }
 }

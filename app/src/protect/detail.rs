@@ -13,7 +13,8 @@ use super::api::{
     AddAsset, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
     list_recovery_points,
 };
-use super::health::{RecentBackups, last_backup_cell};
+use super::copies::{CopyNow, CopyTargetSection};
+use super::health::{RecentBackups, last_backup_cell, last_copy_cell};
 use crate::components::{
     ErrorBox, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm, action_error,
     format_bytes, format_time, load_page, paged_list,
@@ -80,6 +81,7 @@ fn Detail(fetched: ApplianceSummary) -> impl IntoView {
             Dialog::DeleteAppliance => Some(view! { <DeleteApplianceForm appliance_id dialog /> }.into_any()),
         }}
         <Assets appliance_id may_back_up may_manage dialog last_command />
+        <CopyTargetSection appliance_id may_manage last_command />
         <Jobs appliance_id />
         <Commands appliance_id />
     }
@@ -155,8 +157,14 @@ fn Assets(
         },
     );
     let backup = ServerAction::<BackupNow>::new();
+    let copy = ServerAction::<CopyNow>::new();
     Effect::new(move || {
         if let Some(Ok(command)) = backup.value().get() {
+            last_command.set(Some(command));
+        }
+    });
+    Effect::new(move || {
+        if let Some(Ok(command)) = copy.value().get() {
             last_command.set(Some(command));
         }
     });
@@ -168,6 +176,7 @@ fn Assets(
             <a href=format!("/protect/assets?appliance={appliance_id}")>"Backup policies of these assets →"</a>
         </div>
         {action_error(backup.value())}
+        {action_error(copy.value())}
         <Transition fallback=Loading>
             {move || assets.get().map(|result| {
                 let text = ListText {
@@ -178,7 +187,7 @@ fn Assets(
                 paged_list(result, text, |assets| view! {
                         <div class="table-wrap">
                             <table class="list">
-                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th>"Last backup copy"</th><th></th></tr></thead>
                                 <tbody>
                                     {assets.into_iter().map(|asset| {
                                         let id = asset.id;
@@ -200,11 +209,14 @@ fn Assets(
                                                     Some(at) => view! { <RelativeTime unix_ms=at /> }.into_any(),
                                                     None => view! { <span class="muted">"Never"</span> }.into_any(),
                                                 }}</td>
+                                                <td class="last-copy">{last_copy_cell(asset.last_copy_at)}</td>
                                                 <td class="row-actions">
                                                     {may_back_up.then(|| view! {
                                                         <button type="button" on:click=move |_| { backup.dispatch(BackupNow { asset_id: id }); }>"Back up now"</button>
                                                         <button type="button" disabled=asset.recovery_points == 0
                                                             on:click=move |_| dialog.set(Dialog::Restore(for_restore.clone()))>"Restore"</button>
+                                                        <button type="button" disabled=asset.recovery_points == 0
+                                                            on:click=move |_| { copy.dispatch(CopyNow { asset_id: id }); }>"Copy now"</button>
                                                     })}
                                                     {may_manage.then(|| view! {
                                                         <button type="button" class="danger" on:click=move |_| dialog.set(Dialog::RemoveAsset(for_remove.clone()))>"Remove"</button>
@@ -212,7 +224,7 @@ fn Assets(
                                                 </td>
                                             </tr>
                                             {move || (expanded.get() == Some(id)).then(|| view! {
-                                                <tr class="expanded"><td colspan="8"><RecoveryPoints asset_id=id /></td></tr>
+                                                <tr class="expanded"><td colspan="9"><RecoveryPoints asset_id=id /></td></tr>
                                             })}
                                         }
                                     }).collect_view()}

@@ -19,6 +19,14 @@ pub fn last_backup_cell(last: Option<LastBackup>) -> impl IntoView {
     }
 }
 
+/// How long ago the newest good backup copy ended; "–" when none (spec portal-a §2.41).
+pub fn last_copy_cell(last_copy_at: Option<i64>) -> impl IntoView {
+    match last_copy_at {
+        Some(at) => view! { <RelativeTime unix_ms=at /> }.into_any(),
+        None => view! { <span class="muted" aria-label="No backup copy">"–"</span> }.into_any(),
+    }
+}
+
 /// Seven squares, oldest first, each a day's result labelled with its weekday's letter.
 #[component]
 pub fn RecentBackups(days: Vec<BackupDay>) -> impl IntoView {

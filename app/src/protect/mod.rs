@@ -4,6 +4,7 @@ pub mod api;
 mod appliances;
 mod asset_drawer;
 mod assets;
+pub mod copies;
 mod detail;
 mod health;
 mod organization;

@@ -17,6 +17,9 @@ pub struct AssetFacts {
     pub last_good_start: Option<i64>,
     /// The state of the newest backup that succeeded, warned or failed.
     pub last_result: Option<JobState>,
+    /// The end of the oldest good backup still waiting for a copy (the appliance has a copy
+    /// target).
+    pub copy_pending_since: Option<i64>,
 }
 
 /// What the evaluator knows about an appliance.
@@ -37,9 +40,16 @@ pub struct Verdict {
     pub next_check: Option<i64>,
 }
 
-/// An asset's conditions. `backup_threshold_ms` is the conditional-alarm threshold that applies
-/// to it (custom, else global), if alarms are on for it.
-pub fn asset_verdict(facts: &AssetFacts, backup_threshold_ms: Option<i64>, now: i64) -> Verdict {
+/// The conditional-alarm thresholds that apply to an asset (custom, else global), each if on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AssetThresholds {
+    pub backups_ms: Option<i64>,
+    pub copies_ms: Option<i64>,
+}
+
+/// An asset's conditions under its thresholds.
+pub fn asset_verdict(facts: &AssetFacts, thresholds: AssetThresholds, now: i64) -> Verdict {
+    let backup_threshold_ms = thresholds.backups_ms;
     let mut conditions = vec![
         (
             AlertKind::BackupFailed,
@@ -58,6 +68,11 @@ pub fn asset_verdict(facts: &AssetFacts, backup_threshold_ms: Option<i64>, now: 
         }
     } else {
         conditions.push((AlertKind::BackupThreshold, false));
+    }
+    let copy_due = copy_alarm_due(facts, thresholds.copies_ms);
+    conditions.push((AlertKind::CopyThreshold, copy_due.is_some_and(|due| now >= due)));
+    if let Some(due) = copy_due.filter(|due| now < *due) {
+        next_check = Some(next_check.map_or(due, |other: i64| other.min(due)));
     }
     Verdict {
         conditions,
@@ -79,6 +94,13 @@ pub fn backup_alarm_due(facts: &AssetFacts, threshold_ms: Option<i64>) -> Option
         }
     };
     Some(counted_from.saturating_add(threshold_ms))
+}
+
+/// When the Replication offsite alarm of an asset with a policy fires unless a copy lands
+/// first: the threshold after the end of its oldest good backup not yet copied.
+pub fn copy_alarm_due(facts: &AssetFacts, threshold_ms: Option<i64>) -> Option<i64> {
+    facts.policy.as_ref()?;
+    Some(facts.copy_pending_since?.saturating_add(threshold_ms?))
 }
 
 /// An appliance's conditions: offline for `offline_after_ms`, and critically low space.
@@ -121,6 +143,13 @@ mod tests {
         }
     }
 
+    fn backups(backups_ms: Option<i64>) -> AssetThresholds {
+        AssetThresholds {
+            backups_ms,
+            copies_ms: None,
+        }
+    }
+
     fn holds(verdict: &Verdict, kind: AlertKind) -> bool {
         verdict.conditions.iter().any(|(k, on)| *k == kind && *on)
     }
@@ -134,12 +163,13 @@ mod tests {
             // Scheduled for 01:00, it ran late; the wait counts from 01:00.
             last_good_start: Some(MONDAY + HOUR),
             last_result: Some(JobState::Success),
+            copy_pending_since: None,
         };
         let threshold = Some(25 * HOUR);
-        let before = asset_verdict(&facts, threshold, MONDAY + 26 * HOUR - 1);
+        let before = asset_verdict(&facts, backups(threshold), MONDAY + 26 * HOUR - 1);
         assert!(!holds(&before, AlertKind::BackupThreshold));
         assert_eq!(before.next_check, Some(MONDAY + 26 * HOUR));
-        let after = asset_verdict(&facts, threshold, MONDAY + 26 * HOUR);
+        let after = asset_verdict(&facts, backups(threshold), MONDAY + 26 * HOUR);
         assert!(holds(&after, AlertKind::BackupThreshold));
         assert_eq!(after.next_check, None, "an alarm clears only on an event");
     }
@@ -172,7 +202,7 @@ mod tests {
             last_result: Some(JobState::Error),
             ..AssetFacts::default()
         };
-        let verdict = asset_verdict(&facts, Some(HOUR), MONDAY);
+        let verdict = asset_verdict(&facts, backups(Some(HOUR)), MONDAY);
         assert!(holds(&verdict, AlertKind::BackupFailed));
         assert!(!holds(&verdict, AlertKind::BackupWarning));
         assert!(
@@ -180,8 +210,49 @@ mod tests {
             "no policy, no alarm"
         );
         facts.last_result = Some(JobState::Warning);
-        let verdict = asset_verdict(&facts, Some(HOUR), MONDAY);
+        let verdict = asset_verdict(&facts, backups(Some(HOUR)), MONDAY);
         assert!(!holds(&verdict, AlertKind::BackupFailed) && holds(&verdict, AlertKind::BackupWarning));
+    }
+
+    #[test]
+    fn the_copy_alarm_counts_from_the_end_of_the_oldest_uncopied_backup() {
+        let mut facts = AssetFacts {
+            policy: Some(daily_at_one()),
+            time_zone: "UTC".into(),
+            last_good_start: Some(MONDAY + HOUR),
+            last_result: Some(JobState::Success),
+            copy_pending_since: Some(MONDAY + 2 * HOUR),
+            ..AssetFacts::default()
+        };
+        let thresholds = AssetThresholds {
+            backups_ms: Some(48 * HOUR),
+            copies_ms: Some(6 * HOUR),
+        };
+        let before = asset_verdict(&facts, thresholds, MONDAY + 8 * HOUR - 1);
+        assert!(!holds(&before, AlertKind::CopyThreshold));
+        assert_eq!(
+            before.next_check,
+            Some(MONDAY + 8 * HOUR),
+            "the nearer of the two alarms"
+        );
+        assert!(holds(
+            &asset_verdict(&facts, thresholds, MONDAY + 8 * HOUR),
+            AlertKind::CopyThreshold
+        ));
+        let off = AssetThresholds {
+            copies_ms: None,
+            ..thresholds
+        };
+        assert!(!holds(
+            &asset_verdict(&facts, off, MONDAY + 30 * HOUR),
+            AlertKind::CopyThreshold
+        ));
+        facts.copy_pending_since = None;
+        let copied = asset_verdict(&facts, thresholds, MONDAY + 30 * HOUR);
+        assert!(
+            !holds(&copied, AlertKind::CopyThreshold),
+            "nothing waits for a copy"
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, FromRow, Row};
 
-use super::conditions::{ApplianceFacts, AssetFacts, Verdict, appliance_verdict, asset_verdict};
+use super::conditions::{
+    ApplianceFacts, AssetFacts, AssetThresholds, Verdict, appliance_verdict, asset_verdict,
+};
 use super::mail::{self, Subject};
 use super::rules::InstanceRules;
 use crate::clock::HOUR_MS;
@@ -286,9 +288,14 @@ async fn evaluate(
                 appliance_verdict(&row.appliance_facts(), portal.alerting.offline_after_ms, now)
             }
             Object::Asset(_) => {
-                let threshold = rules[&instance_id].backup_threshold_ms(organization_id);
-                subject.threshold_hours = threshold.map(|ms| ms / HOUR_MS);
-                asset_verdict(&row.asset_facts(), threshold, now)
+                let rules = &rules[&instance_id];
+                let thresholds = AssetThresholds {
+                    backups_ms: rules.backup_threshold_ms(organization_id),
+                    copies_ms: rules.copy_threshold_ms(organization_id),
+                };
+                subject.threshold_hours = thresholds.backups_ms.map(|ms| ms / HOUR_MS);
+                subject.copy_threshold_hours = thresholds.copies_ms.map(|ms| ms / HOUR_MS);
+                asset_verdict(&row.asset_facts(), thresholds, now)
             }
         };
         let found = Subjected {
@@ -364,7 +371,7 @@ const SQLITE: Statements = Statements {
     take_due: "SELECT json_group_array(json_array(
            c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id, ap.time_zone,
            ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
-           s.policy, s.policy_since, s.last_good_start, s.last_result,
+           s.policy, s.policy_since, s.last_good_start, s.last_result, s.copy_pending_since,
            CASE WHEN c.object_kind = 'asset'
              THEN (SELECT group_concat(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
              ELSE (SELECT group_concat(a.kind, ',') FROM alerts a
@@ -384,7 +391,7 @@ const POSTGRES: Statements = Statements {
     take_due: "SELECT
            c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id AS appliance_id, ap.time_zone,
            ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
-           s.policy, s.policy_since, s.last_good_start, s.last_result,
+           s.policy, s.policy_since, s.last_good_start, s.last_result, s.copy_pending_since,
            CASE WHEN c.object_kind = 'asset'
              THEN (SELECT string_agg(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
              ELSE (SELECT string_agg(a.kind, ',') FROM alerts a
@@ -538,6 +545,7 @@ struct DueRow {
     policy_since: Option<i64>,
     last_good_start: Option<i64>,
     last_result: Option<String>,
+    copy_pending_since: Option<i64>,
     active: Option<String>,
 }
 
@@ -565,6 +573,7 @@ impl DueRow {
             policy_since: self.policy_since,
             last_good_start: self.last_good_start,
             last_result: self.last_result.as_deref().and_then(JobState::parse),
+            copy_pending_since: self.copy_pending_since,
         }
     }
 

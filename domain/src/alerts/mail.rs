@@ -20,6 +20,8 @@ pub struct Subject {
     pub storage_total: i64,
     /// The backups threshold applied, in whole hours.
     pub threshold_hours: Option<i64>,
+    /// The Replication offsite threshold applied, in whole hours.
+    pub copy_threshold_hours: Option<i64>,
 }
 
 impl Subject {
@@ -75,6 +77,15 @@ pub fn texts(kind: AlertKind, s: &Subject, offline_after_ms: i64) -> Texts {
                 ),
             )
         }
+        AlertKind::CopyThreshold => {
+            let hours = s.copy_threshold_hours.unwrap_or_default();
+            (
+                format!("Backup was not copied offsite within {hours} hour(s)"),
+                format!(
+                    "Conditional Alarm - Backup of {asset} on appliance {appliance} not copied offsite within {hours} hour(s)"
+                ),
+            )
+        }
     };
     Texts {
         message,
@@ -103,6 +114,9 @@ fn cleared(kind: AlertKind, s: &Subject) -> String {
             format!("A backup of {asset} on appliance {appliance} completed without warnings.")
         }
         AlertKind::BackupThreshold => format!("A good backup of {asset} on appliance {appliance} completed."),
+        AlertKind::CopyThreshold => {
+            format!("The backups of {asset} on appliance {appliance} were copied offsite.")
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub struct InstanceRules {
     global_backups_ms: Option<i64>,
     /// Organizations with a custom threshold: its backups threshold, if enabled.
     custom_backups_ms: HashMap<i64, Option<i64>>,
+    /// The global copies (Replication offsite) threshold, if saved and enabled.
+    global_copies_ms: Option<i64>,
+    custom_copies_ms: HashMap<i64, Option<i64>>,
 }
 
 impl InstanceRules {
@@ -31,8 +34,8 @@ impl InstanceRules {
                 .bind(instance_id)
                 .fetch_all(&mut *conn)
                 .await?;
-        let thresholds: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
-            "SELECT tor.organization_id, t.backups_enabled, t.backups_minutes
+        let thresholds: Vec<(Option<i64>, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT tor.organization_id, t.backups_enabled, t.backups_minutes, t.copies_enabled, t.copies_minutes
              FROM alarm_thresholds t LEFT JOIN alarm_threshold_organizations tor ON tor.threshold_id = t.id
              WHERE t.instance_id = $1 AND (t.title IS NULL OR tor.organization_id IS NOT NULL)",
         )
@@ -44,13 +47,18 @@ impl InstanceRules {
             recipients,
             ..InstanceRules::default()
         };
-        for (organization, enabled, minutes) in thresholds {
+        for (organization, enabled, minutes, copies_enabled, copies_minutes) in thresholds {
             let threshold = (enabled == 1).then_some(minutes * MINUTE_MS);
+            let copies = (copies_enabled == 1).then_some(copies_minutes * MINUTE_MS);
             match organization {
                 Some(organization) => {
                     rules.custom_backups_ms.insert(organization, threshold);
+                    rules.custom_copies_ms.insert(organization, copies);
                 }
-                None => rules.global_backups_ms = threshold,
+                None => {
+                    rules.global_backups_ms = threshold;
+                    rules.global_copies_ms = copies;
+                }
             }
         }
         Ok(rules)
@@ -67,6 +75,14 @@ impl InstanceRules {
         match self.custom_backups_ms.get(&organization_id) {
             Some(custom) => *custom,
             None => self.global_backups_ms,
+        }
+    }
+
+    /// The Replication offsite threshold for an organization's assets: custom, else global.
+    pub fn copy_threshold_ms(&self, organization_id: i64) -> Option<i64> {
+        match self.custom_copies_ms.get(&organization_id) {
+            Some(custom) => *custom,
+            None => self.global_copies_ms,
         }
     }
 }

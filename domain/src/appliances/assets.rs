@@ -35,6 +35,7 @@ struct AssetRow {
     last_result: Option<String>,
     last_result_started: Option<i64>,
     failures_shown_until: Option<i64>,
+    last_copy_at: Option<i64>,
     time_zone: String,
     policy: Option<String>,
     #[sqlx(flatten)]
@@ -113,6 +114,7 @@ impl AssetRow {
             last_point_bytes: self.last_point_bytes.map(to_u64),
             recent_failures: self.failures_shown_until.is_some_and(|until| until > now),
             recent_backups: Vec::new(),
+            last_copy_at: self.last_copy_at,
         }
     }
 }
@@ -124,7 +126,7 @@ const ASSET_COLUMNS: &str =
         o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
         s.policy_command_id, c.description AS policy_command, c.status AS policy_command_status,
         c.message AS policy_command_message, a.restore_roots, s.points, s.last_point_at,
-        s.last_point_bytes, s.last_result, s.last_result_started, s.failures_shown_until";
+        s.last_point_bytes, s.last_result, s.last_result_started, s.failures_shown_until, s.last_copy_at";
 
 /// Filters and order of the asset lists (Protect → Assets and an appliance's detail).
 #[derive(Debug, Clone, Default)]
@@ -186,6 +188,7 @@ fn list_order(sort: AssetSort, descending: bool) -> String {
         AssetSort::RecoveryPoints => format!("s.points {dir}, "),
         AssetSort::LastRecoveryPoint => format!("s.last_point_at {dir} {nulls}, "),
         AssetSort::LastSize => format!("s.last_point_bytes {dir} {nulls}, "),
+        AssetSort::LastCopy => format!("s.last_copy_at {dir} {nulls}, "),
     };
     format!("ORDER BY {key}s.name {dir}, s.id {dir}")
 }

@@ -20,10 +20,11 @@ pub const CONFIRM_WORD: &str = "DELETE";
 /// and Superuser change what is protected).
 pub fn permission_for(command: &Command) -> Action {
     match command {
-        Command::AddAsset { .. } | Command::RemoveAsset { .. } | Command::Unregister => {
-            Action::ManageAppliances
-        }
-        Command::BackupNow { .. } | Command::Restore { .. } => Action::StartBackup,
+        Command::AddAsset { .. }
+        | Command::RemoveAsset { .. }
+        | Command::Unregister
+        | Command::SetCopyTarget { .. } => Action::ManageAppliances,
+        Command::BackupNow { .. } | Command::Restore { .. } | Command::CopyNow { .. } => Action::StartBackup,
         Command::CancelJob { .. } => Action::CancelJob,
         Command::SetPolicy { .. } | Command::RemovePolicy { .. } => Action::ConfigurePolicies,
     }
@@ -110,6 +111,12 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
         Command::BackupNow { asset_id } => {
             format!("Back up {} now", asset_name(conn, appliance_id, asset_id).await?)
         }
+        Command::CopyNow { asset_id } => {
+            format!(
+                "Copy {} to the copy target now",
+                asset_name(conn, appliance_id, asset_id).await?
+            )
+        }
         Command::Restore {
             asset_id,
             recovery_point_id,
@@ -171,7 +178,7 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
                 asset_name(conn, appliance_id, asset_id).await?
             )
         }
-        Command::Unregister => command.describe(),
+        Command::Unregister | Command::SetCopyTarget { .. } => command.describe(),
     };
     Ok(text)
 }

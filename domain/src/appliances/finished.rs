@@ -40,6 +40,7 @@ pub(crate) async fn record_finished_jobs(
     .fetch_all(&mut *conn)
     .await?;
     count_per_day(&mut *conn, &finished, instance_id).await?;
+    record_copy_progress(&mut *conn, appliance_id, &finished).await?;
     let backups: Vec<&Finished> = finished.iter().filter(|j| j.kind == "backup").collect();
     if backups.is_empty() {
         return Ok(());
@@ -53,6 +54,48 @@ pub(crate) async fn record_finished_jobs(
         if matches!(job.state.as_str(), "error" | "missed") {
             record_failure(&mut *conn, appliance_id, &time_zone, job).await?;
         }
+    }
+    Ok(())
+}
+
+/// While the appliance has a copy target, a good backup waits for a copy (from its end, the
+/// Replication offsite alarm counts); a good copy covers every backup that ended before it
+/// started, and leaves waiting only those that ended since.
+async fn record_copy_progress(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    finished: &[Finished],
+) -> DomainResult<()> {
+    let good = |job: &&Finished| matches!(job.state.as_str(), "success" | "warning");
+    for job in finished.iter().filter(good) {
+        let sql = match job.kind.as_str() {
+            "backup" => {
+                "UPDATE assets SET copy_pending_since = $3
+                 WHERE appliance_id = $1 AND external_id = $2
+                   AND (copy_pending_since IS NULL OR copy_pending_since > $3)
+                   AND EXISTS (SELECT 1 FROM copy_targets t WHERE t.appliance_id = $1)"
+            }
+            "copy" => {
+                "UPDATE assets SET
+                   last_copy_at = CASE WHEN last_copy_at IS NULL OR last_copy_at < $3 THEN $3 ELSE last_copy_at END,
+                   copy_pending_since = (SELECT MIN(j.ended_at) FROM jobs j
+                       WHERE j.appliance_id = $1 AND j.asset_external_id = $2 AND j.kind = 'backup'
+                         AND j.state IN ('success', 'warning') AND j.ended_at > $4
+                         AND EXISTS (SELECT 1 FROM copy_targets t WHERE t.appliance_id = $1))
+                 WHERE appliance_id = $1 AND external_id = $2"
+            }
+            _ => continue,
+        };
+        let update = sqlx::query(sql)
+            .bind(appliance_id)
+            .bind(&job.asset_external_id)
+            .bind(job.ended_at);
+        let update = if job.kind == "copy" {
+            update.bind(job.started_at)
+        } else {
+            update
+        };
+        update.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -349,7 +349,7 @@ pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> Dom
         upsert_job(&mut tx, who, job, portal.now()).await?;
         finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
         let asset: Option<i64> = match job.kind {
-            JobKind::Backup => {
+            JobKind::Backup | JobKind::Copy => {
                 sqlx::query_scalar("SELECT id FROM assets WHERE appliance_id = $1 AND external_id = $2")
                     .bind(who.id)
                     .bind(&job.asset_id)
@@ -463,9 +463,9 @@ pub async fn job_log(
     Ok(())
 }
 
-/// At connect: commands sent on an earlier connection and never answered. A policy change is
-/// safe to repeat, so it is sent again; anything else ends in error, as the appliance may or
-/// may not have acted on it.
+/// At connect: commands sent on an earlier connection and never answered. A policy or copy
+/// target change is safe to repeat, so it is sent again; anything else ends in error, as the
+/// appliance may or may not have acted on it.
 #[tracing::instrument(skip_all)]
 pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> DomainResult<()> {
     let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -477,7 +477,7 @@ pub async fn settle_unanswered(portal: &Portal, who: &ApplianceIdentity) -> Doma
     for (id, json) in rows {
         let repeatable = matches!(
             serde_json::from_str::<Command>(&json),
-            Ok(Command::SetPolicy { .. } | Command::RemovePolicy { .. })
+            Ok(Command::SetPolicy { .. } | Command::RemovePolicy { .. } | Command::SetCopyTarget { .. })
         );
         if repeatable {
             sqlx::query("UPDATE appliance_commands SET status = 'pending' WHERE id = $1 AND status = 'sent'")
@@ -523,20 +523,15 @@ pub async fn take_pending(portal: &Portal, who: &ApplianceIdentity) -> DomainRes
         if claimed {
             events::command(portal, id).await;
         }
-        match serde_json::from_str::<Command>(&json) {
+        let command = serde_json::from_str::<Command>(&json)
+            .map_err(|e| format!("unreadable command: {e}"))
+            .and_then(|command| {
+                super::copies::opened_for_delivery(command, &portal.vault).map_err(|e| e.to_string())
+            });
+        match command {
             Ok(command) if claimed => taken.push((id, command)),
             Ok(_) => {}
-            Err(e) => {
-                finish(
-                    portal,
-                    who,
-                    id,
-                    &CommandOutcome::Error {
-                        message: format!("unreadable command: {e}"),
-                    },
-                )
-                .await?
-            }
+            Err(message) => finish(portal, who, id, &CommandOutcome::Error { message }).await?,
         }
     }
     Ok(taken)

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod commands;
+pub mod copies;
 mod events;
 pub mod finished;
 pub mod gateway;

@@ -6,11 +6,14 @@
 //! JSON text frames: [`FromAppliance`] upstream, [`ToAppliance`] downstream. Every
 //! [`Command`] the portal sends is answered by one [`FromAppliance::CommandResult`].
 
+pub mod copies;
 pub mod views;
 
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Policy;
+
+pub use copies::{CopyLocation, CopyTarget, CopyTargetRequest, CopyTargetView};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Frames larger than this are refused with an error frame.
@@ -82,15 +85,18 @@ pub struct RecoveryPointInfo {
 pub enum JobKind {
     Backup,
     Restore,
+    /// A backup copy: new recovery points copied to the appliance's copy target.
+    Copy,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Backup, JobKind::Restore];
+    pub const ALL: [JobKind; 3] = [JobKind::Backup, JobKind::Restore, JobKind::Copy];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Backup => "backup",
             JobKind::Restore => "restore",
+            JobKind::Copy => "copy",
         }
     }
 
@@ -102,6 +108,7 @@ impl JobKind {
         match self {
             JobKind::Backup => "Backup",
             JobKind::Restore => "Restore",
+            JobKind::Copy => "Backup Copy",
         }
     }
 }
@@ -263,6 +270,15 @@ pub enum Command {
     RemovePolicy {
         asset_id: String,
     },
+    /// Sets (or, with `None`, removes) where the appliance copies its recovery points; it then
+    /// copies after each good backup.
+    SetCopyTarget {
+        target: Option<CopyTarget>,
+    },
+    /// Copies the asset's recovery points that the copy target lacks, now.
+    CopyNow {
+        asset_id: String,
+    },
     Unregister,
 }
 
@@ -283,6 +299,11 @@ impl Command {
                 format!("Set policy {} on asset {asset_id}", policy.schedule.describe())
             }
             Command::RemovePolicy { asset_id } => format!("Remove the policy of asset {asset_id}"),
+            Command::SetCopyTarget { target: Some(target) } => {
+                format!("Copy recovery points to {}", target.describe())
+            }
+            Command::SetCopyTarget { target: None } => "Stop backup copies".into(),
+            Command::CopyNow { asset_id } => format!("Copy asset {asset_id} now"),
             Command::Unregister => "Unregister".into(),
         }
     }

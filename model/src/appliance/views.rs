@@ -94,6 +94,8 @@ pub struct AssetView {
     /// Recent backups: the last seven days in the appliance's zone, oldest first. Filled by the
     /// lists; empty where one asset is read for a command.
     pub recent_backups: Vec<BackupDay>,
+    /// When the newest good backup copy of it ended ("Last backup copy").
+    pub last_copy_at: Option<i64>,
 }
 
 /// An asset's drawer (spec portal-a §2.43): the asset with its strip, its jobs running or

@@ -1,0 +1,269 @@
+//! Offsite backup copies on an appliance's page: where its recovery points are copied (an
+//! S3-compatible bucket or another volume), with the target's bandwidth limit and retention.
+//! Secrets go in, never out: the form leaves the secret key empty to keep the stored one.
+
+use leptos::prelude::*;
+use model::AppError;
+use model::appliance::views::CommandView;
+use model::appliance::{CopyLocation, CopyTargetView};
+use model::policy::Retention;
+#[cfg(feature = "ssr")]
+use {crate::server::*, domain::appliances::copies, model::Action, model::appliance::CopyTargetRequest};
+
+use super::assets::RetentionFields;
+use super::policy_api::KeepFields;
+use crate::components::{ErrorBox, Loading, Modal, RelativeTime, SubmitOrCancel, action_error};
+use crate::live::use_live;
+
+/// Signed in (View): the appliance's copy target, without its secrets.
+#[server(prefix = "/api", endpoint = "appliances/copy-target")]
+pub async fn get_copy_target(appliance_id: i64) -> Result<Option<CopyTargetView>, AppError> {
+    let viewer = viewer(Action::View)?;
+    copies::copy_target(&mut *conn().await?, &viewer, appliance_id)
+        .await
+        .map_err(to_app_error)
+}
+
+/// The copy target form's fields; those of the other kind of location are ignored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LocationFields {
+    pub kind: String,
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub path: Option<String>,
+}
+
+impl LocationFields {
+    pub fn location(self) -> Result<CopyLocation, AppError> {
+        let text = |field: Option<String>| field.unwrap_or_default().trim().to_owned();
+        match self.kind.as_str() {
+            "s3" => Ok(CopyLocation::S3 {
+                endpoint: text(self.endpoint).trim_end_matches('/').to_owned(),
+                bucket: text(self.bucket),
+                prefix: text(self.prefix),
+                region: text(self.region),
+                access_key_id: text(self.access_key_id),
+                secret_access_key: self.secret_access_key.unwrap_or_default(),
+            }),
+            "path" => Ok(CopyLocation::Path {
+                path: text(self.path),
+            }),
+            _ => Err(AppError::invalid(
+                "kind",
+                "Choose where to copy: an S3-compatible bucket or a directory.",
+            )),
+        }
+    }
+}
+
+/// A bandwidth limit from a form field: empty is "no limit".
+fn bandwidth(text: Option<&str>) -> Result<Option<u32>, AppError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(|_| {
+            AppError::invalid("bandwidth_kib", format!("{t:?} is not a whole number of KiB/s."))
+        }),
+    }
+}
+
+/// Signed in (ManageAppliances): set where the appliance copies its recovery points.
+#[server(prefix = "/api", endpoint = "appliances/copy-target/set")]
+pub async fn set_copy_target(
+    appliance_id: i64,
+    location: LocationFields,
+    bandwidth_kib: Option<String>,
+    #[server(default)] keep: KeepFields,
+) -> Result<CommandView, AppError> {
+    let viewer = viewer(Action::ManageAppliances)?;
+    let (portal, client) = (portal(), client_info());
+    let request = CopyTargetRequest {
+        location: location.location()?,
+        bandwidth_kib: bandwidth(bandwidth_kib.as_deref())?,
+        retention: keep.retention()?,
+    };
+    copies::set_copy_target(&portal, &viewer, appliance_id, request, &client)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageAppliances): stop copying (the copies made stay where they are).
+#[server(prefix = "/api", endpoint = "appliances/copy-target/remove")]
+pub async fn remove_copy_target(appliance_id: i64) -> Result<CommandView, AppError> {
+    let viewer = viewer(Action::ManageAppliances)?;
+    let (portal, client) = (portal(), client_info());
+    copies::remove_copy_target(&portal, &viewer, appliance_id, &client)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (StartBackup): copy the asset's recovery points the target lacks, now.
+#[server(prefix = "/api", endpoint = "assets/copy-now")]
+pub async fn copy_now(asset_id: i64) -> Result<CommandView, AppError> {
+    let viewer = viewer(Action::StartBackup)?;
+    let (portal, client) = (portal(), client_info());
+    copies::copy_now(&portal, &viewer, asset_id, &client)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Appliance page → Backup copies.
+#[component]
+pub fn CopyTargetSection(
+    appliance_id: i64,
+    may_manage: bool,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let live = use_live();
+    let editing = RwSignal::new(false);
+    let target = Resource::new(
+        move || (live.refetch.get(), last_command.get().map(|c| c.id)),
+        move |_| get_copy_target(appliance_id),
+    );
+    let remove = ServerAction::<RemoveCopyTarget>::new();
+    Effect::new(move || {
+        if let Some(Ok(command)) = remove.value().get() {
+            last_command.set(Some(command));
+        }
+    });
+    view! {
+        <section class="copy-target" aria-labelledby="copy-target-title">
+            <div class="page-head">
+                <h2 id="copy-target-title">"Backup copies"</h2>
+            </div>
+            {action_error(remove.value())}
+            <Transition fallback=Loading>
+                {move || target.get().map(|result| match result {
+                    Ok(current) => {
+                        let for_form = current.clone();
+                        view! {
+                            <CopyTargetSummary current=current.clone() />
+                            {may_manage.then(|| view! {
+                                <div class="actions">
+                                    <button type="button" on:click=move |_| editing.set(true)>
+                                        {if current.is_some() { "Edit copy target" } else { "Set copy target" }}
+                                    </button>
+                                    {current.is_some().then(|| view! {
+                                        <button type="button" class="danger"
+                                            on:click=move |_| { remove.dispatch(RemoveCopyTarget { appliance_id }); }>"Stop copies"</button>
+                                    })}
+                                </div>
+                            })}
+                            {move || editing.get().then(|| view! {
+                                <CopyTargetForm appliance_id current=for_form.clone() editing last_command />
+                            })}
+                        }.into_any()
+                    }
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn CopyTargetSummary(current: Option<CopyTargetView>) -> impl IntoView {
+    let Some(target) = current else {
+        return view! {
+            <p class="muted" data-testid="copy-target">"No copy target: recovery points are kept on this appliance only."</p>
+        }
+        .into_any();
+    };
+    view! {
+        <dl class="facts" data-testid="copy-target">
+            <div><dt>"Copies to"</dt><dd>{target.location.describe()}</dd></div>
+            <div><dt>"When"</dt><dd>"After each good backup"</dd></div>
+            <div><dt>"Bandwidth"</dt><dd>{target.bandwidth_kib.map(|k| format!("{k} KiB/s")).unwrap_or_else(|| "Unlimited".into())}</dd></div>
+            <div><dt>"Keeps"</dt><dd>{target.retention.describe()}</dd></div>
+            <div><dt>"Changed"</dt><dd><RelativeTime unix_ms=target.updated_at />" by "{target.updated_by}</dd></div>
+        </dl>
+    }
+    .into_any()
+}
+
+#[component]
+fn CopyTargetForm(
+    appliance_id: i64,
+    current: Option<CopyTargetView>,
+    editing: RwSignal<bool>,
+    last_command: RwSignal<Option<CommandView>>,
+) -> impl IntoView {
+    let set = ServerAction::<SetCopyTarget>::new();
+    Effect::new(move || {
+        if let Some(Ok(command)) = set.value().get() {
+            last_command.set(Some(command));
+            editing.set(false);
+        }
+    });
+    let (location, bandwidth_kib, retention) = match current {
+        Some(c) => (Some(c.location), c.bandwidth_kib, c.retention),
+        None => (None, None, Retention::default()),
+    };
+    let kind = RwSignal::new(match location {
+        Some(CopyLocation::Path { .. }) => "path",
+        _ => "s3",
+    });
+    let had_secret = matches!(location, Some(CopyLocation::S3 { .. }));
+    let s3 = |pick: fn(&CopyLocation) -> Option<String>| location.as_ref().and_then(pick).unwrap_or_default();
+    let endpoint = s3(|l| match l {
+        CopyLocation::S3 { endpoint, .. } => Some(endpoint.clone()),
+        _ => None,
+    });
+    let bucket = s3(|l| match l {
+        CopyLocation::S3 { bucket, .. } => Some(bucket.clone()),
+        _ => None,
+    });
+    let prefix = s3(|l| match l {
+        CopyLocation::S3 { prefix, .. } => Some(prefix.clone()),
+        _ => None,
+    });
+    let region = s3(|l| match l {
+        CopyLocation::S3 { region, .. } => Some(region.clone()),
+        _ => None,
+    });
+    let access_key_id = s3(|l| match l {
+        CopyLocation::S3 { access_key_id, .. } => Some(access_key_id.clone()),
+        _ => None,
+    });
+    let path = s3(|l| match l {
+        CopyLocation::Path { path } => Some(path.clone()),
+        _ => None,
+    });
+    view! {
+        <Modal label="Copy target" on_close=move || editing.set(false)>
+            <h2>"Copy recovery points offsite"</h2>
+            <p class="muted small">"The target is a restic-format repository: the stock restic restores from it with its own password, without this appliance."</p>
+            <ActionForm action=set>
+                <input type="hidden" name="appliance_id" value=appliance_id />
+                <label>"Copy to"
+                    <select name="location[kind]" on:change=move |ev| kind.set(if event_target_value(&ev) == "path" { "path" } else { "s3" })>
+                        <option value="s3" selected=move || kind.get() == "s3">"An S3-compatible bucket"</option>
+                        <option value="path" selected=move || kind.get() == "path">"A directory on another volume"</option>
+                    </select>
+                </label>
+                <div hidden=move || kind.get() != "s3">
+                    <label>"Endpoint" <input name="location[endpoint]" value=endpoint placeholder="https://s3.eu-central-1.amazonaws.com" /></label>
+                    <label>"Bucket" <input name="location[bucket]" value=bucket /></label>
+                    <label>"Prefix (optional)" <input name="location[prefix]" value=prefix placeholder="backplane/appliance-1" /></label>
+                    <label>"Region (optional)" <input name="location[region]" value=region placeholder="us-east-1" /></label>
+                    <label>"Access key ID" <input name="location[access_key_id]" value=access_key_id autocomplete="off" /></label>
+                    <label>{if had_secret { "Secret access key (leave empty to keep the stored one)" } else { "Secret access key" }}
+                        <input type="password" name="location[secret_access_key]" autocomplete="new-password" />
+                    </label>
+                    <label>"Bandwidth limit in KiB/s (empty: unlimited)"
+                        <input type="number" min="64" name="bandwidth_kib" inputmode="numeric" value=bandwidth_kib.map(|k| k.to_string()).unwrap_or_default() />
+                    </label>
+                </div>
+                <div hidden=move || kind.get() != "path">
+                    <label>"Directory on the appliance" <input name="location[path]" value=path placeholder="/mnt/offsite" /></label>
+                </div>
+                <RetentionFields current=retention applied="Applied to the copies on the target after each copy." />
+                {action_error(set.value())}
+                <SubmitOrCancel submit="Save" on_cancel=move || editing.set(false) />
+            </ActionForm>
+        </Modal>
+    }
+}
