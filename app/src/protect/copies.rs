@@ -61,6 +61,7 @@ impl LocationFields {
 }
 
 /// A bandwidth limit from a form field: empty is "no limit".
+#[cfg(feature = "ssr")]
 fn bandwidth(text: Option<&str>) -> Result<Option<u32>, AppError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),

@@ -84,7 +84,7 @@ impl CopyLocation {
             }
             CopyLocation::Path { path } => {
                 let plain = path.starts_with('/') && !path.split('/').any(|part| part == "." || part == "..");
-                if plain && path.trim_matches('/').len() > 0 {
+                if plain && !path.trim_matches('/').is_empty() {
                     Ok(())
                 } else {
                     Err(format!(
