@@ -70,13 +70,24 @@ enum Worker {
     Worker(worker::WorkerCommand),
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
-    // The worker installs its own logger, which turns rustic's warnings into job-log lines.
+    // The worker installs its own logger, which turns rustic's warnings into job-log lines. It
+    // runs outside any async runtime: rustic's S3 backend drives one of its own.
     if let Some(Worker::Worker(command)) = args.worker {
         std::process::exit(worker::run(command));
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(args)),
+        Err(e) => {
+            eprintln!("backplane-appliance: cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn serve(args: Args) {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
