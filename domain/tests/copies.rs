@@ -146,14 +146,10 @@ on_both_databases!(
             !at_rest.contains(SECRET) && !at_rest.contains(&first.repository_password),
             "no secret in the database: {at_rest}"
         );
-        let view = copies::copy_target(
-            &mut *w.portal.db.pool.acquire().await.unwrap(),
-            &w.root,
-            appliance,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let view = copies::copy_target(&mut w.portal.db.pool.acquire().await.unwrap(), &w.root, appliance)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!format!("{view:?}").contains(SECRET));
         assert_eq!(
             view.summary,
@@ -200,7 +196,7 @@ on_both_databases!(
         let refused =
             refusal(copies::set_copy_target(&w.portal, &w.root, appliance, relative, &client).await);
         assert!(refused.to_string().contains("Path"), "{refused}");
-        let fresh_s3_without_secret = CopyTargetRequest {
+        let path_target = CopyTargetRequest {
             location: CopyLocation::Path {
                 path: "/mnt/offsite".into(),
             },
@@ -249,26 +245,12 @@ on_both_databases!(
         }
         drop(conn);
         let forbidden = refusal(
-            copies::set_copy_target(
-                &w.portal,
-                &monitor,
-                appliance,
-                fresh_s3_without_secret.clone(),
-                &client,
-            )
-            .await,
+            copies::set_copy_target(&w.portal, &monitor, appliance, path_target.clone(), &client).await,
         );
         assert!(matches!(forbidden, AppError::Forbidden), "{forbidden:?}");
         for stranger in [&east_admin, &outsider] {
             let set = refusal(
-                copies::set_copy_target(
-                    &w.portal,
-                    stranger,
-                    appliance,
-                    fresh_s3_without_secret.clone(),
-                    &client,
-                )
-                .await,
+                copies::set_copy_target(&w.portal, stranger, appliance, path_target.clone(), &client).await,
             );
             assert!(matches!(set, AppError::NotFound { .. }), "{set:?}");
             let removed = refusal(copies::remove_copy_target(&w.portal, stranger, appliance, &client).await);
@@ -278,7 +260,7 @@ on_both_databases!(
         assert!(gateway::take_pending(&w.portal, &w.who).await.unwrap().is_empty());
 
         // A path target needs no secret; stopping copies tells the appliance.
-        copies::set_copy_target(&w.portal, &w.root, appliance, fresh_s3_without_secret, &client)
+        copies::set_copy_target(&w.portal, &w.root, appliance, path_target, &client)
             .await
             .unwrap();
         let path = delivered(&w).await.unwrap();
