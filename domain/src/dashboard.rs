@@ -65,18 +65,36 @@ pub async fn dashboard(
         active_jobs,
         completed,
         recent_jobs: recent.items,
-        hints: hints(&mut *conn, viewer).await?,
+        hints: hints(&mut *conn, viewer, filter).await?,
     })
 }
 
 /// Set-up steps the viewer could take and has not: only those who may change the setting see
 /// that it is missing.
-async fn hints(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<DashboardHint>> {
+async fn hints(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &AlertFilter,
+) -> DomainResult<Vec<DashboardHint>> {
     let mut hints = Vec::new();
-    if viewer.role.can(Action::ManageAlertSettings)
-        && !settings::backup_alarms_on(conn, viewer.instance_id).await?
-    {
+    let alarm_settings = viewer.role.can(Action::ManageAlertSettings);
+    if alarm_settings && !settings::backup_alarms_on(&mut *conn, viewer.instance_id).await? {
         hints.push(DashboardHint::BackupAlarmsOff);
+    }
+    let (protecting, copying): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT CAST(COUNT(DISTINCT s.appliance_id) AS BIGINT), CAST(COUNT(DISTINCT t.appliance_id) AS BIGINT)
+         FROM appliances ap JOIN assets s ON s.appliance_id = ap.id
+         LEFT JOIN copy_targets t ON t.appliance_id = ap.id
+         WHERE ap.deleted_at IS NULL AND ap.organization_id IN ({})",
+        visible(viewer, filter)
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    if protecting > 0 && copying == 0 && viewer.role.can(Action::ManageAppliances) {
+        hints.push(DashboardHint::NoOffsiteCopies);
+    }
+    if copying > 0 && alarm_settings && !settings::copy_alarms_on(&mut *conn, viewer.instance_id).await? {
+        hints.push(DashboardHint::CopyAlarmsOff);
     }
     Ok(hints)
 }

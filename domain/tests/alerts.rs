@@ -12,7 +12,7 @@ use domain::access::Viewer;
 use domain::alerts::center::{self, Dismissal};
 use domain::alerts::engine;
 use domain::alerts::settings::{self, CustomRequest};
-use domain::appliances::{ApplianceIdentity, gateway};
+use domain::appliances::{ApplianceIdentity, copies, gateway};
 use domain::clock::{HOUR_MS, MINUTE_MS};
 use domain::outbox::{self, Mailer};
 use domain::testkit::{self, START_MS, SmtpSink, TestDb};
@@ -24,7 +24,9 @@ use model::alerts::{
     AlertCategory, AlertFilter, AlertKind, DASHBOARD_DAYS, DashboardHint, DashboardView, ThresholdBlock,
     Thresholds,
 };
-use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState, Storage};
+use model::appliance::{
+    AssetInfo, CopyLocation, CopyTargetRequest, JobInfo, JobKind, JobProgress, JobState, Storage,
+};
 use model::policy::{Frequency, Policy, Retention, Schedule};
 use model::{AppError, Role};
 
@@ -919,7 +921,8 @@ on_both_databases!(
         let hints = |view: DashboardView| view.hints;
         assert_eq!(
             hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
-            vec![]
+            vec![DashboardHint::NoOffsiteCopies],
+            "assets are protected, but nothing is copied offsite"
         );
         drop(conn);
 
@@ -933,7 +936,7 @@ on_both_databases!(
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         assert_eq!(
             hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
-            vec![DashboardHint::BackupAlarmsOff],
+            vec![DashboardHint::BackupAlarmsOff, DashboardHint::NoOffsiteCopies],
             "the Superuser, who can turn them on, is told"
         );
         let monitor = east_monitor(&w).await;
@@ -945,6 +948,37 @@ on_both_databases!(
             ),
             vec![],
             "a Monitor, who cannot, is not"
+        );
+        drop(conn);
+
+        // Copies offsite: now the Replication offsite alarm is what is missing, until it is on.
+        let target = CopyTargetRequest {
+            location: CopyLocation::Path {
+                path: "/mnt/offsite".into(),
+            },
+            bandwidth_kib: None,
+            retention: Retention::default(),
+        };
+        copies::set_copy_target(&w.portal, &w.root, w.appliances[0].id, target, &client)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert_eq!(
+            hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
+            vec![DashboardHint::BackupAlarmsOff, DashboardHint::CopyAlarmsOff]
+        );
+        drop(conn);
+        let copies_on = Thresholds {
+            copies: ThresholdBlock::new(true, 1, 0),
+            ..off
+        };
+        settings::save_global(&w.portal, &w.root, &copies_on, &client)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert_eq!(
+            hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
+            vec![DashboardHint::BackupAlarmsOff]
         );
     }
 );

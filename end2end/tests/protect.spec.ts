@@ -1,7 +1,7 @@
 // Protect, end to end with a real appliance: the wizard turns green when it connects, an asset
 // is added and backed up with live progress (no reload), a file is restored and compared byte
 // for byte, and a Monitor of another scope sees none of it, not even on the live socket.
-import { execSync, spawn } from "node:child_process";
+import { execFileSync, execSync, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -36,6 +36,7 @@ test("a real appliance: connect, back up with live progress, restore; other scop
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
   const restoreDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-restore-")), "target");
   const vanishingDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-vanishing-"));
+  const copyDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-copies-")), "offsite");
   let appliance: ReturnType<typeof spawn> | undefined;
   let applianceId = "";
 
@@ -257,14 +258,52 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await page.keyboard.press("Escape");
       await expect(drawer).toHaveCount(0);
 
-      await page.getByRole("link", { name: "Last backup" }).click();
+      await page.getByRole("link", { name: "Last backup", exact: true }).click();
       await expect(page).toHaveURL(/sort=last_backup/);
       await expect(page).toHaveURL(/failures=1/);
-      await expect(page.getByRole("columnheader", { name: "Last backup" })).toHaveAttribute("aria-sort", "ascending");
+      await expect(page.getByRole("columnheader", { name: "Last backup", exact: true })).toHaveAttribute("aria-sort", "ascending");
+    });
+
+    await test.step("offsite copies: a copy target is set, Copy now fills Last backup copy without a reload", async () => {
+      // Through the list: a full load of an appliance's page does not hydrate yet (see the README).
+      await page.goto("/protect");
+      await hydrated(page);
+      await page.getByRole("link", { name: "umbrella-nas" }).click();
+      await expect(page).toHaveURL(new RegExp(`/protect/appliances/${applianceId}$`));
+      await page.evaluate(() => ((window as any).sameDocument = true));
+      await expect(page.getByTestId("copy-target")).toContainText("No copy target");
+      await page.getByRole("button", { name: "Set copy target" }).click();
+      const dialog = page.getByRole("dialog", { name: "Copy target" });
+      await dialog.getByLabel("Copy to").selectOption({ label: "A directory on another volume" });
+      await dialog.getByLabel("Directory on the appliance").fill("relative/path");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect(dialog.getByRole("alert")).toContainText("plain absolute directory");
+      await dialog.getByLabel("Directory on the appliance").fill(copyDir);
+      await dialog.getByLabel("Last").fill("5");
+      await expectAccessible(page, "the copy target dialog");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect(dialog).toHaveCount(0);
+      await expect(page.locator(".command-feedback")).toHaveAttribute("data-status", "done", { timeout: 30_000 });
+      await expect(page.getByTestId("copy-target")).toContainText(copyDir);
+      await expect(page.getByTestId("copy-target")).toContainText("last 5");
+
+      const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
+      await expect(assetRow.locator(".last-copy")).toHaveText("–");
+      await assetRow.getByRole("button", { name: "Copy now" }).click();
+      await expect(page.locator("tr[data-kind=copy] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+      await expect(assetRow.locator(".last-copy time")).toHaveText(/Just now|minutes? ago/, { timeout: 30_000 });
+      expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+
+      // The copy is a restic repository of its own: the stock restic lists the recovery point.
+      const target = JSON.parse(fs.readFileSync(path.join(dataDir, "copy-target.json"), "utf8"));
+      const passwordFile = path.join(copyDir, "..", "copy.password");
+      fs.writeFileSync(passwordFile, target.repository_password);
+      const listed = execFileSync("restic", ["-r", copyDir, "--password-file", passwordFile, "snapshots", "--json", "--no-lock"]);
+      expect(JSON.parse(listed.toString())).toHaveLength(1);
     });
   } finally {
     appliance?.kill();
-    for (const dir of [protectedDir, dataDir, vanishingDir, path.dirname(restoreDir)]) {
+    for (const dir of [protectedDir, dataDir, vanishingDir, path.dirname(restoreDir), path.dirname(copyDir)]) {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }

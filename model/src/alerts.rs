@@ -322,6 +322,12 @@ pub struct DashboardView {
 pub enum DashboardHint {
     /// No global backup threshold is on: a customer whose backups stop raises no alarm.
     BackupAlarmsOff,
+    /// Appliances protect assets but none copies its backups offsite: one incident from total
+    /// data loss.
+    NoOffsiteCopies,
+    /// Backups are copied offsite but no Replication offsite threshold is on: copies that stop
+    /// raise no alarm.
+    CopyAlarmsOff,
 }
 
 pub const DASHBOARD_DAYS: i64 = 13;

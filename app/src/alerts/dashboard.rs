@@ -50,7 +50,22 @@ fn SetupHint(hint: DashboardHint) -> impl IntoView {
                 "Backup alarms are off: nothing warns you when a customer's backups stop. "
                 <a href="/settings/alarms">"Set a global backup threshold"</a>
             </p>
-        },
+        }
+        .into_any(),
+        DashboardHint::NoOffsiteCopies => view! {
+            <p class="notice" role="note" data-hint="no-offsite-copies">
+                "No appliance copies its backups offsite: one incident away from losing them with the appliance. "
+                <a href="/protect">"Set a copy target on an appliance's page"</a>
+            </p>
+        }
+        .into_any(),
+        DashboardHint::CopyAlarmsOff => view! {
+            <p class="notice" role="note" data-hint="copy-alarms-off">
+                "Replication offsite alarms are off: nothing warns you when copies stop. "
+                <a href="/settings/alarms">"Turn on the Replication offsite threshold"</a>
+            </p>
+        }
+        .into_any(),
     }
 }
 

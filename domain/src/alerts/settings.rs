@@ -283,9 +283,22 @@ pub(crate) async fn insert_default_global(
 
 /// Whether the instance's global backup threshold is on (missing counts as off).
 pub(crate) async fn backup_alarms_on(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<bool> {
-    let enabled: Option<i64> = sqlx::query_scalar(
-        "SELECT backups_enabled FROM alarm_thresholds WHERE instance_id = $1 AND title IS NULL",
-    )
+    global_block_on(conn, instance_id, "backups_enabled").await
+}
+
+/// Whether the global Replication offsite threshold is saved and on.
+pub(crate) async fn copy_alarms_on(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<bool> {
+    global_block_on(conn, instance_id, "copies_enabled").await
+}
+
+async fn global_block_on(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    column: &'static str,
+) -> DomainResult<bool> {
+    let enabled: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT {column} FROM alarm_thresholds WHERE instance_id = $1 AND title IS NULL"
+    )))
     .bind(instance_id)
     .fetch_optional(conn)
     .await?;
