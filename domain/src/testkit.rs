@@ -97,6 +97,7 @@ impl TestDb {
     ) -> Option<TestDb> {
         let (url, cleanup) = fresh_database(backend).await?;
         sqlx::any::install_default_drivers();
+        crate::db::install_crypto_provider();
         let pool = sqlx::AnyPool::connect(&url)
             .await
             .expect("open the test database");

@@ -377,7 +377,8 @@ mod tests {
     fn kinds_round_trip_and_only_conditional_alarms_lack_a_category() {
         for kind in AlertKind::ALL {
             assert_eq!(AlertKind::parse(kind.as_str()), Some(kind));
-            assert_eq!(kind.category().is_none(), kind == AlertKind::BackupThreshold);
+            let conditional = matches!(kind, AlertKind::BackupThreshold | AlertKind::CopyThreshold);
+            assert_eq!(kind.category().is_none(), conditional);
         }
         for category in AlertCategory::ALL {
             assert_eq!(AlertCategory::parse(category.as_str()), Some(category));

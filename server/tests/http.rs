@@ -509,6 +509,8 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("start_date", "2026-11-23"),
     ("start_time", "22:00"),
     ("keep[last]", "7"),
+    ("location[kind]", "path"),
+    ("location[path]", "/mnt/offsite"),
     ("kind", "backup_failed"),
     ("category", "storage"),
     ("organization", "999999"),

@@ -26,6 +26,7 @@ pub async fn get_copy_target(appliance_id: i64) -> Result<Option<CopyTargetView>
 
 /// The copy target form's fields; those of the other kind of location are ignored.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LocationFields {
     pub kind: String,
     pub endpoint: Option<String>,
@@ -75,7 +76,7 @@ fn bandwidth(text: Option<&str>) -> Result<Option<u32>, AppError> {
 #[server(prefix = "/api", endpoint = "appliances/copy-target/set")]
 pub async fn set_copy_target(
     appliance_id: i64,
-    location: LocationFields,
+    #[server(default)] location: LocationFields,
     bandwidth_kib: Option<String>,
     #[server(default)] keep: KeepFields,
 ) -> Result<CommandView, AppError> {

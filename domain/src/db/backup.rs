@@ -63,6 +63,7 @@ async fn check_backup(from: &Path) -> DomainResult<()> {
         return Err(not_a_backup("no such file".into()));
     }
     sqlx::any::install_default_drivers();
+    super::install_crypto_provider();
     let url = format!("sqlite://{}?mode=ro", from.display());
     let pool = sqlx::AnyPool::connect(&url)
         .await

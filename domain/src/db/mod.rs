@@ -39,10 +39,18 @@ pub struct Db {
     pub backend: Backend,
 }
 
+/// Chooses rustls's process-wide crypto provider (ring) for the database's and the mailer's TLS.
+/// rustls picks one itself only when one provider is built in; a workspace build also holds
+/// aws-lc-rs (the appliance's S3 client brings it), so the choice is made here, once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Db {
     /// Connects and applies every pending migration.
     pub async fn connect(url: &str) -> DomainResult<Db> {
         sqlx::any::install_default_drivers();
+        install_crypto_provider();
         let backend = Backend::of_url(url).ok_or_else(|| {
             crate::DomainError::internal(format!(
                 "unsupported database URL {:?}: use sqlite:… or postgres://…",
