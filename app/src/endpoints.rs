@@ -71,6 +71,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         Access::Signed(Action::ManageAppliances),
     ),
     ("/api/assets/copy-now", Access::Signed(Action::StartBackup)),
+    ("/api/assets/verify-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/backup-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/restore", Access::Signed(Action::StartBackup)),
     ("/api/assets/add", Access::Signed(Action::ManageAppliances)),

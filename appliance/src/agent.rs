@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::jobs::{JobRequest, Jobs};
 use crate::repository::Repo;
-use crate::scheduler::{Scheduler, backup_request, copy_request};
+use crate::scheduler::{Scheduler, backup_request, copy_request, verify_request};
 use crate::state::{Credential, DataDir};
 use crate::transport::{Proxies, Transport};
 use model::policy::{Policy, parse_schedule};
@@ -493,6 +493,15 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
             });
             match started {
                 Ok(job_id) => (done(format!("Copy started as {job_id}.")), false),
+                Err(message) => (error(message), false),
+            }
+        }
+        Command::VerifyNow { asset_id } => {
+            let started = data
+                .asset(&asset_id)
+                .and_then(|asset| appliance.jobs.start(verify_request(data, &asset)));
+            match started {
+                Ok(job_id) => (done(format!("Restore test started as {job_id}.")), false),
                 Err(message) => (error(message), false),
             }
         }

@@ -328,6 +328,7 @@ fn progress(kind: JobKind, bytes_done: u64, bytes_total: u64, elapsed: Duration)
         JobKind::Backup => "Backing up",
         JobKind::Restore => "Restoring",
         JobKind::Copy => "Copying",
+        JobKind::Verify => "Testing a restore",
     };
     JobProgress {
         percent,

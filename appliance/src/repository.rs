@@ -14,11 +14,14 @@ use model::appliance::{AssetInfo, CopyLocation, CopyTarget, RecoveryPointInfo};
 use model::policy::Retention;
 use rustic_backend::BackendOptions;
 use rustic_core::jiff;
+use rustic_core::repofile::Node;
 use rustic_core::{
-    BackupOptions, ConfigOptions, Credentials, KeepOptions, KeyOptions, LocalDestination, LsOptions,
-    OpenStatus, PathList, Progress, ProgressBars, ProgressType, PruneOptions, Repository, RepositoryOptions,
-    RestoreOptions, RusticProgress, SnapshotOptions,
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeepOptions, KeyOptions, LocalDestination,
+    LsOptions, OpenStatus, PathList, Progress, ProgressBars, ProgressType, PruneOptions, ReadSubsetOption,
+    Repository, RepositoryOptions, RestoreOptions, RusticProgress, SnapshotOptions,
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::containment;
 use crate::state::{DataDir, write_private};
@@ -226,6 +229,108 @@ impl Repo {
         })
     }
 
+    /// Tests a restore of the asset's newest recovery point: restores a random sample of its
+    /// files (all of them when they fit `budget` bytes) into `scratch`, compares each restored
+    /// file's SHA-256 with that of its content read from the repository, reads about `budget`
+    /// bytes of pack data to check it against its hashes, and removes the scratch copy.
+    pub fn verify(
+        &self,
+        asset: &AssetInfo,
+        budget: u64,
+        scratch: &Path,
+        counters: Arc<Counters>,
+    ) -> Result<VerifySummary, String> {
+        let fail = |e: Box<rustic_core::RusticError>| format!("restore test of {}: {e}", asset.path);
+        let repository = self.open(counters.clone())?.to_indexed().map_err(fail)?;
+        let tag = asset_tag(&asset.id);
+        let newest = repository
+            .get_all_snapshots()
+            .map_err(fail)?
+            .into_iter()
+            .filter(|s| s.tags.iter().any(|t| t == tag.as_str()))
+            .max_by_key(|s| s.time.timestamp())
+            .ok_or_else(|| format!("{} has no recovery point to test yet.", asset.path))?;
+        let snapshot_id = newest.id.to_hex().as_str().to_owned();
+        let root = repository
+            .node_from_snapshot_path(&format!("{snapshot_id}:{}", asset.path), |_| true)
+            .map_err(fail)?;
+        let mut files: Vec<(PathBuf, Node)> = repository
+            .ls(&root, &LsOptions::default())
+            .map_err(fail)?
+            .filter_map(|entry| entry.ok().filter(|(_, node)| node.is_file()))
+            .collect();
+        files.sort_by_cached_key(|_| rand::random::<u64>());
+        let sample = within_budget(files, budget);
+        let paths: Vec<String> = sample
+            .iter()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let tested = self.restore_and_compare(
+            asset,
+            &repository,
+            &snapshot_id,
+            &sample,
+            &paths,
+            scratch,
+            counters,
+        );
+        let _ = std::fs::remove_dir_all(scratch);
+        let (bytes, differing) = tested?;
+        let options = CheckOptions::default()
+            .read_data(true)
+            .read_data_subset(ReadSubsetOption::Size(budget.max(1)));
+        let results = self.open(Arc::default())?.check(options).map_err(fail)?;
+        let findings = match results.is_ok() {
+            Ok(()) => Vec::new(),
+            Err(_) => results
+                .0
+                .iter()
+                .map(|(level, error)| format!("{level:?}: {error}"))
+                .collect(),
+        };
+        Ok(VerifySummary {
+            snapshot_id,
+            files: sample.len(),
+            bytes,
+            differing,
+            check_errors: findings,
+        })
+    }
+
+    /// Restores `paths` of the snapshot into `scratch` and names those whose content differs
+    /// from the repository's; returns the bytes compared too.
+    #[allow(clippy::too_many_arguments)]
+    fn restore_and_compare(
+        &self,
+        asset: &AssetInfo,
+        repository: &Repository<rustic_core::IndexedFullStatus>,
+        snapshot_id: &str,
+        sample: &[(PathBuf, Node)],
+        paths: &[String],
+        scratch: &Path,
+        counters: Arc<Counters>,
+    ) -> Result<(u64, Vec<String>), String> {
+        if sample.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        self.restore(asset, snapshot_id, paths, scratch, false, counters)?;
+        let mut bytes = 0;
+        let mut differing = Vec::new();
+        for (path, node) in sample {
+            let mut expected = HashingWriter::default();
+            repository
+                .dump(node, &mut expected)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let restored = std::fs::read(scratch.join(path)).unwrap_or_default();
+            bytes += restored.len() as u64;
+            if Sha256::digest(&restored) != expected.0.finalize() {
+                differing.push(path.display().to_string());
+            }
+        }
+        Ok((bytes, differing))
+    }
+
     /// Every snapshot, as recovery points of the assets they belong to.
     pub fn recovery_points(&self) -> Result<Vec<RecoveryPointInfo>, String> {
         if !self.dir.join("config").exists() {
@@ -330,6 +435,48 @@ impl Repo {
                 .map_err(fail)?;
         }
         Ok(restored)
+    }
+}
+
+/// What a finished restore test reports.
+#[derive(Debug, Clone)]
+pub struct VerifySummary {
+    pub snapshot_id: String,
+    pub files: usize,
+    pub bytes: u64,
+    /// Files whose restored content differs from the repository's.
+    pub differing: Vec<String>,
+    /// What the partial data check found wrong.
+    pub check_errors: Vec<String>,
+}
+
+/// The files, in their (random) order, while their sizes add up to `budget`; always at least
+/// one, so a large file is still tested.
+fn within_budget(files: Vec<(PathBuf, Node)>, budget: u64) -> Vec<(PathBuf, Node)> {
+    let mut total = 0u64;
+    let mut sample = Vec::new();
+    for (path, node) in files {
+        let size = node.meta.size;
+        if !sample.is_empty() && total.saturating_add(size) > budget {
+            continue;
+        }
+        total = total.saturating_add(size);
+        sample.push((path, node));
+    }
+    sample
+}
+
+/// Hashes what is written to it.
+#[derive(Default)]
+struct HashingWriter(Sha256);
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

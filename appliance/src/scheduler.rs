@@ -12,7 +12,7 @@ use model::policy::{NextRunError, Schedule, next_run, runs_between};
 use tokio::sync::Notify;
 
 use crate::jobs::{JobRequest, Jobs, now_ms};
-use crate::state::DataDir;
+use crate::state::{DataDir, RESTORE_TEST_EVERY_MS};
 
 /// How late a scheduled run may still start.
 pub const START_WINDOW_MS: i64 = 30 * 60 * 1000;
@@ -223,19 +223,58 @@ pub fn backup_request(
     {
         worker_args.extend(["--retention".into(), retention]);
     }
-    let copy_afterwards = match data.copy_target() {
+    JobRequest {
+        kind: JobKind::Backup,
+        asset: asset.clone(),
+        worker_args,
+        scheduled_for,
+        then: after_backup(data, asset, crate::jobs::now_ms()),
+    }
+}
+
+/// What follows a good backup: a copy when there is a copy target, and a restore test when the
+/// asset's last one is a week old. The week of a new asset starts at its first backup.
+fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRequest>> {
+    let test_due = match data.restore_tested_at(&asset.id) {
+        Some(at) => now - at >= RESTORE_TEST_EVERY_MS,
+        None => {
+            if let Err(error) = data.save_restore_tested_at(&asset.id, now) {
+                tracing::warn!(%error, "the restore test schedule cannot be saved");
+            }
+            false
+        }
+    };
+    let test = test_due.then(|| Box::new(verify_request(data, asset)));
+    let copy = match data.copy_target() {
         Ok(target) => target.is_some(),
         Err(error) => {
             tracing::warn!(%error, "the copy target cannot be read; no copy after this backup");
             false
         }
     };
+    if copy {
+        let mut copy = copy_request(data, asset);
+        copy.then = test;
+        Some(Box::new(copy))
+    } else {
+        test
+    }
+}
+
+/// A restore test of `asset`'s newest recovery point.
+pub fn verify_request(data: &DataDir, asset: &AssetInfo) -> JobRequest {
     JobRequest {
-        kind: JobKind::Backup,
+        kind: JobKind::Verify,
         asset: asset.clone(),
-        worker_args,
-        scheduled_for,
-        then: copy_afterwards.then(|| Box::new(copy_request(data, asset))),
+        worker_args: vec![
+            "verify".into(),
+            "--data-dir".into(),
+            data.root().display().to_string(),
+            "--asset-id".into(),
+            asset.id.clone(),
+        ],
+        scheduled_for: None,
+        then: None,
     }
 }
 

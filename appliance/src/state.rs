@@ -131,6 +131,31 @@ impl DataDir {
     }
 }
 
+/// How often an asset's restore is tested, after one of its backups.
+pub const RESTORE_TEST_EVERY_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl DataDir {
+    /// Where restore tests restore to (emptied after each) and remember when they ran.
+    pub fn restore_tests(&self) -> PathBuf {
+        self.root.join("restore-tests")
+    }
+
+    /// When the asset's restore was last tested (Unix ms), whatever the outcome; before its
+    /// first test, when its first backup ended (the week counts from there).
+    pub fn restore_tested_at(&self, asset_id: &str) -> Option<i64> {
+        std::fs::read_to_string(self.restore_tests().join(format!("{asset_id}.last")))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+    }
+
+    /// One file per asset: restore tests of different assets may end at the same time.
+    pub fn save_restore_tested_at(&self, asset_id: &str, at: i64) -> Result<(), String> {
+        let dir = self.restore_tests();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        write_private(&dir.join(format!("{asset_id}.last")), at.to_string().as_bytes())
+    }
+}
+
 /// Writes through a temporary file and a rename, so a crash never leaves half a file.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let temporary = path.with_extension("tmp");

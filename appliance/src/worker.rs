@@ -69,6 +69,16 @@ pub enum WorkerCommand {
         #[arg(long)]
         asset_id: String,
     },
+    /// Test a restore of an asset's newest recovery point.
+    Verify {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        asset_id: String,
+        /// How much to restore and to read for the data check, in MiB.
+        #[arg(long, default_value_t = 64)]
+        budget_mib: u64,
+    },
     /// Restore (part of) a recovery point into a directory.
     Restore {
         #[arg(long)]
@@ -151,6 +161,30 @@ pub fn run(command: WorkerCommand) -> i32 {
             1
         }
     }
+}
+
+/// A passed restore test in words, or why it failed.
+fn restore_test_outcome(summary: crate::repository::VerifySummary) -> Result<String, String> {
+    let point = &summary.snapshot_id[..8.min(summary.snapshot_id.len())];
+    if !summary.differing.is_empty() {
+        let shown: Vec<&str> = summary.differing.iter().take(10).map(String::as_str).collect();
+        return Err(format!(
+            "Restore test of recovery point {point} failed: {} of {} files differ from the repository: {}.",
+            summary.differing.len(),
+            summary.files,
+            shown.join(", ")
+        ));
+    }
+    if !summary.check_errors.is_empty() {
+        return Err(format!(
+            "Restore test of recovery point {point} failed the data check: {}",
+            summary.check_errors.join("; ")
+        ));
+    }
+    Ok(format!(
+        "Restore test of recovery point {point}: {} file(s), {} bytes restored and identical to the repository; data check passed.",
+        summary.files, summary.bytes
+    ))
 }
 
 /// A finished job's message, and for a backup its mode and size.
@@ -238,6 +272,20 @@ fn execute(command: WorkerCommand, counters: Arc<Counters>) -> Result<Finished, 
                 ),
                 None,
             ))
+        }
+        WorkerCommand::Verify {
+            data_dir,
+            asset_id,
+            budget_mib,
+        } => {
+            let data = DataDir::open(data_dir)?;
+            let asset = data.asset(&asset_id)?;
+            let scratch = data
+                .restore_tests()
+                .join(format!("{asset_id}-{:08x}", rand::random::<u32>()));
+            let tested = Repo::locate(&data)?.verify(&asset, budget_mib << 20, &scratch, counters);
+            data.save_restore_tested_at(&asset_id, crate::jobs::now_ms())?;
+            Ok((restore_test_outcome(tested?)?, None))
         }
         WorkerCommand::Restore {
             data_dir,

@@ -1475,13 +1475,14 @@ async fn restic_on_target(s: &Scene, port: u16, args: &[&str]) -> std::process::
     output
 }
 
-/// Waits for the newest copy job to end in `state`; returns its message (or fails with the
-/// message of a copy that ended otherwise).
-async fn copy_ends(s: &Scene, state: &str) -> String {
+/// Waits for the newest job of `kind` to end in `state`; returns its message (or fails with
+/// the message of one that ended otherwise).
+async fn job_ends(s: &Scene, kind: &str, state: &str) -> String {
     let ended = |portal: Portal| async move {
         sqlx::query_as::<_, (String, String, Option<String>)>(
-            "SELECT state, message, error FROM jobs WHERE kind = 'copy' ORDER BY id DESC LIMIT 1",
+            "SELECT state, message, error FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1",
         )
+        .bind(kind)
         .fetch_optional(&portal.db.pool)
         .await
         .unwrap()
@@ -1489,7 +1490,7 @@ async fn copy_ends(s: &Scene, state: &str) -> String {
     };
     let portal = s.portal.clone();
     eventually_within(
-        &format!("the copy ends {state}"),
+        &format!("the {kind} ends {state}"),
         Duration::from_secs(120),
         || {
             let portal = portal.clone();
@@ -1545,7 +1546,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, backup.id, "done").await;
-        let copied = copy_ends(&s, "success").await;
+        let copied = job_ends(&s, "copy", "success").await;
         assert!(copied.contains("Copied 1 recovery point"), "{copied}");
         let first_copy = asset_now(&s).await.last_copy_at.expect("Last backup copy");
 
@@ -1598,7 +1599,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, copy.id, "done").await;
-        let resumed = copy_ends(&s, "success").await;
+        let resumed = job_ends(&s, "copy", "success").await;
         assert!(
             resumed.contains("Copied 1 recovery point") && resumed.contains("1 already there"),
             "{resumed}"
@@ -1614,5 +1615,92 @@ on_both_databases!(
         restic_on_target(&s, port, &["restore", "latest", "--no-lock", "--target", target]).await;
         let revised = std::fs::read(again.join(original.strip_prefix("/").unwrap())).unwrap();
         assert_eq!(revised, b"revised numbers");
+    }
+);
+
+/// Overwrites every pack file of the appliance's repository with other bytes of its size.
+fn damage_packs(dir: &std::path::Path) -> usize {
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            damaged += damage_packs(&path);
+        } else {
+            let len = std::fs::metadata(&path).unwrap().len() as usize;
+            std::fs::write(&path, vec![0x5a; len]).unwrap();
+            damaged += 1;
+        }
+    }
+    damaged
+}
+
+on_both_databases!(
+    restore_tests_pass_on_a_sound_repository_and_fail_and_alarm_on_a_damaged_one,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let (_appliance, asset) = appliance_with_asset(&s, &s.url.clone()).await;
+        let refused = commands::verify_now(&s.portal, &s.root, asset.id, &client).await;
+        assert!(
+            format!("{refused:?}").contains("no recovery point"),
+            "nothing to test before the first backup: {refused:?}"
+        );
+        let backup = commands::backup_now(&s.portal, &s.root, asset.id, &client)
+            .await
+            .unwrap();
+        command_ends(&s.portal, backup.id, "done").await;
+        job_ends(&s, "backup", "success").await;
+        let portal = s.portal.clone();
+        let root = s.root.clone();
+        eventually("the recovery point is listed", || {
+            let (portal, root) = (portal.clone(), root.clone());
+            async move {
+                first_asset(&portal, &root)
+                    .await
+                    .is_some_and(|a| a.recovery_points == 1)
+            }
+        })
+        .await;
+        assert_eq!(
+            latest_job_state(&s.portal, "verify").await,
+            None,
+            "the first week starts now"
+        );
+
+        let test = commands::verify_now(&s.portal, &s.root, asset.id, &client)
+            .await
+            .unwrap();
+        command_ends(&s.portal, test.id, "done").await;
+        let passed = job_ends(&s, "verify", "success").await;
+        assert!(
+            passed.contains("1 file(s)") && passed.contains("identical to the repository"),
+            "{passed}"
+        );
+        let verified = asset_now(&s).await.last_verified.expect("Last verified");
+        assert_eq!(verified.state, JobState::Success);
+        let scratch = s.dir.join("data/restore-tests");
+        let left: Vec<_> = std::fs::read_dir(&scratch)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".last"))
+            .collect();
+        assert!(left.is_empty(), "the scratch copy is removed: {left:?}");
+
+        // Damaged pack files: the test fails, says so, and raises an alert.
+        assert!(damage_packs(&s.dir.join("data/repository/data")) > 0);
+        let test = commands::verify_now(&s.portal, &s.root, asset.id, &client)
+            .await
+            .unwrap();
+        command_ends(&s.portal, test.id, "done").await;
+        job_ends(&s, "verify", "error").await;
+        assert_eq!(asset_now(&s).await.last_verified.unwrap().state, JobState::Error);
+        domain::alerts::engine::run_due(&s.portal).await.unwrap();
+        let alerts: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM alerts WHERE state = 'active' AND asset_id = $1")
+                .bind(asset.id)
+                .fetch_all(&s.portal.db.pool)
+                .await
+                .unwrap();
+        assert!(alerts.contains(&"restore_test_failed".to_owned()), "{alerts:?}");
     }
 );

@@ -264,7 +264,7 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(page.getByRole("columnheader", { name: "Last backup", exact: true })).toHaveAttribute("aria-sort", "ascending");
     });
 
-    await test.step("offsite copies: a copy target is set, Copy now fills Last backup copy without a reload", async () => {
+    await test.step("offsite copies and restore tests: Copy now fills Last backup copy, Test restore fills Last verified, without a reload", async () => {
       // Through the list: a full load of an appliance's page does not hydrate yet (see the README).
       await page.goto("/protect");
       await hydrated(page);
@@ -293,6 +293,13 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       await expect(page.locator("tr[data-kind=copy] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
       await expect(assetRow.locator(".last-copy time")).toHaveText(/Just now|minutes? ago/, { timeout: 30_000 });
       expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+
+      // A restore test on demand: Last verified says it passed, without a reload.
+      await expect(assetRow.locator(".last-verified")).toHaveText("Never");
+      await assetRow.getByRole("button", { name: "Test restore" }).click();
+      await expect(page.locator("tr[data-kind=verify] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+      await expect(assetRow.locator(".last-verified")).toHaveAttribute("data-state", "success", { timeout: 30_000 });
+      await expect(assetRow.locator(".last-verified")).toContainText("Passed");
 
       // The copy is a restic repository of its own: the stock restic lists the recovery point.
       const target = JSON.parse(fs.readFileSync(path.join(dataDir, "copy-target.json"), "utf8"));

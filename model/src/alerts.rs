@@ -37,16 +37,19 @@ pub enum AlertKind {
     /// Conditional alarm "Replication offsite": a good backup not copied to the copy target
     /// within the threshold of its end.
     CopyThreshold,
+    /// The asset's newest restore test failed: its backups may not restore.
+    RestoreTestFailed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::ApplianceOffline,
         AlertKind::LowSpace,
         AlertKind::BackupFailed,
         AlertKind::BackupWarning,
         AlertKind::BackupThreshold,
         AlertKind::CopyThreshold,
+        AlertKind::RestoreTestFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl AlertKind {
             AlertKind::BackupWarning => "backup_warning",
             AlertKind::BackupThreshold => "backup_threshold",
             AlertKind::CopyThreshold => "copy_threshold",
+            AlertKind::RestoreTestFailed => "restore_test_failed",
         }
     }
 
@@ -70,7 +74,7 @@ impl AlertKind {
         match self {
             AlertKind::ApplianceOffline => Some(AlertCategory::ApplianceConnectivity),
             AlertKind::LowSpace => Some(AlertCategory::Storage),
-            AlertKind::BackupFailed => Some(AlertCategory::BackupFailure),
+            AlertKind::BackupFailed | AlertKind::RestoreTestFailed => Some(AlertCategory::BackupFailure),
             AlertKind::BackupWarning => Some(AlertCategory::BackupWarning),
             AlertKind::BackupThreshold | AlertKind::CopyThreshold => None,
         }
@@ -103,6 +107,7 @@ impl AlertKind {
             AlertKind::CopyThreshold => {
                 "One of the replication offsite thresholds exceeded for one or more assets.".into()
             }
+            AlertKind::RestoreTestFailed => "The latest restore test failed for one or more assets.".into(),
         }
     }
 }
@@ -378,6 +383,9 @@ mod tests {
         for kind in AlertKind::ALL {
             assert_eq!(AlertKind::parse(kind.as_str()), Some(kind));
             let conditional = matches!(kind, AlertKind::BackupThreshold | AlertKind::CopyThreshold);
+            assert!(
+                kind != AlertKind::RestoreTestFailed || kind.category() == Some(AlertCategory::BackupFailure)
+            );
             assert_eq!(kind.category().is_none(), conditional);
         }
         for category in AlertCategory::ALL {

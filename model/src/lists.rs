@@ -317,10 +317,11 @@ pub enum AssetSort {
     LastRecoveryPoint,
     LastSize,
     LastCopy,
+    LastVerified,
 }
 
 impl AssetSort {
-    pub const ALL: [AssetSort; 10] = [
+    pub const ALL: [AssetSort; 11] = [
         AssetSort::Organization,
         AssetSort::Name,
         AssetSort::Path,
@@ -331,6 +332,7 @@ impl AssetSort {
         AssetSort::LastRecoveryPoint,
         AssetSort::LastSize,
         AssetSort::LastCopy,
+        AssetSort::LastVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -345,6 +347,7 @@ impl AssetSort {
             AssetSort::LastRecoveryPoint => "last_recovery_point",
             AssetSort::LastSize => "last_size",
             AssetSort::LastCopy => "last_copy",
+            AssetSort::LastVerified => "last_verified",
         }
     }
 

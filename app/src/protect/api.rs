@@ -163,6 +163,16 @@ pub async fn restore(
         .map_err(to_app_error)
 }
 
+/// Signed in (StartBackup): test a restore of the asset's newest recovery point now.
+#[server(prefix = "/api", endpoint = "assets/verify-now")]
+pub async fn verify_now(asset_id: i64) -> Result<CommandView, AppError> {
+    let viewer = viewer(Action::StartBackup)?;
+    let (portal, client) = (portal(), client_info());
+    commands::verify_now(&portal, &viewer, asset_id, &client)
+        .await
+        .map_err(to_app_error)
+}
+
 /// Signed in (ManageAppliances): protect another directory of the appliance.
 #[server(prefix = "/api", endpoint = "assets/add")]
 pub async fn add_asset(appliance_id: i64, path: String) -> Result<CommandView, AppError> {

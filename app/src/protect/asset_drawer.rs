@@ -7,7 +7,7 @@ use leptos_router::params::ParamsMap;
 use model::appliance::views::{AssetDetail, AssetView, RecoveryPointView};
 
 use super::api::get_asset_detail;
-use super::health::{RecentBackups, last_backup_cell, last_copy_cell};
+use super::health::{RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use crate::components::{ErrorBox, Loading, LocalTime, Modal, format_bytes, href_with};
 use crate::jobs::{JobLog, JobTable};
 use crate::live::use_live;
@@ -73,6 +73,7 @@ fn Facts(asset: AssetView) -> impl IntoView {
             <div><dt>"Last backup"</dt><dd class="last-backup">{last_backup_cell(asset.last_backup)}</dd></div>
             <div><dt>"Last size"</dt><dd>{asset.last_point_bytes.map(format_bytes).unwrap_or_else(|| "–".into())}</dd></div>
             <div><dt>"Last backup copy"</dt><dd>{last_copy_cell(asset.last_copy_at)}</dd></div>
+            <div><dt>"Last verified"</dt><dd>{last_verified_cell(asset.last_verified)}</dd></div>
             <div><dt>"Recent backups"</dt><dd><RecentBackups days=asset.recent_backups.clone() /></dd></div>
         </dl>
     }

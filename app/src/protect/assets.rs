@@ -18,7 +18,7 @@ use model::policy::{Frequency, Policy, Retention};
 use super::ProtectTabs;
 use super::api::list_assets;
 use super::asset_drawer::AssetDrawer;
-use super::health::{HealthLegend, RecentBackups, last_backup_cell, last_copy_cell};
+use super::health::{HealthLegend, RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
 use crate::components::{
     DefaultSort, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, action_error,
@@ -145,7 +145,7 @@ fn AssetTable(
                     {header(AssetSort::LastBackup, "Last backup")}{header(AssetSort::RecentBackups, "Recent backups")}
                     {header(AssetSort::RecoveryPoints, "Recovery points")}
                     {header(AssetSort::LastRecoveryPoint, "Last recovery point")}{header(AssetSort::LastSize, "Last size")}
-                    {header(AssetSort::LastCopy, "Last backup copy")}
+                    {header(AssetSort::LastCopy, "Last backup copy")}{header(AssetSort::LastVerified, "Last verified")}
                 </tr></thead>
                 <tbody>
                     {assets.into_iter().map(|asset| view! { <AssetRow asset selection selectable drawer /> }).collect_view()}
@@ -228,6 +228,7 @@ fn AssetRow(
             }}</td>
             <td class="num">{asset.last_point_bytes.map(format_bytes).unwrap_or_else(|| "–".into())}</td>
             <td class="last-copy">{last_copy_cell(asset.last_copy_at)}</td>
+            <td>{last_verified_cell(asset.last_verified)}</td>
         </tr>
     }
 }

@@ -10,11 +10,11 @@ use model::auth::SessionView;
 use model::lists::AssetsQuery;
 
 use super::api::{
-    AddAsset, DeleteAppliance, RemoveAsset, Restore, get_appliance, list_assets, list_commands,
+    AddAsset, DeleteAppliance, RemoveAsset, Restore, VerifyNow, get_appliance, list_assets, list_commands,
     list_recovery_points,
 };
 use super::copies::{CopyNow, CopyTargetSection};
-use super::health::{RecentBackups, last_backup_cell, last_copy_cell};
+use super::health::{RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use crate::components::{
     ErrorBox, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm, action_error,
     format_bytes, format_time, load_page, paged_list,
@@ -158,6 +158,7 @@ fn Assets(
     );
     let backup = ServerAction::<BackupNow>::new();
     let copy = ServerAction::<CopyNow>::new();
+    let test = ServerAction::<VerifyNow>::new();
     Effect::new(move || {
         if let Some(Ok(command)) = backup.value().get() {
             last_command.set(Some(command));
@@ -165,6 +166,11 @@ fn Assets(
     });
     Effect::new(move || {
         if let Some(Ok(command)) = copy.value().get() {
+            last_command.set(Some(command));
+        }
+    });
+    Effect::new(move || {
+        if let Some(Ok(command)) = test.value().get() {
             last_command.set(Some(command));
         }
     });
@@ -177,6 +183,7 @@ fn Assets(
         </div>
         {action_error(backup.value())}
         {action_error(copy.value())}
+        {action_error(test.value())}
         <Transition fallback=Loading>
             {move || assets.get().map(|result| {
                 let text = ListText {
@@ -187,7 +194,7 @@ fn Assets(
                 paged_list(result, text, |assets| view! {
                         <div class="table-wrap">
                             <table class="list">
-                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th>"Last backup copy"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th>"Last backup copy"</th><th>"Last verified"</th><th></th></tr></thead>
                                 <tbody>
                                     {assets.into_iter().map(|asset| {
                                         let id = asset.id;
@@ -210,6 +217,7 @@ fn Assets(
                                                     None => view! { <span class="muted">"Never"</span> }.into_any(),
                                                 }}</td>
                                                 <td class="last-copy">{last_copy_cell(asset.last_copy_at)}</td>
+                                                <td>{last_verified_cell(asset.last_verified)}</td>
                                                 <td class="row-actions">
                                                     {may_back_up.then(|| view! {
                                                         <button type="button" on:click=move |_| { backup.dispatch(BackupNow { asset_id: id }); }>"Back up now"</button>
@@ -217,6 +225,8 @@ fn Assets(
                                                             on:click=move |_| dialog.set(Dialog::Restore(for_restore.clone()))>"Restore"</button>
                                                         <button type="button" disabled=asset.recovery_points == 0
                                                             on:click=move |_| { copy.dispatch(CopyNow { asset_id: id }); }>"Copy now"</button>
+                                                        <button type="button" disabled=asset.recovery_points == 0
+                                                            on:click=move |_| { test.dispatch(VerifyNow { asset_id: id }); }>"Test restore"</button>
                                                     })}
                                                     {may_manage.then(|| view! {
                                                         <button type="button" class="danger" on:click=move |_| dialog.set(Dialog::RemoveAsset(for_remove.clone()))>"Remove"</button>
@@ -224,7 +234,7 @@ fn Assets(
                                                 </td>
                                             </tr>
                                             {move || (expanded.get() == Some(id)).then(|| view! {
-                                                <tr class="expanded"><td colspan="9"><RecoveryPoints asset_id=id /></td></tr>
+                                                <tr class="expanded"><td colspan="10"><RecoveryPoints asset_id=id /></td></tr>
                                             })}
                                         }
                                     }).collect_view()}

@@ -3,6 +3,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use leptos::prelude::*;
+use model::appliance::JobState;
 use model::appliance::views::{BackupDay, DayHealth, LastBackup};
 
 use crate::components::RelativeTime;
@@ -24,6 +25,26 @@ pub fn last_copy_cell(last_copy_at: Option<i64>) -> impl IntoView {
     match last_copy_at {
         Some(at) => view! { <RelativeTime unix_ms=at /> }.into_any(),
         None => view! { <span class="muted" aria-label="No backup copy">"–"</span> }.into_any(),
+    }
+}
+
+/// The newest restore test: passed or failed, and how long ago; "Never" before the first.
+pub fn last_verified_cell(last: Option<LastBackup>) -> impl IntoView {
+    match last {
+        Some(test) => {
+            let (class, label) = if test.state == JobState::Error {
+                ("badge failed", "Failed")
+            } else {
+                ("badge sent", "Passed")
+            };
+            view! {
+                <span class="last-verified" data-state=test.state.as_str()>
+                    <span class=class>{label}</span>" "<RelativeTime unix_ms=test.started_at />
+                </span>
+            }
+            .into_any()
+        }
+        None => view! { <span class="muted last-verified">"Never"</span> }.into_any(),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct AssetFacts {
     /// The end of the oldest good backup still waiting for a copy (the appliance has a copy
     /// target).
     pub copy_pending_since: Option<i64>,
+    /// The newest restore test failed.
+    pub restore_test_failed: bool,
 }
 
 /// What the evaluator knows about an appliance.
@@ -59,6 +61,7 @@ pub fn asset_verdict(facts: &AssetFacts, thresholds: AssetThresholds, now: i64) 
             AlertKind::BackupWarning,
             facts.last_result == Some(JobState::Warning),
         ),
+        (AlertKind::RestoreTestFailed, facts.restore_test_failed),
     ];
     let mut next_check = None;
     if let Some(due) = backup_alarm_due(facts, backup_threshold_ms) {
@@ -164,6 +167,7 @@ mod tests {
             last_good_start: Some(MONDAY + HOUR),
             last_result: Some(JobState::Success),
             copy_pending_since: None,
+            restore_test_failed: false,
         };
         let threshold = Some(25 * HOUR);
         let before = asset_verdict(&facts, backups(threshold), MONDAY + 26 * HOUR - 1);

@@ -372,6 +372,7 @@ const SQLITE: Statements = Statements {
            c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id, ap.time_zone,
            ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
            s.policy, s.policy_since, s.last_good_start, s.last_result, s.copy_pending_since,
+           s.last_verify_result,
            CASE WHEN c.object_kind = 'asset'
              THEN (SELECT group_concat(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
              ELSE (SELECT group_concat(a.kind, ',') FROM alerts a
@@ -392,6 +393,7 @@ const POSTGRES: Statements = Statements {
            c.object_kind, c.object_id, ap.instance_id, ap.organization_id, ap.id AS appliance_id, ap.time_zone,
            ap.last_seen_at, ap.registered_at, ap.storage_total, ap.storage_free,
            s.policy, s.policy_since, s.last_good_start, s.last_result, s.copy_pending_since,
+           s.last_verify_result,
            CASE WHEN c.object_kind = 'asset'
              THEN (SELECT string_agg(a.kind, ',') FROM alerts a WHERE a.state = 'active' AND a.asset_id = s.id)
              ELSE (SELECT string_agg(a.kind, ',') FROM alerts a
@@ -546,6 +548,7 @@ struct DueRow {
     last_good_start: Option<i64>,
     last_result: Option<String>,
     copy_pending_since: Option<i64>,
+    last_verify_result: Option<String>,
     active: Option<String>,
 }
 
@@ -574,6 +577,7 @@ impl DueRow {
             last_good_start: self.last_good_start,
             last_result: self.last_result.as_deref().and_then(JobState::parse),
             copy_pending_since: self.copy_pending_since,
+            restore_test_failed: self.last_verify_result.as_deref() == Some("error"),
         }
     }
 

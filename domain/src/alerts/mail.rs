@@ -77,6 +77,10 @@ pub fn texts(kind: AlertKind, s: &Subject, offline_after_ms: i64) -> Texts {
                 ),
             )
         }
+        AlertKind::RestoreTestFailed => (
+            "Latest restore test failed".to_owned(),
+            format!("Restore test failed - {asset} on appliance {appliance}"),
+        ),
         AlertKind::CopyThreshold => {
             let hours = s.copy_threshold_hours.unwrap_or_default();
             (
@@ -116,6 +120,9 @@ fn cleared(kind: AlertKind, s: &Subject) -> String {
         AlertKind::BackupThreshold => format!("A good backup of {asset} on appliance {appliance} completed."),
         AlertKind::CopyThreshold => {
             format!("The backups of {asset} on appliance {appliance} were copied offsite.")
+        }
+        AlertKind::RestoreTestFailed => {
+            format!("A restore test of {asset} on appliance {appliance} passed.")
         }
     }
 }

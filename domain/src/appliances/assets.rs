@@ -36,6 +36,8 @@ struct AssetRow {
     last_result_started: Option<i64>,
     failures_shown_until: Option<i64>,
     last_copy_at: Option<i64>,
+    last_verified_at: Option<i64>,
+    last_verify_result: Option<String>,
     time_zone: String,
     policy: Option<String>,
     #[sqlx(flatten)]
@@ -115,6 +117,16 @@ impl AssetRow {
             recent_failures: self.failures_shown_until.is_some_and(|until| until > now),
             recent_backups: Vec::new(),
             last_copy_at: self.last_copy_at,
+            last_verified: match (
+                self.last_verify_result.as_deref().and_then(JobState::parse),
+                self.last_verified_at,
+            ) {
+                (Some(state), Some(at)) => Some(LastBackup {
+                    state,
+                    started_at: at,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -126,7 +138,8 @@ const ASSET_COLUMNS: &str =
         o.id AS organization_id, o.name AS organization_name, a.time_zone, s.policy,
         s.policy_command_id, c.description AS policy_command, c.status AS policy_command_status,
         c.message AS policy_command_message, a.restore_roots, s.points, s.last_point_at,
-        s.last_point_bytes, s.last_result, s.last_result_started, s.failures_shown_until, s.last_copy_at";
+        s.last_point_bytes, s.last_result, s.last_result_started, s.failures_shown_until, s.last_copy_at,
+        s.last_verified_at, s.last_verify_result";
 
 /// Filters and order of the asset lists (Protect → Assets and an appliance's detail).
 #[derive(Debug, Clone, Default)]
@@ -189,6 +202,7 @@ fn list_order(sort: AssetSort, descending: bool) -> String {
         AssetSort::LastRecoveryPoint => format!("s.last_point_at {dir} {nulls}, "),
         AssetSort::LastSize => format!("s.last_point_bytes {dir} {nulls}, "),
         AssetSort::LastCopy => format!("s.last_copy_at {dir} {nulls}, "),
+        AssetSort::LastVerified => format!("s.last_verified_at {dir} {nulls}, "),
     };
     format!("ORDER BY {key}s.name {dir}, s.id {dir}")
 }

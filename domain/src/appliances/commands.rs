@@ -24,7 +24,10 @@ pub fn permission_for(command: &Command) -> Action {
         | Command::RemoveAsset { .. }
         | Command::Unregister
         | Command::SetCopyTarget { .. } => Action::ManageAppliances,
-        Command::BackupNow { .. } | Command::Restore { .. } | Command::CopyNow { .. } => Action::StartBackup,
+        Command::BackupNow { .. }
+        | Command::Restore { .. }
+        | Command::CopyNow { .. }
+        | Command::VerifyNow { .. } => Action::StartBackup,
         Command::CancelJob { .. } => Action::CancelJob,
         Command::SetPolicy { .. } | Command::RemovePolicy { .. } => Action::ConfigurePolicies,
     }
@@ -110,6 +113,12 @@ async fn describe(conn: &mut AnyConnection, appliance_id: i64, command: &Command
         }
         Command::BackupNow { asset_id } => {
             format!("Back up {} now", asset_name(conn, appliance_id, asset_id).await?)
+        }
+        Command::VerifyNow { asset_id } => {
+            format!(
+                "Test a restore of {} now",
+                asset_name(conn, appliance_id, asset_id).await?
+            )
         }
         Command::CopyNow { asset_id } => {
             format!(
@@ -217,6 +226,28 @@ pub async fn backup_now(
         return Err(AppError::conflict(format!("A job is already running on {}.", asset.name)).into());
     }
     let command = Command::BackupNow {
+        asset_id: asset.external_id,
+    };
+    enqueue(portal, viewer, asset.appliance_id, &command, client).await
+}
+
+/// Tests a restore of the asset's newest recovery point now.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
+pub async fn verify_now(
+    portal: &Portal,
+    viewer: &Viewer,
+    asset_id: i64,
+    client: &ClientInfo,
+) -> DomainResult<CommandView> {
+    viewer.require(Action::StartBackup)?;
+    let asset = assets::get(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
+    if asset.recovery_points == 0 {
+        return Err(AppError::conflict(format!("{} has no recovery point to test yet.", asset.name)).into());
+    }
+    if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
+        return Err(AppError::conflict(format!("A job is already running on {}.", asset.name)).into());
+    }
+    let command = Command::VerifyNow {
         asset_id: asset.external_id,
     };
     enqueue(portal, viewer, asset.appliance_id, &command, client).await

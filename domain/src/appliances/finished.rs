@@ -41,6 +41,7 @@ pub(crate) async fn record_finished_jobs(
     .await?;
     count_per_day(&mut *conn, &finished, instance_id).await?;
     record_copy_progress(&mut *conn, appliance_id, &finished).await?;
+    record_restore_tests(&mut *conn, appliance_id, &finished).await?;
     let backups: Vec<&Finished> = finished.iter().filter(|j| j.kind == "backup").collect();
     if backups.is_empty() {
         return Ok(());
@@ -54,6 +55,31 @@ pub(crate) async fn record_finished_jobs(
         if matches!(job.state.as_str(), "error" | "missed") {
             record_failure(&mut *conn, appliance_id, &time_zone, job).await?;
         }
+    }
+    Ok(())
+}
+
+/// The newest restore test's end and result ("success", "warning" or "error"; a cancelled one
+/// tells nothing).
+async fn record_restore_tests(
+    conn: &mut AnyConnection,
+    appliance_id: i64,
+    finished: &[Finished],
+) -> DomainResult<()> {
+    let tests = finished
+        .iter()
+        .filter(|j| j.kind == "verify" && matches!(j.state.as_str(), "success" | "warning" | "error"));
+    for job in tests {
+        sqlx::query(
+            "UPDATE assets SET last_verified_at = $3, last_verify_result = $4
+             WHERE appliance_id = $1 AND external_id = $2 AND (last_verified_at IS NULL OR last_verified_at <= $3)",
+        )
+        .bind(appliance_id)
+        .bind(&job.asset_external_id)
+        .bind(job.ended_at)
+        .bind(&job.state)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -349,7 +349,7 @@ pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> Dom
         upsert_job(&mut tx, who, job, portal.now()).await?;
         finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
         let asset: Option<i64> = match job.kind {
-            JobKind::Backup | JobKind::Copy => {
+            JobKind::Backup | JobKind::Copy | JobKind::Verify => {
                 sqlx::query_scalar("SELECT id FROM assets WHERE appliance_id = $1 AND external_id = $2")
                     .bind(who.id)
                     .bind(&job.asset_id)

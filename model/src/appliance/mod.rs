@@ -87,16 +87,20 @@ pub enum JobKind {
     Restore,
     /// A backup copy: new recovery points copied to the appliance's copy target.
     Copy,
+    /// A restore test: a sample of the newest recovery point restored to scratch space and
+    /// compared with the repository, plus a partial data check.
+    Verify,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Backup, JobKind::Restore, JobKind::Copy];
+    pub const ALL: [JobKind; 4] = [JobKind::Backup, JobKind::Restore, JobKind::Copy, JobKind::Verify];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Backup => "backup",
             JobKind::Restore => "restore",
             JobKind::Copy => "copy",
+            JobKind::Verify => "verify",
         }
     }
 
@@ -109,6 +113,7 @@ impl JobKind {
             JobKind::Backup => "Backup",
             JobKind::Restore => "Restore",
             JobKind::Copy => "Backup Copy",
+            JobKind::Verify => "Restore test",
         }
     }
 }
@@ -279,6 +284,11 @@ pub enum Command {
     CopyNow {
         asset_id: String,
     },
+    /// Tests a restore of the asset's newest recovery point now (otherwise weekly, after a
+    /// backup).
+    VerifyNow {
+        asset_id: String,
+    },
     Unregister,
 }
 
@@ -304,6 +314,7 @@ impl Command {
             }
             Command::SetCopyTarget { target: None } => "Stop backup copies".into(),
             Command::CopyNow { asset_id } => format!("Copy asset {asset_id} now"),
+            Command::VerifyNow { asset_id } => format!("Test a restore of asset {asset_id} now"),
             Command::Unregister => "Unregister".into(),
         }
     }

@@ -96,6 +96,8 @@ pub struct AssetView {
     pub recent_backups: Vec<BackupDay>,
     /// When the newest good backup copy of it ended ("Last backup copy").
     pub last_copy_at: Option<i64>,
+    /// The newest restore test: its result and when it ended ("Last verified").
+    pub last_verified: Option<LastBackup>,
 }
 
 /// An asset's drawer (spec portal-a §2.43): the asset with its strip, its jobs running or
