@@ -125,15 +125,15 @@ test("a real appliance: connect, back up with live progress, restore; other scop
 
     await test.step("restore one file to an alternate directory; its bytes match", async () => {
       const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
-      await assetRow.getByRole("button", { name: "Restore" }).click();
+      await assetRow.getByRole("button", { name: "Restore", exact: true }).click();
       const dialog = page.getByRole("dialog", { name: "Restore" });
       await dialog.getByLabel(/Only these paths/).fill("reports/q3.txt");
       await expect(dialog.getByTestId("restore-roots")).toContainText(path.dirname(restoreDir));
       await dialog.getByLabel(/Restore into/).fill("/root/.ssh");
-      await dialog.getByRole("button", { name: "Restore" }).click();
+      await dialog.getByRole("button", { name: "Restore", exact: true }).click();
       await expect(dialog.getByRole("alert")).toContainText("restores only into its restore folders");
       await dialog.getByLabel(/Restore into/).fill(restoreDir);
-      await dialog.getByRole("button", { name: "Restore" }).click();
+      await dialog.getByRole("button", { name: "Restore", exact: true }).click();
       await expect(page.locator("tr[data-kind=restore] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
       const restored = fs.readFileSync(path.join(restoreDir, "reports", "q3.txt"));
       expect(restored.equals(fs.readFileSync(path.join(protectedDir, "reports", "q3.txt")))).toBe(true);
