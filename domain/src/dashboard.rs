@@ -81,8 +81,9 @@ async fn hints(
     if alarm_settings && !settings::backup_alarms_on(&mut *conn, viewer.instance_id).await? {
         hints.push(DashboardHint::BackupAlarmsOff);
     }
-    let (protecting, copying): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT CAST(COUNT(DISTINCT s.appliance_id) AS BIGINT), CAST(COUNT(DISTINCT t.appliance_id) AS BIGINT)
+    let (protecting, copying, tested): (i64, i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT CAST(COUNT(DISTINCT s.appliance_id) AS BIGINT), CAST(COUNT(DISTINCT t.appliance_id) AS BIGINT),
+                CAST(COUNT(s.last_verified_at) AS BIGINT)
          FROM appliances ap JOIN assets s ON s.appliance_id = ap.id
          LEFT JOIN copy_targets t ON t.appliance_id = ap.id
          WHERE ap.deleted_at IS NULL AND ap.organization_id IN ({})",
@@ -92,6 +93,9 @@ async fn hints(
     .await?;
     if protecting > 0 && copying == 0 && viewer.role.can(Action::ManageAppliances) {
         hints.push(DashboardHint::NoOffsiteCopies);
+    }
+    if protecting > 0 && tested == 0 && viewer.role.can(Action::StartBackup) {
+        hints.push(DashboardHint::NoRestoreTests);
     }
     if copying > 0 && alarm_settings && !settings::copy_alarms_on(&mut *conn, viewer.instance_id).await? {
         hints.push(DashboardHint::CopyAlarmsOff);

@@ -921,8 +921,8 @@ on_both_databases!(
         let hints = |view: DashboardView| view.hints;
         assert_eq!(
             hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
-            vec![DashboardHint::NoOffsiteCopies],
-            "assets are protected, but nothing is copied offsite"
+            vec![DashboardHint::NoOffsiteCopies, DashboardHint::NoRestoreTests],
+            "assets are protected, but nothing is copied offsite or restore-tested"
         );
         drop(conn);
 
@@ -936,7 +936,11 @@ on_both_databases!(
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         assert_eq!(
             hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
-            vec![DashboardHint::BackupAlarmsOff, DashboardHint::NoOffsiteCopies],
+            vec![
+                DashboardHint::BackupAlarmsOff,
+                DashboardHint::NoOffsiteCopies,
+                DashboardHint::NoRestoreTests
+            ],
             "the Superuser, who can turn them on, is told"
         );
         let monitor = east_monitor(&w).await;
@@ -962,6 +966,22 @@ on_both_databases!(
         copies::set_copy_target(&w.portal, &w.root, w.appliances[0].id, target, &client)
             .await
             .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert_eq!(
+            hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),
+            vec![
+                DashboardHint::BackupAlarmsOff,
+                DashboardHint::NoRestoreTests,
+                DashboardHint::CopyAlarmsOff
+            ]
+        );
+        drop(conn);
+        // A restore test anywhere in view answers the question.
+        let tested = JobInfo {
+            kind: JobKind::Verify,
+            ..backup("t1", JobState::Success, now, now)
+        };
+        gateway::job(&w.portal, &w.appliances[0], &tested).await.unwrap();
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         assert_eq!(
             hints(dashboard::dashboard(&mut conn, &w.root, &all, now).await.unwrap()),

@@ -333,6 +333,8 @@ pub enum DashboardHint {
     /// Backups are copied offsite but no Replication offsite threshold is on: copies that stop
     /// raise no alarm.
     CopyAlarmsOff,
+    /// Assets are protected but none has had a restore test: nobody knows whether they restore.
+    NoRestoreTests,
 }
 
 pub const DASHBOARD_DAYS: i64 = 13;

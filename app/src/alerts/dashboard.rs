@@ -59,6 +59,13 @@ fn SetupHint(hint: DashboardHint) -> impl IntoView {
             </p>
         }
         .into_any(),
+        DashboardHint::NoRestoreTests => view! {
+            <p class="notice" role="note" data-hint="no-restore-tests">
+                "No backup has been restore-tested yet: appliances test each asset weekly after a backup. "
+                <a href="/protect">"Test a restore now from an appliance's page"</a>
+            </p>
+        }
+        .into_any(),
         DashboardHint::CopyAlarmsOff => view! {
             <p class="notice" role="note" data-hint="copy-alarms-off">
                 "Replication offsite alarms are off: nothing warns you when copies stop. "
