@@ -9,7 +9,7 @@
 use domain::access::Viewer;
 use domain::alerts::engine;
 use domain::alerts::settings;
-use domain::appliances::{ApplianceIdentity, assets, copies, gateway};
+use domain::appliances::{ApplianceIdentity, assets, commands, copies, gateway};
 use domain::clock::{HOUR_MS, MINUTE_MS};
 use domain::testkit::{self, START_MS, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations, scopes};
@@ -257,6 +257,32 @@ on_both_databases!(
             assert!(matches!(removed, AppError::NotFound { .. }), "{removed:?}");
         }
         assert_eq!(stored_text(&w).await, before, "strangers change nothing");
+        // Copy now and Test restore act on assets within reach only, for Manage and above.
+        let asset = assets::list(
+            &mut w.portal.db.pool.acquire().await.unwrap(),
+            &w.root,
+            &assets::AssetQuery {
+                per_page: 10,
+                ..Default::default()
+            },
+            w.portal.now(),
+        )
+        .await
+        .unwrap()
+        .items[0]
+            .id;
+        for stranger in [&east_admin, &outsider] {
+            let copy = refusal(copies::copy_now(&w.portal, stranger, asset, &client).await);
+            assert!(matches!(copy, AppError::NotFound { .. }), "{copy:?}");
+            let test = refusal(commands::verify_now(&w.portal, stranger, asset, &client).await);
+            assert!(matches!(test, AppError::NotFound { .. }), "{test:?}");
+        }
+        let copy = refusal(copies::copy_now(&w.portal, &monitor, asset, &client).await);
+        assert!(matches!(copy, AppError::Forbidden), "{copy:?}");
+        let test = refusal(commands::verify_now(&w.portal, &monitor, asset, &client).await);
+        assert!(matches!(test, AppError::Forbidden), "{test:?}");
+        let untested = refusal(commands::verify_now(&w.portal, &w.root, asset, &client).await);
+        assert!(untested.to_string().contains("no recovery point"), "{untested}");
         assert!(gateway::take_pending(&w.portal, &w.who).await.unwrap().is_empty());
 
         // A path target needs no secret; stopping copies tells the appliance.
