@@ -261,20 +261,8 @@ impl Repo {
             .collect();
         files.sort_by_cached_key(|_| rand::random::<u64>());
         let sample = within_budget(files, budget);
-        let paths: Vec<String> = sample
-            .iter()
-            .map(|(path, _)| path.display().to_string())
-            .collect();
         std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-        let tested = self.restore_and_compare(
-            asset,
-            &repository,
-            &snapshot_id,
-            &sample,
-            &paths,
-            scratch,
-            counters,
-        );
+        let tested = self.restore_and_compare(asset, &repository, &snapshot_id, &sample, scratch, counters);
         let _ = std::fs::remove_dir_all(scratch);
         let (bytes, differing) = tested?;
         let options = CheckOptions::default()
@@ -298,23 +286,25 @@ impl Repo {
         })
     }
 
-    /// Restores `paths` of the snapshot into `scratch` and names those whose content differs
-    /// from the repository's; returns the bytes compared too.
-    #[allow(clippy::too_many_arguments)]
+    /// Restores the sampled files of the snapshot into `scratch` and names those whose content
+    /// differs from the repository's; returns the bytes compared too.
     fn restore_and_compare(
         &self,
         asset: &AssetInfo,
         repository: &Repository<rustic_core::IndexedFullStatus>,
         snapshot_id: &str,
         sample: &[(PathBuf, Node)],
-        paths: &[String],
         scratch: &Path,
         counters: Arc<Counters>,
     ) -> Result<(u64, Vec<String>), String> {
         if sample.is_empty() {
             return Ok((0, Vec::new()));
         }
-        self.restore(asset, snapshot_id, paths, scratch, false, counters)?;
+        let paths: Vec<String> = sample
+            .iter()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        self.restore(asset, snapshot_id, &paths, scratch, false, counters)?;
         let mut bytes = 0;
         let mut differing = Vec::new();
         for (path, node) in sample {
