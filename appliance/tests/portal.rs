@@ -1475,22 +1475,23 @@ async fn restic_on_target(s: &Scene, port: u16, args: &[&str]) -> std::process::
     output
 }
 
-/// Waits for the newest job of `kind` to end in `state`; returns its message (or fails with
-/// the message of one that ended otherwise).
-async fn job_ends(s: &Scene, kind: &str, state: &str) -> String {
+/// Waits for the `nth` job of `kind` (counting from 1) to end in `state`; returns its message
+/// (or fails with the message of one that ended otherwise).
+async fn job_ends(s: &Scene, kind: &str, nth: usize, state: &str) -> String {
     let ended = |portal: Portal| async move {
-        sqlx::query_as::<_, (String, String, Option<String>)>(
-            "SELECT state, message, error FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(kind)
-        .fetch_optional(&portal.db.pool)
-        .await
-        .unwrap()
-        .filter(|(state, ..)| !matches!(state.as_str(), "queued" | "running"))
+        let jobs: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT state, message, error FROM jobs WHERE kind = $1 ORDER BY id")
+                .bind(kind)
+                .fetch_all(&portal.db.pool)
+                .await
+                .unwrap();
+        jobs.into_iter()
+            .nth(nth - 1)
+            .filter(|(state, ..)| !matches!(state.as_str(), "queued" | "running"))
     };
     let portal = s.portal.clone();
     eventually_within(
-        &format!("the {kind} ends {state}"),
+        &format!("{kind} job {nth} ends {state}"),
         Duration::from_secs(120),
         || {
             let portal = portal.clone();
@@ -1546,7 +1547,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, backup.id, "done").await;
-        let copied = job_ends(&s, "copy", "success").await;
+        let copied = job_ends(&s, "copy", 1, "success").await;
         assert!(copied.contains("Copied 1 recovery point"), "{copied}");
         let first_copy = asset_now(&s).await.last_copy_at.expect("Last backup copy");
 
@@ -1599,7 +1600,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, copy.id, "done").await;
-        let resumed = job_ends(&s, "copy", "success").await;
+        let resumed = job_ends(&s, "copy", 3, "success").await;
         assert!(
             resumed.contains("Copied 1 recovery point") && resumed.contains("1 already there"),
             "{resumed}"
@@ -1649,7 +1650,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, backup.id, "done").await;
-        job_ends(&s, "backup", "success").await;
+        job_ends(&s, "backup", 1, "success").await;
         let portal = s.portal.clone();
         let root = s.root.clone();
         eventually("the recovery point is listed", || {
@@ -1671,7 +1672,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, test.id, "done").await;
-        let passed = job_ends(&s, "verify", "success").await;
+        let passed = job_ends(&s, "verify", 1, "success").await;
         assert!(
             passed.contains("1 file(s)") && passed.contains("identical to the repository"),
             "{passed}"
@@ -1692,7 +1693,7 @@ on_both_databases!(
             .await
             .unwrap();
         command_ends(&s.portal, test.id, "done").await;
-        job_ends(&s, "verify", "error").await;
+        job_ends(&s, "verify", 2, "error").await;
         assert_eq!(asset_now(&s).await.last_verified.unwrap().state, JobState::Error);
         domain::alerts::engine::run_due(&s.portal).await.unwrap();
         let alerts: Vec<String> =
