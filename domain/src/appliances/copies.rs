@@ -101,29 +101,13 @@ fn keep_stored_secret(
     before: Option<&CopyTarget>,
     vault: &Vault,
 ) -> DomainResult<CopyLocation> {
-    match (requested, before.map(|b| &b.location)) {
-        (
-            CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix,
-                region,
-                access_key_id,
-                secret_access_key,
-            },
-            Some(CopyLocation::S3 {
-                secret_access_key: stored,
-                ..
-            }),
-        ) if secret_access_key.is_empty() => Ok(CopyLocation::S3 {
-            endpoint,
-            bucket,
-            prefix,
-            region,
-            access_key_id,
-            secret_access_key: vault.open(stored)?,
-        }),
-        (requested, _) => Ok(requested),
+    let stored = before.and_then(|b| b.location.secret_key());
+    match (stored, requested.secret_key()) {
+        (Some(stored), Some("")) => {
+            let opened = vault.open(stored)?;
+            requested.map_secret(|_| Ok::<_, DomainError>(opened))
+        }
+        _ => Ok(requested),
     }
 }
 

@@ -51,6 +51,46 @@ impl std::fmt::Debug for CopyLocation {
 }
 
 impl CopyLocation {
+    /// The same location with its secret key (S3 only) replaced by `replace(secret)`.
+    pub fn map_secret<E>(self, replace: impl FnOnce(String) -> Result<String, E>) -> Result<CopyLocation, E> {
+        match self {
+            CopyLocation::S3 {
+                endpoint,
+                bucket,
+                prefix,
+                region,
+                access_key_id,
+                secret_access_key,
+            } => Ok(CopyLocation::S3 {
+                endpoint,
+                bucket,
+                prefix,
+                region,
+                access_key_id,
+                secret_access_key: replace(secret_access_key)?,
+            }),
+            path @ CopyLocation::Path { .. } => Ok(path),
+        }
+    }
+
+    /// The same location without its secret key, to show people.
+    pub fn without_secret(self) -> CopyLocation {
+        let emptied: Result<CopyLocation, std::convert::Infallible> = self.map_secret(|_| Ok(String::new()));
+        match emptied {
+            Ok(location) => location,
+        }
+    }
+
+    /// The secret key, for an S3 location.
+    pub fn secret_key(&self) -> Option<&str> {
+        match self {
+            CopyLocation::S3 {
+                secret_access_key, ..
+            } => Some(secret_access_key),
+            CopyLocation::Path { .. } => None,
+        }
+    }
+
     /// The location in words, without secrets: `s3://bucket/prefix at endpoint`, `/mnt/nas`.
     pub fn describe(&self) -> String {
         match self {
@@ -147,26 +187,8 @@ impl CopyTarget {
     /// The same target with each secret replaced by `seal(secret)`: sealing for storage,
     /// opening for delivery to the appliance.
     pub fn map_secrets<E>(self, mut seal: impl FnMut(String) -> Result<String, E>) -> Result<CopyTarget, E> {
-        let location = match self.location {
-            CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix,
-                region,
-                access_key_id,
-                secret_access_key,
-            } => CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix,
-                region,
-                access_key_id,
-                secret_access_key: seal(secret_access_key)?,
-            },
-            path @ CopyLocation::Path { .. } => path,
-        };
         Ok(CopyTarget {
-            location,
+            location: self.location.map_secret(&mut seal)?,
             repository_password: seal(self.repository_password)?,
             ..self
         })
@@ -208,28 +230,9 @@ pub struct CopyTargetView {
 
 impl CopyTargetView {
     pub fn of(target: CopyTarget, updated_at: i64, updated_by: String) -> CopyTargetView {
-        let summary = target.describe();
-        let location = match target.location {
-            CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix,
-                region,
-                access_key_id,
-                ..
-            } => CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix,
-                region,
-                access_key_id,
-                secret_access_key: String::new(),
-            },
-            path @ CopyLocation::Path { .. } => path,
-        };
         CopyTargetView {
-            location,
-            summary,
+            summary: target.describe(),
+            location: target.location.without_secret(),
             bandwidth_kib: target.bandwidth_kib,
             retention: target.retention,
             updated_at,
