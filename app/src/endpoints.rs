@@ -76,6 +76,11 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/assets/restore", Access::Signed(Action::StartBackup)),
     ("/api/assets/add", Access::Signed(Action::ManageAppliances)),
     ("/api/assets/remove", Access::Signed(Action::ManageAppliances)),
+    (
+        "/api/assets/remove-many",
+        Access::Signed(Action::ManageAppliances),
+    ),
+    ("/api/appliances/completed-jobs", Access::Signed(Action::View)),
     ("/api/jobs/list", Access::Signed(Action::View)),
     ("/api/jobs/recent", Access::Signed(Action::View)),
     ("/api/jobs/active", Access::Signed(Action::View)),
@@ -91,6 +96,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/alerts/count", Access::Signed(Action::View)),
     ("/api/alerts/groups", Access::Signed(Action::View)),
     ("/api/alerts/members", Access::Signed(Action::View)),
+    ("/api/alerts/of-appliance", Access::Signed(Action::View)),
     ("/api/alerts/dismiss", Access::Signed(Action::DismissAlert)),
     (
         "/api/alerts/dismiss-group",

@@ -129,7 +129,7 @@ async fn completed_per_day(
     filter: &AlertFilter,
     now: i64,
 ) -> DomainResult<Vec<DayCount>> {
-    let first_day = now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS;
+    let first_day = first_chart_day(now);
     let sql = if sees_whole_instance(viewer, filter.organization_id, filter.scope_id) {
         format!(
             "SELECT day, good, missed FROM instance_job_days WHERE instance_id = {} AND day >= $1",
@@ -146,7 +146,17 @@ async fn completed_per_day(
         .bind(first_day)
         .fetch_all(conn)
         .await?;
-    Ok((0..DASHBOARD_DAYS)
+    Ok(chart_days(first_day, &rows))
+}
+
+/// The first UTC day the chart shows at `now`.
+fn first_chart_day(now: i64) -> i64 {
+    now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS
+}
+
+/// Every day of the chart from `first_day`, with the (day, good, missed) counts found.
+fn chart_days(first_day: i64, rows: &[(i64, i64, i64)]) -> Vec<DayCount> {
+    (0..DASHBOARD_DAYS)
         .map(|index| {
             let day = first_day + index * DAY_MS;
             let (success, missed) = rows
@@ -155,13 +165,41 @@ async fn completed_per_day(
                 .map_or((0, 0), |(_, s, m)| (*s, *m));
             DayCount { day, success, missed }
         })
-        .collect())
+        .collect()
+}
+
+/// The appliance page's Completed jobs tile: its jobs that ended in each of the last 13 UTC
+/// days, counted as the Dashboard counts them; "not found" for an appliance the viewer may not
+/// see.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
+pub async fn appliance_completed_per_day(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    appliance_id: i64,
+    now: i64,
+) -> DomainResult<Vec<DayCount>> {
+    crate::appliances::views::get(&mut *conn, viewer, appliance_id).await?;
+    let first_day = first_chart_day(now);
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT (COALESCE(ended_at, updated_at) / 86400000) * 86400000 AS day,
+                CAST(SUM(CASE WHEN state IN ('success', 'warning') THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN state IN ('error', 'missed') THEN 1 ELSE 0 END) AS BIGINT)
+         FROM jobs
+         WHERE appliance_id = $1 AND state IN ('success', 'warning', 'error', 'missed', 'cancelled')
+           AND COALESCE(ended_at, updated_at) >= $2
+         GROUP BY (COALESCE(ended_at, updated_at) / 86400000) * 86400000",
+    )
+    .bind(appliance_id)
+    .bind(first_day)
+    .fetch_all(conn)
+    .await?;
+    Ok(chart_days(first_day, &rows))
 }
 
 /// Forgets daily counts the chart no longer shows.
 #[tracing::instrument(skip_all)]
 pub async fn purge_old_days(conn: &mut AnyConnection, now: i64) -> DomainResult<()> {
-    let first_shown = now.div_euclid(DAY_MS) * DAY_MS - (DASHBOARD_DAYS - 1) * DAY_MS;
+    let first_shown = first_chart_day(now);
     for table in ["job_days", "instance_job_days"] {
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE day < $1")))
             .bind(first_shown)

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use model::lists::UserSort;
 use model::password::validate_new_password;
 use model::tenancy::{Page, UserAccess, UserState, UserSummary};
 use model::{Action, AppError, Role};
@@ -94,15 +95,26 @@ pub async fn list(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec
         .collect())
 }
 
-/// One page of [`list`], with the number of all.
+/// One page of [`list`] in the order asked (ties by e-mail), with the number of all.
 #[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
 pub async fn page(
     conn: &mut AnyConnection,
     viewer: &Viewer,
+    (sort, descending): (UserSort, bool),
     page: u32,
     per_page: u32,
 ) -> DomainResult<Page<UserSummary>> {
-    let all = list(conn, viewer).await?;
+    let mut all = list(conn, viewer).await?;
+    all.sort_by(|a, b| {
+        let by_column = match sort {
+            UserSort::Email => std::cmp::Ordering::Equal,
+            UserSort::Role => a.role.cmp(&b.role),
+            UserSort::Status => a.status.label().cmp(b.status.label()),
+            UserSort::LastSeen => a.last_seen_at.cmp(&b.last_seen_at),
+        };
+        let order = by_column.then_with(|| a.email.cmp(&b.email));
+        if descending { order.reverse() } else { order }
+    });
     let (page, per_page) = (page.max(1), per_page.max(1));
     let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
     Ok(Page {

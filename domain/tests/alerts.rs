@@ -1104,3 +1104,80 @@ on_both_databases!(
         );
     }
 );
+
+on_both_databases!(
+    an_appliance_page_shows_its_own_alerts_and_completed_jobs_within_reach,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let t0 = START_MS + 16 * HOUR_MS;
+        at(&w, t0).await;
+        let [east_nas, globex_nas] = &w.appliances;
+        gateway::job(&w.portal, east_nas, &backup("ok", JobState::Success, t0, t0))
+            .await
+            .unwrap();
+        gateway::job(&w.portal, globex_nas, &backup("bad", JobState::Error, t0, t0))
+            .await
+            .unwrap();
+        at(&w, t0 + HOUR_MS).await;
+
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let globex_alerts = center::of_appliance(&mut conn, &w.root, globex_nas.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            globex_alerts
+                .iter()
+                .map(|a| (a.kind, a.asset_id))
+                .collect::<Vec<_>>(),
+            vec![(AlertKind::BackupFailed, Some(w.assets[1]))]
+        );
+        assert!(
+            center::of_appliance(&mut conn, &w.root, east_nas.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "another appliance's alert is not listed"
+        );
+
+        let now = w.portal.now();
+        let days = |list: Vec<model::alerts::DayCount>| {
+            assert_eq!(list.len(), DASHBOARD_DAYS as usize);
+            list.iter()
+                .fold((0, 0), |(s, m), d| (s + d.success, m + d.missed))
+        };
+        let globex = dashboard::appliance_completed_per_day(&mut conn, &w.root, globex_nas.id, now)
+            .await
+            .unwrap();
+        assert_eq!(days(globex), (0, 1));
+        let east = dashboard::appliance_completed_per_day(&mut conn, &w.root, east_nas.id, now)
+            .await
+            .unwrap();
+        assert_eq!(days(east), (1, 0));
+
+        // East's Monitor reaches East's appliance only; a user of another instance neither.
+        drop(conn);
+        let monitor = east_monitor(&w).await;
+        let mut other_conn = w.portal.db.pool.acquire().await.unwrap();
+        let other = instances::insert(&mut other_conn, "other", "Other", 0)
+            .await
+            .unwrap();
+        drop(other_conn);
+        let stranger = viewer(&w.portal, other.id, "root@other.example", Role::Superuser, true).await;
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert!(
+            center::of_appliance(&mut conn, &monitor, east_nas.id)
+                .await
+                .is_ok()
+        );
+        for (who, appliance) in [(&monitor, globex_nas.id), (&stranger, east_nas.id)] {
+            assert_eq!(
+                rejected(center::of_appliance(&mut conn, who, appliance).await),
+                AppError::not_found("Appliance")
+            );
+            assert_eq!(
+                rejected(dashboard::appliance_completed_per_day(&mut conn, who, appliance, now).await),
+                AppError::not_found("Appliance")
+            );
+        }
+    }
+);

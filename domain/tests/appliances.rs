@@ -10,7 +10,7 @@ use domain::appliances::{assets, commands, gateway, jobs, policies, recent_jobs,
 use domain::testkit::{self, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations};
 use model::appliance::views::{ApplianceFilter, ApplianceSort, CommandStatus};
-use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState, Storage};
+use model::appliance::{AssetInfo, Command, JobInfo, JobKind, JobProgress, JobState, Storage};
 use model::jobs::{JobSort, RecentJobFilter, ScheduleSort};
 use model::live::{LiveEvent, LiveFrame};
 use model::policy::{Frequency, Policy, Retention, Schedule};
@@ -1261,6 +1261,136 @@ on_both_databases!(
             list(containing("nas-1"), now).await.total,
             0,
             "not by its old one"
+        );
+    }
+);
+
+fn daily_policy() -> Policy {
+    Policy {
+        schedule: Schedule {
+            frequency: Frequency::Daily,
+            exclude_weekends: false,
+            start_date: "2025-12-01".into(),
+            start_time: "01:00".into(),
+        },
+        retention: Retention::default(),
+        enabled: true,
+    }
+}
+
+on_both_databases!(
+    assets_are_removed_in_bulk_across_appliances_except_those_with_a_policy,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let docs = asset_id(&w).await;
+        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM appliances WHERE id = $1")
+            .bind(w.who.id)
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let (_, nas2) = register(&w.portal, &w.root, org, "nas-2").await;
+        let reported =
+            [("p1", "Photos", None), ("m1", "Mail", Some(daily_policy()))].map(|(id, name, policy)| {
+                AssetInfo {
+                    id: id.into(),
+                    name: name.into(),
+                    path: format!("/srv/{id}"),
+                    policy,
+                }
+            });
+        gateway::inventory(&w.portal, &nas2, &reported, &[], &[])
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let on_nas2 = assets::AssetQuery {
+            per_page: 50,
+            appliance_contains: Some("S-2".into()),
+            ..Default::default()
+        };
+        let listed = assets::list(&mut conn, &w.root, &on_nas2, w.portal.now())
+            .await
+            .unwrap();
+        let id_of = |name: &str| listed.items.iter().find(|a| a.name == name).unwrap().id;
+        assert_eq!(listed.total, 2, "the Appliance filter keeps nas-2's assets");
+        let (photos, mail) = (id_of("Photos"), id_of("Mail"));
+        let nas2_schedules = policies::schedules(
+            &mut conn,
+            &w.root,
+            &model::jobs::ScheduleFilter {
+                appliance_id: Some(nas2.id),
+                ..Default::default()
+            },
+            (ScheduleSort::NextRun, false),
+            1,
+            50,
+            w.portal.now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            nas2_schedules
+                .items
+                .iter()
+                .map(|s| s.asset_name.as_str())
+                .collect::<Vec<_>>(),
+            ["Mail"]
+        );
+        drop(conn);
+
+        let manage = viewer(&w.portal, w.root.instance_id, "manage@acme.example", Role::Manage).await;
+        let everything = [docs, photos, mail, 999_999];
+        assert_eq!(
+            rejected(commands::remove_assets(&w.portal, &manage, &everything, "DELETE", &client).await),
+            AppError::Forbidden
+        );
+        let wrong_word =
+            rejected(commands::remove_assets(&w.portal, &w.root, &everything, "yes", &client).await);
+        assert_eq!(wrong_word.field(), Some("confirmation"));
+        let nothing = rejected(commands::remove_assets(&w.portal, &w.root, &[], "DELETE", &client).await);
+        assert_eq!(nothing.field(), Some("asset_ids"));
+        let mut other_conn = w.portal.db.pool.acquire().await.unwrap();
+        let other = instances::insert(&mut other_conn, "other", "Other", 0)
+            .await
+            .unwrap();
+        drop(other_conn);
+        let stranger = viewer(&w.portal, other.id, "root@other.example", Role::Superuser).await;
+        let foreign = commands::remove_assets(&w.portal, &stranger, &[docs], "DELETE", &client)
+            .await
+            .unwrap();
+        assert_eq!(foreign.queued, 0);
+        assert_eq!(foreign.refused, [format!("Asset {docs} was not found.")]);
+
+        let outcome = commands::remove_assets(&w.portal, &w.root, &everything, "DELETE", &client)
+            .await
+            .unwrap();
+        assert_eq!(outcome.queued, 2);
+        assert_eq!(outcome.refused.len(), 2, "{:?}", outcome.refused);
+        assert!(
+            outcome.refused[0].starts_with("Mail has a backup policy"),
+            "{:?}",
+            outcome.refused
+        );
+        assert_eq!(outcome.refused[1], "Asset 999999 was not found.");
+        let single = rejected(commands::remove_asset(&w.portal, &w.root, mail, "DELETE", &client).await);
+        assert!(matches!(single, AppError::Conflict { .. }), "{single:?}");
+
+        let removed = |taken: Vec<(i64, Command)>| {
+            taken
+                .into_iter()
+                .map(|(_, c)| match c {
+                    Command::RemoveAsset { asset_id } => asset_id,
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            removed(gateway::take_pending(&w.portal, &w.who).await.unwrap()),
+            ["a1"]
+        );
+        assert_eq!(
+            removed(gateway::take_pending(&w.portal, &nas2).await.unwrap()),
+            ["p1"]
         );
     }
 );

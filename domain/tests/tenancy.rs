@@ -10,6 +10,7 @@ use domain::{
     ClientInfo, DomainError, Portal, audit, instances, on_both_databases, organizations, scopes, sessions,
     user_admin,
 };
+use model::lists::UserSort;
 use model::tenancy::{AuditQuery, OrgQuery, UserAccess};
 use model::{AppError, Role};
 
@@ -448,3 +449,39 @@ async fn set_global(portal: &Portal, viewer: &mut Viewer) {
         .unwrap();
     viewer.global_scope = true;
 }
+
+on_both_databases!(
+    the_users_list_sorts_by_each_column_before_paging,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let p = &w.portal;
+        let i = w.root.instance_id;
+        user(p, i, "carol@acme.example", Role::Admin, &[w.scope_a]).await;
+        user(p, i, "alice@acme.example", Role::Manage, &[w.scope_b]).await;
+        user(p, i, "bob@acme.example", Role::Monitor, &[w.scope_a]).await;
+        let mut conn = p.db.pool.acquire().await.unwrap();
+        let mut emails = async |sort, descending, page, per_page| {
+            user_admin::page(&mut conn, &w.root, (sort, descending), page, per_page)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|u| u.email.split('@').next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            emails(UserSort::Email, false, 1, 50).await,
+            ["alice", "bob", "carol", "root"]
+        );
+        assert_eq!(emails(UserSort::Email, true, 2, 3).await, ["alice"]);
+        assert_eq!(
+            emails(UserSort::Role, false, 1, 50).await,
+            ["bob", "alice", "carol", "root"]
+        );
+        assert_eq!(
+            emails(UserSort::Role, true, 1, 2).await,
+            ["root", "carol"],
+            "sorted before the page is cut"
+        );
+    }
+);

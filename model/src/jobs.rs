@@ -95,6 +95,8 @@ pub struct ScheduleView {
 pub struct ScheduleFilter {
     pub scope_id: Option<i64>,
     pub organization_id: Option<i64>,
+    /// Only this appliance's (its page's Scheduled tab).
+    pub appliance_id: Option<i64>,
     /// Case-insensitive "contains" on the appliance name.
     pub appliance: Option<String>,
     /// Case-insensitive "contains" on the job name.

@@ -190,6 +190,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 pub struct SchedulesQuery {
     pub scope_id: Option<i64>,
     pub organization_id: Option<i64>,
+    pub appliance_id: Option<i64>,
     pub appliance: Option<String>,
     pub job_name: Option<String>,
     /// `Some(true)`: running only; `Some(false)`: idle only.
@@ -211,6 +212,7 @@ impl SchedulesQuery {
         SchedulesQuery {
             scope_id: url.id("scope"),
             organization_id: url.id("organization"),
+            appliance_id: url.id("appliance_id"),
             appliance: url.text("appliance"),
             job_name: url.text("job_name"),
             running: match url.text("status").as_deref() {
@@ -232,6 +234,7 @@ impl SchedulesQuery {
         ScheduleFilter {
             scope_id: self.scope_id,
             organization_id: self.organization_id,
+            appliance_id: self.appliance_id,
             appliance: self.appliance.clone(),
             job_name: self.job_name.clone(),
             running: self.running,
@@ -292,6 +295,8 @@ pub struct AssetsQuery {
     pub appliance_id: Option<i64>,
     pub organization_id: Option<i64>,
     pub name: Option<String>,
+    /// "Contains" on the appliance's name.
+    pub appliance_name: Option<String>,
     /// Only assets whose Recent backups strip shows a failed or missed backup.
     pub recent_failures: bool,
     pub sort: AssetSort,
@@ -373,6 +378,7 @@ impl AssetsQuery {
             appliance_id: url.id("appliance"),
             organization_id: url.id("organization"),
             name: url.text("name"),
+            appliance_name: url.text("appliance_name"),
             recent_failures: url.flag("failures").unwrap_or(false),
             sort: url.text("sort").map(|s| AssetSort::parse(&s)).unwrap_or_default(),
             descending: url.flag("desc").unwrap_or(false),
@@ -389,8 +395,41 @@ impl AssetsQuery {
 /// Settings → Users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsersQuery {
+    pub sort: UserSort,
+    pub descending: bool,
     pub page: u32,
     pub per_page: u32,
+}
+
+/// The columns Settings → Users sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserSort {
+    #[default]
+    Email,
+    Role,
+    Status,
+    LastSeen,
+}
+
+impl UserSort {
+    pub fn parse(text: &str) -> UserSort {
+        match text {
+            "role" => UserSort::Role,
+            "status" => UserSort::Status,
+            "last_seen" => UserSort::LastSeen,
+            _ => UserSort::Email,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserSort::Email => "email",
+            UserSort::Role => "role",
+            UserSort::Status => "status",
+            UserSort::LastSeen => "last_seen",
+        }
+    }
 }
 
 impl Default for UsersQuery {
@@ -402,6 +441,8 @@ impl Default for UsersQuery {
 impl UsersQuery {
     pub fn from_url(url: &impl UrlParams) -> Self {
         UsersQuery {
+            sort: url.text("sort").map(|s| UserSort::parse(&s)).unwrap_or_default(),
+            descending: url.flag("desc").unwrap_or(false),
             page: url.page(),
             per_page: url.page_size(DEFAULT_PAGE_SIZE),
         }

@@ -77,6 +77,15 @@ async fn dismiss(action: Action, dismissal: Dismissal) -> Result<u64, AppError> 
         .map_err(to_app_error)
 }
 
+/// Signed in (View): the active alerts of an appliance and its assets, newest first.
+#[server(prefix = "/api", endpoint = "alerts/of-appliance")]
+pub async fn appliance_alerts(appliance_id: i64) -> Result<Vec<AlertView>, AppError> {
+    let viewer = viewer(Action::View)?;
+    center::of_appliance(&mut *conn().await?, &viewer, appliance_id)
+        .await
+        .map_err(to_app_error)
+}
+
 /// Manage and up: dismiss one alert.
 #[server(prefix = "/api", endpoint = "alerts/dismiss")]
 pub async fn dismiss_alert(id: i64) -> Result<u64, AppError> {

@@ -14,6 +14,7 @@ use crate::components::{ErrorBox, Icon, LocalTime, Modal, action_error, href_wit
 use crate::live::use_live;
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker, initial_choice};
+use crate::protect::AssetDrawer;
 
 /// The bell: the number of unresolved alerts the user may see; opens and closes the panel.
 ///
@@ -25,6 +26,8 @@ pub fn AlertBell() -> impl IntoView {
     let live = use_live();
     let AlertPanelOpen(open) = expect_context::<AlertPanelOpen>();
     let count = Resource::new(move || live.alerts.get(), |_| alert_count());
+    let drawer = RwSignal::new(None::<i64>);
+    provide_context(AssetOfAlert(drawer));
     view! {
         <Transition fallback=move || view! { <BellButton number=None open /> }>
             {move || count.get().map(|result| view! { <BellButton number=result.ok() open /> })}
@@ -32,8 +35,13 @@ pub fn AlertBell() -> impl IntoView {
         <Show when=move || open.get()>
             <AlertPanel />
         </Show>
+        {move || drawer.get().map(|asset_id| view! { <AssetDrawer asset_id on_close=move || drawer.set(None) /> })}
     }
 }
+
+/// The asset whose drawer an alert opened (the panel closes for it).
+#[derive(Clone, Copy)]
+struct AssetOfAlert(RwSignal<Option<i64>>);
 
 #[component]
 fn BellButton(number: Option<i64>, open: RwSignal<bool>) -> impl IntoView {
@@ -268,6 +276,14 @@ fn Members(kind: AlertKind, organization_id: i64, powers: Powers, dismissals: Di
 #[component]
 fn Alert(alert: AlertView, powers: Powers, dismissals: Dismissals) -> impl IntoView {
     let id = alert.id;
+    let AlertPanelOpen(panel) = expect_context::<AlertPanelOpen>();
+    let drawer = use_context::<AssetOfAlert>();
+    let open_drawer = move |asset_id: i64| {
+        if let Some(AssetOfAlert(drawer)) = drawer {
+            panel.set(false);
+            drawer.set(Some(asset_id));
+        }
+    };
     let appliance_link = alert.appliance_id.map(|a| format!("/protect/appliances/{a}"));
     view! {
         <div class="alert" data-alert=id data-severity=format!("{:?}", alert.severity).to_lowercase()>
@@ -281,8 +297,8 @@ fn Alert(alert: AlertView, powers: Powers, dismissals: Dismissals) -> impl IntoV
                 {alert.appliance_name.clone().zip(appliance_link.clone()).map(|(name, href)| view! {
                     " · Appliance " <a href=href>{name}</a>
                 })}
-                {alert.asset_name.clone().zip(alert.appliance_id).map(|(name, appliance)| view! {
-                    " · Asset " <a href=format!("/protect/assets?appliance={appliance}")>{name}</a>
+                {alert.asset_name.clone().zip(alert.asset_id).map(|(name, asset_id)| view! {
+                    " · Asset " <button type="button" class="link" on:click=move |_| open_drawer(asset_id)>{name}</button>
                 })}
             </p>
             {powers.dismiss_one.then(|| view! {

@@ -203,7 +203,7 @@ const AXIS: i64 = 20;
 
 /// Success and Missed per day as grouped bars; the legend hides or shows each series.
 #[component]
-fn CompletedChart(days: Vec<DayCount>) -> impl IntoView {
+pub fn CompletedChart(days: Vec<DayCount>) -> impl IntoView {
     let show_success = RwSignal::new(true);
     let show_missed = RwSignal::new(true);
     let highest = days

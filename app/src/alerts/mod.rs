@@ -8,7 +8,7 @@ mod settings;
 use leptos::prelude::RwSignal;
 
 pub use center::AlertBell;
-pub use dashboard::DashboardPage;
+pub use dashboard::{CompletedChart, DashboardPage};
 pub use settings::{AlarmSettingsPage, AlertSettingsPage};
 
 /// Whether the Notifications panel is open; the bell and the Dashboard's Alerts tile open it.

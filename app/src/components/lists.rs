@@ -71,6 +71,33 @@ pub fn sort_header(
     view! { <th aria-sort=order><a href=href>{label}" "{arrow}</a></th> }
 }
 
+/// A column header of a list held and sorted in the browser: a click sorts by `key`, a second
+/// click reverses; `order` holds the column and whether it runs descending.
+pub fn sort_button<K>(order: RwSignal<(K, bool)>, key: K, label: &'static str) -> impl IntoView + use<K>
+where
+    K: Copy + PartialEq + Send + Sync + 'static,
+{
+    let sorted = move || order.with(|(k, _)| *k == key);
+    let descending = move || order.with(|(_, d)| *d);
+    let aria = move || sorted().then(|| if descending() { "descending" } else { "ascending" });
+    let arrow = move || {
+        sorted().then(|| {
+            icon(if descending() {
+                Icon::ArrowDown
+            } else {
+                Icon::ArrowUp
+            })
+        })
+    };
+    let click = move |_| {
+        order.update(|(k, d)| {
+            *d = *k == key && !*d;
+            *k = key;
+        })
+    };
+    view! { <th aria-sort=aria><button type="button" class="link sort" on:click=click>{label}" "{arrow}</button></th> }
+}
+
 /// "Page N of M" with previous/next links that keep the other parameters. With `capped_at`,
 /// a total beyond it reads "more than N" (the list stopped counting there).
 #[component]
@@ -159,7 +186,7 @@ where
 
 /// A list's filters: a GET form, so the filters live in the URL, with its Apply button.
 #[component]
-pub fn FilterForm(action: &'static str, children: Children) -> impl IntoView {
+pub fn FilterForm(#[prop(into)] action: String, children: Children) -> impl IntoView {
     view! {
         <Form method="GET" action=action attr:class="filters">
             {children()}

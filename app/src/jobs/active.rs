@@ -11,7 +11,7 @@ use model::lists::{DEFAULT_PAGE_SIZE, UrlParams};
 
 use super::api::list_active_jobs;
 use super::recent::job_name;
-use super::{JobLog, JobTable, JobsTabs};
+use super::{JobLog, JobTable, JobsTabs, newest_first, sort_jobs};
 use crate::components::{
     ErrorBox, FilterForm, Loading, Pager, contains_filter, current_params, select_option,
 };
@@ -61,6 +61,7 @@ pub fn ActiveJobsPage() -> impl IntoView {
     let query = use_query_map();
     let fetched = Resource::new(move || live.refetch.get(), |_| list_active_jobs());
     let filter = Memo::new(move |_| query.with(ActiveFilter::from_query));
+    let order = newest_first();
     let per_page = move || query.with(|q| (|key: &str| q.get(key)).page_size(DEFAULT_PAGE_SIZE) as usize);
     let page = move || {
         query.with(|q| {
@@ -83,7 +84,9 @@ pub fn ActiveJobsPage() -> impl IntoView {
             j.ended_at.is_none_or(|end| end > newest_end - RECENTLY_ENDED_MS)
         });
         let filter = filter.get();
-        jobs.into_iter().filter(|j| filter.keeps(j)).collect::<Vec<_>>()
+        let mut kept = jobs.into_iter().filter(|j| filter.keeps(j)).collect::<Vec<_>>();
+        sort_jobs(&mut kept, order.get());
+        kept
     });
     let shown = Signal::derive(move || {
         let skip = (page() - 1) * per_page();
@@ -103,7 +106,7 @@ pub fn ActiveJobsPage() -> impl IntoView {
             {move || fetched.get().map(|result| match result {
                 Ok(_) => view! {
                     <Show when=move || !all.with(Vec::is_empty) fallback=|| view! { <p class="empty">"No job is running."</p> }>
-                        <JobTable jobs=shown open_log show_appliance=true />
+                        <JobTable jobs=shown open_log show_appliance=true order />
                         {move || {
                             let total = all.with(Vec::len);
                             let pages = total.div_ceil(per_page()).max(1) as u32;

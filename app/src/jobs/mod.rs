@@ -9,7 +9,7 @@ mod widgets;
 pub use active::ActiveJobsPage;
 pub use recent::RecentJobsPage;
 pub use scheduled::ScheduledJobsPage;
-pub use widgets::{JobLog, JobTable, ProgressBar, run_time, state_badge};
+pub use widgets::{JobLog, JobOrder, JobTable, ProgressBar, newest_first, run_time, sort_jobs, state_badge};
 
 use leptos::prelude::*;
 

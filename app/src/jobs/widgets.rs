@@ -5,9 +5,12 @@ use model::Action;
 use model::appliance::JobState;
 use model::appliance::views::JobView;
 use model::auth::SessionView;
+use model::jobs::JobSort;
 
 use super::api::{CancelJob, job_log};
-use crate::components::{ErrorBox, Loading, Modal, action_error, format_bytes, format_duration, format_time};
+use crate::components::{
+    ErrorBox, Loading, Modal, action_error, format_bytes, format_duration, format_time, sort_button,
+};
 use crate::live::use_live;
 
 /// Percent, bytes, rate and ETA of a job; `role=progressbar` carries the percent.
@@ -63,14 +66,52 @@ pub fn run_time(job: &JobView) -> Option<String> {
         .map(|end| format_duration(((end - job.started_at).max(0) / 1000) as u64))
 }
 
-/// Jobs, newest first, with Cancel for running ones (Manage and above) and a Log button that
-/// sets `open_log` (the caller shows [`JobLog`], so it stays open while the table refreshes).
+/// How a job list held in the browser is ordered: the column and whether it runs descending.
+pub type JobOrder = RwSignal<(JobSort, bool)>;
+
+/// The order job lists start in: newest first.
+pub fn newest_first() -> JobOrder {
+    RwSignal::new((JobSort::Started, true))
+}
+
+/// Sorts `jobs` by the column (ties newest first); a running job's duration counts as the
+/// longest.
+pub fn sort_jobs(jobs: &mut [JobView], (sort, descending): (JobSort, bool)) {
+    jobs.sort_by(|a, b| {
+        let duration = |j: &JobView| j.ended_at.map_or(i64::MAX, |end| end - j.started_at);
+        let by_column = match sort {
+            JobSort::Started => a.started_at.cmp(&b.started_at),
+            JobSort::Appliance => a.appliance_name.cmp(&b.appliance_name),
+            JobSort::Asset => a.asset_name.cmp(&b.asset_name),
+            JobSort::Status => a.state.label().cmp(b.state.label()),
+            JobSort::Type => a.kind.label().cmp(b.kind.label()),
+            JobSort::Duration => duration(a).cmp(&duration(b)),
+        };
+        let order = if descending {
+            by_column.reverse()
+        } else {
+            by_column
+        };
+        order
+            .then_with(|| b.started_at.cmp(&a.started_at))
+            .then_with(|| b.id.cmp(&a.id))
+    });
+}
+
+/// Jobs with Cancel for running ones (Manage and above) and a Log button that sets `open_log`
+/// (the caller shows [`JobLog`], so it stays open while the table refreshes). With `order`, the
+/// headers sort (the caller sorts `jobs` by it with [`sort_jobs`]).
 #[component]
 pub fn JobTable(
     jobs: Signal<Vec<JobView>>,
     open_log: RwSignal<Option<i64>>,
     #[prop(optional)] show_appliance: bool,
+    #[prop(optional)] order: Option<JobOrder>,
 ) -> impl IntoView {
+    let header = move |sort: JobSort, label: &'static str| match order {
+        Some(order) => sort_button(order, sort, label).into_any(),
+        None => view! { <th>{label}</th> }.into_any(),
+    };
     let may_cancel = use_context::<SessionView>().is_some_and(|s| s.role.can(Action::CancelJob));
     let cancel = ServerAction::<CancelJob>::new();
     // The job whose Cancel asks for confirmation (kept outside the rows, which progress rebuilds).
@@ -80,9 +121,9 @@ pub fn JobTable(
         <div class="table-wrap">
             <table class="list jobs">
                 <thead><tr>
-                    {show_appliance.then(|| view! { <th>"Appliance"</th><th>"Organization"</th> })}
-                    <th>"Asset"</th><th>"Type"</th><th>"Status"</th><th>"Progress"</th>
-                    <th>"Started"</th><th>"Duration"</th><th></th>
+                    {show_appliance.then(|| view! { {header(JobSort::Appliance, "Appliance")}<th>"Organization"</th> })}
+                    {header(JobSort::Asset, "Asset")}{header(JobSort::Type, "Type")}{header(JobSort::Status, "Status")}
+                    <th>"Progress"</th>{header(JobSort::Started, "Started")}{header(JobSort::Duration, "Duration")}<th></th>
                 </tr></thead>
                 <tbody>
                     <For each=move || jobs.get() key=|j| (j.id, j.state, j.progress.bytes_done, j.progress.percent.to_bits()) let:job>

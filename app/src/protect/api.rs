@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 use model::AppError;
+use model::alerts::DayCount;
 use model::appliance::views::{ApplianceSummary, AssetDetail, AssetView, CommandView, RecoveryPointView};
+use model::jobs::BulkOutcome;
 use model::lists::{AppliancesQuery, AssetsQuery};
 use model::tenancy::Page;
 use serde::{Deserialize, Serialize};
@@ -99,6 +101,7 @@ pub async fn list_assets(#[server(default)] query: AssetsQuery) -> Result<Page<A
         appliance_id: query.appliance_id,
         organization_id: query.organization_id,
         name_contains: query.name,
+        appliance_contains: query.appliance_name,
         recent_failures: query.recent_failures,
         sort: query.sort,
         descending: query.descending,
@@ -187,6 +190,27 @@ pub async fn add_asset(appliance_id: i64, path: String) -> Result<CommandView, A
 pub async fn remove_asset(asset_id: i64, confirmation: String) -> Result<CommandView, AppError> {
     let viewer = viewer(Action::ManageAppliances)?;
     commands::remove_asset(&portal(), &viewer, asset_id, &confirmation, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageAppliances): stop protecting the selected assets, on one appliance or many
+/// (typed DELETE); each refusal names its asset.
+#[server(prefix = "/api", endpoint = "assets/remove-many")]
+pub async fn remove_assets(asset_ids: String, confirmation: String) -> Result<BulkOutcome, AppError> {
+    let viewer = viewer(Action::ManageAppliances)?;
+    let ids = super::policy_api::parse_ids(&asset_ids)?;
+    commands::remove_assets(&portal(), &viewer, &ids, &confirmation, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (View): an appliance's finished jobs per UTC day, the last 13 days.
+#[server(prefix = "/api", endpoint = "appliances/completed-jobs")]
+pub async fn completed_jobs(appliance_id: i64) -> Result<Vec<DayCount>, AppError> {
+    let viewer = viewer(Action::View)?;
+    let now = portal().now();
+    domain::dashboard::appliance_completed_per_day(&mut *conn().await?, &viewer, appliance_id, now)
         .await
         .map_err(to_app_error)
 }

@@ -16,13 +16,13 @@ use model::lists::{AssetSort, AssetsQuery};
 use model::policy::{Frequency, Policy, Retention};
 
 use super::ProtectTabs;
-use super::api::list_assets;
+use super::api::{RemoveAssets, list_assets};
 use super::asset_drawer::AssetDrawer;
 use super::health::{HealthLegend, RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use super::policy_api::{RemovePolicy, SetPolicy, SetRetention};
 use crate::components::{
-    DefaultSort, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, action_error,
-    format_bytes, paged_list, sort_header,
+    DefaultSort, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm,
+    action_error, contains_filter, format_bytes, paged_list, sort_header,
 };
 use crate::live::use_live;
 use crate::organizations::ScopeAndOrganizationSelects;
@@ -36,6 +36,7 @@ enum PolicyDialog {
     Set,
     Retention,
     Remove,
+    RemoveAssets,
 }
 
 #[component]
@@ -45,6 +46,7 @@ pub fn AssetsPage() -> impl IntoView {
     let role = use_context::<SessionView>().map(|s| s.role);
     let may_configure = role.is_some_and(|r| r.can(Action::ConfigurePolicies));
     let may_retain = role.is_some_and(|r| r.can(Action::ChangeRetention));
+    let may_remove = role.is_some_and(|r| r.can(Action::ManageAppliances));
     let selection: Selection = RwSignal::new(BTreeMap::new());
     let dialog = RwSignal::new(PolicyDialog::Closed);
     let outcome = RwSignal::new(None::<BulkOutcome>);
@@ -65,13 +67,14 @@ pub fn AssetsPage() -> impl IntoView {
         <div class="page-head"><h1>"Protect"</h1></div>
         <ProtectTabs current="/protect/assets" />
         <Filters />
-        {may_retain.then(|| view! { <SelectionBar selection dialog may_configure /> })}
+        {may_retain.then(|| view! { <SelectionBar selection dialog may_configure may_remove /> })}
         <Outcome outcome />
         {move || match dialog.get() {
             PolicyDialog::Closed => None,
             PolicyDialog::Set => Some(view! { <SetPolicyForm selection dialog done /> }.into_any()),
             PolicyDialog::Retention => Some(view! { <RetentionForm selection dialog done /> }.into_any()),
             PolicyDialog::Remove => Some(view! { <RemovePolicyForm selection dialog done /> }.into_any()),
+            PolicyDialog::RemoveAssets => Some(view! { <RemoveAssetsForm selection dialog done /> }.into_any()),
         }}
         <Transition fallback=Loading>
             {move || assets.get().map(|result| {
@@ -85,7 +88,12 @@ pub fn AssetsPage() -> impl IntoView {
 
 /// "N selected" and the bulk actions.
 #[component]
-fn SelectionBar(selection: Selection, dialog: RwSignal<PolicyDialog>, may_configure: bool) -> impl IntoView {
+fn SelectionBar(
+    selection: Selection,
+    dialog: RwSignal<PolicyDialog>,
+    may_configure: bool,
+    may_remove: bool,
+) -> impl IntoView {
     let count = move || selection.with(|s| s.len());
     let none = move || count() == 0;
     view! {
@@ -96,6 +104,9 @@ fn SelectionBar(selection: Selection, dialog: RwSignal<PolicyDialog>, may_config
                 <button type="button" disabled=none on:click=move |_| dialog.set(PolicyDialog::Remove)>"Remove backup policy"</button>
             })}
             <button type="button" disabled=none on:click=move |_| dialog.set(PolicyDialog::Retention)>"Change retention"</button>
+            {may_remove.then(|| view! {
+                <button type="button" class="danger" disabled=none on:click=move |_| dialog.set(PolicyDialog::RemoveAssets)>"Remove assets"</button>
+            })}
             <button type="button" class="link" disabled=none on:click=move |_| selection.set(BTreeMap::new())>"Clear selection"</button>
         </div>
     }
@@ -271,12 +282,14 @@ fn policy_cell(change: Option<PolicyChange>, policy: Option<Policy>, zone: &str)
     view! { {current}" "{change} }
 }
 
-/// Scope, organization, "name contains" (asset name, path or appliance) and Recent failures;
+/// Scope, organization, "name contains" (asset name, path or appliance), "appliance contains"
+/// and Recent failures;
 /// kept in the URL with the sort order.
 #[component]
 fn Filters() -> impl IntoView {
     let query = use_query_map().get_untracked();
     let name = query.get("name").unwrap_or_default();
+    let appliance_name = query.get("appliance_name").unwrap_or_default();
     let appliance = query.get("appliance");
     let failures = query.get("failures").is_some_and(|v| v == "1");
     let kept = ["sort", "desc"].map(|key| {
@@ -290,6 +303,7 @@ fn Filters() -> impl IntoView {
             {appliance.map(|id| view! { <input type="hidden" name="appliance" value=id /> })}
             {kept}
             <label>"Name" <input type="search" name="name" value=name placeholder="asset, path or appliance…" /></label>
+            {contains_filter("Appliance", "appliance_name", appliance_name)}
             <label class="check" title="A backup failed or was missed in the last 7 days">
                 <input type="checkbox" name="failures" value="1" checked=failures />" Recent failures"
             </label>
@@ -424,6 +438,30 @@ fn RemovePolicyForm(
             <p>{format!("Scheduled backups of {count} asset{} stop; their recovery points stay.", if count == 1 { "" } else { "s" })}</p>
             <ActionForm action=remove>
                 <input type="hidden" name="asset_ids" value=selected_ids(selection) />
+                {action_error(remove.value())}
+                <SubmitOrCancel submit="Remove" danger=true on_cancel=move || dialog.set(PolicyDialog::Closed) />
+            </ActionForm>
+        </Modal>
+    }
+}
+
+/// Removes the selected assets, across appliances, after a typed DELETE (spec portal-a §2.44).
+#[component]
+fn RemoveAssetsForm(
+    selection: Selection,
+    dialog: RwSignal<PolicyDialog>,
+    done: Callback<BulkOutcome>,
+) -> impl IntoView {
+    let remove = ServerAction::<RemoveAssets>::new();
+    follow_outcome(remove, done);
+    let count = selection.with_untracked(|s| s.len());
+    view! {
+        <Modal label="Remove assets" on_close=move || dialog.set(PolicyDialog::Closed)>
+            <h2>{format!("Remove {count} asset{}", if count == 1 { "" } else { "s" })}</h2>
+            <p class="warning">"Their appliances stop protecting them. An asset with a backup policy is refused: remove its policy first. Recovery points stay in the appliances' repositories."</p>
+            <ActionForm action=remove>
+                <input type="hidden" name="asset_ids" value=selected_ids(selection) />
+                <TypeDeleteToConfirm />
                 {action_error(remove.value())}
                 <SubmitOrCancel submit="Remove" danger=true on_cancel=move || dialog.set(PolicyDialog::Closed) />
             </ActionForm>

@@ -1,5 +1,9 @@
-//! An appliance's page: status and storage, its assets (50 per page) with their recovery
-//! points, its jobs with live progress, and the commands sent to it with how they ended.
+//! An appliance's page (spec portal-a §2.28): status, the alert and job tiles with its alerts,
+//! its assets (50 per page, filtered by name, removed in bulk) with their recovery points, its
+//! jobs as Active / Scheduled / Recent tabs, its storage, and the commands sent to it with how
+//! they ended.
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,20 +11,22 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use model::Action;
 use model::appliance::views::{ApplianceSummary, AssetView, CommandStatus, CommandView, LOW_SPACE_PERCENT};
 use model::auth::SessionView;
+use model::jobs::BulkOutcome;
 use model::lists::AssetsQuery;
 
 use super::api::{
-    AddAsset, DeleteAppliance, RemoveAsset, Restore, VerifyNow, get_appliance, list_assets, list_commands,
-    list_recovery_points,
+    AddAsset, DeleteAppliance, RemoveAsset, RemoveAssets, Restore, VerifyNow, get_appliance, list_assets,
+    list_commands, list_recovery_points,
 };
+use super::appliance_panels::{ApplianceJobs, ApplianceOverview, StorageDevices};
+use super::asset_drawer::AssetDrawer;
 use super::copies::{CopyNow, CopyTargetSection};
 use super::health::{RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use crate::components::{
-    ErrorBox, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm, action_error,
-    format_bytes, format_time, load_page, paged_list,
+    ErrorBox, FilterForm, ListText, Loading, Modal, RelativeTime, SubmitOrCancel, TypeDeleteToConfirm,
+    action_error, contains_filter, current_params, format_bytes, format_time, load_page, paged_list,
 };
-use crate::jobs::api::{BackupNow, list_jobs};
-use crate::jobs::{JobLog, JobTable};
+use crate::jobs::api::BackupNow;
 use crate::live::use_live;
 
 #[derive(Clone, PartialEq)]
@@ -29,8 +35,12 @@ enum Dialog {
     AddAsset,
     Restore(AssetView),
     RemoveAsset(AssetView),
+    RemoveSelected,
     DeleteAppliance,
 }
+
+/// The assets ticked on this page: id → name.
+type Selection = RwSignal<BTreeMap<i64, String>>;
 
 #[component]
 pub fn ApplianceDetailPage() -> impl IntoView {
@@ -59,6 +69,10 @@ fn Detail(fetched: ApplianceSummary) -> impl IntoView {
     let appliance = Signal::derive(move || live.appliance(&fetched));
     let dialog = RwSignal::new(Dialog::Closed);
     let last_command = RwSignal::new(None::<CommandView>);
+    let selection: Selection = RwSignal::new(BTreeMap::new());
+    let outcome = RwSignal::new(None::<BulkOutcome>);
+    let drawer = RwSignal::new(None::<i64>);
+    let open_asset = Callback::new(move |asset_id| drawer.set(Some(asset_id)));
     view! {
         <Title text=move || format!("{} · Protect · Backplane", appliance.with(|a| a.name.clone())) />
         <p><a href="/protect">"← Protect"</a></p>
@@ -72,18 +86,23 @@ fn Detail(fetched: ApplianceSummary) -> impl IntoView {
             </div>
         </div>
         <Facts appliance />
+        <ApplianceOverview appliance_id open_asset />
         <CommandFeedback last_command />
+        <BulkFeedback outcome />
         {move || match dialog.get() {
             Dialog::Closed => None,
             Dialog::AddAsset => Some(view! { <AddAssetForm appliance_id dialog last_command /> }.into_any()),
             Dialog::Restore(asset) => Some(view! { <RestoreForm asset dialog last_command /> }.into_any()),
             Dialog::RemoveAsset(asset) => Some(view! { <RemoveAssetForm asset dialog last_command /> }.into_any()),
+            Dialog::RemoveSelected => Some(view! { <RemoveSelectedForm selection dialog outcome /> }.into_any()),
             Dialog::DeleteAppliance => Some(view! { <DeleteApplianceForm appliance_id dialog /> }.into_any()),
         }}
-        <Assets appliance_id may_back_up may_manage dialog last_command />
+        <Assets appliance_id may_back_up may_manage dialog last_command selection open_asset />
+        <ApplianceJobs appliance_id />
         <CopyTargetSection appliance_id may_manage last_command />
-        <Jobs appliance_id />
+        <StorageDevices appliance />
         <Commands appliance_id />
+        {move || drawer.get().map(|asset_id| view! { <AssetDrawer asset_id on_close=move || drawer.set(None) /> })}
     }
 }
 
@@ -145,6 +164,8 @@ fn Assets(
     may_manage: bool,
     dialog: RwSignal<Dialog>,
     last_command: RwSignal<Option<CommandView>>,
+    selection: Selection,
+    open_asset: Callback<i64>,
 ) -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
@@ -181,6 +202,8 @@ fn Assets(
             <h2>"Assets"</h2>
             <a href=format!("/protect/assets?appliance={appliance_id}")>"Backup policies of these assets →"</a>
         </div>
+        <AssetNameFilter path=path.clone() />
+        {may_manage.then(|| view! { <AssetSelectionBar selection dialog /> })}
         {action_error(backup.value())}
         {action_error(copy.value())}
         {action_error(test.value())}
@@ -194,15 +217,20 @@ fn Assets(
                 paged_list(result, text, |assets| view! {
                         <div class="table-wrap">
                             <table class="list">
-                                <thead><tr><th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th>"Last backup copy"</th><th>"Last verified"</th><th></th></tr></thead>
+                                <thead><tr>{may_manage.then(|| view! { <th><span class="visually-hidden">"Select"</span></th> })}<th>"Name"</th><th>"Path"</th><th>"Backup policy"</th><th>"Last backup"</th><th>"Recent backups"</th><th>"Recovery points"</th><th>"Last recovery point"</th><th>"Last backup copy"</th><th>"Last verified"</th><th></th></tr></thead>
                                 <tbody>
                                     {assets.into_iter().map(|asset| {
                                         let id = asset.id;
                                         let for_restore = asset.clone();
                                         let for_remove = asset.clone();
+                                        let name = asset.name.clone();
                                         view! {
                                             <tr data-asset=asset.name.clone()>
-                                                <td>{asset.name.clone()}</td>
+                                                {may_manage.then(|| view! { <td>{select_box(selection, id, name.clone())}</td> })}
+                                                <td>
+                                                    <button type="button" class="link" title="Details, jobs and recovery points"
+                                                        on:click=move |_| open_asset.run(id)>{asset.name.clone()}</button>
+                                                </td>
                                                 <td><code>{asset.path.clone()}</code></td>
                                                 <td>{policy_summary(&asset)}</td>
                                                 <td class="last-backup">{last_backup_cell(asset.last_backup)}</td>
@@ -234,7 +262,7 @@ fn Assets(
                                                 </td>
                                             </tr>
                                             {move || (expanded.get() == Some(id)).then(|| view! {
-                                                <tr class="expanded"><td colspan="10"><RecoveryPoints asset_id=id /></td></tr>
+                                                <tr class="expanded"><td colspan="11"><RecoveryPoints asset_id=id /></td></tr>
                                             })}
                                         }
                                     }).collect_view()}
@@ -244,6 +272,66 @@ fn Assets(
                 })
             })}
         </Transition>
+    }
+}
+
+/// The Asset name filter, kept in the URL.
+#[component]
+fn AssetNameFilter(path: String) -> impl IntoView {
+    let current = current_params();
+    view! {
+        <FilterForm action=path>
+            {contains_filter("Asset name", "name", current("name"))}
+        </FilterForm>
+    }
+}
+
+/// "N selected" and Remove.
+#[component]
+fn AssetSelectionBar(selection: Selection, dialog: RwSignal<Dialog>) -> impl IntoView {
+    let count = move || selection.with(BTreeMap::len);
+    view! {
+        <div class="selection-bar" role="toolbar" aria-label="Selected assets">
+            <span data-testid="selected-count">{move || format!("{} selected", count())}</span>
+            <button type="button" class="danger" disabled=move || count() == 0
+                on:click=move |_| dialog.set(Dialog::RemoveSelected)>"Remove"</button>
+            <button type="button" class="link" disabled=move || count() == 0
+                on:click=move |_| selection.set(BTreeMap::new())>"Clear selection"</button>
+        </div>
+    }
+}
+
+fn select_box(selection: Selection, id: i64, name: String) -> impl IntoView {
+    let label = format!("Select {name}");
+    view! {
+        <input type="checkbox" aria-label=label prop:checked=move || selection.with(|s| s.contains_key(&id))
+            on:change=move |ev| {
+                let on = event_target_checked(&ev);
+                selection.update(|s| {
+                    if on {
+                        s.insert(id, name.clone());
+                    } else {
+                        s.remove(&id);
+                    }
+                });
+            } />
+    }
+}
+
+/// What the last bulk removal did: how many went to the appliance, and each refusal.
+#[component]
+fn BulkFeedback(outcome: RwSignal<Option<BulkOutcome>>) -> impl IntoView {
+    move || {
+        let outcome = outcome.get()?;
+        let plural = if outcome.queued == 1 { "" } else { "s" };
+        Some(view! {
+            <div class="command-feedback" role="status">
+                <p>{format!("Asked the appliance to remove {} asset{plural}; the list follows its answer.", outcome.queued)}</p>
+                {(!outcome.refused.is_empty()).then(|| view! {
+                    <ul class="error">{outcome.refused.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
+                })}
+            </div>
+        })
     }
 }
 
@@ -416,6 +504,38 @@ fn RemoveAssetForm(
 }
 
 #[component]
+fn RemoveSelectedForm(
+    selection: Selection,
+    dialog: RwSignal<Dialog>,
+    outcome: RwSignal<Option<BulkOutcome>>,
+) -> impl IntoView {
+    let remove = ServerAction::<RemoveAssets>::new();
+    Effect::new(move || {
+        if let Some(Ok(result)) = remove.value().get() {
+            outcome.set(Some(result));
+            selection.set(BTreeMap::new());
+            dialog.set(Dialog::Closed);
+        }
+    });
+    let (ids, names) = selection.with_untracked(|s| {
+        let ids = s.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
+        (ids, s.values().cloned().collect::<Vec<_>>().join(", "))
+    });
+    view! {
+        <Modal label="Remove assets" on_close=move || dialog.set(Dialog::Closed)>
+            <h2>"Remove assets"</h2>
+            <p>{format!("The appliance stops protecting: {names}. An asset with a backup policy is refused: remove its policy first. Recovery points stay in the appliance's repository.")}</p>
+            <ActionForm action=remove>
+                <input type="hidden" name="asset_ids" value=ids />
+                <TypeDeleteToConfirm />
+                {action_error(remove.value())}
+                <SubmitOrCancel submit="Remove" danger=true on_cancel=move || dialog.set(Dialog::Closed) />
+            </ActionForm>
+        </Modal>
+    }
+}
+
+#[component]
 fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl IntoView {
     let delete = ServerAction::<DeleteAppliance>::new();
     Effect::new(move || {
@@ -434,30 +554,6 @@ fn DeleteApplianceForm(appliance_id: i64, dialog: RwSignal<Dialog>) -> impl Into
                 <SubmitOrCancel submit="Delete" danger=true on_cancel=move || dialog.set(Dialog::Closed) />
             </ActionForm>
         </Modal>
-    }
-}
-
-#[component]
-fn Jobs(appliance_id: i64) -> impl IntoView {
-    let live = use_live();
-    let fetched = Resource::new(move || live.refetch.get(), move |_| list_jobs(Some(appliance_id)));
-    let jobs = Signal::derive(move || {
-        let fetched = fetched.get().and_then(Result::ok).unwrap_or_default();
-        let mut jobs = live.merge_jobs(fetched, |j| j.appliance_id == appliance_id);
-        jobs.truncate(50);
-        jobs
-    });
-    let open_log = RwSignal::new(None::<i64>);
-    view! {
-        <h2>"Jobs"</h2>
-        <Transition fallback=Loading>
-            {move || fetched.get().map(|_| view! {
-                <Show when=move || !jobs.with(Vec::is_empty) fallback=|| view! { <p class="empty">"No jobs yet."</p> }>
-                    <JobTable jobs open_log />
-                </Show>
-            })}
-        </Transition>
-        {move || open_log.get().map(|job_id| view! { <JobLog job_id on_close=move || open_log.set(None) /> })}
     }
 }
 

@@ -1,6 +1,7 @@
 //! Protect: the appliances that report to this instance, their assets, jobs and commands.
 
 pub mod api;
+mod appliance_panels;
 mod appliances;
 mod asset_drawer;
 mod assets;
@@ -11,6 +12,7 @@ mod organization;
 pub mod policy_api;
 
 pub use appliances::ProtectPage;
+pub use asset_drawer::AssetDrawer;
 pub use assets::AssetsPage;
 pub use detail::ApplianceDetailPage;
 pub use organization::OrganizationPage;

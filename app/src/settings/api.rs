@@ -41,7 +41,8 @@ pub async fn delete_scope(id: i64) -> Result<(), AppError> {
 pub async fn list_users(#[server(default)] query: UsersQuery) -> Result<Page<UserSummary>, AppError> {
     let viewer = viewer(Action::ManageUsers)?;
     let per_page = query.page_size()?;
-    domain::user_admin::page(&mut *conn().await?, &viewer, query.page, per_page)
+    let order = (query.sort, query.descending);
+    domain::user_admin::page(&mut *conn().await?, &viewer, order, query.page, per_page)
         .await
         .map_err(to_app_error)
 }

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use model::auth::SessionView;
-use model::lists::UsersQuery;
+use model::lists::{UserSort, UsersQuery};
 use model::tenancy::{Scope, UserState, UserSummary};
 use model::{Action, Role};
 
@@ -9,7 +9,8 @@ use super::api::{
     InviteUser, ResendActivation, ResetUser2fa, SetUserEnabled, SetUserPassword, UpdateUserAccess, list_users,
 };
 use crate::components::{
-    ListText, Loading, Modal, NewPasswordFields, SubmitOrCancel, action_error, format_time, paged_list,
+    DefaultSort, ListText, Loading, Modal, NewPasswordFields, SubmitOrCancel, action_error, format_time,
+    paged_list, sort_header,
 };
 use crate::organizations::api::list_scopes;
 
@@ -70,6 +71,19 @@ pub fn UsersPage() -> impl IntoView {
         |(_, q)| list_users(UsersQuery::from_url(&|key: &str| q.get(key))),
     );
     let scopes = Resource::new(|| (), |_| list_scopes());
+    let header = move |sort: UserSort, label| {
+        let by_email = DefaultSort {
+            key: UserSort::Email.as_str(),
+            descending: false,
+        };
+        sort_header(
+            "/settings/users",
+            &query.get_untracked(),
+            by_email,
+            sort.as_str(),
+            label,
+        )
+    };
     Effect::new(move || {
         let saved = matches!(actions.invite.value().get(), Some(Ok(())))
             || matches!(actions.access.value().get(), Some(Ok(())))
@@ -104,7 +118,11 @@ pub fn UsersPage() -> impl IntoView {
                 paged_list(result, text, |users| view! {
                     <div class="table-wrap">
                         <table class="list">
-                            <thead><tr><th>"Email"</th><th>"Role"</th><th>"Scopes"</th><th>"Status"</th><th>"Last seen"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                            <thead><tr>
+                                {header(UserSort::Email, "Email")}{header(UserSort::Role, "Role")}<th>"Scopes"</th>
+                                {header(UserSort::Status, "Status")}{header(UserSort::LastSeen, "Last seen")}
+                                <th><span class="sr-only">"Actions"</span></th>
+                            </tr></thead>
                             <tbody>
                                 {users.into_iter().map(|user| view! { <UserRow user may_manage_superusers actions dialog /> }).collect_view()}
                             </tbody>

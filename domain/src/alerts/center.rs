@@ -173,6 +173,30 @@ pub async fn members(
     Ok(rows.into_iter().filter_map(AlertRow::into_view).collect())
 }
 
+/// The most alerts the appliance page lists.
+pub const APPLIANCE_LIST_LIMIT: i64 = 500;
+
+/// The active alerts of an appliance and of its assets, newest first (the appliance page's
+/// Appliance alerts, spec portal-a §2.28); "not found" for an appliance the viewer may not see.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id, appliance_id = appliance_id))]
+pub async fn of_appliance(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    appliance_id: i64,
+) -> DomainResult<Vec<AlertView>> {
+    crate::appliances::views::get(&mut *conn, viewer, appliance_id).await?;
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} WHERE {} AND a.appliance_id = $1 ORDER BY a.raised_at DESC, a.id DESC LIMIT $2",
+        visible_active(viewer, &AlertFilter::default())
+    );
+    let rows: Vec<AlertRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(appliance_id)
+        .bind(APPLIANCE_LIST_LIMIT)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(AlertRow::into_view).collect())
+}
+
 /// What a dismissal covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dismissal {

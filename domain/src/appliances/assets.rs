@@ -148,6 +148,8 @@ pub struct AssetQuery {
     pub appliance_id: Option<i64>,
     pub organization_id: Option<i64>,
     pub name_contains: Option<String>,
+    /// "Contains" on the appliance's name, ignoring case.
+    pub appliance_contains: Option<String>,
     /// Only assets whose strip shows a failed or missed backup.
     pub recent_failures: bool,
     pub sort: AssetSort,
@@ -178,6 +180,9 @@ fn list_conditions(visible_appliances: &str, drive: Drive, query: &AssetQuery, n
     }
     if let Some(pattern) = contains_pattern(query.name_contains.as_deref()) {
         c.with("s.search_text LIKE ? ESCAPE '\\'", Bind::Text(pattern));
+    }
+    if let Some(pattern) = contains_pattern(query.appliance_contains.as_deref()) {
+        c.with("LOWER(s.appliance_name) LIKE ? ESCAPE '\\'", Bind::Text(pattern));
     }
     if query.recent_failures {
         c.with("s.failures_shown_until > ?", Bind::Int(now));

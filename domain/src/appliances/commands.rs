@@ -3,11 +3,13 @@
 //! done or error, which the portal shows where the user asked.
 
 use model::appliance::Command;
-use model::appliance::views::{CommandStatus, CommandView};
+use model::appliance::views::{AssetView, CommandStatus, CommandView};
+use model::jobs::BulkOutcome;
 use model::live::LiveEvent;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
+use super::policies::check_selection;
 use super::{assets, jobs, views};
 use crate::access::Viewer;
 use crate::secrets::random_token;
@@ -359,6 +361,24 @@ fn confirmed(confirmation: &str) -> Result<(), AppError> {
     }
 }
 
+/// Why `asset` may not be removed now, naming it (spec portal-a §2.34: no portal backup
+/// policy, nothing running), or `None`.
+async fn removal_refused(portal: &Portal, asset: &AssetView) -> DomainResult<Option<String>> {
+    if asset.policy.is_some() || asset.policy_pending() {
+        return Ok(Some(format!(
+            "{} has a backup policy; remove the policy first (Protect → Assets → Remove backup policy).",
+            asset.name
+        )));
+    }
+    if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
+        return Ok(Some(format!(
+            "A job is running on {}; cancel it or wait for it to finish.",
+            asset.name
+        )));
+    }
+    Ok(None)
+}
+
 #[tracing::instrument(skip_all, fields(user_id = viewer.user_id, asset_id = asset_id))]
 pub async fn remove_asset(
     portal: &Portal,
@@ -370,17 +390,51 @@ pub async fn remove_asset(
     viewer.require(Action::ManageAppliances)?;
     confirmed(confirmation)?;
     let asset = assets::get(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await?;
-    if running_job_on(portal, asset.appliance_id, &asset.external_id).await? {
-        return Err(AppError::conflict(format!(
-            "A job is running on {}; cancel it or wait for it to finish.",
-            asset.name
-        ))
-        .into());
+    if let Some(reason) = removal_refused(portal, &asset).await? {
+        return Err(AppError::conflict(reason).into());
     }
     let command = Command::RemoveAsset {
         asset_id: asset.external_id,
     };
     enqueue(portal, viewer, asset.appliance_id, &command, client).await
+}
+
+/// Removes several assets, on one appliance or many (spec portal-a §2.44): one command per
+/// asset to its appliance. Assets the viewer cannot see, with a policy or with a job running
+/// are refused by name; the others are queued.
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
+pub async fn remove_assets(
+    portal: &Portal,
+    viewer: &Viewer,
+    asset_ids: &[i64],
+    confirmation: &str,
+    client: &ClientInfo,
+) -> DomainResult<BulkOutcome> {
+    viewer.require(Action::ManageAppliances)?;
+    check_selection(asset_ids)?;
+    confirmed(confirmation)?;
+    let mut outcome = BulkOutcome::default();
+    for &asset_id in asset_ids {
+        let found = assets::get(&mut *portal.db.pool.acquire().await?, viewer, asset_id).await;
+        let asset = match found {
+            Ok(asset) => asset,
+            Err(DomainError::Rejected(_)) => {
+                outcome.refused.push(format!("Asset {asset_id} was not found."));
+                continue;
+            }
+            Err(internal) => return Err(internal),
+        };
+        if let Some(reason) = removal_refused(portal, &asset).await? {
+            outcome.refused.push(reason);
+            continue;
+        }
+        let command = Command::RemoveAsset {
+            asset_id: asset.external_id,
+        };
+        enqueue(portal, viewer, asset.appliance_id, &command, client).await?;
+        outcome.queued += 1;
+    }
+    Ok(outcome)
 }
 
 /// Deletes an appliance: its credential stops working at once, it is told to unregister if it

@@ -77,7 +77,7 @@ fn check_retention(retention: &Retention) -> Result<(), AppError> {
     Ok(())
 }
 
-fn check_selection(asset_ids: &[i64]) -> Result<(), AppError> {
+pub(crate) fn check_selection(asset_ids: &[i64]) -> Result<(), AppError> {
     if asset_ids.is_empty() {
         return Err(AppError::invalid("asset_ids", "Select at least one asset."));
     }
@@ -303,7 +303,7 @@ pub async fn schedules(
          WHERE a.deleted_at IS NULL AND o.instance_id = $1 AND {}
            AND s.policy IS NOT NULL
            AND ($4 IS NULL OR o.scope_id = $4) AND ($5 IS NULL OR o.id = $5)
-           AND ($6 IS NULL OR LOWER(a.name) LIKE $6 ESCAPE '\\')",
+           AND ($6 IS NULL OR LOWER(a.name) LIKE $6 ESCAPE '\\') AND ($7 IS NULL OR a.id = $7)",
         visible_org(2, 3)
     );
     let rows: Vec<ScheduleRow> = sqlx::query_as(AssertSqlSafe(sql))
@@ -311,6 +311,7 @@ pub async fn schedules(
         .bind(filter.scope_id)
         .bind(filter.organization_id)
         .bind(contains_pattern(filter.appliance.as_deref()))
+        .bind(filter.appliance_id)
         .fetch_all(&mut *conn)
         .await?;
     let job_name = filter
