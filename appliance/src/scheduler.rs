@@ -263,29 +263,23 @@ fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRe
 
 /// A restore test of `asset`'s newest recovery point.
 pub fn verify_request(data: &DataDir, asset: &AssetInfo) -> JobRequest {
-    JobRequest {
-        kind: JobKind::Verify,
-        asset: asset.clone(),
-        worker_args: vec![
-            "verify".into(),
-            "--data-dir".into(),
-            data.root().display().to_string(),
-            "--asset-id".into(),
-            asset.id.clone(),
-        ],
-        scheduled_for: None,
-        then: None,
-    }
+    asset_job(data, asset, JobKind::Verify, "verify")
 }
 
 /// A copy of `asset`'s new recovery points to the copy target (read by the worker, so its
 /// secrets never appear in a process list).
 pub fn copy_request(data: &DataDir, asset: &AssetInfo) -> JobRequest {
+    asset_job(data, asset, JobKind::Copy, "copy")
+}
+
+/// A job of `kind` on `asset` whose worker runs `subcommand` with only the data directory and
+/// the asset's id (it reads everything else itself).
+fn asset_job(data: &DataDir, asset: &AssetInfo, kind: JobKind, subcommand: &str) -> JobRequest {
     JobRequest {
-        kind: JobKind::Copy,
+        kind,
         asset: asset.clone(),
         worker_args: vec![
-            "copy".into(),
+            subcommand.into(),
             "--data-dir".into(),
             data.root().display().to_string(),
             "--asset-id".into(),

@@ -30,7 +30,7 @@ async function monitorPage(browser: Browser, owner: Page): Promise<Page> {
 }
 
 test("a real appliance: connect, back up with live progress, restore; other scopes see nothing", async ({ page, browser }) => {
-  test.setTimeout(300_000);
+  test.setTimeout(480_000);
   const secret = createInstance(OWNER, "Umbrella");
   const protectedDir = protectedDirectory();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-appliance-"));
@@ -290,14 +290,14 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       const assetRow = page.locator(`tr[data-asset="${path.basename(protectedDir)}"]`);
       await expect(assetRow.locator(".last-copy")).toHaveText("–");
       await assetRow.getByRole("button", { name: "Copy now" }).click();
-      await expect(page.locator("tr[data-kind=copy] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+      await expect(page.locator("tr[data-kind=copy] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 120_000 });
       await expect(assetRow.locator(".last-copy time")).toHaveText(/Just now|minutes? ago/, { timeout: 30_000 });
       expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
 
       // A restore test on demand: Last verified says it passed, without a reload.
       await expect(assetRow.locator(".last-verified")).toHaveText("Never");
       await assetRow.getByRole("button", { name: "Test restore" }).click();
-      await expect(page.locator("tr[data-kind=verify] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+      await expect(page.locator("tr[data-kind=verify] [data-state]").first()).toHaveAttribute("data-state", "success", { timeout: 120_000 });
       await expect(assetRow.locator(".last-verified")).toHaveAttribute("data-state", "success", { timeout: 30_000 });
       await expect(assetRow.locator(".last-verified")).toContainText("Passed");
 
@@ -307,6 +307,81 @@ test("a real appliance: connect, back up with live progress, restore; other scop
       fs.writeFileSync(passwordFile, target.repository_password);
       const listed = execFileSync("restic", ["-r", copyDir, "--password-file", passwordFile, "snapshots", "--json", "--no-lock"]);
       expect(JSON.parse(listed.toString())).toHaveLength(1);
+    });
+
+    await test.step("the appliance page: alert and job tiles, its alerts open the asset, sortable job tabs, storage", async () => {
+      const vanishing = path.basename(vanishingDir);
+      const alerts = page.getByRole("table", { name: "Appliance alerts" });
+      const failed = alerts.locator("tr[data-alert]").filter({ hasText: vanishing });
+      await expect(failed).toHaveCount(1, { timeout: 60_000 });
+      await expect(failed).toHaveAttribute("data-severity", "critical");
+      await expect(page.locator('[data-tile="appliance-alerts"] [data-count="critical"]')).not.toHaveText("0");
+      const today = page.locator('[data-tile="completed"] g[data-day]').last();
+      await expect(today).toHaveAttribute("data-missed", "1");
+      expect(Number(await today.getAttribute("data-success"))).toBeGreaterThanOrEqual(4);
+
+      await failed.getByRole("button", { name: vanishing }).click();
+      const drawer = page.getByRole("dialog", { name: "Asset details" });
+      await expect(drawer.getByRole("heading", { name: vanishing })).toBeVisible();
+      await page.keyboard.press("Escape");
+      await expect(drawer).toHaveCount(0);
+      await alerts.getByRole("button", { name: "Alert source" }).click();
+      await expect(alerts.getByRole("columnheader", { name: "Alert source" })).toHaveAttribute("aria-sort", "ascending");
+
+      const tabs = page.getByRole("tablist", { name: "Jobs of this appliance" });
+      await tabs.getByRole("tab", { name: "Recent" }).click();
+      const jobs = page.locator("table.jobs");
+      await jobs.getByRole("button", { name: "Type" }).click();
+      await expect(jobs.getByRole("columnheader", { name: "Type" })).toHaveAttribute("aria-sort", "ascending");
+      await expect(jobs.locator("tbody tr").first()).toHaveAttribute("data-kind", "backup");
+      await jobs.getByRole("button", { name: "Type" }).click();
+      await expect(jobs.getByRole("columnheader", { name: "Type" })).toHaveAttribute("aria-sort", "descending");
+      await expect(jobs.locator("tbody tr").first()).toHaveAttribute("data-kind", "verify");
+      await tabs.getByRole("tab", { name: "Scheduled" }).click();
+      await expect(page.getByText("No asset of this appliance has a backup policy.")).toBeVisible();
+      await expect(page.getByRole("table", { name: "Storage devices" })).toContainText("Online");
+      await expectAccessible(page, "an appliance's page with its tiles, alerts and job tabs");
+      expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+    });
+
+    await test.step("an alert in the Alert Center opens its asset's drawer", async () => {
+      await page.locator("button.bell").click();
+      const panel = page.getByRole("dialog", { name: "Notifications" });
+      const vanishing = path.basename(vanishingDir);
+      await panel.getByRole("button", { name: vanishing }).first().click();
+      await expect(panel).toHaveCount(0);
+      const drawer = page.getByRole("dialog", { name: "Asset details" });
+      await expect(drawer.getByRole("heading", { name: vanishing })).toBeVisible();
+      await page.keyboard.press("Escape");
+      await expect(drawer).toHaveCount(0);
+    });
+
+    await test.step("Assets filter by appliance; the appliance page filters by name and removes the ticked asset", async () => {
+      const vanishing = path.basename(vanishingDir);
+      await page.goto("/protect/assets?appliance_name=no-such-appliance");
+      await hydrated(page);
+      await expect(page.getByText("No assets match.")).toBeVisible();
+      await page.getByLabel("Appliance").fill("UMBRELLA");
+      await page.getByRole("button", { name: "Apply" }).click();
+      await expect(page).toHaveURL(/appliance_name=UMBRELLA/);
+      await expect(page.locator("tbody tr[data-asset]")).toHaveCount(2);
+
+      await page.getByRole("link", { name: "umbrella-nas" }).first().click();
+      await expect(page).toHaveURL(new RegExp(`/protect/appliances/${applianceId}$`));
+      await page.getByLabel("Asset name").fill(vanishing);
+      await page.getByRole("button", { name: "Apply" }).click();
+      await expect(page).toHaveURL(new RegExp(`name=${vanishing}`));
+      const assets = page.locator("tr[data-asset]");
+      await expect(assets).toHaveCount(1);
+      await page.getByLabel(`Select ${vanishing}`).check();
+      await expect(page.getByTestId("selected-count")).toHaveText("1 selected");
+      await page.getByRole("toolbar", { name: "Selected assets" }).getByRole("button", { name: "Remove" }).click();
+      const dialog = page.getByRole("dialog", { name: "Remove assets" });
+      await expect(dialog).toContainText(vanishing);
+      await dialog.getByLabel(/DELETE/).fill("DELETE");
+      await dialog.getByRole("button", { name: "Remove" }).click();
+      await expect(page.getByRole("status").filter({ hasText: "remove 1 asset" })).toBeVisible();
+      await expect(assets).toHaveCount(0, { timeout: 30_000 });
     });
   } finally {
     appliance?.kill();

@@ -94,6 +94,15 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
     await dialog.getByRole("button", { name: "Save" }).click();
     await expect(page.getByRole("row", { name: /viewer@globex.example/ })).toContainText("Pending activation");
     await expectAccessible(page, "Settings → Users");
+    // Sorted by role, the Monitor comes before the Superuser; reversed, after.
+    const emails = page.locator("tbody tr td:first-child");
+    await page.getByRole("link", { name: "Role" }).click();
+    await expect(page).toHaveURL(/sort=role/);
+    await expect(page.getByRole("columnheader", { name: "Role" })).toHaveAttribute("aria-sort", "ascending");
+    await expect(emails.first()).toHaveText("viewer@globex.example");
+    await page.getByRole("link", { name: "Role" }).click();
+    await expect(page).toHaveURL(/desc=1/);
+    await expect(emails.last()).toHaveText("viewer@globex.example");
     await page.goto("/settings/outbox");
     const mail = page.locator(".mail", { hasText: "Activate your Backplane account" });
     await mail.locator("summary").click();
