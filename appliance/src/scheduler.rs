@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use model::appliance::{AssetInfo, JobKind};
-use model::policy::{NextRunError, Schedule, next_run, runs_between};
+use model::policy::{DEFAULT_RESTORE_TEST_DAYS, NextRunError, Schedule, next_run, runs_between};
 use tokio::sync::Notify;
 
 use crate::jobs::{JobRequest, Jobs, now_ms};
-use crate::state::{DataDir, RESTORE_TEST_EVERY_MS};
+use crate::state::DataDir;
 
 /// How late a scheduled run may still start.
 pub const START_WINDOW_MS: i64 = 30 * 60 * 1000;
 /// Runs missed while the appliance was off are recorded up to this many per asset.
 const MAX_MISSED: usize = 100;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 /// The scheduler looks again at least this often (also catches clock changes).
 const LOOK_AGAIN: Duration = Duration::from_secs(30);
 
@@ -233,17 +234,21 @@ pub fn backup_request(
 }
 
 /// What follows a good backup: a copy when there is a copy target, and a restore test when the
-/// asset's last one is a week old. The week of a new asset starts at its first backup.
+/// asset's last one is as old as its policy's interval (weekly without a policy). The interval
+/// of a new asset starts at its first backup.
 fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRequest>> {
-    let test_due = match data.restore_tested_at(&asset.id) {
-        Some(at) => now - at >= RESTORE_TEST_EVERY_MS,
-        None => {
-            if let Err(error) = data.save_restore_tested_at(&asset.id, now) {
-                tracing::warn!(%error, "the restore test schedule cannot be saved");
-            }
-            false
-        }
-    };
+    let every_days = asset
+        .policy
+        .as_ref()
+        .map_or(DEFAULT_RESTORE_TEST_DAYS, |p| p.restore_test_days);
+    let last = data.restore_tested_at(&asset.id);
+    if last.is_none()
+        && every_days > 0
+        && let Err(error) = data.save_restore_tested_at(&asset.id, now)
+    {
+        tracing::warn!(%error, "the restore test schedule cannot be saved");
+    }
+    let test_due = restore_test_due(last, every_days, now);
     let test = test_due.then(|| Box::new(verify_request(data, asset)));
     let copy = match data.copy_target() {
         Ok(target) => target.is_some(),
@@ -258,6 +263,15 @@ fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRe
         Some(Box::new(copy))
     } else {
         test
+    }
+}
+
+/// Whether a restore test is due at `now`, the last having run at `last` (`None`: the interval
+/// starts now), every `every_days` days (0: never).
+fn restore_test_due(last: Option<i64>, every_days: u16, now: i64) -> bool {
+    match last {
+        Some(at) if every_days > 0 => now - at >= i64::from(every_days) * DAY_MS,
+        _ => false,
     }
 }
 
@@ -307,6 +321,22 @@ mod tests {
             start_date: "2026-01-01".into(),
             start_time: "00:00".into(),
         }
+    }
+
+    #[test]
+    fn restore_tests_follow_the_policy_interval() {
+        let week = 7 * 24 * HOUR;
+        assert!(
+            !restore_test_due(None, 7, MONDAY),
+            "the first interval starts at the first backup"
+        );
+        assert!(!restore_test_due(Some(MONDAY), 7, MONDAY + week - 1));
+        assert!(restore_test_due(Some(MONDAY), 7, MONDAY + week));
+        assert!(restore_test_due(Some(MONDAY), 1, MONDAY + 24 * HOUR));
+        assert!(
+            !restore_test_due(Some(MONDAY), 0, MONDAY + 100 * week),
+            "0 turns them off"
+        );
     }
 
     #[test]

@@ -131,9 +131,6 @@ impl DataDir {
     }
 }
 
-/// How often an asset's restore is tested, after one of its backups.
-pub const RESTORE_TEST_EVERY_MS: i64 = 7 * 24 * 3600 * 1000;
-
 impl DataDir {
     /// Where restore tests restore to (emptied after each) and remember when they ran.
     pub fn restore_tests(&self) -> PathBuf {

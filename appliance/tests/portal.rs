@@ -946,6 +946,7 @@ fn policy_request(frequency: Frequency, start_date: &str, start_time: &str) -> p
             keep_last: Some(7),
             ..Retention::default()
         },
+        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
     }
 }
 

@@ -78,6 +78,7 @@ fn daily_at_one() -> Policy {
         },
         retention: Retention::default(),
         enabled: true,
+        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
     }
 }
 

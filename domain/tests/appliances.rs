@@ -482,6 +482,7 @@ fn daily_at_22() -> policies::PolicyRequest {
         start_date: "2030-01-07".into(),
         start_time: "22:00".into(),
         retention: Retention::default(),
+        restore_test_days: 3,
     }
 }
 
@@ -543,6 +544,11 @@ on_both_databases!(
         greedy.retention.keep_daily = Some(1_000_000);
         let error = rejected(policies::set_policies(&w.portal, &w.root, &[asset], &greedy, &client).await);
         assert_eq!(error.field(), Some("keep_daily"));
+        let mut rarely_tested = daily_at_22();
+        rarely_tested.restore_test_days = 366;
+        let error =
+            rejected(policies::set_policies(&w.portal, &w.root, &[asset], &rarely_tested, &client).await);
+        assert_eq!(error.field(), Some("restore_test_days"));
 
         let outcome = policies::set_policies(&w.portal, &w.root, &[asset, 987_654], &daily_at_22(), &client)
             .await
@@ -554,6 +560,15 @@ on_both_databases!(
         drop(conn);
         assert!(pending.policy_pending());
         let change = pending.policy_change.clone().unwrap();
+        let sent: String = sqlx::query_scalar("SELECT command FROM appliance_commands WHERE id = $1")
+            .bind(change.command_id)
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        match serde_json::from_str(&sent).unwrap() {
+            Command::SetPolicy { policy, .. } => assert_eq!(policy.restore_test_days, 3),
+            other => panic!("expected a policy, got {other:?}"),
+        }
         assert!(
             change
                 .description
@@ -583,6 +598,7 @@ on_both_databases!(
             },
             retention: Retention::default(),
             enabled: true,
+            restore_test_days: 3,
         };
         appliance_applies(&w, change.command_id, Some(confirmed.clone())).await;
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
@@ -1275,6 +1291,7 @@ fn daily_policy() -> Policy {
         },
         retention: Retention::default(),
         enabled: true,
+        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
     }
 }
 

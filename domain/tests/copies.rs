@@ -56,6 +56,7 @@ async fn world(db: &TestDb) -> World {
             },
             retention: Retention::default(),
             enabled: true,
+            restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
         }),
     };
     gateway::inventory(&portal, &who, &[asset], &[], &[])

@@ -147,6 +147,29 @@ pub struct Policy {
     pub retention: Retention,
     /// A disabled policy keeps its settings but starts no backups (Jobs → Scheduled → Disable).
     pub enabled: bool,
+    /// Days between the asset's restore tests, each run after a good backup; 0: none. Policies
+    /// saved before this setting existed test weekly.
+    #[serde(default = "default_restore_test_days")]
+    pub restore_test_days: u16,
+}
+
+/// How often an asset's restore is tested unless its policy says otherwise: weekly.
+pub const DEFAULT_RESTORE_TEST_DAYS: u16 = 7;
+/// The longest interval between restore tests a policy may set.
+pub const MAX_RESTORE_TEST_DAYS: u16 = 365;
+
+fn default_restore_test_days() -> u16 {
+    DEFAULT_RESTORE_TEST_DAYS
+}
+
+/// "Restore test weekly", "every 3 days", "daily" or "No restore tests".
+pub fn describe_restore_tests(days: u16) -> String {
+    match days {
+        0 => "No restore tests".into(),
+        1 => "Restore test daily".into(),
+        7 => "Restore test weekly".into(),
+        n => format!("Restore test every {n} days"),
+    }
 }
 
 /// The name of the job a policy runs, as the Jobs pages show it.
@@ -301,6 +324,19 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn policies_saved_before_restore_test_intervals_test_weekly() {
+        let saved = r#"{"schedule":{"frequency":"daily","exclude_weekends":false,"start_date":"2026-01-05","start_time":"01:00"},"retention":{},"enabled":true}"#;
+        let policy: Policy = serde_json::from_str(saved).unwrap();
+        assert_eq!(policy.restore_test_days, DEFAULT_RESTORE_TEST_DAYS);
+        assert_eq!(
+            describe_restore_tests(policy.restore_test_days),
+            "Restore test weekly"
+        );
+        assert_eq!(describe_restore_tests(0), "No restore tests");
+        assert_eq!(describe_restore_tests(3), "Restore test every 3 days");
+    }
 
     fn schedule(frequency: Frequency, start: &str, exclude_weekends: bool) -> Schedule {
         let (date, time) = start.split_once(' ').unwrap();

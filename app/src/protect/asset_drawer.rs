@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::params::ParamsMap;
 use model::appliance::views::{AssetDetail, AssetView, RecoveryPointView};
+use model::policy::describe_restore_tests;
 
 use super::api::get_asset_detail;
 use super::health::{RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
@@ -61,7 +62,12 @@ fn Facts(asset: AssetView) -> impl IntoView {
         || "None".to_owned(),
         |p| {
             let paused = if p.enabled { "" } else { " (disabled)" };
-            format!("{}{paused}, {}", p.schedule.describe(), p.retention.describe())
+            format!(
+                "{}{paused}, {}, {}",
+                p.schedule.describe(),
+                p.retention.describe(),
+                describe_restore_tests(p.restore_test_days).to_lowercase()
+            )
         },
     );
     view! {

@@ -13,7 +13,7 @@ use model::appliance::views::{AssetView, CommandStatus, PolicyChange};
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
 use model::lists::{AssetSort, AssetsQuery};
-use model::policy::{Frequency, Policy, Retention};
+use model::policy::{DEFAULT_RESTORE_TEST_DAYS, Frequency, MAX_RESTORE_TEST_DAYS, Policy, Retention};
 
 use super::ProtectTabs;
 use super::api::{RemoveAssets, list_assets};
@@ -394,6 +394,10 @@ fn SetPolicyForm(
                 <label>"Start time" <input type="time" name="start_time" required /></label>
                 <p class="muted small">{format!("Date and time are in each appliance's time zone: {}.", selected_zones(selection))}</p>
                 <RetentionFields />
+                <label>"Test a restore every (days; 0 for never)"
+                    <input type="number" name="restore_test_days" min="0" max=MAX_RESTORE_TEST_DAYS
+                        value=DEFAULT_RESTORE_TEST_DAYS required />
+                </label>
                 <p class="muted small">"The first backup is a full backup and takes longer than the incremental backups that follow."</p>
                 {action_error(set.value())}
                 <SubmitOrCancel on_cancel=move || dialog.set(PolicyDialog::Closed) />

@@ -13,6 +13,7 @@ use model::appliance::views::{ApplianceSummary, AssetView, CommandStatus, Comman
 use model::auth::SessionView;
 use model::jobs::BulkOutcome;
 use model::lists::AssetsQuery;
+use model::policy::describe_restore_tests;
 
 use super::api::{
     AddAsset, DeleteAppliance, RemoveAsset, RemoveAssets, Restore, VerifyNow, get_appliance, list_assets,
@@ -346,9 +347,10 @@ fn policy_summary(asset: &AssetView) -> String {
         .map(|p| {
             let paused = if p.enabled { "" } else { ", disabled" };
             format!(
-                "{} ({}{paused})",
+                "{} ({}, {}{paused})",
                 p.schedule.frequency.label(),
-                p.retention.describe()
+                p.retention.describe(),
+                describe_restore_tests(p.restore_test_days).to_lowercase()
             )
         })
         .unwrap_or_default()

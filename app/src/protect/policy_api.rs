@@ -30,6 +30,20 @@ fn keep_count(field: &str, text: Option<&str>) -> Result<Option<u32>, AppError> 
     }
 }
 
+/// "Test a restore every N days": empty is the default (weekly), 0 is never.
+#[cfg(feature = "ssr")]
+fn restore_test_days_field(text: Option<&str>) -> Result<u16, AppError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(model::policy::DEFAULT_RESTORE_TEST_DAYS),
+        Some(t) => t.parse().map_err(|_| {
+            AppError::invalid(
+                "restore_test_days",
+                format!("{t:?} is not a whole number of days."),
+            )
+        }),
+    }
+}
+
 /// The five "keep" fields of the policy and retention forms, named `keep[last]` … `keep[yearly]`;
 /// empty is "no rule".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -63,6 +77,7 @@ pub async fn set_policy(
     start_date: String,
     start_time: String,
     #[server(default)] keep: KeepFields,
+    restore_test_days: Option<String>,
 ) -> Result<BulkOutcome, AppError> {
     let viewer = viewer(Action::ConfigurePolicies)?;
     let request = policies::PolicyRequest {
@@ -72,6 +87,7 @@ pub async fn set_policy(
         start_date,
         start_time,
         retention: keep.retention()?,
+        restore_test_days: restore_test_days_field(restore_test_days.as_deref())?,
     };
     policies::set_policies(
         &portal(),

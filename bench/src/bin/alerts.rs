@@ -44,6 +44,7 @@ fn policy() -> String {
         },
         retention: Retention::default(),
         enabled: true,
+        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
     };
     serde_json::to_string(&policy).expect("a policy serializes")
 }

@@ -143,6 +143,7 @@ mod tests {
             },
             retention: Retention::default(),
             enabled: true,
+            restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
         }
     }
 

@@ -8,7 +8,8 @@ use model::appliance::views::{AssetView, CommandView};
 use model::appliance::{Command, JobKind, JobState};
 use model::jobs::{BulkOutcome, ScheduleFilter, ScheduleSort, ScheduleView};
 use model::policy::{
-    Frequency, NextRunError, Policy, Retention, Schedule, next_run, parse_schedule, policy_job_name,
+    Frequency, MAX_RESTORE_TEST_DAYS, NextRunError, Policy, Retention, Schedule, next_run, parse_schedule,
+    policy_job_name,
 };
 use model::tenancy::Page;
 use model::{Action, AppError};
@@ -33,6 +34,8 @@ pub struct PolicyRequest {
     pub start_date: String,
     pub start_time: String,
     pub retention: Retention,
+    /// Days between restore tests; 0: none.
+    pub restore_test_days: u16,
 }
 
 impl PolicyRequest {
@@ -50,10 +53,17 @@ impl PolicyRequest {
             _ => AppError::invalid("exclude_weekends", e.to_string()),
         })?;
         check_retention(&self.retention)?;
+        if self.restore_test_days > MAX_RESTORE_TEST_DAYS {
+            return Err(AppError::invalid(
+                "restore_test_days",
+                format!("Test a restore at least every {MAX_RESTORE_TEST_DAYS} days, or 0 for never."),
+            ));
+        }
         Ok(Policy {
             schedule,
             retention: self.retention,
             enabled: true,
+            restore_test_days: self.restore_test_days,
         })
     }
 }
