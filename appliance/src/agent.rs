@@ -326,8 +326,8 @@ async fn connect_once(
             frame = incoming.next() => match frame {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToAppliance>(text.as_str()) {
                     Ok(ToAppliance::Command { command_id, command }) => {
-                        let unregister = command == Command::Unregister;
-                        let (result, changed) = execute(appliance, command);
+                        let unregister = *command == Command::Unregister;
+                        let (result, changed) = execute(appliance, *command);
                         let mut frames = vec![FromAppliance::CommandResult { command_id, result }];
                         if changed {
                             frames.push(appliance.inventory().await);
@@ -472,14 +472,11 @@ fn execute(appliance: &Appliance, command: Command) -> (CommandOutcome, bool) {
         }
         Command::SetCopyTarget { target } => {
             let described = target.as_ref().map(|t| t.describe());
-            match data.save_copy_target(target.as_ref()) {
+            let saved = data.save_copy_target(target.as_ref());
+            appliance.scheduler.copy_target_changed();
+            match saved {
                 Ok(()) => match described {
-                    Some(described) => (
-                        done(format!(
-                            "Recovery points are copied to {described} after each backup."
-                        )),
-                        false,
-                    ),
+                    Some(described) => (done(format!("Recovery points are copied to {described}.")), false),
                     None => (done("Backup copies stopped.".into()), false),
                 },
                 Err(message) => (error(message), false),

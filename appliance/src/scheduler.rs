@@ -19,6 +19,9 @@ pub const START_WINDOW_MS: i64 = 30 * 60 * 1000;
 /// Runs missed while the appliance was off are recorded up to this many per asset.
 const MAX_MISSED: usize = 100;
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Keys of the schedule file that hold an asset's next scheduled copy (`copy:<asset id>`),
+/// beside the keys of its next backup (the asset's id).
+const COPY_KEY: &str = "copy:";
 /// The scheduler looks again at least this often (also catches clock changes).
 const LOOK_AGAIN: Duration = Duration::from_secs(30);
 
@@ -141,11 +144,18 @@ impl Scheduler {
         let mut due: HashMap<String, i64> = self.data.schedule_state();
         let before = due.clone();
         let assets = self.data.assets();
-        due.retain(|id, _| {
-            assets
+        let copy_schedule = self.copy_schedule();
+        due.retain(|key, _| match key.strip_prefix(COPY_KEY) {
+            Some(id) => copy_schedule.is_some() && assets.iter().any(|a| a.id == id),
+            None => assets
                 .iter()
-                .any(|a| &a.id == id && a.policy.as_ref().is_some_and(|p| p.enabled))
+                .any(|a| &a.id == key && a.policy.as_ref().is_some_and(|p| p.enabled)),
         });
+        if let Some(schedule) = &copy_schedule {
+            for asset in &assets {
+                self.check_copy(schedule, asset, &mut due, now);
+            }
+        }
         for asset in &assets {
             let Some(policy) = asset.policy.as_ref().filter(|p| p.enabled) else {
                 continue;
@@ -175,6 +185,64 @@ impl Scheduler {
             tracing::error!(%error, "saving the schedule failed");
         }
         due.values().min().copied()
+    }
+
+    /// The copy target's own schedule, when it has one (else copies follow each backup).
+    fn copy_schedule(&self) -> Option<Schedule> {
+        match self.data.copy_target() {
+            Ok(target) => target.and_then(|t| t.schedule),
+            Err(error) => {
+                tracing::error!(%error, "the copy target cannot be read; no scheduled copies");
+                None
+            }
+        }
+    }
+
+    /// Starts the asset's scheduled copy when due. A copy that could not start in its window
+    /// is not recorded as missed: the next one copies everything the target lacks.
+    fn check_copy(&self, schedule: &Schedule, asset: &AssetInfo, due: &mut HashMap<String, i64>, now: i64) {
+        let key = format!("{COPY_KEY}{}", asset.id);
+        let next_due = match due.get(&key) {
+            Some(next_due) => *next_due,
+            None => match next_run(schedule, &self.time_zone, now) {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::error!(%error, "the copy schedule cannot be followed");
+                    return;
+                }
+            },
+        };
+        match plan(
+            schedule,
+            &self.time_zone,
+            next_due,
+            now,
+            self.jobs.running_on(&asset.id),
+        ) {
+            Ok(plan) => {
+                if plan.run.is_some() {
+                    match self.jobs.start(copy_request(&self.data, asset)) {
+                        Ok(job_id) => tracing::info!(asset = %asset.name, %job_id, "scheduled copy started"),
+                        Err(error) => {
+                            tracing::warn!(asset = %asset.name, %error, "scheduled copy did not start")
+                        }
+                    }
+                }
+                due.insert(key, plan.next_due);
+            }
+            Err(error) => tracing::error!(%error, "the copy schedule cannot be followed"),
+        }
+    }
+
+    /// The copy target changed: scheduled copies count from now.
+    pub fn copy_target_changed(&self) {
+        let _held = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut due = self.data.schedule_state();
+        due.retain(|key, _| !key.starts_with(COPY_KEY));
+        if let Err(error) = self.data.save_schedule_state(&due) {
+            tracing::error!(%error, "saving the schedule failed");
+        }
+        self.wake.notify_one();
     }
 
     fn carry_out(&self, asset: &AssetInfo, plan: &Plan) {
@@ -233,7 +301,8 @@ pub fn backup_request(
     }
 }
 
-/// What follows a good backup: a copy when there is a copy target, and a restore test when the
+/// What follows a good backup: a copy when there is a copy target without a schedule of its
+/// own, and a restore test when the
 /// asset's last one is as old as its policy's interval (weekly without a policy). The interval
 /// of a new asset starts at its first backup.
 fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRequest>> {
@@ -251,7 +320,7 @@ fn after_backup(data: &DataDir, asset: &AssetInfo, now: i64) -> Option<Box<JobRe
     let test_due = restore_test_due(last, every_days, now);
     let test = test_due.then(|| Box::new(verify_request(data, asset)));
     let copy = match data.copy_target() {
-        Ok(target) => target.is_some(),
+        Ok(target) => target.is_some_and(|t| t.schedule.is_none()),
         Err(error) => {
             tracing::warn!(%error, "the copy target cannot be read; no copy after this backup");
             false

@@ -1532,6 +1532,7 @@ on_both_databases!(
             },
             bandwidth_kib: Some(100 * 1024),
             retention: Retention::default(),
+            schedule: None,
         };
         let set = copies::set_copy_target(&s.portal, &s.root, asset.appliance_id, target, &client)
             .await
@@ -1704,5 +1705,65 @@ on_both_databases!(
                 .await
                 .unwrap();
         assert!(alerts.contains(&"restore_test_failed".to_owned()), "{alerts:?}");
+    }
+);
+
+on_both_databases!(
+    a_copy_target_with_a_schedule_copies_on_it_and_not_after_each_backup,
+    |db: TestDb| async move {
+        let s = scene(&db).await;
+        let client = ClientInfo::default();
+        let (_appliance, asset) = appliance_with_asset(&s, &s.url.clone()).await;
+
+        // Hourly from the next whole minute (with time to back up first), in the appliance's zone (UTC).
+        let now = chrono::Utc::now();
+        let minutes = if now.second() < 30 { 1 } else { 2 };
+        let slot = (now + chrono::Duration::minutes(minutes))
+            .with_second(0)
+            .unwrap()
+            .with_nanosecond(0)
+            .unwrap();
+        let target = model::appliance::CopyTargetRequest {
+            location: model::appliance::CopyLocation::Path {
+                path: s.dir.join("offsite").display().to_string(),
+            },
+            bandwidth_kib: None,
+            retention: Retention::default(),
+            schedule: Some(model::policy::Schedule {
+                frequency: Frequency::Hourly,
+                exclude_weekends: false,
+                start_date: slot.format("%Y-%m-%d").to_string(),
+                start_time: slot.format("%H:%M").to_string(),
+            }),
+        };
+        let set = copies::set_copy_target(&s.portal, &s.root, asset.appliance_id, target, &client)
+            .await
+            .unwrap();
+        command_ends(&s.portal, set.id, "done").await;
+        let backup = commands::backup_now(&s.portal, &s.root, asset.id, &client)
+            .await
+            .unwrap();
+        command_ends(&s.portal, backup.id, "done").await;
+        job_ends(&s, "backup", 1, "success").await;
+        assert_eq!(
+            latest_job_state(&s.portal, "copy").await,
+            None,
+            "no copy follows the backup: the copies keep their own schedule"
+        );
+
+        let copied = job_ends(&s, "copy", 1, "success").await;
+        let started_at: i64 = sqlx::query_scalar("SELECT started_at FROM jobs WHERE kind = 'copy'")
+            .fetch_one(&s.portal.db.pool)
+            .await
+            .unwrap();
+        let slot = slot.timestamp_millis();
+        assert!(
+            (slot..slot + 60_000).contains(&started_at),
+            "the copy ran at its slot ({slot}), not at {started_at}: {copied}"
+        );
+        assert!(
+            asset_now(&s).await.last_copy_at.is_some(),
+            "Last backup copy fills in"
+        );
     }
 );

@@ -963,6 +963,7 @@ on_both_databases!(
             },
             bandwidth_kib: None,
             retention: Retention::default(),
+            schedule: None,
         };
         copies::set_copy_target(&w.portal, &w.root, w.appliances[0].id, target, &client)
             .await

@@ -86,6 +86,12 @@ fn s3_request(bucket: &str, secret: &str) -> CopyTargetRequest {
             keep_last: Some(30),
             ..Retention::default()
         },
+        schedule: Some(Schedule {
+            frequency: Frequency::Daily,
+            exclude_weekends: false,
+            start_date: "2026-01-05".into(),
+            start_time: "23:30".into(),
+        }),
     }
 }
 
@@ -154,8 +160,13 @@ on_both_databases!(
         assert!(!format!("{view:?}").contains(SECRET));
         assert_eq!(
             view.summary,
-            "s3://offsite-copies/globex at https://s3.example.com, 4096 KiB/s, keeping last 30"
+            "s3://offsite-copies/globex at https://s3.example.com, 4096 KiB/s, keeping last 30, Daily from 2026-01-05 23:30"
         );
+        assert_eq!(
+            first.schedule, view.schedule,
+            "the appliance gets the copy schedule"
+        );
+        assert_eq!(first.schedule.unwrap().start_time, "23:30");
 
         // An empty secret keeps the stored one, and the repository keeps its password.
         copies::set_copy_target(
@@ -188,6 +199,13 @@ on_both_databases!(
         slow.bandwidth_kib = Some(8);
         let too_slow = refusal(copies::set_copy_target(&w.portal, &w.root, appliance, slow, &client).await);
         assert!(too_slow.to_string().contains("bandwidth"), "{too_slow}");
+        let mut at_no_time = s3_request("offsite-copies", "");
+        if let Some(schedule) = at_no_time.schedule.as_mut() {
+            schedule.start_time = "24:99".into();
+        }
+        let bad_time =
+            refusal(copies::set_copy_target(&w.portal, &w.root, appliance, at_no_time, &client).await);
+        assert_eq!(bad_time.field(), Some("copy_schedule"));
         let relative = CopyTargetRequest {
             location: CopyLocation::Path {
                 path: "mnt/../etc".into(),
@@ -379,6 +397,7 @@ on_both_databases!(
             },
             bandwidth_kib: None,
             retention: Retention::default(),
+            schedule: None,
         };
         copies::set_copy_target(&w.portal, &w.root, w.who.id, target, &client)
             .await

@@ -286,6 +286,7 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
                 match gateway::take_pending(&state.portal, &who).await {
                     Ok(commands) => {
                         for (command_id, command) in commands {
+                            let command = Box::new(command);
                             if !send(&mut outgoing, &ToAppliance::Command { command_id, command }).await {
                                 break;
                             }
@@ -303,7 +304,7 @@ async fn serve(state: AppState, who: ApplianceIdentity, socket: WebSocket) {
                         tracing::info!(appliance = who.id, "organization deleted; telling its appliance to unregister");
                         let unregister = ToAppliance::Command {
                             command_id: UNSTORED_COMMAND_ID,
-                            command: model::appliance::Command::Unregister,
+                            command: Box::new(model::appliance::Command::Unregister),
                         };
                         let _ = send(&mut outgoing, &unregister).await;
                         let _ = outgoing.close().await;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use model::AppError;
 use model::appliance::views::CommandView;
 use model::appliance::{CopyLocation, CopyTargetView};
-use model::policy::Retention;
+use model::policy::{Frequency, Retention, Schedule};
 #[cfg(feature = "ssr")]
 use {crate::server::*, domain::appliances::copies, model::Action, model::appliance::CopyTargetRequest};
 
@@ -61,6 +61,37 @@ impl LocationFields {
     }
 }
 
+/// The form's "When" fields: after each backup, or on a schedule of the copies' own.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CopyWhenFields {
+    /// `after_backup` (also when empty) or `schedule`.
+    pub when: String,
+    pub frequency: String,
+    pub exclude_weekends: Option<String>,
+    pub start_date: String,
+    pub start_time: String,
+}
+
+impl CopyWhenFields {
+    pub fn schedule(self) -> Result<Option<Schedule>, AppError> {
+        match self.when.as_str() {
+            "" | "after_backup" => Ok(None),
+            "schedule" => Ok(Some(Schedule {
+                frequency: Frequency::parse(&self.frequency)
+                    .ok_or_else(|| AppError::invalid("copy_schedule", "Choose how often to copy."))?,
+                exclude_weekends: self.exclude_weekends.is_some(),
+                start_date: self.start_date.trim().to_owned(),
+                start_time: self.start_time.trim().to_owned(),
+            })),
+            _ => Err(AppError::invalid(
+                "copy_schedule",
+                "Choose when to copy: after each backup or on a schedule.",
+            )),
+        }
+    }
+}
+
 /// A bandwidth limit from a form field: empty is "no limit".
 #[cfg(feature = "ssr")]
 fn bandwidth(text: Option<&str>) -> Result<Option<u32>, AppError> {
@@ -79,6 +110,7 @@ pub async fn set_copy_target(
     #[server(default)] location: LocationFields,
     bandwidth_kib: Option<String>,
     #[server(default)] keep: KeepFields,
+    #[server(default)] copy: CopyWhenFields,
 ) -> Result<CommandView, AppError> {
     let viewer = viewer(Action::ManageAppliances)?;
     let (portal, client) = (portal(), client_info());
@@ -86,6 +118,7 @@ pub async fn set_copy_target(
         location: location.location()?,
         bandwidth_kib: bandwidth(bandwidth_kib.as_deref())?,
         retention: keep.retention()?,
+        schedule: copy.schedule()?,
     };
     copies::set_copy_target(&portal, &viewer, appliance_id, request, &client)
         .await
@@ -177,7 +210,10 @@ fn CopyTargetSummary(current: Option<CopyTargetView>) -> impl IntoView {
     view! {
         <dl class="facts" data-testid="copy-target">
             <div><dt>"Copies to"</dt><dd>{target.location.describe()}</dd></div>
-            <div><dt>"When"</dt><dd>"After each good backup"</dd></div>
+            <div><dt>"When"</dt><dd>{match &target.schedule {
+                Some(schedule) => format!("{} (the appliance's time zone)", schedule.describe()),
+                None => "After each good backup".to_owned(),
+            }}</dd></div>
             <div><dt>"Bandwidth"</dt><dd>{target.bandwidth_kib.map(|k| format!("{k} KiB/s")).unwrap_or_else(|| "Unlimited".into())}</dd></div>
             <div><dt>"Keeps"</dt><dd>{target.retention.describe()}</dd></div>
             <div><dt>"Changed"</dt><dd><RelativeTime unix_ms=target.updated_at />" by "{target.updated_by}</dd></div>
@@ -200,9 +236,9 @@ fn CopyTargetForm(
             editing.set(false);
         }
     });
-    let (location, bandwidth_kib, retention) = match current {
-        Some(c) => (Some(c.location), c.bandwidth_kib, c.retention),
-        None => (None, None, Retention::default()),
+    let (location, bandwidth_kib, retention, schedule) = match current {
+        Some(c) => (Some(c.location), c.bandwidth_kib, c.retention, c.schedule),
+        None => (None, None, Retention::default(), None),
     };
     let kind = RwSignal::new(match location {
         Some(CopyLocation::Path { .. }) => "path",
@@ -262,10 +298,43 @@ fn CopyTargetForm(
                 <div hidden=move || kind.get() != "path">
                     <label>"Directory on the appliance" <input name="location[path]" value=path placeholder="/mnt/offsite" /></label>
                 </div>
+                <CopyWhen schedule />
                 <RetentionFields current=retention applied="Applied to the copies on the target after each copy." />
                 {action_error(set.value())}
                 <SubmitOrCancel submit="Save" on_cancel=move || editing.set(false) />
             </ActionForm>
         </Modal>
+    }
+}
+
+/// When to copy: after each good backup, or on a schedule of the copies' own.
+#[component]
+fn CopyWhen(schedule: Option<Schedule>) -> impl IntoView {
+    let scheduled = RwSignal::new(schedule.is_some());
+    let current = schedule.unwrap_or(Schedule {
+        frequency: Frequency::Daily,
+        exclude_weekends: false,
+        start_date: String::new(),
+        start_time: String::new(),
+    });
+    let frequency = current.frequency;
+    view! {
+        <label>"When"
+            <select name="copy[when]" on:change=move |ev| scheduled.set(event_target_value(&ev) == "schedule")>
+                <option value="after_backup" selected=move || !scheduled.get()>"After each good backup"</option>
+                <option value="schedule" selected=move || scheduled.get()>"On a schedule of its own"</option>
+            </select>
+        </label>
+        <div hidden=move || !scheduled.get()>
+            <label>"Copy schedule"
+                <select name="copy[frequency]">
+                    {Frequency::ALL.into_iter().map(|f| view! { <option value=f.as_str() selected=f == frequency>{f.label()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="check"><input type="checkbox" name="copy[exclude_weekends]" value="on" checked=current.exclude_weekends />" Exclude weekends"</label>
+            <label>"Start date" <input type="date" name="copy[start_date]" value=current.start_date required=move || scheduled.get() /></label>
+            <label>"Start time" <input type="time" name="copy[start_time]" value=current.start_time required=move || scheduled.get() /></label>
+            <p class="muted small">"In the appliance's time zone. Each scheduled copy copies everything the target lacks."</p>
+        </div>
     }
 }

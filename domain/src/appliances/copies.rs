@@ -5,6 +5,7 @@
 use model::appliance::copies::check_bandwidth;
 use model::appliance::views::CommandView;
 use model::appliance::{Command, CopyLocation, CopyTarget, CopyTargetRequest, CopyTargetView};
+use model::policy::parse_schedule;
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
@@ -58,6 +59,9 @@ pub async fn set_copy_target(
 ) -> DomainResult<CommandView> {
     viewer.require(Action::ManageAppliances)?;
     check_bandwidth(request.bandwidth_kib).map_err(|m| AppError::invalid("bandwidth_kib", m))?;
+    if let Some(schedule) = &request.schedule {
+        parse_schedule(schedule).map_err(|e| AppError::invalid("copy_schedule", e.to_string()))?;
+    }
     let mut tx = portal.db.begin().await?;
     let appliance = views::get(&mut tx, viewer, appliance_id).await?;
     let before = stored(&mut tx, appliance.id).await?.map(|(target, ..)| target);
@@ -75,6 +79,7 @@ pub async fn set_copy_target(
         repository_password,
         bandwidth_kib: request.bandwidth_kib,
         retention: request.retention,
+        schedule: request.schedule,
     };
     let sealed = target.map_secrets(|secret| Ok::<_, DomainError>(vault.seal(&secret)))?;
     let json = serde_json::to_string(&sealed).map_err(|e| DomainError::internal(e.to_string()))?;

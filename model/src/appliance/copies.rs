@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::Retention;
+use crate::policy::{Retention, Schedule};
 
 /// Where the copies go. Its `Debug` leaves the secret key out, so no log line carries it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +171,10 @@ pub struct CopyTarget {
     /// Which copies the target keeps: its own rules, so it can keep more than the appliance.
     #[serde(default)]
     pub retention: Retention,
+    /// When the appliance copies: on this schedule (in its zone), or after each good backup
+    /// when `None`.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 impl std::fmt::Debug for CopyTarget {
@@ -179,6 +183,7 @@ impl std::fmt::Debug for CopyTarget {
             .field("location", &self.location)
             .field("bandwidth_kib", &self.bandwidth_kib)
             .field("retention", &self.retention)
+            .field("schedule", &self.schedule)
             .finish_non_exhaustive()
     }
 }
@@ -194,18 +199,24 @@ impl CopyTarget {
         })
     }
 
-    /// "s3://bucket/prefix at https://…, 2048 KiB/s, keeping last 30".
+    /// "s3://bucket/prefix at https://…, 2048 KiB/s, keeping last 30, after each backup".
     pub fn describe(&self) -> String {
         let limit = self
             .bandwidth_kib
             .map(|kib| format!(", {kib} KiB/s"))
             .unwrap_or_default();
         format!(
-            "{}{limit}, keeping {}",
+            "{}{limit}, keeping {}, {}",
             self.location.describe(),
-            self.retention.describe()
+            self.retention.describe(),
+            describe_copy_schedule(self.schedule.as_ref())
         )
     }
+}
+
+/// "after each backup", or the schedule's words ("Daily from 2026-01-05 at 22:00").
+pub fn describe_copy_schedule(schedule: Option<&Schedule>) -> String {
+    schedule.map_or_else(|| "after each backup".into(), Schedule::describe)
 }
 
 /// What the copy target form sends. An empty secret access key keeps the stored one.
@@ -214,6 +225,8 @@ pub struct CopyTargetRequest {
     pub location: CopyLocation,
     pub bandwidth_kib: Option<u32>,
     pub retention: Retention,
+    /// `None`: after each good backup.
+    pub schedule: Option<Schedule>,
 }
 
 /// An appliance's copy target as users see it: never with its secrets.
@@ -224,6 +237,7 @@ pub struct CopyTargetView {
     pub summary: String,
     pub bandwidth_kib: Option<u32>,
     pub retention: Retention,
+    pub schedule: Option<Schedule>,
     pub updated_at: i64,
     pub updated_by: String,
 }
@@ -235,6 +249,7 @@ impl CopyTargetView {
             location: target.location.without_secret(),
             bandwidth_kib: target.bandwidth_kib,
             retention: target.retention,
+            schedule: target.schedule,
             updated_at,
             updated_by,
         }
@@ -303,6 +318,7 @@ mod tests {
                 keep_last: Some(30),
                 ..Retention::default()
             },
+            schedule: None,
         };
         let described = target.describe();
         let debugged = format!("{target:?}");

@@ -377,7 +377,8 @@ pub enum ToAppliance {
     },
     Command {
         command_id: i64,
-        command: Command,
+        /// Boxed: a copy target makes a command much larger than the other frames.
+        command: Box<Command>,
     },
     /// The portal could not use a frame; the connection stays open.
     Error {
@@ -438,9 +439,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<FromAppliance>(&json).unwrap(), frame);
         let command = ToAppliance::Command {
             command_id: 1,
-            command: Command::BackupNow {
+            command: Box::new(Command::BackupNow {
                 asset_id: "a1".into(),
-            },
+            }),
         };
         let json = serde_json::to_string(&command).unwrap();
         assert!(
