@@ -70,6 +70,15 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         "/api/appliances/copy-target/remove",
         Access::Signed(Action::ManageAppliances),
     ),
+    ("/api/orgs/copy-target", Access::Signed(Action::View)),
+    (
+        "/api/orgs/copy-target/set",
+        Access::Signed(Action::ManageAppliances),
+    ),
+    (
+        "/api/orgs/copy-target/remove",
+        Access::Signed(Action::ManageAppliances),
+    ),
     ("/api/assets/copy-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/verify-now", Access::Signed(Action::StartBackup)),
     ("/api/assets/backup-now", Access::Signed(Action::StartBackup)),

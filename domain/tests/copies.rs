@@ -9,7 +9,7 @@
 use domain::access::Viewer;
 use domain::alerts::engine;
 use domain::alerts::settings;
-use domain::appliances::{ApplianceIdentity, assets, commands, copies, gateway};
+use domain::appliances::{ApplianceIdentity, assets, commands, copies, gateway, org_copies};
 use domain::clock::{HOUR_MS, MINUTE_MS};
 use domain::testkit::{self, START_MS, TestDb};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, organizations, scopes};
@@ -462,5 +462,177 @@ on_both_databases!(
             .unwrap();
         evaluate_at(&w, late + 58 * HOUR_MS).await;
         assert_eq!(copy_alarms(&w).await, 0, "no target, no copy alarm");
+    }
+);
+
+/// The copy target in the appliance's next commands, if it was sent one.
+async fn delivered_to(w: &World, who: &ApplianceIdentity) -> Option<Option<CopyTarget>> {
+    let pending = gateway::take_pending(&w.portal, who).await.unwrap();
+    pending.into_iter().rev().find_map(|(_, c)| match c {
+        Command::SetCopyTarget { target } => Some(target),
+        _ => None,
+    })
+}
+
+fn s3_prefix(target: &CopyTarget) -> (&str, &str) {
+    match &target.location {
+        CopyLocation::S3 {
+            prefix,
+            secret_access_key,
+            ..
+        } => (prefix, secret_access_key),
+        other => panic!("an S3 target, got {other:?}"),
+    }
+}
+
+on_both_databases!(
+    an_organizations_copy_target_reaches_each_appliance_without_its_own_in_a_repository_of_its_own,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let globex: i64 = sqlx::query_scalar("SELECT organization_id FROM appliances WHERE id = $1")
+            .bind(w.who.id)
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let (_, own) = testkit::register_appliance(&w.portal, &w.root, globex, "nas-own").await;
+        let own_target = CopyTargetRequest {
+            location: CopyLocation::Path {
+                path: "/mnt/own".into(),
+            },
+            ..s3_request("unused", "")
+        };
+        copies::set_copy_target(&w.portal, &w.root, own.id, own_target, &client)
+            .await
+            .unwrap();
+        gateway::take_pending(&w.portal, &own).await.unwrap();
+
+        // Who may: not a Monitor, not another scope's Admin, not another instance.
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let monitor = testkit::add_user(
+            &mut conn,
+            w.root.instance_id,
+            "m@acme.example",
+            Role::Monitor,
+            true,
+        )
+        .await;
+        let east_admin = testkit::add_user(
+            &mut conn,
+            w.root.instance_id,
+            "e@acme.example",
+            Role::Admin,
+            false,
+        )
+        .await;
+        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
+            .bind(east_admin.user_id)
+            .bind(w.east)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let other = instances::insert(&mut conn, "other", "Other", 0).await.unwrap();
+        let stranger =
+            testkit::add_user(&mut conn, other.id, "root@other.example", Role::Superuser, true).await;
+        drop(conn);
+        let request = || s3_request("offsite-copies", SECRET);
+        assert_eq!(
+            refusal(
+                org_copies::set_organization_copy_target(&w.portal, &monitor, globex, request(), &client)
+                    .await
+            ),
+            AppError::Forbidden
+        );
+        for outsider in [&east_admin, &stranger] {
+            let refused = refusal(
+                org_copies::set_organization_copy_target(&w.portal, outsider, globex, request(), &client)
+                    .await,
+            );
+            assert!(matches!(refused, AppError::NotFound { .. }), "{refused:?}");
+            let mut conn = w.portal.db.pool.acquire().await.unwrap();
+            assert!(
+                org_copies::organization_copy_target(&mut conn, outsider, globex)
+                    .await
+                    .is_err()
+            );
+        }
+        let mut bad = request();
+        bad.bandwidth_kib = Some(1);
+        let refused =
+            refusal(org_copies::set_organization_copy_target(&w.portal, &w.root, globex, bad, &client).await);
+        assert_eq!(refused.field(), Some("bandwidth_kib"));
+
+        // Set: the appliance without a target gets it under a prefix of its own.
+        let sent = org_copies::set_organization_copy_target(&w.portal, &w.root, globex, request(), &client)
+            .await
+            .unwrap();
+        assert_eq!(sent, 1, "the appliance with its own target keeps it");
+        let first = delivered_to(&w, &w.who).await.unwrap().unwrap();
+        assert_eq!(
+            s3_prefix(&first),
+            (format!("globex/appliance-{}", w.who.id).as_str(), SECRET)
+        );
+        assert!(first.repository_password.len() >= 32);
+        assert_eq!(delivered_to(&w, &own).await, None);
+        assert!(!stored_text(&w).await.contains(SECRET), "sealed at rest");
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let view = copies::copy_target(&mut conn, &w.root, w.who.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(view.from_organization);
+        let template = org_copies::organization_copy_target(&mut conn, &monitor, globex)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !format!("{template:?}").contains(SECRET),
+            "Monitors read it without secrets"
+        );
+        drop(conn);
+        let refused = refusal(copies::remove_copy_target(&w.portal, &w.root, w.who.id, &client).await);
+        assert!(refused.to_string().contains("organization's target"), "{refused}");
+
+        // An edit keeps the secret and each repository's password.
+        org_copies::set_organization_copy_target(
+            &w.portal,
+            &w.root,
+            globex,
+            s3_request("offsite-copies", ""),
+            &client,
+        )
+        .await
+        .unwrap();
+        let edited = delivered_to(&w, &w.who).await.unwrap().unwrap();
+        assert_eq!(
+            (edited.location.clone(), edited.repository_password.clone()),
+            (first.location.clone(), first.repository_password.clone())
+        );
+
+        // The appliance that stops its own target follows the organization's; so does a new one.
+        copies::remove_copy_target(&w.portal, &w.root, own.id, &client)
+            .await
+            .unwrap();
+        let followed = delivered_to(&w, &own).await.unwrap().unwrap();
+        assert_eq!(s3_prefix(&followed).0, format!("globex/appliance-{}", own.id));
+        assert_ne!(followed.repository_password, first.repository_password);
+        let (_, late) = testkit::register_appliance(&w.portal, &w.root, globex, "nas-late").await;
+        let inherited = delivered_to(&w, &late).await.unwrap().unwrap();
+        assert_eq!(
+            s3_prefix(&inherited),
+            (format!("globex/appliance-{}", late.id).as_str(), SECRET)
+        );
+
+        // Removing it stops every appliance that followed it.
+        let stopped = org_copies::remove_organization_copy_target(&w.portal, &w.root, globex, &client)
+            .await
+            .unwrap();
+        assert_eq!(stopped, 3);
+        for who in [&w.who, &own, &late] {
+            assert_eq!(delivered_to(&w, who).await, Some(None));
+        }
+        let again =
+            refusal(org_copies::remove_organization_copy_target(&w.portal, &w.root, globex, &client).await);
+        assert!(matches!(again, AppError::Conflict { .. }));
     }
 );

@@ -199,8 +199,33 @@ test("a Superuser organizes customers into scopes; a Monitor sees only theirs", 
       await edit.getByLabel("Name").fill("Initech Corp");
       await edit.getByRole("button", { name: "Save" }).click();
       await expect(page.getByRole("heading", { name: "Initech Corp", level: 1 })).toBeVisible();
+
+      // The organization's copy target reaches its appliance, in a directory of its own.
+      const copies = page.getByRole("region", { name: "Backup copies" });
+      await copies.getByRole("button", { name: "Set copy target" }).click();
+      const target = page.getByRole("dialog", { name: "Copy target" });
+      await target.getByLabel("Copy to").selectOption({ label: "A directory on another volume" });
+      await target.getByLabel("Directory on the appliance").fill(`${dataDir}-offsite`);
+      await target.getByLabel("When").selectOption({ label: "On a schedule of its own" });
+      await target.getByLabel("Copy schedule").selectOption({ label: "Daily" });
+      await target.getByLabel("Start date").fill("2026-01-05");
+      await target.getByLabel("Start time").fill("23:30");
+      await target.getByRole("button", { name: "Save" }).click();
+      await expect(copies.getByRole("status")).toHaveText("Sent to 1 appliance.");
+      await expect(copies.getByTestId("copy-target")).toContainText("Daily from 2026-01-05 23:30");
+      await expectAccessible(page, "an organization's page with its copy target");
+
       await appliances.getByRole("link", { name: "initech-backup-01" }).click();
       await expect(page).toHaveURL(/\/protect\/appliances\/\d+$/);
+      const own = page.getByTestId("copy-target");
+      await expect(own).toContainText(/appliance-\d+ \(its organization's target\)/);
+      await expect(page.getByRole("button", { name: "Set a target of its own" })).toBeVisible();
+      await expect(page.getByRole("button", { name: "Stop copies" })).toHaveCount(0);
+      await expect(async () => {
+        const saved = JSON.parse(fs.readFileSync(path.join(dataDir, "copy-target.json"), "utf8"));
+        expect(saved.location.path).toMatch(new RegExp(`${dataDir}-offsite/appliance-\\d+$`));
+        expect(saved.schedule.start_time).toBe("23:30");
+      }).toPass({ timeout: 30_000 });
     } finally {
       appliance.kill();
       fs.rmSync(dataDir, { recursive: true, force: true });

@@ -8,7 +8,12 @@ use model::appliance::views::CommandView;
 use model::appliance::{CopyLocation, CopyTargetView};
 use model::policy::{Frequency, Retention, Schedule};
 #[cfg(feature = "ssr")]
-use {crate::server::*, domain::appliances::copies, model::Action, model::appliance::CopyTargetRequest};
+use {
+    crate::server::*,
+    domain::appliances::{copies, org_copies},
+    model::Action,
+    model::appliance::CopyTargetRequest,
+};
 
 use super::assets::RetentionFields;
 use super::policy_api::KeepFields;
@@ -114,12 +119,7 @@ pub async fn set_copy_target(
 ) -> Result<CommandView, AppError> {
     let viewer = viewer(Action::ManageAppliances)?;
     let (portal, client) = (portal(), client_info());
-    let request = CopyTargetRequest {
-        location: location.location()?,
-        bandwidth_kib: bandwidth(bandwidth_kib.as_deref())?,
-        retention: keep.retention()?,
-        schedule: copy.schedule()?,
-    };
+    let request = request(location, bandwidth_kib, keep, copy)?;
     copies::set_copy_target(&portal, &viewer, appliance_id, request, &client)
         .await
         .map_err(to_app_error)
@@ -131,6 +131,60 @@ pub async fn remove_copy_target(appliance_id: i64) -> Result<CommandView, AppErr
     let viewer = viewer(Action::ManageAppliances)?;
     let (portal, client) = (portal(), client_info());
     copies::remove_copy_target(&portal, &viewer, appliance_id, &client)
+        .await
+        .map_err(to_app_error)
+}
+
+/// The form's fields as a request.
+#[cfg(feature = "ssr")]
+fn request(
+    location: LocationFields,
+    bandwidth_kib: Option<String>,
+    keep: KeepFields,
+    copy: CopyWhenFields,
+) -> Result<CopyTargetRequest, AppError> {
+    Ok(CopyTargetRequest {
+        location: location.location()?,
+        bandwidth_kib: bandwidth(bandwidth_kib.as_deref())?,
+        retention: keep.retention()?,
+        schedule: copy.schedule()?,
+    })
+}
+
+/// Signed in (View): the organization's copy target, without its secrets.
+#[server(prefix = "/api", endpoint = "orgs/copy-target")]
+pub async fn get_organization_copy_target(organization_id: i64) -> Result<Option<CopyTargetView>, AppError> {
+    let viewer = viewer(Action::View)?;
+    org_copies::organization_copy_target(&mut *conn().await?, &viewer, organization_id)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageAppliances): set the organization's copy target; answers how many of its
+/// appliances (those without a target of their own) were sent it.
+#[server(prefix = "/api", endpoint = "orgs/copy-target/set")]
+pub async fn set_organization_copy_target(
+    organization_id: i64,
+    #[server(default)] location: LocationFields,
+    bandwidth_kib: Option<String>,
+    #[server(default)] keep: KeepFields,
+    #[server(default)] copy: CopyWhenFields,
+) -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageAppliances)?;
+    let (portal, client) = (portal(), client_info());
+    let request = request(location, bandwidth_kib, keep, copy)?;
+    org_copies::set_organization_copy_target(&portal, &viewer, organization_id, request, &client)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageAppliances): remove the organization's copy target; answers how many
+/// appliances stopped copying.
+#[server(prefix = "/api", endpoint = "orgs/copy-target/remove")]
+pub async fn remove_organization_copy_target(organization_id: i64) -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageAppliances)?;
+    let (portal, client) = (portal(), client_info());
+    org_copies::remove_organization_copy_target(&portal, &viewer, organization_id, &client)
         .await
         .map_err(to_app_error)
 }
@@ -173,15 +227,19 @@ pub fn CopyTargetSection(
             <Transition fallback=Loading>
                 {move || target.get().map(|result| match result {
                     Ok(current) => {
-                        let for_form = current.clone();
+                                        let for_form = current.clone();
+                        let own = current.as_ref().is_some_and(|c| !c.from_organization);
+                        let label = match &current {
+                            None => "Set copy target",
+                            Some(c) if c.from_organization => "Set a target of its own",
+                            Some(_) => "Edit copy target",
+                        };
                         view! {
                             <CopyTargetSummary current=current.clone() />
                             {may_manage.then(|| view! {
                                 <div class="actions">
-                                    <button type="button" on:click=move |_| editing.set(true)>
-                                        {if current.is_some() { "Edit copy target" } else { "Set copy target" }}
-                                    </button>
-                                    {current.is_some().then(|| view! {
+                                    <button type="button" on:click=move |_| editing.set(true)>{label}</button>
+                                    {own.then(|| view! {
                                         <button type="button" class="danger"
                                             on:click=move |_| { remove.dispatch(RemoveCopyTarget { appliance_id }); }>"Stop copies"</button>
                                     })}
@@ -209,7 +267,8 @@ fn CopyTargetSummary(current: Option<CopyTargetView>) -> impl IntoView {
     };
     view! {
         <dl class="facts" data-testid="copy-target">
-            <div><dt>"Copies to"</dt><dd>{target.location.describe()}</dd></div>
+            <div><dt>"Copies to"</dt><dd>{target.location.describe()}
+                {target.from_organization.then_some(" (its organization's target)")}</dd></div>
             <div><dt>"When"</dt><dd>{match &target.schedule {
                 Some(schedule) => format!("{} (the appliance's time zone)", schedule.describe()),
                 None => "After each good backup".to_owned(),
@@ -236,6 +295,25 @@ fn CopyTargetForm(
             editing.set(false);
         }
     });
+    // A target that follows the organization's becomes the appliance's own when saved here.
+    let current = current.filter(|c| !c.from_organization);
+    view! {
+        <Modal label="Copy target" on_close=move || editing.set(false)>
+            <h2>"Copy recovery points offsite"</h2>
+            <p class="muted small">"The target is a restic-format repository: the stock restic restores from it with its own password, without this appliance."</p>
+            <ActionForm action=set>
+                <input type="hidden" name="appliance_id" value=appliance_id />
+                <CopyTargetFields current />
+                {action_error(set.value())}
+                <SubmitOrCancel submit="Save" on_cancel=move || editing.set(false) />
+            </ActionForm>
+        </Modal>
+    }
+}
+
+/// Where, how fast, when and how long: the fields both copy target forms share.
+#[component]
+fn CopyTargetFields(current: Option<CopyTargetView>) -> impl IntoView {
     let (location, bandwidth_kib, retention, schedule) = match current {
         Some(c) => (Some(c.location), c.bandwidth_kib, c.retention, c.schedule),
         None => (None, None, Retention::default(), None),
@@ -271,40 +349,111 @@ fn CopyTargetForm(
         _ => None,
     });
     view! {
-        <Modal label="Copy target" on_close=move || editing.set(false)>
-            <h2>"Copy recovery points offsite"</h2>
-            <p class="muted small">"The target is a restic-format repository: the stock restic restores from it with its own password, without this appliance."</p>
-            <ActionForm action=set>
-                <input type="hidden" name="appliance_id" value=appliance_id />
-                <label>"Copy to"
-                    <select name="location[kind]" on:change=move |ev| kind.set(if event_target_value(&ev) == "path" { "path" } else { "s3" })>
-                        <option value="s3" selected=move || kind.get() == "s3">"An S3-compatible bucket"</option>
-                        <option value="path" selected=move || kind.get() == "path">"A directory on another volume"</option>
-                    </select>
-                </label>
-                <div hidden=move || kind.get() != "s3">
-                    <label>"Endpoint" <input name="location[endpoint]" value=endpoint placeholder="https://s3.eu-central-1.amazonaws.com" /></label>
-                    <label>"Bucket" <input name="location[bucket]" value=bucket /></label>
-                    <label>"Prefix (optional)" <input name="location[prefix]" value=prefix placeholder="backplane/appliance-1" /></label>
-                    <label>"Region (optional)" <input name="location[region]" value=region placeholder="us-east-1" /></label>
-                    <label>"Access key ID" <input name="location[access_key_id]" value=access_key_id autocomplete="off" /></label>
-                    <label>{if had_secret { "Secret access key (leave empty to keep the stored one)" } else { "Secret access key" }}
-                        <input type="password" name="location[secret_access_key]" autocomplete="new-password" />
-                    </label>
-                    <label>"Bandwidth limit in KiB/s (empty: unlimited)"
-                        <input type="number" min="64" name="bandwidth_kib" inputmode="numeric" value=bandwidth_kib.map(|k| k.to_string()).unwrap_or_default() />
-                    </label>
-                </div>
-                <div hidden=move || kind.get() != "path">
-                    <label>"Directory on the appliance" <input name="location[path]" value=path placeholder="/mnt/offsite" /></label>
-                </div>
-                <CopyWhen schedule />
-                <RetentionFields current=retention applied="Applied to the copies on the target after each copy." />
-                {action_error(set.value())}
-                <SubmitOrCancel submit="Save" on_cancel=move || editing.set(false) />
-            </ActionForm>
-        </Modal>
+        <label>"Copy to"
+            <select name="location[kind]" on:change=move |ev| kind.set(if event_target_value(&ev) == "path" { "path" } else { "s3" })>
+                <option value="s3" selected=move || kind.get() == "s3">"An S3-compatible bucket"</option>
+                <option value="path" selected=move || kind.get() == "path">"A directory on another volume"</option>
+            </select>
+        </label>
+        <div hidden=move || kind.get() != "s3">
+            <label>"Endpoint" <input name="location[endpoint]" value=endpoint placeholder="https://s3.eu-central-1.amazonaws.com" /></label>
+            <label>"Bucket" <input name="location[bucket]" value=bucket /></label>
+            <label>"Prefix (optional)" <input name="location[prefix]" value=prefix placeholder="backplane/appliance-1" /></label>
+            <label>"Region (optional)" <input name="location[region]" value=region placeholder="us-east-1" /></label>
+            <label>"Access key ID" <input name="location[access_key_id]" value=access_key_id autocomplete="off" /></label>
+            <label>{if had_secret { "Secret access key (leave empty to keep the stored one)" } else { "Secret access key" }}
+                <input type="password" name="location[secret_access_key]" autocomplete="new-password" />
+            </label>
+            <label>"Bandwidth limit in KiB/s (empty: unlimited)"
+                <input type="number" min="64" name="bandwidth_kib" inputmode="numeric" value=bandwidth_kib.map(|k| k.to_string()).unwrap_or_default() />
+            </label>
+        </div>
+        <div hidden=move || kind.get() != "path">
+            <label>"Directory on the appliance" <input name="location[path]" value=path placeholder="/mnt/offsite" /></label>
+        </div>
+        <CopyWhen schedule />
+        <RetentionFields current=retention applied="Applied to the copies on the target after each copy." />
     }
+}
+
+/// Organization page → Backup copies: the target of its appliances that have none of their
+/// own (each in a repository of its own under it), and of appliances registered later.
+#[component]
+pub fn OrganizationCopyTargetSection(organization_id: i64, may_manage: bool) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let set = ServerAction::<SetOrganizationCopyTarget>::new();
+    let remove = ServerAction::<RemoveOrganizationCopyTarget>::new();
+    let target = Resource::new(
+        move || (set.version().get(), remove.version().get()),
+        move |_| get_organization_copy_target(organization_id),
+    );
+    Effect::new(move || {
+        if let Some(Ok(_)) = set.value().get() {
+            editing.set(false);
+        }
+    });
+    let feedback = move || {
+        let sent = set
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .map(|n| format!("Sent to {n} appliance{}.", plural(n)));
+        let stopped = remove
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .map(|n| format!("{n} appliance{} stopped copying.", plural(n)));
+        sent.or(stopped)
+            .map(|text| view! { <p class="command-feedback" role="status">{text}</p> })
+    };
+    view! {
+        <section class="copy-target" aria-labelledby="org-copy-target-title">
+            <h2 id="org-copy-target-title">"Backup copies"</h2>
+            <p class="muted small">"For each appliance of this organization without a copy target of its own, and each one registered later: every appliance copies into a repository of its own under this location (appliance-<id>)."</p>
+            {feedback}
+            {action_error(remove.value())}
+            <Transition fallback=Loading>
+                {move || target.get().map(|result| match result {
+                    Ok(current) => {
+                        let for_form = current.clone();
+                        view! {
+                            <CopyTargetSummary current=current.clone() />
+                            {may_manage.then(|| view! {
+                                <div class="actions">
+                                    <button type="button" on:click=move |_| editing.set(true)>
+                                        {if current.is_some() { "Edit copy target" } else { "Set copy target" }}
+                                    </button>
+                                    {current.is_some().then(|| view! {
+                                        <button type="button" class="danger"
+                                            on:click=move |_| { remove.dispatch(RemoveOrganizationCopyTarget { organization_id }); }>"Stop copies"</button>
+                                    })}
+                                </div>
+                            })}
+                            {move || editing.get().then(|| {
+                                let current = for_form.clone();
+                                view! {
+                                    <Modal label="Copy target" on_close=move || editing.set(false)>
+                                        <h2>"Copy this organization's recovery points offsite"</h2>
+                                        <ActionForm action=set>
+                                            <input type="hidden" name="organization_id" value=organization_id />
+                                            <CopyTargetFields current />
+                                            {action_error(set.value())}
+                                            <SubmitOrCancel submit="Save" on_cancel=move || editing.set(false) />
+                                        </ActionForm>
+                                    </Modal>
+                                }
+                            })}
+                        }.into_any()
+                    }
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// When to copy: after each good backup, or on a schedule of the copies' own.

@@ -1,5 +1,5 @@
 //! An organization's page (spec portal-b W-O3): what it is, its appliances and assets, its
-//! alerts, and Edit. Reached by clicking its row in Organizations; like every lookup, an
+//! alerts, its copy target, and Edit. Reached by clicking its row in Organizations; like every lookup, an
 //! organization outside the viewer's scopes is "not found". It lives with Protect, which
 //! already uses the organizations area (never the other way round).
 
@@ -14,6 +14,7 @@ use model::lists::{AppliancesQuery, AssetsQuery};
 use model::tenancy::{Organization, Page};
 
 use super::api::{list_appliances, list_assets};
+use super::copies::OrganizationCopyTargetSection;
 use crate::components::{ErrorBox, Loading, format_time};
 use crate::organizations::api::{get_organization, list_scopes};
 use crate::organizations::{OrgDialog, OrgForm};
@@ -45,7 +46,9 @@ pub fn OrganizationPage() -> impl IntoView {
 
 #[component]
 fn Overview(org: Organization, refresh: RwSignal<u32>) -> impl IntoView {
-    let may_manage = use_context::<SessionView>().is_some_and(|s| s.role.can(Action::ManageOrganizations));
+    let role = use_context::<SessionView>().map(|s| s.role);
+    let may_manage = role.is_some_and(|r| r.can(Action::ManageOrganizations));
+    let may_manage_appliances = role.is_some_and(|r| r.can(Action::ManageAppliances));
     let dialog = RwSignal::new(OrgDialog::Closed);
     let scopes = Resource::new(|| (), |_| list_scopes());
     let done = move || {
@@ -82,6 +85,7 @@ fn Overview(org: Organization, refresh: RwSignal<u32>) -> impl IntoView {
         </div>
         <Appliances organization_id=id />
         <Assets organization_id=id />
+        <OrganizationCopyTargetSection organization_id=id may_manage=may_manage_appliances />
         <Suspense fallback=|| ()>
             {move || scopes.get().map(|scopes| {
                 let scopes = scopes.unwrap_or_default();

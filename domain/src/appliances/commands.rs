@@ -62,19 +62,7 @@ pub(crate) async fn queue(
     client: &ClientInfo,
 ) -> DomainResult<CommandView> {
     let appliance = views::get(&mut *tx, viewer, appliance_id).await?;
-    let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
-    let description = describe(&mut *tx, appliance.id, command).await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO appliance_commands (appliance_id, command, description, status, requested_by, created_at)
-         VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
-    )
-    .bind(appliance.id)
-    .bind(&json)
-    .bind(&description)
-    .bind(&viewer.email)
-    .bind(portal.now())
-    .fetch_one(&mut *tx)
-    .await?;
+    let (id, description) = insert(tx, portal, appliance.id, command, &viewer.email).await?;
     let target = format!("appliance {}", appliance.name);
     audit::record(
         &mut *tx,
@@ -85,6 +73,43 @@ pub(crate) async fn queue(
     view(&mut *tx, id)
         .await?
         .ok_or_else(|| DomainError::internal("a queued command vanished"))
+}
+
+/// Queues a command no user asked for directly (an appliance registering into an organization
+/// whose settings it takes), recorded as `requested_by`; it waits for the appliance to connect.
+pub(crate) async fn queue_unattended(
+    tx: &mut AnyConnection,
+    portal: &Portal,
+    appliance_id: i64,
+    command: &Command,
+    requested_by: &str,
+) -> DomainResult<()> {
+    insert(tx, portal, appliance_id, command, requested_by).await?;
+    Ok(())
+}
+
+/// Inserts a pending command; returns its id and description.
+async fn insert(
+    tx: &mut AnyConnection,
+    portal: &Portal,
+    appliance_id: i64,
+    command: &Command,
+    requested_by: &str,
+) -> DomainResult<(i64, String)> {
+    let json = serde_json::to_string(command).map_err(|e| DomainError::internal(e.to_string()))?;
+    let description = describe(&mut *tx, appliance_id, command).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO appliance_commands (appliance_id, command, description, status, requested_by, created_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
+    )
+    .bind(appliance_id)
+    .bind(&json)
+    .bind(&description)
+    .bind(requested_by)
+    .bind(portal.now())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((id, description))
 }
 
 /// Tells the viewer's browsers about a committed command.

@@ -9,6 +9,7 @@ pub mod finished;
 pub mod gateway;
 mod health;
 pub mod jobs;
+pub mod org_copies;
 pub mod policies;
 pub mod recent_jobs;
 pub mod registration;

@@ -121,6 +121,7 @@ pub async fn register(portal: &Portal, request: &RegisterRequest) -> DomainResul
         .execute(&mut *tx)
         .await?;
     super::gateway::record_event(&mut tx, appliance_id, "registered", now).await?;
+    super::org_copies::inherit(&mut tx, portal, (organization_id, appliance_id), &name).await?;
     let entry = audit::Entry {
         instance_id: Some(instance_id),
         actor_user_id: None,

@@ -240,6 +240,9 @@ pub struct CopyTargetView {
     pub schedule: Option<Schedule>,
     pub updated_at: i64,
     pub updated_by: String,
+    /// An appliance's target that follows its organization's.
+    #[serde(default)]
+    pub from_organization: bool,
 }
 
 impl CopyTargetView {
@@ -252,6 +255,7 @@ impl CopyTargetView {
             schedule: target.schedule,
             updated_at,
             updated_by,
+            from_organization: false,
         }
     }
 }
