@@ -1411,3 +1411,21 @@ on_both_databases!(
         );
     }
 );
+
+on_both_databases!(
+    asset_name_search_has_a_trigram_index_on_postgresql,
+    |db: TestDb| async move {
+        if db.db.backend != domain::Backend::Postgres {
+            return;
+        }
+        let indexed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'assets_search_trigrams'")
+                .fetch_one(&db.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            indexed, 1,
+            "pg_trgm is part of Debian's PostgreSQL, so the index exists here"
+        );
+    }
+);
