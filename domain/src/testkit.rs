@@ -368,3 +368,20 @@ pub async fn register_appliance(
         .expect("a known credential");
     (response.credential, who)
 }
+
+/// A daily backup at 01:00 from 2025-12-01, keeping everything, testing restores weekly: the
+/// policy most tests give an asset.
+pub fn daily_at_one() -> model::policy::Policy {
+    use model::policy::{DEFAULT_RESTORE_TEST_DAYS, Frequency, Policy, Retention, Schedule};
+    Policy {
+        schedule: Schedule {
+            frequency: Frequency::Daily,
+            exclude_weekends: false,
+            start_date: "2025-12-01".into(),
+            start_time: "01:00".into(),
+        },
+        retention: Retention::default(),
+        enabled: true,
+        restore_test_days: DEFAULT_RESTORE_TEST_DAYS,
+    }
+}

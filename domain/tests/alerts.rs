@@ -27,7 +27,7 @@ use model::alerts::{
 use model::appliance::{
     AssetInfo, CopyLocation, CopyTargetRequest, JobInfo, JobKind, JobProgress, JobState, Storage,
 };
-use model::policy::{Frequency, Policy, Retention, Schedule};
+use model::policy::Retention;
 use model::{AppError, Role};
 
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -68,20 +68,6 @@ async fn east_monitor(w: &World) -> Viewer {
     monitor
 }
 
-fn daily_at_one() -> Policy {
-    Policy {
-        schedule: Schedule {
-            frequency: Frequency::Daily,
-            exclude_weekends: false,
-            start_date: "2025-12-01".into(),
-            start_time: "01:00".into(),
-        },
-        retention: Retention::default(),
-        enabled: true,
-        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
-    }
-}
-
 fn storage(free_gb: u64) -> Storage {
     Storage {
         total_bytes: 100 * GB,
@@ -114,7 +100,7 @@ async fn world(db: &TestDb) -> World {
             id: "a1".into(),
             name: format!("{name}-docs"),
             path: "/srv/docs".into(),
-            policy: Some(daily_at_one()),
+            policy: Some(testkit::daily_at_one()),
         };
         gateway::inventory(&portal, &who, &[asset], &[], &[])
             .await
@@ -673,7 +659,7 @@ on_both_databases!(
                 id: format!("r{n}"),
                 name: format!("r{n}"),
                 path: "/srv".into(),
-                policy: Some(daily_at_one()),
+                policy: Some(testkit::daily_at_one()),
             });
         }
         gateway::inventory(&w.portal, &w.appliances[0], &names, &[], &[])
@@ -800,7 +786,7 @@ on_both_databases!(
             id: "a1".into(),
             name: "nas-east-docs".into(),
             path: "/srv/docs".into(),
-            policy: Some(daily_at_one()),
+            policy: Some(testkit::daily_at_one()),
         };
         for _ in 0..2 {
             gateway::inventory(&w.portal, east, std::slice::from_ref(&asset), &[], &east_jobs)
@@ -1016,7 +1002,7 @@ on_both_databases!(
         let now = w.clock.now_ms_for_tests();
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         // More assets than one batch holds, each backed up well a day ago.
-        let policy = serde_json::to_string(&daily_at_one()).unwrap();
+        let policy = serde_json::to_string(&testkit::daily_at_one()).unwrap();
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499)
              INSERT INTO assets (appliance_id, external_id, name, path, policy, policy_since, last_good_start,

@@ -1281,20 +1281,6 @@ on_both_databases!(
     }
 );
 
-fn daily_policy() -> Policy {
-    Policy {
-        schedule: Schedule {
-            frequency: Frequency::Daily,
-            exclude_weekends: false,
-            start_date: "2025-12-01".into(),
-            start_time: "01:00".into(),
-        },
-        retention: Retention::default(),
-        enabled: true,
-        restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
-    }
-}
-
 on_both_databases!(
     assets_are_removed_in_bulk_across_appliances_except_those_with_a_policy,
     |db: TestDb| async move {
@@ -1307,15 +1293,16 @@ on_both_databases!(
             .await
             .unwrap();
         let (_, nas2) = register(&w.portal, &w.root, org, "nas-2").await;
-        let reported =
-            [("p1", "Photos", None), ("m1", "Mail", Some(daily_policy()))].map(|(id, name, policy)| {
-                AssetInfo {
-                    id: id.into(),
-                    name: name.into(),
-                    path: format!("/srv/{id}"),
-                    policy,
-                }
-            });
+        let reported = [
+            ("p1", "Photos", None),
+            ("m1", "Mail", Some(testkit::daily_at_one())),
+        ]
+        .map(|(id, name, policy)| AssetInfo {
+            id: id.into(),
+            name: name.into(),
+            path: format!("/srv/{id}"),
+            policy,
+        });
         gateway::inventory(&w.portal, &nas2, &reported, &[], &[])
             .await
             .unwrap();

@@ -17,7 +17,7 @@ use model::alerts::{ThresholdBlock, Thresholds};
 use model::appliance::{
     AssetInfo, Command, CopyLocation, CopyTarget, CopyTargetRequest, JobInfo, JobKind, JobProgress, JobState,
 };
-use model::policy::{Frequency, Policy, Retention, Schedule};
+use model::policy::{Frequency, Retention, Schedule};
 use model::{AppError, Role};
 
 const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
@@ -47,17 +47,7 @@ async fn world(db: &TestDb) -> World {
         id: "a1".into(),
         name: "docs".into(),
         path: "/srv/docs".into(),
-        policy: Some(Policy {
-            schedule: Schedule {
-                frequency: Frequency::Daily,
-                exclude_weekends: false,
-                start_date: "2025-12-01".into(),
-                start_time: "01:00".into(),
-            },
-            retention: Retention::default(),
-            enabled: true,
-            restore_test_days: model::policy::DEFAULT_RESTORE_TEST_DAYS,
-        }),
+        policy: Some(testkit::daily_at_one()),
     };
     gateway::inventory(&portal, &who, &[asset], &[], &[])
         .await
@@ -68,6 +58,38 @@ async fn world(db: &TestDb) -> World {
         root,
         east,
         who,
+    }
+}
+
+/// Users who may not change copy targets, or may not even see Globex's.
+struct Outsiders {
+    /// Sees everything, changes nothing.
+    monitor: Viewer,
+    /// An Admin of scope East, which Globex is not in.
+    east_admin: Viewer,
+    /// The Superuser of another instance.
+    outsider: Viewer,
+}
+
+async fn outsiders(w: &World) -> Outsiders {
+    let mut conn = w.portal.db.pool.acquire().await.unwrap();
+    let instance = w.root.instance_id;
+    let monitor = testkit::add_user(&mut conn, instance, "m@acme.example", Role::Monitor, true).await;
+    let east_admin = testkit::add_user(&mut conn, instance, "ea@acme.example", Role::Admin, false).await;
+    sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
+        .bind(east_admin.user_id)
+        .bind(w.east)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let other = instances::insert(&mut conn, "other", "Other MSP", 0)
+        .await
+        .unwrap();
+    let outsider = testkit::add_user(&mut conn, other.id, "root@other.example", Role::Superuser, true).await;
+    Outsiders {
+        monitor,
+        east_admin,
+        outsider,
     }
 }
 
@@ -224,34 +246,12 @@ on_both_databases!(
         assert_eq!(stored_text(&w).await, before, "refusals change nothing");
 
         // Who may: a Monitor may look but not set; other scopes and instances see nothing.
+        let Outsiders {
+            monitor,
+            east_admin,
+            outsider,
+        } = outsiders(&w).await;
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let monitor = testkit::add_user(
-            &mut conn,
-            w.root.instance_id,
-            "m@acme.example",
-            Role::Monitor,
-            true,
-        )
-        .await;
-        let east_admin = testkit::add_user(
-            &mut conn,
-            w.root.instance_id,
-            "ea@acme.example",
-            Role::Admin,
-            false,
-        )
-        .await;
-        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
-            .bind(east_admin.user_id)
-            .bind(w.east)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        let other = instances::insert(&mut conn, "other", "Other MSP", 0)
-            .await
-            .unwrap();
-        let outsider =
-            testkit::add_user(&mut conn, other.id, "root@other.example", Role::Superuser, true).await;
         assert!(
             copies::copy_target(&mut conn, &monitor, appliance)
                 .await
@@ -508,33 +508,11 @@ on_both_databases!(
         gateway::take_pending(&w.portal, &own).await.unwrap();
 
         // Who may: not a Monitor, not another scope's Admin, not another instance.
-        let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let monitor = testkit::add_user(
-            &mut conn,
-            w.root.instance_id,
-            "m@acme.example",
-            Role::Monitor,
-            true,
-        )
-        .await;
-        let east_admin = testkit::add_user(
-            &mut conn,
-            w.root.instance_id,
-            "e@acme.example",
-            Role::Admin,
-            false,
-        )
-        .await;
-        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
-            .bind(east_admin.user_id)
-            .bind(w.east)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        let other = instances::insert(&mut conn, "other", "Other", 0).await.unwrap();
-        let stranger =
-            testkit::add_user(&mut conn, other.id, "root@other.example", Role::Superuser, true).await;
-        drop(conn);
+        let Outsiders {
+            monitor,
+            east_admin,
+            outsider: stranger,
+        } = outsiders(&w).await;
         let request = || s3_request("offsite-copies", SECRET);
         assert_eq!(
             refusal(

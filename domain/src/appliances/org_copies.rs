@@ -3,7 +3,7 @@
 //! the organization's location (`…/appliance-<id>`), with its own random password, so no two
 //! appliances share a repository, a lock or a retention pass.
 
-use model::appliance::{Command, CopyLocation, CopyTarget, CopyTargetRequest, CopyTargetView};
+use model::appliance::{Command, CopyTarget, CopyTargetRequest, CopyTargetView};
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
@@ -54,34 +54,11 @@ pub(super) fn for_appliance(
     password: String,
     vault: &Vault,
 ) -> DomainResult<CopyTarget> {
-    let own = format!("appliance-{appliance_id}");
-    let location = match template.location.clone() {
-        CopyLocation::S3 {
-            endpoint,
-            bucket,
-            prefix,
-            region,
-            access_key_id,
-            secret_access_key,
-        } => {
-            let prefix = prefix.trim_matches('/');
-            CopyLocation::S3 {
-                endpoint,
-                bucket,
-                prefix: if prefix.is_empty() {
-                    own
-                } else {
-                    format!("{prefix}/{own}")
-                },
-                region,
-                access_key_id,
-                secret_access_key: vault.open(&secret_access_key)?,
-            }
-        }
-        CopyLocation::Path { path } => CopyLocation::Path {
-            path: format!("{}/{own}", path.trim_end_matches('/')),
-        },
-    };
+    let location = template
+        .location
+        .clone()
+        .joined(&format!("appliance-{appliance_id}"))
+        .map_secret(|sealed| vault.open(&sealed))?;
     Ok(CopyTarget {
         location,
         repository_password: password,

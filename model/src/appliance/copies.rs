@@ -73,6 +73,24 @@ impl CopyLocation {
         }
     }
 
+    /// The same location one level down: `<prefix>/<name>` in the bucket, `<path>/<name>` on
+    /// the volume.
+    pub fn joined(mut self, name: &str) -> CopyLocation {
+        let join = |base: &str| {
+            let base = base.trim_end_matches('/');
+            if base.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{base}/{name}")
+            }
+        };
+        match &mut self {
+            CopyLocation::S3 { prefix, .. } => *prefix = join(prefix.trim_start_matches('/')),
+            CopyLocation::Path { path } => *path = join(path),
+        }
+        self
+    }
+
     /// The same location without its secret key, to show people.
     pub fn without_secret(self) -> CopyLocation {
         let emptied: Result<CopyLocation, std::convert::Infallible> = self.map_secret(|_| Ok(String::new()));
@@ -288,6 +306,37 @@ mod tests {
             access_key_id: "AKIA".into(),
             secret_access_key: "secret".into(),
         }
+    }
+
+    #[test]
+    fn a_location_one_level_down() {
+        let joined = s3("https://s3.example.com", "offsite").joined("appliance-7");
+        assert_eq!(
+            joined.describe(),
+            "s3://offsite/acme/appliance-7 at https://s3.example.com"
+        );
+        let bare = CopyLocation::S3 {
+            endpoint: "https://s3.example.com".into(),
+            bucket: "offsite".into(),
+            prefix: String::new(),
+            region: String::new(),
+            access_key_id: "AKIA".into(),
+            secret_access_key: "secret".into(),
+        };
+        assert_eq!(
+            bare.joined("appliance-7").describe(),
+            "s3://offsite/appliance-7 at https://s3.example.com"
+        );
+        let path = CopyLocation::Path {
+            path: "/mnt/nas/".into(),
+        }
+        .joined("appliance-7");
+        assert_eq!(
+            path,
+            CopyLocation::Path {
+                path: "/mnt/nas/appliance-7".into()
+            }
+        );
     }
 
     #[test]
