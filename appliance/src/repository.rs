@@ -14,7 +14,7 @@ use model::appliance::{AssetInfo, CopyLocation, CopyTarget, RecoveryPointInfo};
 use model::policy::Retention;
 use rustic_backend::BackendOptions;
 use rustic_core::jiff;
-use rustic_core::repofile::Node;
+use rustic_core::repofile::{MasterKey, Node};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, KeepOptions, KeyOptions, LocalDestination,
     LsOptions, OpenStatus, PathList, Progress, ProgressBars, ProgressType, PruneOptions, ReadSubsetOption,
@@ -114,14 +114,32 @@ impl Repo {
         })
     }
 
+    /// Opens (or creates) the repository. The master key is kept beside the password, which
+    /// grants the same access: opening with it skips scrypt's key derivation, which took most
+    /// of a small incremental backup's time. A key that no longer opens the repository (it was
+    /// created anew) is derived again from the password.
     fn open(&self, counters: Arc<Counters>) -> Result<Repository<OpenStatus>, String> {
-        let backends = BackendOptions::default().repository(format!("local:{}", self.dir.display()));
-        open_or_init(
-            &self.dir.display().to_string(),
-            &backends,
-            &self.password,
-            counters,
-        )
+        let name = self.dir.display().to_string();
+        let backends = BackendOptions::default().repository(format!("local:{name}"));
+        let cache = self.dir.with_file_name("repository.key");
+        if let Some(key) = std::fs::read(&cache)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<MasterKey>(&json).ok())
+        {
+            match open_existing(&name, &backends, Credentials::Masterkey(key), counters.clone()) {
+                Ok(Some(repository)) => return Ok(repository),
+                Ok(None) | Err(_) => {
+                    let _ = std::fs::remove_file(&cache);
+                }
+            }
+        }
+        let repository = open_or_init(&name, &backends, &self.password, counters)?;
+        if let Ok(json) = serde_json::to_vec(&repository.key())
+            && let Err(error) = write_private(&cache, &json)
+        {
+            log::warn!("the repository key cannot be kept ({error}); the next open derives it again");
+        }
+        Ok(repository)
     }
 
     /// Backs up the asset's directory as a new snapshot (incremental against its last one).
@@ -481,6 +499,21 @@ pub struct CopySummary {
     pub removed: usize,
 }
 
+/// Opens the repository behind `backends` with `credentials`; `None` when it does not exist.
+fn open_existing(
+    name: &str,
+    backends: &BackendOptions,
+    credentials: Credentials,
+    counters: Arc<Counters>,
+) -> Result<Option<Repository<OpenStatus>>, String> {
+    let fail = |e: Box<rustic_core::RusticError>| format!("repository {name}: {e}");
+    let repository = unopened(backends, counters).map_err(fail)?;
+    if repository.config_id().map_err(fail)?.is_none() {
+        return Ok(None);
+    }
+    repository.open(&credentials).map(Some).map_err(fail)
+}
+
 /// Opens the repository behind `backends`, creating it on first use.
 fn open_or_init(
     name: &str,
@@ -488,18 +521,22 @@ fn open_or_init(
     password: &str,
     counters: Arc<Counters>,
 ) -> Result<Repository<OpenStatus>, String> {
-    let fail = |e: Box<rustic_core::RusticError>| format!("repository {name}: {e}");
-    let backends = backends.to_backends().map_err(fail)?;
-    let options = RepositoryOptions::default().no_cache(true);
-    let repository = Repository::new_with_progress(&options, &backends, Bars(counters)).map_err(fail)?;
     let credentials = Credentials::password(password);
-    if repository.config_id().map_err(fail)?.is_some() {
-        repository.open(&credentials).map_err(fail)
-    } else {
-        repository
-            .init(&credentials, &KeyOptions::default(), &ConfigOptions::default())
-            .map_err(fail)
+    if let Some(repository) = open_existing(name, backends, credentials.clone(), counters.clone())? {
+        return Ok(repository);
     }
+    let fail = |e: Box<rustic_core::RusticError>| format!("repository {name}: {e}");
+    unopened(backends, counters)
+        .and_then(|r| r.init(&credentials, &KeyOptions::default(), &ConfigOptions::default()))
+        .map_err(fail)
+}
+
+fn unopened(
+    backends: &BackendOptions,
+    counters: Arc<Counters>,
+) -> Result<Repository<()>, Box<rustic_core::RusticError>> {
+    let options = RepositoryOptions::default().no_cache(true);
+    Repository::new_with_progress(&options, &backends.to_backends()?, Bars(counters))
 }
 
 /// Room for the largest pack file a throttled upload writes at once: rustic's packs grow with
@@ -660,6 +697,47 @@ mod tests {
                 "{name}"
             );
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_master_key_is_kept_private_and_a_wrong_one_falls_back_to_the_password() {
+        let root =
+            std::env::temp_dir().join(format!("bp-key-{}-{}", std::process::id(), rand::random::<u32>()));
+        let asset = temporary_asset(&root, "docs");
+        std::fs::write(Path::new(&asset.path).join("file"), b"first").unwrap();
+        let data = DataDir::open(root.join("data")).unwrap();
+        let repo = Repo::locate(&data).unwrap();
+        repo.backup(&asset, "test", Arc::default()).unwrap();
+        let cache = root.join("data/repository.key");
+        let kept = std::fs::read(&cache).expect("the key is kept after the first open");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "private like the password");
+        }
+        // With the kept key, without the password: the key alone opens the repository.
+        let keyless = Repo {
+            password: "not the password".into(),
+            ..Repo::locate(&data).unwrap()
+        };
+        assert_eq!(keyless.recovery_points().unwrap().len(), 1);
+
+        // Another repository's key (one made anew) is dropped and derived again.
+        let other = root.join("other");
+        let elsewhere = Repo::locate(&DataDir::open(other.clone()).unwrap()).unwrap();
+        elsewhere.backup(&asset, "test", Arc::default()).unwrap();
+        std::fs::copy(other.join("repository.key"), &cache).unwrap();
+        assert_ne!(std::fs::read(&cache).unwrap(), kept);
+        assert_eq!(
+            repo.recovery_points().unwrap().len(),
+            1,
+            "opened with the password"
+        );
+        assert_eq!(std::fs::read(&cache).unwrap(), kept, "its own key is kept again");
+        std::fs::write(&cache, b"garbage").unwrap();
+        assert_eq!(repo.recovery_points().unwrap().len(), 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
