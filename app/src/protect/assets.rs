@@ -68,7 +68,7 @@ pub fn AssetsPage() -> impl IntoView {
         <ProtectTabs current="/protect/assets" />
         <Filters />
         {may_retain.then(|| view! { <SelectionBar selection dialog may_configure may_remove /> })}
-        <Outcome outcome />
+        <Outcome outcome sent=|n| format!("Sent to the appliances for {n} asset{}; each row shows its progress.", plural(n)) />
         {move || match dialog.get() {
             PolicyDialog::Closed => None,
             PolicyDialog::Set => Some(view! { <SetPolicyForm selection dialog done /> }.into_any()),
@@ -112,15 +112,15 @@ fn SelectionBar(
     }
 }
 
-/// What the last bulk action did.
+/// What the last bulk action did: `sent` says it for the number of assets queued, then each
+/// refusal follows.
 #[component]
-fn Outcome(outcome: RwSignal<Option<BulkOutcome>>) -> impl IntoView {
+pub(super) fn Outcome(outcome: RwSignal<Option<BulkOutcome>>, sent: fn(u32) -> String) -> impl IntoView {
     move || {
         let outcome = outcome.get()?;
-        let plural = if outcome.queued == 1 { "" } else { "s" };
         Some(view! {
             <div class="command-feedback" role="status">
-                <p>{format!("Sent to the appliances for {} asset{plural}; each row shows its progress.", outcome.queued)}</p>
+                <p>{sent(outcome.queued)}</p>
                 {(!outcome.refused.is_empty()).then(|| view! {
                     <ul class="error">{outcome.refused.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
                 })}
@@ -471,4 +471,9 @@ fn RemoveAssetsForm(
             </ActionForm>
         </Modal>
     }
+}
+
+/// "s" unless there is one.
+pub(super) fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -15,7 +15,7 @@ use {
     model::appliance::CopyTargetRequest,
 };
 
-use super::assets::RetentionFields;
+use super::assets::{RetentionFields, plural};
 use super::policy_api::KeepFields;
 use crate::components::{ErrorBox, Loading, Modal, RelativeTime, SubmitOrCancel, action_error};
 use crate::live::use_live;
@@ -450,10 +450,6 @@ pub fn OrganizationCopyTargetSection(organization_id: i64, may_manage: bool) -> 
             </Transition>
         </section>
     }
-}
-
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// When to copy: after each good backup, or on a schedule of the copies' own.

@@ -21,6 +21,7 @@ use super::api::{
 };
 use super::appliance_panels::{ApplianceJobs, ApplianceOverview, StorageDevices};
 use super::asset_drawer::AssetDrawer;
+use super::assets::{Outcome, plural};
 use super::copies::{CopyNow, CopyTargetSection};
 use super::health::{RecentBackups, last_backup_cell, last_copy_cell, last_verified_cell};
 use crate::components::{
@@ -89,7 +90,7 @@ fn Detail(fetched: ApplianceSummary) -> impl IntoView {
         <Facts appliance />
         <ApplianceOverview appliance_id open_asset />
         <CommandFeedback last_command />
-        <BulkFeedback outcome />
+        <Outcome outcome sent=|n| format!("Asked the appliance to remove {n} asset{}; the list follows its answer.", plural(n)) />
         {move || match dialog.get() {
             Dialog::Closed => None,
             Dialog::AddAsset => Some(view! { <AddAssetForm appliance_id dialog last_command /> }.into_any()),
@@ -316,23 +317,6 @@ fn select_box(selection: Selection, id: i64, name: String) -> impl IntoView {
                     }
                 });
             } />
-    }
-}
-
-/// What the last bulk removal did: how many went to the appliance, and each refusal.
-#[component]
-fn BulkFeedback(outcome: RwSignal<Option<BulkOutcome>>) -> impl IntoView {
-    move || {
-        let outcome = outcome.get()?;
-        let plural = if outcome.queued == 1 { "" } else { "s" };
-        Some(view! {
-            <div class="command-feedback" role="status">
-                <p>{format!("Asked the appliance to remove {} asset{plural}; the list follows its answer.", outcome.queued)}</p>
-                {(!outcome.refused.is_empty()).then(|| view! {
-                    <ul class="error">{outcome.refused.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}</ul>
-                })}
-            </div>
-        })
     }
 }
 
