@@ -381,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             described,
-            "s3://offsite/acme at https://s3.example.com, 2048 KiB/s, keeping last 30"
+            "s3://offsite/acme at https://s3.example.com, 2048 KiB/s, keeping last 30, after each backup"
         );
         let sealed = target
             .clone()
