@@ -1359,11 +1359,23 @@ on_both_databases!(
             .unwrap();
         drop(other_conn);
         let stranger = viewer(&w.portal, other.id, "root@other.example", Role::Superuser).await;
-        let foreign = commands::remove_assets(&w.portal, &stranger, &[docs], "DELETE", &client)
-            .await
-            .unwrap();
-        assert_eq!(foreign.queued, 0);
-        assert_eq!(foreign.refused, [format!("Asset {docs} was not found.")]);
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let scoped_admin = domain::testkit::add_user(
+            &mut conn,
+            w.root.instance_id,
+            "scoped@acme.example",
+            Role::Admin,
+            false,
+        )
+        .await;
+        drop(conn);
+        for outsider in [&stranger, &scoped_admin] {
+            let foreign = commands::remove_assets(&w.portal, outsider, &[docs], "DELETE", &client)
+                .await
+                .unwrap();
+            assert_eq!(foreign.queued, 0);
+            assert_eq!(foreign.refused, [format!("Asset {docs} was not found.")]);
+        }
 
         let outcome = commands::remove_assets(&w.portal, &w.root, &everything, "DELETE", &client)
             .await
