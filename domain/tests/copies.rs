@@ -594,6 +594,25 @@ on_both_databases!(
         let followed = delivered_to(&w, &own).await.unwrap().unwrap();
         assert_eq!(s3_prefix(&followed).0, format!("globex/appliance-{}", own.id));
         assert_ne!(followed.repository_password, first.repository_password);
+        // Leaving the organization's target and coming back opens the same repository.
+        let own_again = CopyTargetRequest {
+            location: CopyLocation::Path {
+                path: "/mnt/own".into(),
+            },
+            ..s3_request("unused", "")
+        };
+        copies::set_copy_target(&w.portal, &w.root, own.id, own_again, &client)
+            .await
+            .unwrap();
+        copies::remove_copy_target(&w.portal, &w.root, own.id, &client)
+            .await
+            .unwrap();
+        let returned = delivered_to(&w, &own).await.unwrap().unwrap();
+        assert_eq!(
+            (returned.location, returned.repository_password),
+            (followed.location, followed.repository_password.clone()),
+            "back in the repository it created, with its password"
+        );
         let (_, late) = testkit::register_appliance(&w.portal, &w.root, globex, "nas-late").await;
         let inherited = delivered_to(&w, &late).await.unwrap().unwrap();
         assert_eq!(
@@ -612,5 +631,15 @@ on_both_databases!(
         let again =
             refusal(org_copies::remove_organization_copy_target(&w.portal, &w.root, globex, &client).await);
         assert!(matches!(again, AppError::Conflict { .. }));
+
+        // A target set again later reaches the same repositories with the same passwords.
+        org_copies::set_organization_copy_target(&w.portal, &w.root, globex, request(), &client)
+            .await
+            .unwrap();
+        let restored = delivered_to(&w, &w.who).await.unwrap().unwrap();
+        assert_eq!(
+            (restored.location, restored.repository_password),
+            (first.location, first.repository_password)
+        );
     }
 );

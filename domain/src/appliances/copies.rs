@@ -108,7 +108,7 @@ pub(super) fn checked_location(
 }
 
 /// The target repository's password: the one it was created with, or a new random one.
-pub(super) fn password_of(before: Option<&CopyTarget>, vault: &Vault) -> DomainResult<String> {
+fn password_of(before: Option<&CopyTarget>, vault: &Vault) -> DomainResult<String> {
     match before {
         Some(before) => Ok(vault.open(&before.repository_password)?),
         None => Ok(random_token()),
@@ -206,8 +206,9 @@ pub async fn remove_copy_target(
     }
     let view = match super::org_copies::template(&mut tx, appliance.organization_id).await? {
         Some(template) => {
+            let organization = (&template, appliance.organization_id);
             let target =
-                super::org_copies::for_appliance(&template, appliance.id, random_token(), &portal.vault)?;
+                super::org_copies::for_appliance(&mut tx, portal, organization, appliance.id).await?;
             store_and_queue(&mut tx, portal, viewer, (appliance.id, true), target, client).await?
         }
         None => forget(&mut tx, portal, viewer, appliance.id, client).await?,

@@ -1,18 +1,19 @@
 //! An organization's copy target: the target of each of its appliances that has none of its
 //! own, and of those registered later. Each appliance copies into a repository of its own under
-//! the organization's location (`…/appliance-<id>`), with its own random password, so no two
-//! appliances share a repository, a lock or a retention pass.
+//! the organization's location (`…/appliance-<id>`), so no two appliances share a repository, a
+//! lock or a retention pass. Each repository's password is derived from the appliance's id and
+//! a random secret the organization keeps (sealed) even while it has no target, so an appliance
+//! that leaves the organization's target and comes back opens the repository it created.
 
 use model::appliance::{Command, CopyTarget, CopyTargetRequest, CopyTargetView};
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
 use super::commands;
-use super::copies::{checked_location, forget, parse_target, password_of, store, store_and_queue, stored};
+use super::copies::{checked_location, forget, parse_target, store, store_and_queue, stored};
 use crate::access::Viewer;
 use crate::audit::{self, Entry};
-use crate::secrets::random_token;
-use crate::vault::Vault;
+use crate::secrets::{random_token, token_hash};
 use crate::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 
 /// The organization's copy target, if it has one (for anyone who may see the organization).
@@ -47,23 +48,46 @@ pub(super) async fn template(
 }
 
 /// The organization's (sealed) target as one appliance uses it, opened: a repository of the
-/// appliance's own under the organization's location, with `password`.
-pub(super) fn for_appliance(
-    template: &CopyTarget,
+/// appliance's own under the organization's location, with its derived password.
+pub(super) async fn for_appliance(
+    tx: &mut AnyConnection,
+    portal: &Portal,
+    (template, organization_id): (&CopyTarget, i64),
     appliance_id: i64,
-    password: String,
-    vault: &Vault,
 ) -> DomainResult<CopyTarget> {
     let location = template
         .location
         .clone()
         .joined(&format!("appliance-{appliance_id}"))
-        .map_secret(|sealed| vault.open(&sealed))?;
+        .map_secret(|sealed| portal.vault.open(&sealed))?;
+    let secret = password_secret(tx, portal, organization_id).await?;
     Ok(CopyTarget {
         location,
-        repository_password: password,
+        repository_password: token_hash(&format!(
+            "backplane organization copy\0{secret}\0appliance-{appliance_id}"
+        )),
         ..template.clone()
     })
+}
+
+/// The organization's secret its appliances' repository passwords are derived from, opened;
+/// made on first use and kept for as long as the organization exists.
+async fn password_secret(
+    tx: &mut AnyConnection,
+    portal: &Portal,
+    organization_id: i64,
+) -> DomainResult<String> {
+    sqlx::query("INSERT INTO organization_copy_secrets (organization_id, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(organization_id)
+        .bind(portal.vault.seal(&random_token()))
+        .execute(&mut *tx)
+        .await?;
+    let sealed: String =
+        sqlx::query_scalar("SELECT secret FROM organization_copy_secrets WHERE organization_id = $1")
+            .bind(organization_id)
+            .fetch_one(tx)
+            .await?;
+    Ok(portal.vault.open(&sealed)?)
 }
 
 /// The organization's appliances that follow its target: those with none of their own.
@@ -122,9 +146,10 @@ pub async fn set_organization_copy_target(
     audit::record(&mut tx, entry, portal.now()).await?;
     let mut sent = Vec::new();
     for appliance_id in followers(&mut tx, organization.id).await? {
-        let before = stored(&mut tx, appliance_id).await?.map(|s| s.target);
-        let password = password_of(before.as_ref(), vault)?;
-        let target = for_appliance(&sealed, appliance_id, password, vault)?;
+        let mut target = for_appliance(&mut tx, portal, (&sealed, organization.id), appliance_id).await?;
+        if let Some(before) = stored(&mut tx, appliance_id).await? {
+            target.repository_password = vault.open(&before.target.repository_password)?;
+        }
         sent.push(store_and_queue(&mut tx, portal, viewer, (appliance_id, true), target, client).await?);
     }
     tx.commit().await?;
@@ -188,7 +213,7 @@ pub(super) async fn inherit(
     let Some(template) = template(&mut *tx, organization_id).await? else {
         return Ok(());
     };
-    let target = for_appliance(&template, appliance_id, random_token(), &portal.vault)?;
+    let target = for_appliance(&mut *tx, portal, (&template, organization_id), appliance_id).await?;
     let sealed = store(&mut *tx, portal, registered_by, (appliance_id, true), target).await?;
     let command = Command::SetCopyTarget { target: Some(sealed) };
     commands::queue_unattended(tx, portal, appliance_id, &command, registered_by).await
