@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod api_access;
 pub mod appliances;
 pub mod audit;
 pub mod auth;

@@ -3,6 +3,7 @@
 //! or an async runtime.
 
 pub mod alerts;
+pub mod api_access;
 pub mod appliance;
 pub mod auth;
 pub mod error;

@@ -69,10 +69,14 @@ pub enum Action {
     /// Read the mail outbox (Settings → Outbox), which holds password-reset links.
     ReadOutbox,
     ReadAuditLog,
+    /// Read Settings → API Access (never a secret).
+    ViewApiAccess,
+    /// Create, disable, enable and delete public API credentials.
+    ManageApiAccess,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::View,
         Action::ManageOwnAccount,
         Action::StartBackup,
@@ -91,6 +95,8 @@ impl Action {
         Action::BulkDismissAlerts,
         Action::ReadOutbox,
         Action::ReadAuditLog,
+        Action::ViewApiAccess,
+        Action::ManageApiAccess,
     ];
 
     /// The matrix: the least privileged role allowed to perform the action.
@@ -104,13 +110,15 @@ impl Action {
             | Action::DismissAlertGroups
             | Action::ManageAppliances
             | Action::ManageOrganizations
-            | Action::ManageUsers => Role::Admin,
+            | Action::ManageUsers
+            | Action::ViewApiAccess => Role::Admin,
             Action::ManageSuperusers
             | Action::ManageScopes
             | Action::ManageIntegrations
             | Action::ManageAlertSettings
             | Action::BulkDismissAlerts
             | Action::ReadOutbox
+            | Action::ManageApiAccess
             // The log names objects of every scope, so only those who see every scope read it.
             | Action::ReadAuditLog => Role::Superuser,
         }
@@ -132,6 +140,7 @@ mod tests {
         assert!(Manage.can(DismissAlert) && !Manage.can(DismissAlertGroups));
         assert!(Admin.can(DismissAlertGroups) && !Admin.can(BulkDismissAlerts));
         assert!(!Admin.can(ManageScopes) && !Admin.can(ManageIntegrations));
+        assert!(Admin.can(ViewApiAccess) && !Admin.can(ManageApiAccess) && !Manage.can(ViewApiAccess));
         assert_eq!(allowed(Superuser).count(), Action::ALL.len());
     }
 
