@@ -206,6 +206,7 @@ pub async fn authenticate(
 #[derive(sqlx::FromRow)]
 struct ActingRow {
     credential_id: i64,
+    instance_id: i64,
     last_used_at: Option<i64>,
     user_id: i64,
     email: String,
@@ -223,16 +224,16 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub async fn acting_viewer(
     portal: &Portal,
     client_id: &str,
-    instance_id: i64,
+    homerealm: &str,
 ) -> DomainResult<Option<Viewer>> {
     let mut conn = portal.db.pool.acquire().await?;
     let row: Option<ActingRow> = sqlx::query_as(
-        "SELECT c.id AS credential_id, c.last_used_at, u.id AS user_id, u.email, u.role, u.global_scope
-         FROM api_credentials c JOIN users u ON u.id = c.created_by
-         WHERE c.client_id = $1 AND c.instance_id = $2 AND c.enabled = 1 AND u.status = 'active'",
+        "SELECT c.id AS credential_id, c.instance_id, c.last_used_at, u.id AS user_id, u.email, u.role, u.global_scope
+         FROM api_credentials c JOIN users u ON u.id = c.created_by JOIN instances i ON i.id = c.instance_id
+         WHERE c.client_id = $1 AND i.homerealm = $2 AND c.enabled = 1 AND u.status = 'active'",
     )
     .bind(client_id)
-    .bind(instance_id)
+    .bind(homerealm)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -251,7 +252,7 @@ pub async fn acting_viewer(
             .await?;
     }
     Ok(Some(Viewer {
-        instance_id,
+        instance_id: row.instance_id,
         user_id: row.user_id,
         email: row.email,
         role,

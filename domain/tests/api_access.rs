@@ -148,13 +148,13 @@ on_both_databases!(
         }
         drop(conn);
 
-        let acting = api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+        let acting = api_access::acting_viewer(&w.portal, &client_id, "acme")
             .await
             .unwrap()
             .unwrap();
         assert_eq!(acting, w.root);
         assert_eq!(
-            api_access::acting_viewer(&w.portal, &client_id, w.stranger.instance_id)
+            api_access::acting_viewer(&w.portal, &client_id, "other")
                 .await
                 .unwrap(),
             None,
@@ -167,7 +167,7 @@ on_both_databases!(
 
         // The creator demoted and scoped: the credential follows at once.
         set_user(&w, w.root.user_id, "role", "monitor").await;
-        let demoted = api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+        let demoted = api_access::acting_viewer(&w.portal, &client_id, "acme")
             .await
             .unwrap()
             .unwrap();
@@ -185,7 +185,7 @@ on_both_databases!(
         );
         drop(conn);
         assert_eq!(
-            api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+            api_access::acting_viewer(&w.portal, &client_id, "acme")
                 .await
                 .unwrap(),
             None
@@ -205,7 +205,7 @@ on_both_databases!(
         );
         drop(conn);
         assert_eq!(
-            api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+            api_access::acting_viewer(&w.portal, &client_id, "acme")
                 .await
                 .unwrap(),
             None
@@ -214,14 +214,14 @@ on_both_databases!(
             .await
             .unwrap();
         assert!(
-            api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+            api_access::acting_viewer(&w.portal, &client_id, "acme")
                 .await
                 .unwrap()
                 .is_some()
         );
         api_access::delete(&w.portal, &w.root, id, &client).await.unwrap();
         assert_eq!(
-            api_access::acting_viewer(&w.portal, &client_id, w.root.instance_id)
+            api_access::acting_viewer(&w.portal, &client_id, "acme")
                 .await
                 .unwrap(),
             None

@@ -143,6 +143,9 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         setup_done: Arc::new(AtomicBool::new(false)),
         heartbeats: Default::default(),
         metrics: settings.metrics.clone(),
+        api_keys: Arc::new(public_api::SigningKeys::load_or_create(
+            &settings.data_dir.join("api-signing.key"),
+        )?),
     };
     if !state.cookies.secure {
         tracing::info!("serving plain http on loopback: session cookies are not marked Secure");

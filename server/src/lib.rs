@@ -36,6 +36,8 @@ pub struct AppState {
     pub heartbeats: ops::Heartbeats,
     /// Who may read `/metrics`.
     pub metrics: ops::MetricsAccess,
+    /// The key public API access tokens are signed with.
+    pub api_keys: Arc<public_api::SigningKeys>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             setup_done: Arc::default(),
             heartbeats: Default::default(),
             metrics: Default::default(),
+            api_keys: Arc::new(public_api::SigningKeys::ephemeral()),
         }
     }
 }

@@ -74,6 +74,7 @@ fn is_page(request: &Request) -> bool {
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
         && !path.starts_with("/appliance/")
+        && !public_api::is_api_path(path)
         && !crate::ops::OPERATOR_PATHS.contains(&path)
         && !path.rsplit('/').next().unwrap_or("").contains('.')
 }

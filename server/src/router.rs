@@ -90,6 +90,10 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             axum::routing::get(crate::exports::audit_csv),
         )
         .with_state(state.clone());
+    let public_api = public_api::router(public_api::ApiState::new(
+        state.portal.clone(),
+        state.api_keys.clone(),
+    ));
     Router::new()
         .nest_service(PACKAGE_PATH, package)
         .leptos_routes_with_context(&options, routes, provide.clone(), move || {
@@ -104,6 +108,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .merge(downloads)
         .merge(appliances)
         .merge(operators)
+        .merge(public_api)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))
         .layer(from_fn_with_state(state.clone(), resolve_session))

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use model::alerts::{AlertFilter, AlertGroup, AlertKind, AlertView, REEVALUATE_DISMISSED_MS};
 use model::live::LiveEvent;
+use model::tenancy::Page;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
@@ -195,6 +196,33 @@ pub async fn of_appliance(
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().filter_map(AlertRow::into_view).collect())
+}
+
+/// One page of the active alerts the viewer may see, newest first (the public API's list).
+#[tracing::instrument(skip_all, fields(user_id = viewer.user_id))]
+pub async fn page(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    filter: &AlertFilter,
+    (page, per_page): (u32, u32),
+) -> DomainResult<Page<AlertView>> {
+    let (page, per_page) = (page.max(1), per_page.max(1));
+    let total = count(&mut *conn, viewer, filter).await?;
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} WHERE {} ORDER BY a.raised_at DESC, a.id DESC LIMIT $1 OFFSET $2",
+        visible_active(viewer, filter)
+    );
+    let rows: Vec<AlertRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(i64::from(per_page))
+        .bind(i64::from(per_page) * i64::from(page - 1))
+        .fetch_all(conn)
+        .await?;
+    Ok(Page {
+        items: rows.into_iter().filter_map(AlertRow::into_view).collect(),
+        total,
+        page,
+        per_page,
+    })
 }
 
 /// What a dismissal covers.

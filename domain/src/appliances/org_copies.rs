@@ -87,7 +87,7 @@ async fn password_secret(
             .bind(organization_id)
             .fetch_one(tx)
             .await?;
-    Ok(portal.vault.open(&sealed)?)
+    portal.vault.open(&sealed)
 }
 
 /// The organization's appliances that follow its target: those with none of their own.

@@ -1,0 +1,81 @@
+//! Who calls `/api/v1`: the bearer token's credential, acting as its creator with the creator's
+//! role and scopes of this moment, within the credential's rate limit.
+
+use std::num::NonZeroU32;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use domain::access::Viewer;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use model::api_access::WRITE_SCOPE;
+
+use crate::ApiState;
+use crate::problem::Problem;
+
+/// What each credential may send: 600 requests a minute, in bursts of up to 100.
+pub fn rate_limiter() -> DefaultKeyedRateLimiter<String> {
+    let per_minute = NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
+}
+
+/// The caller of an `/api/v1` operation.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub viewer: Viewer,
+    pub client_id: String,
+    scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Refuses a token issued without the write scope.
+    pub fn require_write(&self) -> Result<(), Problem> {
+        if self.scopes.iter().any(|s| s == WRITE_SCOPE) {
+            Ok(())
+        } else {
+            Err(Problem::insufficient_scope(WRITE_SCOPE))
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, Problem> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| {
+                Problem::unauthenticated(
+                    "invalid_request",
+                    "Send an access token from /connect/token as Authorization: Bearer <token>.",
+                )
+            })?;
+        let claims = state
+            .keys
+            .verify(token, state.issuer())
+            .map_err(|reason| Problem::unauthenticated("invalid_token", reason))?;
+        if let Err(not_until) = state.limiter.check_key(&claims.client_id) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(Problem::too_many_requests(wait.as_secs().max(1)));
+        }
+        let viewer = domain::api_access::acting_viewer(&state.portal, &claims.client_id, &claims.tenant)
+            .await?
+            .ok_or_else(|| {
+                Problem::unauthenticated(
+                    "invalid_token",
+                    "The credential of this token is disabled or deleted, or its creator is no longer active.",
+                )
+            })?;
+        Ok(Caller {
+            viewer,
+            client_id: claims.client_id,
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! `/api/v1`: the operations, their OpenAPI document and its reference page.
+
+use axum::Router;
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::ApiState;
+use crate::problem::Problem;
+
+pub mod alerts;
+pub mod appliances;
+pub mod organizations;
+pub mod paging;
+
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub const DOCS_PATH: &str = "/api/v1/docs";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Backplane public API",
+        description = "Organizations, appliances, assets, jobs and alerts of one Backplane instance, as the API credential's creator sees them. Get a token with the client credentials grant at /connect/token.",
+    ),
+    modifiers(&ClientCredentialsSecurity),
+    tags(
+        (name = "organizations"), (name = "appliances"), (name = "alerts"),
+    )
+)]
+struct ApiDoc;
+
+/// The OAuth 2.0 client credentials flow as the document's security scheme.
+struct ClientCredentialsSecurity;
+
+impl Modify for ClientCredentialsSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scopes = Scopes::from_iter([
+            (model::api_access::READ_SCOPE, "Read"),
+            (model::api_access::WRITE_SCOPE, "Dismiss alerts"),
+        ]);
+        let flow = Flow::ClientCredentials(ClientCredentials::new(crate::token::TOKEN_PATH, scopes));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("oauth2", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    }
+}
+
+/// The document, generated from the handlers below.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(organizations::list))
+        .routes(routes!(organizations::get))
+        .routes(routes!(appliances::list))
+        .routes(routes!(appliances::get))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::dismiss))
+}
+
+pub fn router(state: ApiState) -> Router {
+    let (routes, document) = api_router().split_for_parts();
+    Router::new()
+        .merge(routes.with_state(state))
+        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, document))
+}
+
+/// The query string parsed into `T`; a value of the wrong form names its parameter.
+pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, Problem> {
+    serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| Problem::invalid("query", e.to_string()))
+}

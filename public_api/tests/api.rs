@@ -1,0 +1,398 @@
+//! The public API over HTTP, on SQLite and PostgreSQL: the token flow and its refusals, each
+//! operation as nobody, as tokens of each reach, and as a token of another instance.
+
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use domain::access::Viewer;
+use domain::testkit::{TestDb, add_user};
+use domain::{ClientInfo, Portal, api_access, instances, on_both_databases, organizations, scopes, users};
+use model::Role;
+use public_api::{ApiState, SigningKeys};
+use serde_json::Value;
+use tower::ServiceExt;
+
+struct World {
+    portal: Portal,
+    router: Router,
+    root: Viewer,
+    globex: i64,
+    initech: i64,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 4 << 20).await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn world(db: &TestDb) -> World {
+    let (portal, _) = db.portal();
+    let mut conn = portal.db.pool.acquire().await.unwrap();
+    let acme = instances::insert(&mut conn, "acme", "Acme", 0).await.unwrap();
+    let root = add_user(&mut conn, acme.id, "root@acme.example", Role::Superuser, false).await;
+    drop(conn);
+    let client = ClientInfo::default();
+    let east = scopes::create(&portal, &root, "East", &client).await.unwrap().id;
+    let west = scopes::create(&portal, &root, "West", &client).await.unwrap().id;
+    let globex = organizations::create(&portal, &root, "Globex", Some(east), &client)
+        .await
+        .unwrap();
+    let initech = organizations::create(&portal, &root, "Initech", Some(west), &client)
+        .await
+        .unwrap();
+    let router = public_api::router(ApiState::new(portal.clone(), Arc::new(SigningKeys::ephemeral())));
+    World {
+        portal,
+        router,
+        root,
+        globex,
+        initech,
+    }
+}
+
+/// A credential made by `viewer` (who must be a Superuser then): its id, client id and secret.
+async fn credential(w: &World, viewer: &Viewer, name: &str) -> (i64, String, String) {
+    let made = api_access::create(&w.portal, viewer, name, &ClientInfo::default())
+        .await
+        .unwrap();
+    (made.credential.id, made.credential.client_id, made.client_secret)
+}
+
+fn token_request(body: &str, basic: Option<(&str, &str)>) -> Request<Body> {
+    let mut request =
+        Request::post("/connect/token").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        request = request.header(
+            header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+        );
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn token(w: &World, id: &str, secret: &str, scope: &str) -> String {
+    let body = format!("grant_type=client_credentials&scope={scope}");
+    let answer = send(&w.router, token_request(&body, Some((id, secret)))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn call(w: &World, method: &str, path: &str, token: Option<&str>) -> Answer {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    send(&w.router, request.body(Body::empty()).unwrap()).await
+}
+
+fn names(answer: &Answer) -> Vec<String> {
+    answer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn raise_alert(w: &World, organization_id: i64, key: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO alerts (instance_id, organization_id, kind, dedupe_key, message, subject, state, raised_at)
+         VALUES ($1, $2, 'low_space', $3, 'Low on space', 'subject', 'active', $4) RETURNING id",
+    )
+    .bind(w.root.instance_id)
+    .bind(organization_id)
+    .bind(key.to_owned())
+    .bind(w.portal.now())
+    .fetch_one(&w.portal.db.pool)
+    .await
+    .unwrap()
+}
+
+on_both_databases!(
+    the_token_endpoint_follows_rfc_6749_and_refuses_clearly,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let (id, client_id, secret) = credential(&w, &w.root, "Billing").await;
+        let basic = Some((client_id.as_str(), secret.as_str()));
+
+        let answer = send(
+            &w.router,
+            token_request("grant_type=client_credentials&scope=", basic),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(answer.body["token_type"], "Bearer");
+        assert_eq!(answer.body["expires_in"], 3600);
+        assert_eq!(answer.body["scope"], "public_api public_api.write");
+        let jwt = answer.body["access_token"].as_str().unwrap();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap();
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        for claim in [
+            "iss",
+            "aud",
+            "sub",
+            "client_id",
+            "tenant",
+            "scope",
+            "exp",
+            "iat",
+            "jti",
+        ] {
+            assert!(claims.get(claim).is_some(), "{claim} in {claims}");
+        }
+        assert_eq!(claims["tenant"], "acme");
+        assert_eq!(claims["aud"], "public_api");
+
+        let form = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}&scope=public_api"
+        );
+        let posted = send(&w.router, token_request(&form, None)).await;
+        assert_eq!(posted.status, StatusCode::OK);
+        assert_eq!(posted.body["scope"], "public_api");
+
+        let wrong = send(
+            &w.router,
+            token_request("grant_type=client_credentials", Some((&client_id, "wrong"))),
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.body["error"], "invalid_client");
+        assert!(wrong.headers.contains_key(header::WWW_AUTHENTICATE));
+        let anonymous = send(&w.router, token_request("grant_type=client_credentials", None)).await;
+        assert_eq!(anonymous.body["error"], "invalid_client");
+        let password = send(&w.router, token_request("grant_type=password", basic)).await;
+        assert_eq!(password.status, StatusCode::BAD_REQUEST);
+        assert_eq!(password.body["error"], "unsupported_grant_type");
+        let missing = send(&w.router, token_request("scope=public_api", basic)).await;
+        assert_eq!(missing.body["error"], "invalid_request");
+        let scope = send(
+            &w.router,
+            token_request("grant_type=client_credentials&scope=openid", basic),
+        )
+        .await;
+        assert_eq!(scope.body["error"], "invalid_scope");
+
+        api_access::set_enabled(&w.portal, &w.root, id, false, &ClientInfo::default())
+            .await
+            .unwrap();
+        let disabled = send(&w.router, token_request("grant_type=client_credentials", basic)).await;
+        assert_eq!(disabled.body["error"], "invalid_client");
+
+        let discovery = call(&w, "GET", "/.well-known/openid-configuration", None).await;
+        assert_eq!(discovery.body["issuer"], "http://portal.test");
+        assert_eq!(
+            discovery.body["token_endpoint"],
+            "http://portal.test/connect/token"
+        );
+        let jwks = call(&w, "GET", "/.well-known/openid-configuration/jwks", None).await;
+        assert_eq!(jwks.body["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks.body["keys"][0]["crv"], "Ed25519");
+    }
+);
+
+on_both_databases!(
+    every_operation_answers_within_the_creators_reach_of_this_moment,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let (root_credential, root_id, root_secret) = credential(&w, &w.root, "Root").await;
+        let root_token = token(&w, &root_id, &root_secret, "").await;
+        let read_only = token(&w, &root_id, &root_secret, "public_api").await;
+
+        // A Superuser who made a credential and was then made an East Manager.
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let east_user = add_user(
+            &mut conn,
+            w.root.instance_id,
+            "east@acme.example",
+            Role::Superuser,
+            false,
+        )
+        .await;
+        drop(conn);
+        let (_, east_id, east_secret) = credential(&w, &east_user, "East").await;
+        let east_token = token(&w, &east_id, &east_secret, "").await;
+        let east_scope: i64 = sqlx::query_scalar("SELECT scope_id FROM organizations WHERE id = $1")
+            .bind(w.globex)
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE users SET role = 'manage' WHERE id = $1")
+            .bind(east_user.user_id)
+            .execute(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        users::set_scopes(&mut conn, east_user.user_id, &[east_scope])
+            .await
+            .unwrap();
+
+        // Another instance's Superuser.
+        let other = instances::insert(&mut conn, "other", "Other", 0).await.unwrap();
+        let stranger = add_user(&mut conn, other.id, "root@other.example", Role::Superuser, false).await;
+        drop(conn);
+        let (_, stranger_id, stranger_secret) = credential(&w, &stranger, "Stranger").await;
+        let stranger_token = token(&w, &stranger_id, &stranger_secret, "").await;
+
+        let globex_alert = raise_alert(&w, w.globex, "a1").await;
+        let initech_alert = raise_alert(&w, w.initech, "a2").await;
+        let globex_path = format!("/api/v1/organizations/{}", w.globex);
+        let initech_path = format!("/api/v1/organizations/{}", w.initech);
+
+        // Nobody, and a forged token.
+        for (method, path) in [
+            ("GET", "/api/v1/organizations".to_owned()),
+            ("GET", globex_path.clone()),
+            ("GET", "/api/v1/appliances".to_owned()),
+            ("GET", "/api/v1/appliances/1".to_owned()),
+            ("GET", "/api/v1/alerts".to_owned()),
+            ("POST", format!("/api/v1/alerts/{globex_alert}/dismiss")),
+        ] {
+            let answer = call(&w, method, &path, None).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(answer.headers[header::CONTENT_TYPE], "application/problem+json");
+            let challenge = answer.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.starts_with("Bearer"), "{challenge}");
+            let forged = call(&w, method, &path, Some("eyJ0eXAiOiJhdCtqd3QifQ.e30.AAAA")).await;
+            assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+
+        // The Superuser's token sees both; the East Manager's only Globex; the stranger none.
+        let listed = call(&w, "GET", "/api/v1/organizations", Some(&root_token)).await;
+        assert_eq!(names(&listed), vec!["Globex", "Initech"]);
+        assert_eq!(listed.body["total"], 2);
+        let east = call(&w, "GET", "/api/v1/organizations", Some(&east_token)).await;
+        assert_eq!(names(&east), vec!["Globex"]);
+        let strangers = call(&w, "GET", "/api/v1/organizations", Some(&stranger_token)).await;
+        assert!(names(&strangers).is_empty());
+        assert_eq!(
+            call(&w, "GET", &globex_path, Some(&east_token)).await.status,
+            StatusCode::OK
+        );
+        for (token, path) in [(&east_token, &initech_path), (&stranger_token, &globex_path)] {
+            let answer = call(&w, "GET", path, Some(token)).await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND);
+            assert_eq!(answer.body["code"], "not_found");
+        }
+        let alerts = call(&w, "GET", "/api/v1/alerts", Some(&east_token)).await;
+        let ids: Vec<i64> = alerts.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![globex_alert]);
+        assert_eq!(
+            call(&w, "GET", "/api/v1/alerts", Some(&root_token)).await.body["total"],
+            2
+        );
+
+        // Paging is checked.
+        let too_big = call(&w, "GET", "/api/v1/organizations?pageSize=251", Some(&root_token)).await;
+        assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
+        assert_eq!(too_big.body["field"], "pageSize");
+        let garbage = call(&w, "GET", "/api/v1/alerts?page=abc", Some(&root_token)).await;
+        assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+        let second = call(
+            &w,
+            "GET",
+            "/api/v1/organizations?pageSize=1&page=2",
+            Some(&root_token),
+        )
+        .await;
+        assert_eq!(names(&second), vec!["Initech"]);
+
+        // Dismissing needs the write scope, the role, and reach.
+        let path = |id: i64| format!("/api/v1/alerts/{id}/dismiss");
+        let no_scope = call(&w, "POST", &path(globex_alert), Some(&read_only)).await;
+        assert_eq!(no_scope.status, StatusCode::FORBIDDEN);
+        let challenge = no_scope.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.contains("insufficient_scope"), "{challenge}");
+        let unreachable = call(&w, "POST", &path(initech_alert), Some(&east_token)).await;
+        assert_eq!(unreachable.status, StatusCode::NOT_FOUND);
+        let foreign = call(&w, "POST", &path(globex_alert), Some(&stranger_token)).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        let dismissed = call(&w, "POST", &path(globex_alert), Some(&east_token)).await;
+        assert_eq!(dismissed.status, StatusCode::NO_CONTENT);
+        sqlx::query("UPDATE users SET role = 'monitor' WHERE id = $1")
+            .bind(east_user.user_id)
+            .execute(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let demoted = call(&w, "POST", &path(initech_alert), Some(&east_token)).await;
+        assert_eq!(
+            demoted.status,
+            StatusCode::FORBIDDEN,
+            "a Monitor's credential may not dismiss"
+        );
+        let by_root = call(&w, "POST", &path(initech_alert), Some(&root_token)).await;
+        assert_eq!(by_root.status, StatusCode::NO_CONTENT);
+
+        // Revoked: the issued token stops working at its next use.
+        api_access::delete(&w.portal, &w.root, root_credential, &ClientInfo::default())
+            .await
+            .unwrap();
+        let revoked = call(&w, "GET", "/api/v1/organizations", Some(&root_token)).await;
+        assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+    }
+);
+
+#[test]
+fn the_openapi_document_describes_every_operation_and_its_reference_page_is_served() {
+    domain::testkit::run_bounded(domain::Backend::Sqlite, |db: TestDb| async move {
+        let w = world(&db).await;
+        let document = call(&w, "GET", "/api/v1/openapi.json", None).await;
+        assert_eq!(document.status, StatusCode::OK);
+        assert!(document.body["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = document.body["paths"].as_object().unwrap();
+        for path in [
+            "/api/v1/organizations",
+            "/api/v1/organizations/{id}",
+            "/api/v1/appliances",
+            "/api/v1/appliances/{id}",
+            "/api/v1/alerts",
+            "/api/v1/alerts/{id}/dismiss",
+        ] {
+            assert!(paths.contains_key(path), "{path} in the document");
+        }
+        let flows = &document.body["components"]["securitySchemes"]["oauth2"]["flows"];
+        assert_eq!(flows["clientCredentials"]["tokenUrl"], "/connect/token");
+        let page = w
+            .router
+            .clone()
+            .oneshot(Request::get("/api/v1/docs/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = axum::body::to_bytes(page.into_body(), 4 << 20).await.unwrap();
+        let html = String::from_utf8_lossy(&html);
+        assert!(html.contains("swagger"), "{html}");
+        assert!(
+            !html.contains("https://"),
+            "nothing fetched from the internet: {html}"
+        );
+    });
+}
