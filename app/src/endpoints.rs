@@ -140,6 +140,10 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         Access::Signed(Action::ManageAlertSettings),
     ),
     ("/api/alarms/global", Access::Signed(Action::ManageAlertSettings)),
+    ("/api/api-access/list", Access::Signed(Action::ViewApiAccess)),
+    ("/api/api-access/create", Access::Signed(Action::ManageApiAccess)),
+    ("/api/api-access/enabled", Access::Signed(Action::ManageApiAccess)),
+    ("/api/api-access/delete", Access::Signed(Action::ManageApiAccess)),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),

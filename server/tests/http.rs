@@ -419,6 +419,60 @@ on_both_databases!(setup_then_pages_need_a_full_session, |db: TestDb| async move
     );
 });
 
+on_both_databases!(
+    a_credential_made_in_settings_gets_a_token_and_calls_the_api_without_a_session,
+    |db: TestDb| async move {
+        let p = start(&db);
+        let (cookie, _) = set_up(&p).await;
+        let made = p
+            .call("/api/api-access/create", &[("name", "Billing")], Some(&cookie))
+            .await;
+        assert_eq!(made.status(), StatusCode::OK);
+        let made: model::api_access::NewApiCredential = serde_json::from_str(&text(made).await).unwrap();
+        let listed = text(p.call("/api/api-access/list", &[], Some(&cookie)).await).await;
+        assert!(listed.contains(&made.credential.client_id) && !listed.contains(&made.client_secret));
+
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            made.credential.client_id, made.client_secret
+        );
+        let request = Request::post("/connect/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        let issued = p.send(request).await;
+        assert_eq!(issued.status(), StatusCode::OK);
+        assert_eq!(issued.headers()[header::CACHE_CONTROL], "no-store");
+        let issued: serde_json::Value = serde_json::from_str(&text(issued).await).unwrap();
+        let bearer = format!("Bearer {}", issued["access_token"].as_str().unwrap());
+
+        let request = Request::get("/api/v1/organizations")
+            .header(header::AUTHORIZATION, &bearer)
+            .body(Body::empty())
+            .unwrap();
+        let organizations = p.send(request).await;
+        assert_eq!(organizations.status(), StatusCode::OK);
+        let anonymous = p.get("/api/v1/organizations", None).await;
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "no redirect to the login page"
+        );
+        assert_eq!(
+            anonymous.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        for public in [
+            "/.well-known/openid-configuration",
+            "/.well-known/openid-configuration/jwks",
+            "/api/v1/openapi.json",
+            "/api/v1/docs/",
+        ] {
+            assert_eq!(p.get(public, None).await.status(), StatusCode::OK, "{public}");
+        }
+    }
+);
+
 on_both_databases!(cross_site_posts_are_refused, |db: TestDb| async move {
     let p = start(&db);
     let (cookie, _) = set_up(&p).await;
@@ -771,6 +825,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/settings/audit",
     "/settings/alerts",
     "/settings/alarms",
+    "/settings/api-access",
 ];
 
 /// The highest resource number a rendered page serialized: a page creates a handful, so a

@@ -1,6 +1,7 @@
-//! Server functions of Settings → Scopes, Users, Audit log and Outbox.
+//! Server functions of Settings → Scopes, Users, Audit log, Outbox and API Access.
 
 use leptos::prelude::*;
+use model::api_access::{ApiCredential, NewApiCredential};
 use model::auth::OutboxView;
 use model::lists::UsersQuery;
 use model::tenancy::{AuditQuery, AuditRecord, Page, UserSummary};
@@ -184,4 +185,41 @@ pub async fn outbox_list() -> Result<OutboxView, AppError> {
         smtp_configured: portal.smtp_configured,
         mails,
     })
+}
+
+/// Signed in (ViewApiAccess): the instance's API credentials, never a secret.
+#[server(prefix = "/api", endpoint = "api-access/list")]
+pub async fn list_api_credentials() -> Result<Vec<ApiCredential>, AppError> {
+    let viewer = viewer(Action::ViewApiAccess)?;
+    domain::api_access::list(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageApiAccess): a new credential acting as the caller; its secret, this once.
+#[server(prefix = "/api", endpoint = "api-access/create")]
+pub async fn create_api_credential(name: String) -> Result<NewApiCredential, AppError> {
+    let viewer = viewer(Action::ManageApiAccess)?;
+    domain::api_access::create(&portal(), &viewer, &name, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageApiAccess): disable or enable a credential.
+#[server(prefix = "/api", endpoint = "api-access/enabled")]
+pub async fn set_api_credential_enabled(id: i64, enabled: bool) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageApiAccess)?;
+    domain::api_access::set_enabled(&portal(), &viewer, id, enabled, &client_info())
+        .await
+        .map(|_| ())
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageApiAccess): delete a credential; its tokens stop working at once.
+#[server(prefix = "/api", endpoint = "api-access/delete")]
+pub async fn delete_api_credential(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageApiAccess)?;
+    domain::api_access::delete(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
 }

@@ -2,6 +2,7 @@
 //! refuses the others regardless.
 
 pub mod api;
+mod api_access;
 mod audit;
 mod outbox;
 mod scopes;
@@ -12,12 +13,13 @@ use leptos_meta::Title;
 use model::Action;
 use model::auth::SessionView;
 
+pub use api_access::ApiAccessPage;
 pub use audit::AuditLogPage;
 pub use outbox::OutboxPage;
 pub use scopes::ScopesPage;
 pub use users::UsersPage;
 
-const VIEWS: [(&str, &str, &str, Action); 6] = [
+const VIEWS: [(&str, &str, &str, Action); 7] = [
     (
         "/settings/alerts",
         "Alerts",
@@ -53,6 +55,12 @@ const VIEWS: [(&str, &str, &str, Action); 6] = [
         "Outbox",
         "e-mail the portal has sent or is waiting to send",
         Action::ReadOutbox,
+    ),
+    (
+        "/settings/api-access",
+        "API Access",
+        "credentials for the public REST API",
+        Action::ViewApiAccess,
     ),
 ];
 

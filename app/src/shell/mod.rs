@@ -18,7 +18,7 @@ use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
-use crate::settings::{AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
+use crate::settings::{ApiAccessPage, AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
 use toasts::CommandToasts;
 use top_bar::TopBar;
 
@@ -103,6 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/audit") view={Lazy::<AuditLogRoute>::new()} />
                     <Route path=path!("settings/alerts") view={Lazy::<AlertSettingsRoute>::new()} />
                     <Route path=path!("settings/alarms") view={Lazy::<AlarmSettingsRoute>::new()} />
+                    <Route path=path!("settings/api-access") view={Lazy::<ApiAccessRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -148,6 +149,7 @@ lazy_page! {
     AuditLogRoute => AuditLogPage,
     AlertSettingsRoute => AlertSettingsPage,
     AlarmSettingsRoute => AlarmSettingsPage,
+    ApiAccessRoute => ApiAccessPage,
 }
 
 /// The frame of every signed-in page. The server already redirects anonymous page loads to
