@@ -12,9 +12,11 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::access::Viewer;
-use domain::testkit::{TestDb, add_user};
+use domain::appliances::gateway;
+use domain::testkit::{self, TestDb, add_user};
 use domain::{ClientInfo, Portal, api_access, instances, on_both_databases, organizations, scopes, users};
 use model::Role;
+use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState};
 use public_api::{ApiState, SigningKeys};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -61,6 +63,11 @@ async fn world(db: &TestDb) -> World {
     let initech = organizations::create(&portal, &root, "Initech", Some(west), &client)
         .await
         .unwrap();
+    for (organization, appliance, asset) in
+        [(globex, "nas-globex", "docs"), (initech, "nas-initech", "ledger")]
+    {
+        equip(&portal, &root, organization, appliance, asset).await;
+    }
     let router = public_api::router(ApiState::new(portal.clone(), Arc::new(SigningKeys::ephemeral())));
     World {
         portal,
@@ -69,6 +76,33 @@ async fn world(db: &TestDb) -> World {
         globex,
         initech,
     }
+}
+
+/// An appliance of `organization` with one asset under a policy and one finished backup.
+async fn equip(portal: &Portal, root: &Viewer, organization: i64, appliance: &str, asset: &str) {
+    let (_, who) = testkit::register_appliance(portal, root, organization, appliance).await;
+    let info = AssetInfo {
+        id: "a1".into(),
+        name: asset.into(),
+        path: format!("/srv/{asset}"),
+        policy: Some(testkit::daily_at_one()),
+    };
+    gateway::inventory(portal, &who, &[info], &[], &[]).await.unwrap();
+    let started_at = portal.now() - 3_600_000;
+    let job = JobInfo {
+        id: format!("{appliance}-b1"),
+        asset_id: "a1".into(),
+        kind: JobKind::Backup,
+        state: JobState::Success,
+        started_at,
+        ended_at: Some(started_at + 60_000),
+        progress: JobProgress::default(),
+        error: None,
+        mode: None,
+        size_bytes: Some(1024),
+        scheduled_for: None,
+    };
+    gateway::job(portal, &who, &job).await.unwrap();
 }
 
 /// A credential made by `viewer` (who must be a Superuser then): its id, client id and secret.
@@ -269,6 +303,8 @@ on_both_databases!(
             ("GET", "/api/v1/appliances".to_owned()),
             ("GET", "/api/v1/appliances/1".to_owned()),
             ("GET", "/api/v1/alerts".to_owned()),
+            ("GET", "/api/v1/assets".to_owned()),
+            ("GET", "/api/v1/jobs".to_owned()),
             ("POST", format!("/api/v1/alerts/{globex_alert}/dismiss")),
         ] {
             let answer = call(&w, method, &path, None).await;
@@ -309,6 +345,54 @@ on_both_databases!(
             call(&w, "GET", "/api/v1/alerts", Some(&root_token)).await.body["total"],
             2
         );
+
+        // Appliances, assets and jobs follow the same reach.
+        let field = |answer: &Answer, name: &str| -> Vec<String> {
+            answer.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item[name].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let everything = call(&w, "GET", "/api/v1/appliances", Some(&root_token)).await;
+        assert_eq!(names(&everything), vec!["nas-globex", "nas-initech"]);
+        let appliances = call(&w, "GET", "/api/v1/appliances", Some(&east_token)).await;
+        assert_eq!(names(&appliances), vec!["nas-globex"]);
+        let initech_appliance = everything.body["items"][1]["id"].as_i64().unwrap();
+        let hidden = call(
+            &w,
+            "GET",
+            &format!("/api/v1/appliances/{initech_appliance}"),
+            Some(&east_token),
+        )
+        .await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        let assets = call(&w, "GET", "/api/v1/assets", Some(&east_token)).await;
+        assert_eq!(names(&assets), vec!["docs"]);
+        assert_eq!(assets.body["items"][0]["lastBackup"]["status"], "success");
+        assert_eq!(assets.body["items"][0]["hasPolicy"], true);
+        let all_assets = call(&w, "GET", "/api/v1/assets?sort=name&desc=true", Some(&root_token)).await;
+        assert_eq!(names(&all_assets), vec!["ledger", "docs"]);
+        let jobs = call(&w, "GET", "/api/v1/jobs", Some(&east_token)).await;
+        assert_eq!(field(&jobs, "assetName"), vec!["docs"]);
+        let all_jobs = call(
+            &w,
+            "GET",
+            "/api/v1/jobs?status=success&type=backup",
+            Some(&root_token),
+        )
+        .await;
+        assert_eq!(all_jobs.body["total"], 2);
+        let failed = call(&w, "GET", "/api/v1/jobs?status=error", Some(&root_token)).await;
+        assert_eq!(failed.body["total"], 0);
+        let bad_day = call(&w, "GET", "/api/v1/jobs?from=yesterday", Some(&root_token)).await;
+        assert_eq!(bad_day.status, StatusCode::BAD_REQUEST);
+        assert_eq!(bad_day.body["field"], "from");
+        for path in ["/api/v1/appliances", "/api/v1/assets", "/api/v1/jobs"] {
+            let foreign = call(&w, "GET", path, Some(&stranger_token)).await;
+            assert_eq!(foreign.body["total"], 0, "{path}");
+        }
 
         // Paging is checked.
         let too_big = call(&w, "GET", "/api/v1/organizations?pageSize=251", Some(&root_token)).await;
@@ -373,6 +457,8 @@ fn the_openapi_document_describes_every_operation_and_its_reference_page_is_serv
             "/api/v1/organizations/{id}",
             "/api/v1/appliances",
             "/api/v1/appliances/{id}",
+            "/api/v1/assets",
+            "/api/v1/jobs",
             "/api/v1/alerts",
             "/api/v1/alerts/{id}/dismiss",
         ] {

@@ -266,7 +266,7 @@ pub async fn list(
     query: &AssetQuery,
     now: i64,
 ) -> DomainResult<Page<AssetView>> {
-    let per_page = query.per_page.clamp(1, 200);
+    let per_page = query.per_page.clamp(1, 250);
     let page = query.page.max(1);
     let visible = visible_appliances(viewer, query);
     let (with, from) = list_source(&mut *conn, viewer, query).await?;

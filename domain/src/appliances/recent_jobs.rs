@@ -119,7 +119,7 @@ pub async fn page(
 ) -> DomainResult<Page<JobView>> {
     let window_start = now - RECENT_JOB_DAYS * 24 * 60 * 60 * 1000;
     let from = filter.started_from.map_or(window_start, |f| f.max(window_start));
-    let per_page = per_page.clamp(1, 200);
+    let per_page = per_page.clamp(1, 250);
     let page = page.max(1);
     let visible = visible_organizations(&mut *conn, viewer).await?;
     if visible.as_ref().is_some_and(Vec::is_empty) {

@@ -13,6 +13,8 @@ use crate::problem::Problem;
 
 pub mod alerts;
 pub mod appliances;
+pub mod assets;
+pub mod jobs;
 pub mod organizations;
 pub mod paging;
 
@@ -27,7 +29,7 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
     ),
     modifiers(&ClientCredentialsSecurity),
     tags(
-        (name = "organizations"), (name = "appliances"), (name = "alerts"),
+        (name = "organizations"), (name = "appliances"), (name = "assets"), (name = "jobs"), (name = "alerts"),
     )
 )]
 struct ApiDoc;
@@ -58,6 +60,8 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(organizations::get))
         .routes(routes!(appliances::list))
         .routes(routes!(appliances::get))
+        .routes(routes!(assets::list))
+        .routes(routes!(jobs::list))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::dismiss))
 }
