@@ -305,6 +305,10 @@ on_both_databases!(
             ("GET", "/api/v1/alerts".to_owned()),
             ("GET", "/api/v1/assets".to_owned()),
             ("GET", "/api/v1/jobs".to_owned()),
+            ("GET", "/api/v1/scopes".to_owned()),
+            ("GET", "/api/v1/assets/1".to_owned()),
+            ("PUT", "/api/v1/assets/1/policy".to_owned()),
+            ("DELETE", "/api/v1/assets/1/policy".to_owned()),
             ("POST", format!("/api/v1/alerts/{globex_alert}/dismiss")),
         ] {
             let answer = call(&w, method, &path, None).await;
@@ -394,6 +398,92 @@ on_both_databases!(
             assert_eq!(foreign.body["total"], 0, "{path}");
         }
 
+        // Scopes, and backup policies: Admin or above, the write scope, and reach.
+        let scopes = call(&w, "GET", "/api/v1/scopes", Some(&east_token)).await;
+        assert_eq!(
+            names(&Answer {
+                body: serde_json::json!({"items": scopes.body}),
+                ..scopes
+            }),
+            vec!["East"]
+        );
+        let asset_id = |name: &str| -> i64 {
+            all_assets.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == name)
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let (docs, ledger) = (asset_id("docs"), asset_id("ledger"));
+        let shown = call(&w, "GET", &format!("/api/v1/assets/{docs}"), Some(&east_token)).await;
+        assert_eq!(shown.body["policy"]["frequency"], "daily");
+        assert_eq!(shown.body["policy"]["startTime"], "01:00");
+        assert_eq!(shown.body["policyChangePending"], false);
+        let hidden = call(&w, "GET", &format!("/api/v1/assets/{ledger}"), Some(&east_token)).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        let policy =
+            r#"{"frequency":"weekly","startDate":"2026-12-01","startTime":"22:30","keep":{"last":14}}"#;
+        let put = |token: &str, id: i64, body: &str| {
+            let request = Request::put(format!("/api/v1/assets/{id}/policy"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap();
+            send(&w.router, request)
+        };
+        assert_eq!(
+            put(&east_token, docs, policy).await.status,
+            StatusCode::FORBIDDEN,
+            "a Manager may not"
+        );
+        assert_eq!(put(&read_only, docs, policy).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            put(&stranger_token, docs, policy).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let bad_time = put(&root_token, docs, &policy.replace("22:30", "25:00")).await;
+        assert_eq!(
+            (bad_time.status, bad_time.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("start_time"))
+        );
+        let not_json = put(&root_token, docs, "{\"frequency\":\"sometimes\"}").await;
+        assert_eq!(
+            (not_json.status, not_json.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("body"))
+        );
+        assert_eq!(put(&root_token, docs, policy).await.status, StatusCode::ACCEPTED);
+        let pending = call(&w, "GET", &format!("/api/v1/assets/{docs}"), Some(&root_token)).await;
+        assert_eq!(pending.body["policyChangePending"], true);
+        let twice = put(&root_token, docs, policy).await;
+        assert_eq!(twice.status, StatusCode::CONFLICT, "{:?}", twice.body);
+        let removed = call(
+            &w,
+            "DELETE",
+            &format!("/api/v1/assets/{ledger}/policy"),
+            Some(&root_token),
+        )
+        .await;
+        assert_eq!(removed.status, StatusCode::ACCEPTED);
+        let refused = call(
+            &w,
+            "DELETE",
+            &format!("/api/v1/assets/{docs}/policy"),
+            Some(&east_token),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let unseen = call(
+            &w,
+            "DELETE",
+            &format!("/api/v1/assets/{ledger}/policy"),
+            Some(&east_token),
+        )
+        .await;
+        assert_eq!(unseen.status, StatusCode::NOT_FOUND);
+
         // Paging is checked.
         let too_big = call(&w, "GET", "/api/v1/organizations?pageSize=251", Some(&root_token)).await;
         assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
@@ -457,7 +547,10 @@ fn the_openapi_document_describes_every_operation_and_its_reference_page_is_serv
             "/api/v1/organizations/{id}",
             "/api/v1/appliances",
             "/api/v1/appliances/{id}",
+            "/api/v1/scopes",
             "/api/v1/assets",
+            "/api/v1/assets/{id}",
+            "/api/v1/assets/{id}/policy",
             "/api/v1/jobs",
             "/api/v1/alerts",
             "/api/v1/alerts/{id}/dismiss",

@@ -17,6 +17,8 @@ pub mod assets;
 pub mod jobs;
 pub mod organizations;
 pub mod paging;
+pub mod policies;
+pub mod scopes;
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/v1/docs";
@@ -29,7 +31,7 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
     ),
     modifiers(&ClientCredentialsSecurity),
     tags(
-        (name = "organizations"), (name = "appliances"), (name = "assets"), (name = "jobs"), (name = "alerts"),
+        (name = "scopes"), (name = "organizations"), (name = "appliances"), (name = "assets"), (name = "jobs"), (name = "alerts"),
     )
 )]
 struct ApiDoc;
@@ -41,7 +43,10 @@ impl Modify for ClientCredentialsSecurity {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scopes = Scopes::from_iter([
             (model::api_access::READ_SCOPE, "Read"),
-            (model::api_access::WRITE_SCOPE, "Dismiss alerts"),
+            (
+                model::api_access::WRITE_SCOPE,
+                "Dismiss alerts, set backup policies",
+            ),
         ]);
         let flow = Flow::ClientCredentials(ClientCredentials::new(crate::token::TOKEN_PATH, scopes));
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -61,6 +66,9 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(appliances::list))
         .routes(routes!(appliances::get))
         .routes(routes!(assets::list))
+        .routes(routes!(policies::get_asset))
+        .routes(routes!(policies::set_policy, policies::remove_policy))
+        .routes(routes!(scopes::list))
         .routes(routes!(jobs::list))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::dismiss))

@@ -3,14 +3,14 @@
 import { expect, test } from "@playwright/test";
 import { createInstance, expectAccessible, hydrated, signIn } from "./portal";
 
-const OWNER = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-1" };
+const OWNER = { homerealm: "tyrell", email: "owner@tyrell.example", password: "Tyrell-Owner-1" };
 
 test("a credential made in Settings → API Access reads the portal through /api/v1 until it is disabled", async ({
   page,
   playwright,
   baseURL,
 }) => {
-  const secret = createInstance(OWNER, "Umbrella");
+  const secret = createInstance(OWNER, "Tyrell");
   await signIn(page, OWNER, secret);
 
   await test.step("an organization to read back", async () => {
