@@ -14,10 +14,26 @@ use model::api_access::WRITE_SCOPE;
 use crate::ApiState;
 use crate::problem::Problem;
 
-/// What each credential may send: 600 requests a minute, in bursts of up to 100.
-pub fn rate_limiter() -> DefaultKeyedRateLimiter<String> {
-    let per_minute = NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN);
+/// How many requests each credential may send: so many a minute, in bursts of so many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// 600 requests a minute, in bursts of up to 100.
+    fn default() -> Self {
+        RateLimit {
+            per_minute: 600,
+            burst: 100,
+        }
+    }
+}
+
+pub(crate) fn rate_limiter(limit: RateLimit) -> DefaultKeyedRateLimiter<String> {
+    let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
     RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
 }
 

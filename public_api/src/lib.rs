@@ -27,10 +27,14 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(portal: Portal, keys: Arc<SigningKeys>) -> ApiState {
+        ApiState::with_rate_limit(portal, keys, auth::RateLimit::default())
+    }
+
+    pub fn with_rate_limit(portal: Portal, keys: Arc<SigningKeys>, limit: auth::RateLimit) -> ApiState {
         ApiState {
             portal,
             keys,
-            limiter: Arc::new(auth::rate_limiter()),
+            limiter: Arc::new(auth::rate_limiter(limit)),
         }
     }
 

@@ -534,6 +534,43 @@ on_both_databases!(
     }
 );
 
+on_both_databases!(
+    a_credential_past_its_rate_gets_429_with_retry_after,
+    |db: TestDb| async move {
+        let mut w = world(&db).await;
+        let limit = public_api::auth::RateLimit {
+            per_minute: 1,
+            burst: 3,
+        };
+        w.router = public_api::router(ApiState::with_rate_limit(
+            w.portal.clone(),
+            Arc::new(SigningKeys::ephemeral()),
+            limit,
+        ));
+        let (_, id, secret) = credential(&w, &w.root, "Busy").await;
+        let busy = token(&w, &id, &secret, "").await;
+        let (_, other_id, other_secret) = credential(&w, &w.root, "Quiet").await;
+        let quiet = token(&w, &other_id, &other_secret, "").await;
+        for _ in 0..3 {
+            assert_eq!(
+                call(&w, "GET", "/api/v1/scopes", Some(&busy)).await.status,
+                StatusCode::OK
+            );
+        }
+        let throttled = call(&w, "GET", "/api/v1/scopes", Some(&busy)).await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.body["code"], "throttled");
+        let wait: u64 = throttled.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        let other = call(&w, "GET", "/api/v1/scopes", Some(&quiet)).await;
+        assert_eq!(other.status, StatusCode::OK, "each credential has its own budget");
+    }
+);
+
 #[test]
 fn the_openapi_document_describes_every_operation_and_its_reference_page_is_served() {
     domain::testkit::run_bounded(domain::Backend::Sqlite, |db: TestDb| async move {
