@@ -12,7 +12,7 @@ run: tools build
 
 ## Every test: format and lints, unit and integration (SQLite and PostgreSQL), end-to-end in Chromium
 test: tools e2e-tools
-	scripts/tools.sh deny binaryen
+	scripts/tools.sh deny binaryen schemathesis
 	scripts/test.sh
 
 ## Optimised server and size-optimised wasm, content-hashed and precompressed (.br, .gz); prints sizes

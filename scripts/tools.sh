@@ -4,6 +4,7 @@
 #   scripts/tools.sh deny      cargo-deny, for make test's licence and source check
 #   scripts/tools.sh e2e       Node.js >= 20 if missing, Chromium and restic (Debian), Playwright (npm)
 #   scripts/tools.sh binaryen  wasm-opt (npm binaryen) for release builds, in .tools/
+#   scripts/tools.sh schemathesis  Schemathesis (PyPI) in .tools/schemathesis, for the API contract test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,7 @@ e2e_tools() {
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v restic >/dev/null || missing+=(restic)   # the appliance's interoperability test
   command -v gdb >/dev/null || missing+=(gdb)         # thread dumps when an end-to-end test stalls
+  command -v curl >/dev/null || missing+=(curl)       # scripts/schemathesis.sh talks to the live portal
   command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks packaging/'s units
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} from Debian…"
@@ -65,12 +67,27 @@ binaryen() {
   fi
 }
 
+SCHEMATHESIS_VERSION=4.32.5
+
+schemathesis_tool() {
+  .tools/schemathesis/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" && return
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3-venv
+  fi
+  echo "Installing Schemathesis $SCHEMATHESIS_VERSION into .tools/schemathesis (from PyPI)…"
+  rm -rf .tools/schemathesis
+  python3 -m venv .tools/schemathesis
+  .tools/schemathesis/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 for what in "$@"; do
   case "$what" in
     rust) rust_tools ;;
     deny) deny_tool ;;
     e2e) e2e_tools ;;
     binaryen) binaryen ;;
+    schemathesis) schemathesis_tool ;;
     *) echo "unknown tool set: $what" >&2; exit 2 ;;
   esac
 done

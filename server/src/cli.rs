@@ -75,6 +75,17 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Create a public API credential acting as an active Superuser; prints its client id and
+    /// secret (shown this once).
+    CreateApiCredential {
+        #[arg(long)]
+        homerealm: String,
+        /// The Superuser the credential acts as.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
     /// List the instances on this server.
     ListInstances,
     /// Write a consistent copy of the SQLite database to a new file while the portal runs
@@ -146,6 +157,7 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         api_keys: Arc::new(public_api::SigningKeys::load_or_create(
             &settings.data_dir.join("api-signing.key"),
         )?),
+        api_rate_limit: settings.api_rate_limit,
     };
     if !state.cookies.secure {
         tracing::info!("serving plain http on loopback: session cookies are not marked Secure");
@@ -330,6 +342,21 @@ async fn admin(command: AdminCommand, portal: &Portal) -> Result<(), String> {
                 .await
                 .map_err(show)?;
             println!("Password of {email} is set; their sessions have ended.");
+        }
+        AdminCommand::CreateApiCredential {
+            homerealm,
+            email,
+            name,
+        } => {
+            let made = domain::auth::admin_create_api_credential(portal, &homerealm, &email, &name)
+                .await
+                .map_err(show)?;
+            println!(
+                "API credential {} created, acting as {email}.",
+                made.credential.name
+            );
+            println!("Client ID: {}", made.credential.client_id);
+            println!("Client secret: {}", made.client_secret);
         }
         AdminCommand::Backup { to } => {
             portal.db.back_up_to(&to).await.map_err(show)?;

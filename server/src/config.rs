@@ -72,6 +72,10 @@ pub struct SettingsArgs {
     /// private network) [default: unset].
     #[arg(long, env = "BACKPLANE_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<String>,
+    /// Requests a minute each public API credential may send, in bursts of a sixth of it;
+    /// beyond that it gets 429 [default: 600].
+    #[arg(long, env = "BACKPLANE_API_REQUESTS_PER_MINUTE", global = true)]
+    pub api_requests_per_minute: Option<i64>,
 }
 
 impl SettingsArgs {
@@ -112,6 +116,7 @@ struct FileSettings {
     site_root: Option<PathBuf>,
     metrics_token: Option<String>,
     metrics_listen: Option<String>,
+    api_requests_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +143,8 @@ pub struct Settings {
     pub site_root: PathBuf,
     /// Who may read `/metrics` on the main listener.
     pub metrics: MetricsAccess,
+    /// Each public API credential's request budget.
+    pub api_rate_limit: public_api::auth::RateLimit,
     /// The separate listener serving only `/metrics`, if any.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -228,6 +235,17 @@ impl Settings {
             .clone()
             .or(file.site_root)
             .unwrap_or_else(|| PathBuf::from("target/site"));
+        let api_requests_per_minute = positive(
+            "api_requests_per_minute",
+            args.api_requests_per_minute
+                .or(file.api_requests_per_minute)
+                .unwrap_or(600),
+        )?;
+        let per_minute = u32::try_from(api_requests_per_minute).unwrap_or(u32::MAX);
+        let api_rate_limit = public_api::auth::RateLimit {
+            per_minute,
+            burst: (per_minute / 6).max(1),
+        };
         let metrics_token = args.metrics_token.clone().or(file.metrics_token);
         if metrics_token
             .as_ref()
@@ -257,6 +275,7 @@ impl Settings {
             mail_poll_secs,
             site_root,
             metrics: metrics_access(metrics_token.as_deref(), metrics_listen),
+            api_rate_limit,
             metrics_listen,
         })
     }

@@ -38,6 +38,7 @@ pub struct AppState {
     pub metrics: ops::MetricsAccess,
     /// The key public API access tokens are signed with.
     pub api_keys: Arc<public_api::SigningKeys>,
+    pub api_rate_limit: public_api::auth::RateLimit,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
             heartbeats: Default::default(),
             metrics: Default::default(),
             api_keys: Arc::new(public_api::SigningKeys::ephemeral()),
+            api_rate_limit: Default::default(),
         }
     }
 }

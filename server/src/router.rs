@@ -90,9 +90,10 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             axum::routing::get(crate::exports::audit_csv),
         )
         .with_state(state.clone());
-    let public_api = public_api::router(public_api::ApiState::new(
+    let public_api = public_api::router(public_api::ApiState::with_rate_limit(
         state.portal.clone(),
         state.api_keys.clone(),
+        state.api_rate_limit,
     ));
     Router::new()
         .nest_service(PACKAGE_PATH, package)

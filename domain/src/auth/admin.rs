@@ -89,3 +89,32 @@ async fn reset(
     tx.commit().await?;
     Ok(())
 }
+
+/// An API credential made from the command line for an active Superuser, who it then acts as
+/// (for automation that starts before anyone has signed in).
+#[tracing::instrument(skip_all)]
+pub async fn admin_create_api_credential(
+    portal: &Portal,
+    homerealm: &str,
+    email: &str,
+    name: &str,
+) -> DomainResult<model::api_access::NewApiCredential> {
+    let mut conn = portal.db.pool.acquire().await?;
+    let user = find_user(&mut conn, homerealm, email).await?;
+    drop(conn);
+    if user.status != users::UserStatus::Active {
+        return Err(AppError::invalid("email", format!("{email} is not an active user.")).into());
+    }
+    let creator = crate::access::Viewer {
+        instance_id: user.instance_id,
+        user_id: user.id,
+        email: user.email,
+        role: user.role,
+        global_scope: false,
+    };
+    let operator = ClientInfo {
+        ip: None,
+        user_agent: Some("backplane admin (command line)".into()),
+    };
+    crate::api_access::create(portal, &creator, name, &operator).await
+}

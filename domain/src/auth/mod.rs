@@ -5,7 +5,7 @@ mod admin;
 mod enrolment;
 mod links;
 
-pub use admin::{admin_reset_second_factor, admin_set_password};
+pub use admin::{admin_create_api_credential, admin_reset_second_factor, admin_set_password};
 pub use enrolment::{begin_enrolment, confirm_enrolment, new_recovery_codes};
 pub use links::{check_link, request_password_reset, send_activation, set_password_from_link};
 
