@@ -37,7 +37,7 @@ done
 token=$(curl -fs -u "$client_id:$client_secret" -d grant_type=client_credentials "$BASE/connect/token" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 
-"$ST" run "$BASE/api/v1/openapi.json" \
+"$ST" --config-file public_api/schemathesis.toml run "$BASE/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all \
   --max-examples "${BP_SCHEMATHESIS_EXAMPLES:-60}" \

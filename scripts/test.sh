@@ -37,6 +37,7 @@ step "release wasm (make release's browser build)" \
   env PATH="$PWD/.tools/node_modules/.bin:$PATH" cargo run -q -p site-build -- --release --front-only
 step "build the portal and the appliance" bash -c "cargo run -q -p site-build && cargo build -p appliance --bin backplane-appliance"
 step "systemd units (packaging/)" scripts/verify-units.sh
+step "public API contract (Schemathesis)" scripts/schemathesis.sh
 if [ "$failed" = 0 ]; then
   step "end-to-end (Playwright, Chromium)" bash -c 'cd end2end && npx playwright test'
 else

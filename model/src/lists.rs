@@ -153,7 +153,7 @@ fn day_start(field: &str, text: Option<&str>, extra_days: i64) -> Result<Option<
     else {
         return Err(invalid());
     };
-    if !(1970..=9999).contains(&year)
+    if !(1..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)

@@ -1,7 +1,7 @@
 //! `GET /api/v1/alerts` and `POST /api/v1/alerts/{id}/dismiss`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use domain::ClientInfo;
 use domain::alerts::center::Dismissal;
@@ -9,6 +9,7 @@ use model::alerts::{AlertFilter, AlertView, Severity};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::IdPath;
 use super::paging::{PageParams, Paged, timestamp};
 use crate::ApiState;
 use crate::auth::Caller;
@@ -63,7 +64,7 @@ pub struct AlertParams {
     pub organization_id: Option<i64>,
     pub scope_id: Option<i64>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 250 (default 50).
     #[param(minimum = 1, maximum = 250)]
@@ -108,10 +109,11 @@ pub async fn list(
 /// holds raises a new alert later.
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/dismiss", tag = "alerts",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     security(("oauth2" = ["public_api.write"])),
     responses(
         (status = 204, description = "Dismissed"),
+        (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
@@ -120,7 +122,7 @@ pub async fn list(
 pub async fn dismiss(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, Problem> {
     caller.require_write()?;
     let client = ClientInfo {

@@ -1,11 +1,12 @@
 //! `GET /api/v1/appliances` and `/api/v1/appliances/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use model::appliance::views::{ApplianceFilter, ApplianceSort, ApplianceSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::IdPath;
 use super::paging::{PageParams, Paged, timestamp};
 use crate::ApiState;
 use crate::auth::Caller;
@@ -61,11 +62,12 @@ pub struct ApplianceParams {
     pub name: Option<String>,
     pub organization_id: Option<i64>,
     pub scope_id: Option<i64>,
+    #[param(inline)]
     pub status: Option<Connection>,
     /// Only appliances low on free space.
     pub low_space: Option<bool>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 250 (default 50).
     #[param(minimum = 1, maximum = 250)]
@@ -114,10 +116,11 @@ pub async fn list(
 /// One appliance.
 #[utoipa::path(
     get, path = "/api/v1/appliances/{id}", tag = "appliances",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     security(("oauth2" = ["public_api"])),
     responses(
         (status = 200, body = Appliance),
+        (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
     )
@@ -125,7 +128,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Appliance>, Problem> {
     let mut conn = state
         .portal

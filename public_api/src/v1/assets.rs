@@ -104,10 +104,11 @@ pub struct AssetParams {
     /// Only assets with a failed or missed backup in the last seven days.
     pub recent_failures: Option<bool>,
     /// Default: organization, appliance, then name.
+    #[param(inline)]
     pub sort: Option<AssetOrder>,
     pub desc: Option<bool>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 250 (default 50).
     #[param(minimum = 1, maximum = 250)]

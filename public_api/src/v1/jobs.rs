@@ -89,13 +89,17 @@ pub enum JobOrder {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct JobParams {
+    #[param(inline)]
     pub status: Option<JobStatus>,
     #[serde(rename = "type")]
     #[param(rename = "type")]
+    #[param(inline)]
     pub job_type: Option<JobType>,
     /// First day, `YYYY-MM-DD` (UTC, inclusive).
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD` (UTC, inclusive).
+    #[param(format = Date)]
     pub to: Option<String>,
     /// Case-insensitive "contains" on the appliance's name.
     pub appliance: Option<String>,
@@ -104,10 +108,11 @@ pub struct JobParams {
     pub organization_id: Option<i64>,
     pub scope_id: Option<i64>,
     /// Default: newest first.
+    #[param(inline)]
     pub sort: Option<JobOrder>,
     pub desc: Option<bool>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 250 (default 50).
     #[param(minimum = 1, maximum = 250)]
@@ -132,6 +137,14 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Paged<Job>>, Problem> {
     let params: JobParams = super::query(raw.as_deref())?;
+    for (field, day) in [("from", &params.from), ("to", &params.to)] {
+        if day.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            return Err(Problem::invalid(
+                field,
+                format!("{field} is empty; give a date (YYYY-MM-DD) or leave it out."),
+            ));
+        }
+    }
     let (page, per_page) = PageParams::new(params.page, params.page_size).checked()?;
     let sort = params.sort.map(|order| match order {
         JobOrder::Started => JobSort::Started,

@@ -81,6 +81,23 @@ pub fn router(state: ApiState) -> Router {
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, document))
 }
 
+/// An object's id from the path; anything but a whole number is a 400 naming `id`.
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<IdPath, Problem> {
+        axum::extract::Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| IdPath(id))
+            .map_err(|_| Problem::invalid("id", "The id in the path must be a whole number."))
+    }
+}
+
 /// The query string parsed into `T`; a value of the wrong form names its parameter.
 pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, Problem> {
     serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| Problem::invalid("query", e.to_string()))

@@ -1,11 +1,12 @@
 //! `GET /api/v1/organizations` and `/api/v1/organizations/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use model::tenancy::{OrgQuery, OrgSort, ScopeFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::IdPath;
 use super::paging::{PageParams, Paged};
 use crate::ApiState;
 use crate::auth::Caller;
@@ -61,10 +62,11 @@ pub struct OrganizationParams {
     pub scope_id: Option<i64>,
     /// Only organizations with unresolved alerts.
     pub with_alerts: Option<bool>,
+    #[param(inline)]
     pub sort: Option<OrganizationSort>,
     pub desc: Option<bool>,
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 250 (default 50).
     #[param(minimum = 1, maximum = 250)]
@@ -119,10 +121,11 @@ pub async fn list(
 /// One organization.
 #[utoipa::path(
     get, path = "/api/v1/organizations/{id}", tag = "organizations",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     security(("oauth2" = ["public_api"])),
     responses(
         (status = 200, body = Organization),
+        (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
     )
@@ -130,7 +133,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Organization>, Problem> {
     let mut conn = state
         .portal

@@ -8,6 +8,8 @@ use crate::problem::Problem;
 /// The most items one page holds.
 pub const MAX_PAGE_SIZE: u32 = 250;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The highest page number a list accepts.
+pub const MAX_PAGE: u32 = 1_000_000;
 
 /// `page` and `pageSize` as a list's parameters give them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,8 +26,11 @@ impl PageParams {
     /// The page and its size, checked.
     pub fn checked(self) -> Result<(u32, u32), Problem> {
         let page = self.page.unwrap_or(1);
-        if page == 0 {
-            return Err(Problem::invalid("page", "Pages are numbered from 1."));
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(Problem::invalid(
+                "page",
+                format!("Pages are numbered from 1 to {MAX_PAGE}."),
+            ));
         }
         let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&size) {

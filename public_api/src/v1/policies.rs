@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use domain::ClientInfo;
 use domain::appliances::policies::PolicyRequest;
@@ -13,6 +13,7 @@ use model::policy::{Frequency, Policy, Retention};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::IdPath;
 use super::assets::Asset;
 use crate::ApiState;
 use crate::auth::Caller;
@@ -52,15 +53,50 @@ impl From<BackupFrequency> for Frequency {
     }
 }
 
-/// Which recovery points are kept; all empty keeps every one.
+/// Which recovery points are kept (each 0 to 10,000); all empty keeps every one.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Keep {
+    #[serde(default, deserialize_with = "optional_count")]
+    #[schema(minimum = 0, maximum = 10000)]
     pub last: Option<u32>,
+    #[serde(default, deserialize_with = "optional_count")]
+    #[schema(minimum = 0, maximum = 10000)]
     pub daily: Option<u32>,
+    #[serde(default, deserialize_with = "optional_count")]
+    #[schema(minimum = 0, maximum = 10000)]
     pub weekly: Option<u32>,
+    #[serde(default, deserialize_with = "optional_count")]
+    #[schema(minimum = 0, maximum = 10000)]
     pub monthly: Option<u32>,
+    #[serde(default, deserialize_with = "optional_count")]
+    #[schema(minimum = 0, maximum = 10000)]
     pub yearly: Option<u32>,
+}
+
+/// A whole number, as JSON Schema counts them: `7` and `7.0` alike.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
+        // In range and whole, checked above.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(value as u32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} is not a whole number of 0 or more"
+        )))
+    }
+}
+
+fn optional_count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] u32);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
+}
+
+fn restore_test_days<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    let days = whole_number(deserializer)?;
+    u16::try_from(days).map_err(|_| serde::de::Error::custom(format!("{days} days is too many")))
 }
 
 impl From<Retention> for Keep {
@@ -123,16 +159,20 @@ impl From<Policy> for BackupPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupPolicyRequest {
     pub frequency: BackupFrequency,
+    /// A weekly policy that excludes weekends must start on a weekday.
     #[serde(default)]
     pub exclude_weekends: bool,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, in the appliance's zone.
+    #[schema(format = Date)]
     pub start_date: String,
-    /// `HH:MM`, 24-hour.
+    /// `HH:MM`, 24-hour, in the appliance's zone.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start_time: String,
     #[serde(default)]
     pub keep: Keep,
-    /// Days between restore tests, 0 to 365 (default 7).
-    #[serde(default = "weekly")]
+    /// Days between restore tests, 0 (never) to 365 (default 7).
+    #[serde(default = "weekly", deserialize_with = "restore_test_days")]
+    #[schema(minimum = 0, maximum = 365)]
     pub restore_test_days: u16,
 }
 
@@ -155,10 +195,11 @@ pub struct AssetWithPolicy {
 /// One asset, with its backup policy.
 #[utoipa::path(
     get, path = "/api/v1/assets/{id}", tag = "assets",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     security(("oauth2" = ["public_api"])),
     responses(
         (status = 200, body = AssetWithPolicy),
+        (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
     )
@@ -166,7 +207,7 @@ pub struct AssetWithPolicy {
 pub async fn get_asset(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
 ) -> Result<Json<AssetWithPolicy>, Problem> {
     let mut conn = state
         .portal
@@ -186,7 +227,7 @@ pub async fn get_asset(
 /// Asks the asset's appliance to run this policy (creating or replacing it).
 #[utoipa::path(
     put, path = "/api/v1/assets/{id}/policy", tag = "assets",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     request_body = BackupPolicyRequest,
     security(("oauth2" = ["public_api.write"])),
     responses(
@@ -201,7 +242,7 @@ pub async fn get_asset(
 pub async fn set_policy(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
     body: Bytes,
 ) -> Result<StatusCode, Problem> {
     caller.require_write()?;
@@ -226,10 +267,11 @@ pub async fn set_policy(
 /// Asks the asset's appliance to drop its policy.
 #[utoipa::path(
     delete, path = "/api/v1/assets/{id}/policy", tag = "assets",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, minimum = 1)),
     security(("oauth2" = ["public_api.write"])),
     responses(
         (status = 202, description = "Sent to the appliance"),
+        (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
@@ -239,7 +281,7 @@ pub async fn set_policy(
 pub async fn remove_policy(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, Problem> {
     caller.require_write()?;
     visible(&state, &caller, id).await?;
