@@ -28,6 +28,7 @@ pub mod totp;
 pub mod user_admin;
 pub mod users;
 pub mod vault;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -15,6 +15,7 @@ pub mod password;
 pub mod permissions;
 pub mod policy;
 pub mod tenancy;
+pub mod webhooks;
 
 pub use error::AppError;
 pub use permissions::{Action, Role};

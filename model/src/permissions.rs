@@ -73,10 +73,12 @@ pub enum Action {
     ViewApiAccess,
     /// Create, disable, enable and delete public API credentials.
     ManageApiAccess,
+    /// Settings → Webhooks: endpoints, their secrets' creation and the delivery log.
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::View,
         Action::ManageOwnAccount,
         Action::StartBackup,
@@ -97,6 +99,7 @@ impl Action {
         Action::ReadAuditLog,
         Action::ViewApiAccess,
         Action::ManageApiAccess,
+        Action::ManageWebhooks,
     ];
 
     /// The matrix: the least privileged role allowed to perform the action.
@@ -119,6 +122,8 @@ impl Action {
             | Action::BulkDismissAlerts
             | Action::ReadOutbox
             | Action::ManageApiAccess
+            // Deliveries carry every scope's events.
+            | Action::ManageWebhooks
             // The log names objects of every scope, so only those who see every scope read it.
             | Action::ReadAuditLog => Role::Superuser,
         }

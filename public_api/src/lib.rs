@@ -15,6 +15,7 @@ pub mod keys;
 pub mod problem;
 pub mod token;
 pub mod v1;
+pub mod webhooks;
 
 pub use keys::SigningKeys;
 

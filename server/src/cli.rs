@@ -185,6 +185,13 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         state.heartbeats.clone(),
         stopped.clone(),
     )));
+    workers.push(tokio::spawn(crate::workers::deliver_webhooks(
+        portal.clone(),
+        public_api::webhooks::client()?,
+        Duration::from_secs(2),
+        state.heartbeats.clone(),
+        stopped.clone(),
+    )));
     workers.push(tokio::spawn(crate::workers::purge_old_jobs(
         portal.clone(),
         state.heartbeats.clone(),

@@ -35,6 +35,28 @@ pub async fn deliver_mail(
     }
 }
 
+/// Sends due webhook deliveries every `every` until shutdown.
+pub async fn deliver_webhooks(
+    portal: Portal,
+    client: reqwest::Client,
+    every: Duration,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        heartbeats.beat("webhooks", allowance(every));
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = public_api::webhooks::deliver_due(&portal, &client).await {
+                    tracing::error!(%error, "webhook delivery pass failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// The longest the alert evaluator sleeps: checks another process scheduled are picked up
 /// within this.
 const EVALUATOR_IDLE: Duration = Duration::from_secs(15);

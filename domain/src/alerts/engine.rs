@@ -15,10 +15,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use model::alerts::AlertKind;
+use model::alerts::{AlertKind, Severity};
 use model::appliance::JobState;
 use model::live::LiveEvent;
 use model::policy::Policy;
+use model::webhooks::WebhookEvent;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -31,6 +32,7 @@ use super::mail::{self, Subject};
 use super::rules::InstanceRules;
 use crate::clock::HOUR_MS;
 use crate::db::id_list;
+use crate::webhooks::{self, Event};
 use crate::{DomainResult, Portal};
 
 /// Objects evaluated in one transaction.
@@ -445,6 +447,17 @@ async fn raise(
     let Some(id) = id else {
         return Ok(false);
     };
+    let event = Event {
+        instance_id: found.instance_id,
+        organization_id: found.organization_id,
+        kind: WebhookEvent::AlertRaised,
+        key: format!("alert:{id}"),
+        data: alert_data(
+            (id, kind, &texts.message),
+            (found.organization_id, appliance_id, asset_id),
+        ),
+    };
+    webhooks::enqueue(conn, event, now).await?;
     mail::enqueue_raised(
         conn,
         portal,
@@ -465,21 +478,59 @@ async fn resolve(
     found: &Subjected,
     now: i64,
 ) -> DomainResult<bool> {
-    let resolved: Option<(i64, String, String)> = sqlx::query_as(
+    let resolved: Option<ResolvedRow> = sqlx::query_as(
         "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE dedupe_key = $2 AND state = 'active'
-         RETURNING id, kind, subject",
+         RETURNING id, kind, subject, message, organization_id, appliance_id, asset_id",
     )
     .bind(now)
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, kind, subject)) = resolved else {
+    let Some(row) = resolved else {
         return Ok(false);
     };
-    if let Some(kind) = AlertKind::parse(&kind) {
-        mail::enqueue_resolved(conn, portal, (id, kind, &subject), &found.subject, now).await?;
+    if let Some(kind) = AlertKind::parse(&row.kind) {
+        let event = Event {
+            instance_id: found.instance_id,
+            organization_id: row.organization_id,
+            kind: WebhookEvent::AlertResolved,
+            key: format!("alert:{}", row.id),
+            data: alert_data(
+                (row.id, kind, &row.message),
+                (row.organization_id, row.appliance_id, row.asset_id),
+            ),
+        };
+        webhooks::enqueue(conn, event, now).await?;
+        mail::enqueue_resolved(conn, portal, (row.id, kind, &row.subject), &found.subject, now).await?;
     }
     Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+struct ResolvedRow {
+    id: i64,
+    kind: String,
+    subject: String,
+    message: String,
+    organization_id: i64,
+    appliance_id: Option<i64>,
+    asset_id: Option<i64>,
+}
+
+/// An alert as webhook deliveries describe it.
+fn alert_data(
+    (id, kind, message): (i64, AlertKind, &str),
+    (organization_id, appliance_id, asset_id): (i64, Option<i64>, Option<i64>),
+) -> serde_json::Value {
+    json!({
+        "alertId": id,
+        "kind": kind.as_str(),
+        "severity": match kind.severity() { Severity::Critical => "critical", Severity::Warning => "warning" },
+        "message": message,
+        "organizationId": organization_id,
+        "applianceId": appliance_id,
+        "assetId": asset_id,
+    })
 }
 
 /// Fills in the names alert texts need: instance, organization, appliance and asset.

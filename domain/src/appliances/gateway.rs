@@ -6,11 +6,12 @@ use model::AppError;
 use model::appliance::{AssetInfo, Command, CommandOutcome, JobInfo, JobKind, RecoveryPointInfo, Storage};
 use model::live::LiveEvent;
 use model::policy::is_time_zone;
+use model::webhooks::WebhookEvent;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{ApplianceIdentity, events, finished};
 use crate::alerts::engine::{self, Object};
-use crate::{Clock, DomainResult, Portal};
+use crate::{Clock, DomainResult, Portal, webhooks};
 
 /// A job's error is kept to this many characters.
 const MAX_JOB_ERROR_CHARS: usize = 2000;
@@ -38,9 +39,30 @@ pub async fn record_event(
         .bind(appliance_id)
         .bind(kind)
         .bind(at)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    let webhook = match kind {
+        "online" => WebhookEvent::ApplianceOnline,
+        "offline" => WebhookEvent::ApplianceOffline,
+        _ => return Ok(()),
+    };
+    let (instance_id, organization_id, name): (i64, i64, String) =
+        sqlx::query_as("SELECT instance_id, organization_id, name FROM appliances WHERE id = $1")
+            .bind(appliance_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let event = webhooks::Event {
+        instance_id,
+        organization_id,
+        kind: webhook,
+        key: format!("appliance:{appliance_id}:{kind}:{at}"),
+        data: serde_json::json!({
+            "applianceId": appliance_id,
+            "applianceName": name,
+            "organizationId": organization_id,
+        }),
+    };
+    webhooks::enqueue(conn, event, at).await
 }
 
 /// Refuses the frames of an appliance deleted in the portal (or with its organization): they
@@ -348,6 +370,7 @@ pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> Dom
         ensure_registered(&mut tx, who).await?;
         upsert_job(&mut tx, who, job, portal.now()).await?;
         finished::record_finished_jobs(&mut tx, who.id, who.instance_id).await?;
+        enqueue_job_finished(&mut tx, who, job, portal.now()).await?;
         let asset: Option<i64> = match job.kind {
             JobKind::Backup | JobKind::Copy | JobKind::Verify => {
                 sqlx::query_scalar("SELECT id FROM assets WHERE appliance_id = $1 AND external_id = $2")
@@ -372,6 +395,40 @@ pub async fn job(portal: &Portal, who: &ApplianceIdentity, job: &JobInfo) -> Dom
     }
     events::job(portal, who.instance_id, who.id, &job.id).await;
     Ok(())
+}
+
+/// A `job.finished` delivery for the endpoints that want it (once per job, however often the
+/// appliance reports its end).
+async fn enqueue_job_finished(
+    conn: &mut AnyConnection,
+    who: &ApplianceIdentity,
+    job: &JobInfo,
+    now: i64,
+) -> DomainResult<()> {
+    let (id, asset_name): (i64, String) =
+        sqlx::query_as("SELECT id, asset_name FROM jobs WHERE appliance_id = $1 AND external_id = $2")
+            .bind(who.id)
+            .bind(&job.id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let event = webhooks::Event {
+        instance_id: who.instance_id,
+        organization_id: who.organization_id,
+        kind: WebhookEvent::JobFinished,
+        key: format!("job:{id}"),
+        data: serde_json::json!({
+            "jobId": id,
+            "kind": job.kind.as_str(),
+            "status": job.state.as_str(),
+            "applianceId": who.id,
+            "organizationId": who.organization_id,
+            "assetName": asset_name,
+            "startedAt": job.started_at,
+            "endedAt": job.ended_at,
+            "error": job.error,
+        }),
+    };
+    webhooks::enqueue(conn, event, now).await
 }
 
 async fn upsert_job(

@@ -1,0 +1,36 @@
+-- Webhooks (issue 16): endpoints that receive signed deliveries of events, and the deliveries,
+-- written in the transaction of the change that caused them and sent by a background worker
+-- with retries (the same message id on every attempt).
+CREATE TABLE webhook_endpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    -- Sealed with the instance key: the worker signs with it.
+    secret TEXT NOT NULL,
+    -- Comma-separated event names (model::webhooks::WebhookEvent::as_str).
+    events TEXT NOT NULL,
+    organization_id INTEGER REFERENCES organizations(id) ON DELETE CASCADE,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE INDEX webhook_endpoints_instance ON webhook_endpoints(instance_id);
+
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    -- What happened, once: a second report of the same event makes no second delivery.
+    event_key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_result TEXT,
+    UNIQUE (endpoint_id, event_key)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
