@@ -144,6 +144,12 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/api-access/create", Access::Signed(Action::ManageApiAccess)),
     ("/api/api-access/enabled", Access::Signed(Action::ManageApiAccess)),
     ("/api/api-access/delete", Access::Signed(Action::ManageApiAccess)),
+    ("/api/webhooks/list", Access::Signed(Action::ManageWebhooks)),
+    ("/api/webhooks/create", Access::Signed(Action::ManageWebhooks)),
+    ("/api/webhooks/enabled", Access::Signed(Action::ManageWebhooks)),
+    ("/api/webhooks/delete", Access::Signed(Action::ManageWebhooks)),
+    ("/api/webhooks/deliveries", Access::Signed(Action::ManageWebhooks)),
+    ("/api/webhooks/resend", Access::Signed(Action::ManageWebhooks)),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),

@@ -575,6 +575,8 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("copies[days]", "1"),
     ("copies[hours]", "0"),
     ("organization_ids[0]", "999999"),
+    ("url", "https://hooks.example.com/in"),
+    ("events[0]", "JobFinished"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.
@@ -826,6 +828,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/settings/alerts",
     "/settings/alarms",
     "/settings/api-access",
+    "/settings/webhooks",
 ];
 
 /// The highest resource number a rendered page serialized: a page creates a handful, so a

@@ -1,10 +1,11 @@
-//! Server functions of Settings → Scopes, Users, Audit log, Outbox and API Access.
+//! Server functions of Settings → Scopes, Users, Audit log, Outbox, API Access and Webhooks.
 
 use leptos::prelude::*;
 use model::api_access::{ApiCredential, NewApiCredential};
 use model::auth::OutboxView;
 use model::lists::UsersQuery;
 use model::tenancy::{AuditQuery, AuditRecord, Page, UserSummary};
+use model::webhooks::{NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEvent};
 use model::{AppError, Role};
 #[cfg(feature = "ssr")]
 use {crate::server::*, model::Action, model::tenancy::UserAccess};
@@ -220,6 +221,69 @@ pub async fn set_api_credential_enabled(id: i64, enabled: bool) -> Result<(), Ap
 pub async fn delete_api_credential(id: i64) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageApiAccess)?;
     domain::api_access::delete(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): the instance's webhook endpoints, never a secret.
+#[server(prefix = "/api", endpoint = "webhooks/list")]
+pub async fn list_webhooks() -> Result<Vec<WebhookEndpoint>, AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    domain::webhooks::list(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): a new endpoint; its signing secret, this once.
+#[server(prefix = "/api", endpoint = "webhooks/create")]
+pub async fn create_webhook(
+    url: String,
+    events: Option<Vec<WebhookEvent>>,
+    organization_id: Option<i64>,
+) -> Result<NewWebhookEndpoint, AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    let request = domain::webhooks::EndpointRequest {
+        url,
+        events: events.unwrap_or_default(),
+        organization_id,
+    };
+    domain::webhooks::create(&portal(), &viewer, &request, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): pause or resume an endpoint.
+#[server(prefix = "/api", endpoint = "webhooks/enabled")]
+pub async fn set_webhook_enabled(id: i64, enabled: bool) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    domain::webhooks::set_enabled(&portal(), &viewer, id, enabled, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): delete an endpoint and its log.
+#[server(prefix = "/api", endpoint = "webhooks/delete")]
+pub async fn delete_webhook(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    domain::webhooks::delete(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): an endpoint's newest deliveries.
+#[server(prefix = "/api", endpoint = "webhooks/deliveries")]
+pub async fn webhook_deliveries(id: i64) -> Result<Vec<WebhookDelivery>, AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    domain::webhooks::deliveries(&mut *conn().await?, &viewer, id)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageWebhooks): send a delivery again, with its message id.
+#[server(prefix = "/api", endpoint = "webhooks/resend")]
+pub async fn resend_webhook(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageWebhooks)?;
+    domain::webhooks::resend(&portal(), &viewer, id, &client_info())
         .await
         .map_err(to_app_error)
 }

@@ -7,6 +7,7 @@ mod audit;
 mod outbox;
 mod scopes;
 mod users;
+mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,8 +19,9 @@ pub use audit::AuditLogPage;
 pub use outbox::OutboxPage;
 pub use scopes::ScopesPage;
 pub use users::UsersPage;
+pub use webhooks::WebhooksPage;
 
-const VIEWS: [(&str, &str, &str, Action); 7] = [
+const VIEWS: [(&str, &str, &str, Action); 8] = [
     (
         "/settings/alerts",
         "Alerts",
@@ -61,6 +63,12 @@ const VIEWS: [(&str, &str, &str, Action); 7] = [
         "API Access",
         "credentials for the public REST API",
         Action::ViewApiAccess,
+    ),
+    (
+        "/settings/webhooks",
+        "Webhooks",
+        "signed event deliveries to your own systems",
+        Action::ManageWebhooks,
     ),
 ];
 

@@ -18,7 +18,9 @@ use crate::live::provide_live;
 use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
-use crate::settings::{ApiAccessPage, AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage};
+use crate::settings::{
+    ApiAccessPage, AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage, WebhooksPage,
+};
 use toasts::CommandToasts;
 use top_bar::TopBar;
 
@@ -104,6 +106,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/alerts") view={Lazy::<AlertSettingsRoute>::new()} />
                     <Route path=path!("settings/alarms") view={Lazy::<AlarmSettingsRoute>::new()} />
                     <Route path=path!("settings/api-access") view={Lazy::<ApiAccessRoute>::new()} />
+                    <Route path=path!("settings/webhooks") view={Lazy::<WebhooksRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -150,6 +153,7 @@ lazy_page! {
     AlertSettingsRoute => AlertSettingsPage,
     AlarmSettingsRoute => AlarmSettingsPage,
     ApiAccessRoute => ApiAccessPage,
+    WebhooksRoute => WebhooksPage,
 }
 
 /// The frame of every signed-in page. The server already redirects anonymous page loads to
