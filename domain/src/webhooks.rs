@@ -278,7 +278,8 @@ pub struct Event {
     pub instance_id: i64,
     pub organization_id: i64,
     pub kind: WebhookEvent,
-    /// Names the happening once (`alert:17`, `job:4:b-1`): a second report of it is ignored.
+    /// Names what happened (`alert:17`, `job:4`); with the kind, once: a second report of the
+    /// same kind of event about it is ignored.
     pub key: String,
     pub data: serde_json::Value,
 }
@@ -300,7 +301,7 @@ pub(crate) async fn enqueue(conn: &mut AnyConnection, event: Event, now: i64) ->
          ON CONFLICT (endpoint_id, event_key) DO NOTHING",
     )
     .bind(event.kind.as_str())
-    .bind(&event.key)
+    .bind(format!("{}:{}", event.kind.as_str(), event.key))
     .bind(payload.to_string())
     .bind(now)
     .bind(event.instance_id)

@@ -12,6 +12,7 @@ import { PORT } from "../playwright.config";
 import { launchServer } from "../server";
 import { addScopes, createInstance, diagnose, expectAccessible, hydrated, invitedUser, signIn } from "./portal";
 import { SmtpSink } from "./smtp-sink";
+import { WebhookReceiver } from "./webhook-receiver";
 
 const ALERTS_PORT = PORT + 50;
 test.use({ baseURL: `http://127.0.0.1:${ALERTS_PORT}` });
@@ -21,11 +22,14 @@ const MONITOR = { email: "south@wayne.example", password: "South-Watch-42", role
 const SUBJECT = "Wayne Alert Center: Conditional Alarm - Appliance wayne-nas is offline";
 
 const sink = new SmtpSink();
+const receiver = new WebhookReceiver();
+let receiverUrl = "";
 let server: ChildProcess | undefined;
 let serverData = "";
 
 test.beforeAll(async () => {
   const smtpPort = await sink.start();
+  receiverUrl = await receiver.start();
   const launched = await launchServer(ALERTS_PORT, {
     BACKPLANE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     BACKPLANE_SMTP_FROM: "Backplane <no-reply@wayne.example>",
@@ -49,6 +53,7 @@ test.afterAll(async () => {
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   signal("SIGKILL");
   sink.close();
+  receiver.close();
   fs.rmSync(serverData, { recursive: true, force: true });
 });
 
@@ -87,6 +92,26 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       await page.getByLabel("E-mail address").fill("NOC@wayne.example");
       await page.getByRole("button", { name: "Add Email" }).click();
       await expect(page.locator('[data-recipient="noc@wayne.example"]')).toBeVisible();
+    });
+
+    await test.step("Settings → Webhooks: an endpoint for every event, its secret shown once", async () => {
+      await page.goto("/settings/webhooks");
+      await hydrated(page);
+      await expect(page.getByText("No webhook endpoints yet.")).toBeVisible();
+      await page.getByRole("button", { name: "+ New" }).click();
+      const dialog = page.getByRole("dialog", { name: "New webhook endpoint" });
+      await dialog.getByLabel("URL").fill("http://hooks.example.com/in");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect(dialog.getByRole("alert")).toContainText("Use https://");
+      await dialog.getByLabel("URL").fill(receiverUrl);
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await expect(dialog.getByRole("heading", { name: "Webhook endpoint created" })).toBeVisible();
+      receiver.secret = (await dialog.getByTestId("Signing secret").textContent())!.trim();
+      expect(receiver.secret).toMatch(/^whsec_/);
+      await expectAccessible(page, "the new webhook endpoint dialog");
+      await dialog.getByRole("button", { name: "Close" }).click();
+      await expect(page.getByRole("row", { name: new RegExp(receiverUrl) })).toContainText("Enabled");
+      await expect(page.getByText(receiver.secret)).toHaveCount(0);
     });
 
     await test.step("an appliance in North, online", async () => {
@@ -211,6 +236,20 @@ test("appliance offline → tile, bell and mail; back online → resolved with a
       expect(cleared).toContain(`In-Reply-To: ${messageId}`);
       expect(cleared).toContain("Appliance wayne-nas is online.");
       expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+    });
+    await test.step("the webhook receiver got each event once, signed; the log says Delivered", async () => {
+      const expected = ["alert.raised", "alert.resolved", "appliance.offline", "appliance.online", "appliance.online"];
+      await expect.poll(() => receiver.types(), { timeout: 30_000 }).toEqual(expected);
+      expect(receiver.deliveries.every((d) => d.signatureValid)).toBe(true);
+      expect(new Set(receiver.deliveries.map((d) => d.id)).size).toBe(receiver.deliveries.length);
+      const raised = receiver.deliveries.find((d) => d.type === "alert.raised")!;
+      expect(raised.payload.data.kind).toBe("appliance_offline");
+      await page.goto("/settings/webhooks");
+      await hydrated(page);
+      await page.getByRole("button", { name: "Deliveries" }).click();
+      const log = page.getByRole("table", { name: "Deliveries" });
+      await expect(log.getByRole("row", { name: /Alert raised/ })).toContainText("Delivered");
+      await expect(log.getByRole("row", { name: /Alert raised/ })).toContainText(raised.id);
     });
     await monitor.context().close();
   } catch (error) {
