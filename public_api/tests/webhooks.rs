@@ -19,10 +19,13 @@ use model::webhooks::{DeliveryState, WebhookEvent};
 use model::{AppError, Role};
 use serde_json::Value;
 
+/// One request a receiver got: its `webhook-id`, timestamp, whether it was accepted, payload.
+type Received = (String, i64, String, Value);
+
 /// What a receiver was sent, and whether it is up.
 #[derive(Clone, Default)]
 struct Receiver {
-    received: Arc<Mutex<Vec<(String, i64, String, Value)>>>,
+    received: Arc<Mutex<Vec<Received>>>,
     down: Arc<Mutex<bool>>,
     secret: Arc<Mutex<String>>,
 }
