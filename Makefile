@@ -34,7 +34,7 @@ build:
 	cargo run -q -p site-build
 
 ## Benchmarks (not tests; figures in the README): appliance backup vs restic, live fan-out to
-## 10,000 sockets, Jobs → Recent over a million jobs, the Dashboard and alarm evaluation, on
+## 10,000 sockets, Jobs → Recent and /api/v1/jobs over a million jobs, the Dashboard and alarm evaluation, on
 ## SQLite and PostgreSQL
 bench:
 	scripts/bench-backup.sh
@@ -42,3 +42,4 @@ bench:
 	scripts/bench-recent-jobs.sh
 	scripts/bench-alerts.sh
 	scripts/bench-assets.sh
+	scripts/bench-api-jobs.sh
