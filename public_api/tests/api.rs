@@ -612,3 +612,114 @@ fn the_openapi_document_describes_every_operation_and_its_reference_page_is_serv
         );
     });
 }
+
+/// Every operation of the OpenAPI document (so a new one cannot be missed), walked as nobody
+/// and as a token of each role: nobody is refused; reads answer; writes answer as the role's
+/// permission says.
+#[test]
+fn every_documented_operation_is_walked_as_nobody_and_as_each_role() {
+    domain::testkit::run_bounded(domain::Backend::Sqlite, |db: TestDb| async move {
+        let w = world(&db).await;
+        let alert = raise_alert(&w, w.globex, "walk").await;
+        let asset: i64 = sqlx::query_scalar("SELECT MIN(id) FROM assets")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let appliance: i64 = sqlx::query_scalar("SELECT MIN(id) FROM appliances")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let document = public_api::v1::openapi();
+        let mut operations = Vec::new();
+        for (path, item) in &document.paths.paths {
+            let id = match path.as_str() {
+                p if p.starts_with("/api/v1/organizations/") => w.globex,
+                p if p.starts_with("/api/v1/appliances/") => appliance,
+                p if p.starts_with("/api/v1/assets/") => asset,
+                p if p.starts_with("/api/v1/alerts/") => alert,
+                _ => 0,
+            };
+            let concrete = path.replace("{id}", &id.to_string());
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+            ] {
+                if operation.is_some() {
+                    operations.push((method, concrete.clone()));
+                }
+            }
+        }
+        assert_eq!(operations.len(), 12, "{operations:?}");
+
+        let mut tokens = Vec::new();
+        for role in [Role::Monitor, Role::Manage, Role::Admin, Role::Superuser] {
+            let mut conn = w.portal.db.pool.acquire().await.unwrap();
+            let email = format!("{}@acme.example", role.as_str());
+            let user = add_user(&mut conn, w.root.instance_id, &email, Role::Superuser, true).await;
+            drop(conn);
+            let (_, id, secret) = credential(&w, &user, role.as_str()).await;
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                .bind(role.as_str())
+                .bind(user.user_id)
+                .execute(&w.portal.db.pool)
+                .await
+                .unwrap();
+            tokens.push((role, token(&w, &id, &secret, "").await));
+        }
+        let policy = r#"{"frequency":"daily","startDate":"2026-12-01","startTime":"01:00"}"#;
+        for (method, path) in &operations {
+            let request = |token: Option<&str>| {
+                let mut request = Request::builder().method(*method).uri(path.as_str());
+                if let Some(token) = token {
+                    request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+                }
+                let body = if *method == "PUT" {
+                    Body::from(policy)
+                } else {
+                    Body::empty()
+                };
+                request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .unwrap()
+            };
+            let anonymous = send(&w.router, request(None)).await;
+            assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} as nobody"
+            );
+            for (role, token) in &tokens {
+                // Each role's dismissal finds the alert unresolved.
+                sqlx::query("UPDATE alerts SET state = 'active', dismissed_at = NULL WHERE id = $1")
+                    .bind(alert)
+                    .execute(&w.portal.db.pool)
+                    .await
+                    .unwrap();
+                let answer = send(&w.router, request(Some(token))).await;
+                let needed = match (*method, path.as_str()) {
+                    ("GET", _) => Role::Monitor,
+                    (_, p) if p.ends_with("/dismiss") => Role::Manage,
+                    (_, p) if p.ends_with("/policy") => Role::Admin,
+                    other => panic!("no expectation for {other:?}"),
+                };
+                let allowed = *role >= needed;
+                let ok = answer.status.is_success() || answer.status == StatusCode::CONFLICT;
+                assert_eq!(
+                    ok, allowed,
+                    "{method} {path} as {role:?}: {:?} {:?}",
+                    answer.status, answer.body
+                );
+                if !allowed {
+                    assert_eq!(
+                        answer.status,
+                        StatusCode::FORBIDDEN,
+                        "{method} {path} as {role:?}"
+                    );
+                }
+            }
+        }
+    });
+}
