@@ -1,0 +1,48 @@
+//! `emulators <service> --listen ADDR --seed N`: serves one emulated third-party service.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Emulators of the third-party services Backplane talks to")]
+struct Cli {
+    #[command(subcommand)]
+    service: Service,
+    /// Address and port to serve on.
+    #[arg(long, global = true, default_value = "127.0.0.1:8089")]
+    listen: SocketAddr,
+    /// Decides the generated data (names, counts), the same for the same seed.
+    #[arg(long, global = true, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Service {
+    /// IT Glue's REST API (x-api-key, JSON:API, paging with meta, 3,000 requests / 5 min).
+    Itglue {
+        /// The API key the account accepts.
+        #[arg(long, default_value = "ITG.emulator")]
+        api_key: String,
+        /// Organizations in the account.
+        #[arg(long, default_value_t = 250)]
+        organizations: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let router = match cli.service {
+        Service::Itglue {
+            api_key,
+            organizations,
+        } => emulators::itglue::ItGlue::new(&api_key, organizations, cli.seed).router(),
+    };
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", cli.listen))?;
+    println!("emulator listening on http://{}", cli.listen);
+    axum::serve(listener, router).await.map_err(|e| e.to_string())
+}
