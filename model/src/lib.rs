@@ -7,6 +7,7 @@ pub mod api_access;
 pub mod appliance;
 pub mod auth;
 pub mod error;
+pub mod itglue;
 pub mod jobs;
 pub mod lists;
 pub mod live;

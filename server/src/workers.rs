@@ -57,6 +57,28 @@ pub async fn deliver_webhooks(
     }
 }
 
+/// Writes backup facts to IT Glue for each integrated instance whose last pass is an hour old;
+/// looks every `every`.
+pub async fn sync_itglue(
+    portal: Portal,
+    every: Duration,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        heartbeats.beat("itglue", allowance(every));
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = integrations::itglue::service::sync_due(&portal).await {
+                    tracing::error!(%error, "IT Glue sync pass failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// The longest the alert evaluator sleeps: checks another process scheduled are picked up
 /// within this.
 const EVALUATOR_IDLE: Duration = Duration::from_secs(15);
