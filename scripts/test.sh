@@ -35,7 +35,7 @@ step "unit and integration (SQLite + PostgreSQL)" cargo test --workspace --no-fa
 # Before the debug build, which the end-to-end tests then use.
 step "release wasm (make release's browser build)" \
   env PATH="$PWD/.tools/node_modules/.bin:$PATH" cargo run -q -p site-build -- --release --front-only
-step "build the portal and the appliance" bash -c "cargo run -q -p site-build && cargo build -p appliance --bin backplane-appliance"
+step "build the portal, the appliance and the emulators" bash -c "cargo run -q -p site-build && cargo build -p appliance --bin backplane-appliance && cargo build -p emulators --bin emulators"
 step "systemd units (packaging/)" scripts/verify-units.sh
 step "public API contract (Schemathesis)" scripts/schemathesis.sh
 if [ "$failed" = 0 ]; then

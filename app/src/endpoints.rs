@@ -150,6 +150,23 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/webhooks/delete", Access::Signed(Action::ManageWebhooks)),
     ("/api/webhooks/deliveries", Access::Signed(Action::ManageWebhooks)),
     ("/api/webhooks/resend", Access::Signed(Action::ManageWebhooks)),
+    ("/api/itglue/settings", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/itglue/integrate",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    ("/api/itglue/remove", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/itglue/organizations",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    ("/api/itglue/import", Access::Signed(Action::ManageIntegrations)),
+    ("/api/itglue/link", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/itglue/link-by-name",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    ("/api/itglue/sync", Access::Signed(Action::ManageIntegrations)),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),

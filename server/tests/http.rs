@@ -577,6 +577,12 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("organization_ids[0]", "999999"),
     ("url", "https://hooks.example.com/in"),
     ("events[0]", "JobFinished"),
+    ("base_url", "https://api.itglue.com"),
+    ("api_key", "ITG.sample"),
+    ("page", "1"),
+    ("itglue_ids[0]", "1"),
+    ("itglue_id", "1"),
+    ("scope_id", "1"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.
@@ -829,6 +835,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/settings/alarms",
     "/settings/api-access",
     "/settings/webhooks",
+    "/settings/integrations",
 ];
 
 /// The highest resource number a rendered page serialized: a page creates a handful, so a

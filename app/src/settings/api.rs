@@ -1,8 +1,10 @@
-//! Server functions of Settings → Scopes, Users, Audit log, Outbox, API Access and Webhooks.
+//! Server functions of Settings → Scopes, Users, Audit log, Outbox, API Access, Webhooks and
+//! Integrations.
 
 use leptos::prelude::*;
 use model::api_access::{ApiCredential, NewApiCredential};
 use model::auth::OutboxView;
+use model::itglue::{ItGlueOrganizationPage, ItGlueSettings, SyncReport};
 use model::lists::UsersQuery;
 use model::tenancy::{AuditQuery, AuditRecord, Page, UserSummary};
 use model::webhooks::{NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEvent};
@@ -284,6 +286,85 @@ pub async fn webhook_deliveries(id: i64) -> Result<Vec<WebhookDelivery>, AppErro
 pub async fn resend_webhook(id: i64) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageWebhooks)?;
     domain::webhooks::resend(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): the IT Glue integration, if any (never its key).
+#[server(prefix = "/api", endpoint = "itglue/settings")]
+pub async fn itglue_settings() -> Result<Option<ItGlueSettings>, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::settings(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): test the key and store it (empty keeps the stored one).
+#[server(prefix = "/api", endpoint = "itglue/integrate")]
+pub async fn integrate_itglue(base_url: String, api_key: String) -> Result<ItGlueSettings, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::integrate(&portal(), &viewer, (&base_url, &api_key), &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): remove the integration and its links.
+#[server(prefix = "/api", endpoint = "itglue/remove")]
+pub async fn remove_itglue(confirmation: String) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    if confirmation.trim() != "DELETE" {
+        return Err(AppError::invalid(
+            "confirmation",
+            "Type DELETE to remove the integration.",
+        ));
+    }
+    integrations::itglue::service::remove(&portal(), &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): a page of IT Glue's organizations and their links.
+#[server(prefix = "/api", endpoint = "itglue/organizations")]
+pub async fn itglue_organizations(page: u32) -> Result<ItGlueOrganizationPage, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::organizations_page(&portal(), &viewer, page)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): import IT Glue organizations into a scope.
+#[server(prefix = "/api", endpoint = "itglue/import")]
+pub async fn import_itglue(itglue_ids: Option<Vec<i64>>, scope_id: Option<i64>) -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    let ids = itglue_ids.unwrap_or_default();
+    integrations::itglue::service::import(&portal(), &viewer, &ids, scope_id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): link an organization to an IT Glue organization, or unlink it.
+#[server(prefix = "/api", endpoint = "itglue/link")]
+pub async fn link_itglue(organization_id: i64, itglue_id: Option<i64>) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::link(&portal(), &viewer, organization_id, itglue_id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): link unlinked organizations by exact name.
+#[server(prefix = "/api", endpoint = "itglue/link-by-name")]
+pub async fn link_itglue_by_name() -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::link_by_name(&portal(), &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): write the backup facts to IT Glue now.
+#[server(prefix = "/api", endpoint = "itglue/sync")]
+pub async fn sync_itglue() -> Result<SyncReport, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    integrations::itglue::service::sync_now(&portal(), &viewer)
         .await
         .map_err(to_app_error)
 }

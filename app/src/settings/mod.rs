@@ -4,6 +4,7 @@
 pub mod api;
 mod api_access;
 mod audit;
+mod integrations;
 mod outbox;
 mod scopes;
 mod users;
@@ -16,12 +17,13 @@ use model::auth::SessionView;
 
 pub use api_access::ApiAccessPage;
 pub use audit::AuditLogPage;
+pub use integrations::IntegrationsPage;
 pub use outbox::OutboxPage;
 pub use scopes::ScopesPage;
 pub use users::UsersPage;
 pub use webhooks::WebhooksPage;
 
-const VIEWS: [(&str, &str, &str, Action); 8] = [
+const VIEWS: [(&str, &str, &str, Action); 9] = [
     (
         "/settings/alerts",
         "Alerts",
@@ -69,6 +71,12 @@ const VIEWS: [(&str, &str, &str, Action); 8] = [
         "Webhooks",
         "signed event deliveries to your own systems",
         Action::ManageWebhooks,
+    ),
+    (
+        "/settings/integrations",
+        "Integrations",
+        "IT Glue: backup facts in your documentation",
+        Action::ManageIntegrations,
     ),
 ];
 

@@ -19,7 +19,8 @@ use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
 use crate::settings::{
-    ApiAccessPage, AuditLogPage, OutboxPage, ScopesPage, SettingsPage, UsersPage, WebhooksPage,
+    ApiAccessPage, AuditLogPage, IntegrationsPage, OutboxPage, ScopesPage, SettingsPage, UsersPage,
+    WebhooksPage,
 };
 use toasts::CommandToasts;
 use top_bar::TopBar;
@@ -107,6 +108,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/alarms") view={Lazy::<AlarmSettingsRoute>::new()} />
                     <Route path=path!("settings/api-access") view={Lazy::<ApiAccessRoute>::new()} />
                     <Route path=path!("settings/webhooks") view={Lazy::<WebhooksRoute>::new()} />
+                    <Route path=path!("settings/integrations") view={Lazy::<IntegrationsRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -154,6 +156,7 @@ lazy_page! {
     AlarmSettingsRoute => AlarmSettingsPage,
     ApiAccessRoute => ApiAccessPage,
     WebhooksRoute => WebhooksPage,
+    IntegrationsRoute => IntegrationsPage,
 }
 
 /// The frame of every signed-in page. The server already redirects anonymous page loads to
