@@ -16,13 +16,13 @@ use crate::clock::{HOUR_MS, MINUTE_MS, SECOND_MS};
 use crate::secrets::system_random;
 use crate::{ClientInfo, Db, DomainResult, Portal, organizations};
 
-/// Attempts before a delivery is given up ("Resend" starts it again).
-pub const MAX_ATTEMPTS: i64 = 12;
+/// Attempts before a delivery is given up ("Resend" starts it again): about two days of waits.
+pub const MAX_ATTEMPTS: i64 = 20;
 const LEASE_MS: i64 = 2 * MINUTE_MS;
 /// How many deliveries an endpoint's log shows.
 pub const LOG_LIMIT: i64 = 50;
 
-/// Wait before attempt `attempts` + 1: 10 s doubling, at most six hours (about 19 hours in all).
+/// Wait before attempt `attempts` + 1: 10 s doubling, at most six hours.
 pub fn backoff_ms(attempts: i64) -> i64 {
     let exp = attempts.clamp(1, 20) - 1;
     (10 * SECOND_MS).saturating_mul(1 << exp).min(6 * HOUR_MS)
@@ -416,7 +416,10 @@ mod tests {
     fn retries_back_off_from_ten_seconds_to_six_hours() {
         assert_eq!(backoff_ms(1), 10 * SECOND_MS);
         assert_eq!(backoff_ms(2), 20 * SECOND_MS);
-        assert_eq!(backoff_ms(12), 6 * HOUR_MS);
+        assert_eq!(backoff_ms(12), 20_480 * SECOND_MS);
+        assert_eq!(backoff_ms(13), 6 * HOUR_MS);
+        let waited: i64 = (1..MAX_ATTEMPTS).map(backoff_ms).sum();
+        assert!((48 * HOUR_MS..56 * HOUR_MS).contains(&waited), "{waited}");
         assert!(new_secret().starts_with("whsec_"));
     }
 }
