@@ -39,6 +39,17 @@ impl ApiState {
         }
     }
 
+    /// A database connection for one request.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, problem::Problem> {
+        Ok(self
+            .portal
+            .db
+            .pool
+            .acquire()
+            .await
+            .map_err(domain::DomainError::from)?)
+    }
+
     /// The tokens' issuer: the portal's public URL.
     pub fn issuer(&self) -> &str {
         &self.portal.public_url

@@ -94,13 +94,7 @@ pub async fn list(
         organization_id: params.organization_id,
         scope_id: params.scope_id,
     };
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found = domain::alerts::center::page(&mut conn, &caller.viewer, &filter, paging).await?;
     Ok(Json(Paged::of(found, Alert::from)))
 }

@@ -101,13 +101,7 @@ pub async fn list(
         low_space: params.low_space.unwrap_or(false),
         sort: ApplianceSort::default(),
     };
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found =
         domain::appliances::views::list_page(&mut conn, &caller.viewer, &filter, page, per_page).await?;
     Ok(Json(Paged::of(found, Appliance::from)))
@@ -130,13 +124,7 @@ pub async fn get(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<Appliance>, Problem> {
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found = domain::appliances::views::get(&mut conn, &caller.viewer, id).await?;
     Ok(Json(found.into()))
 }

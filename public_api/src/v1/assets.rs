@@ -154,13 +154,7 @@ pub async fn list(
         per_page,
     };
     let now = state.portal.now();
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found = domain::appliances::assets::list(&mut conn, &caller.viewer, &query, now).await?;
     Ok(Json(Paged::of(found, Asset::from)))
 }

@@ -182,13 +182,7 @@ pub async fn list(
     let filter = query.filter()?;
     let order = (query.sort.unwrap_or_default(), query.descending);
     let now = state.portal.now();
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found =
         domain::appliances::recent_jobs::page(&mut conn, &caller.viewer, &filter, order, page, per_page, now)
             .await?;

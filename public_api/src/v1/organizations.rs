@@ -107,13 +107,7 @@ pub async fn list(
         page,
         per_page,
     };
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found = domain::organizations::list(&mut conn, &caller.viewer, &query).await?;
     Ok(Json(Paged::of(found, Organization::from)))
 }
@@ -135,13 +129,7 @@ pub async fn get(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<Organization>, Problem> {
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let found = domain::organizations::get(&mut conn, &caller.viewer, id).await?;
     Ok(Json(found.into()))
 }

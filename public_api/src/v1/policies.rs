@@ -209,13 +209,7 @@ pub async fn get_asset(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<AssetWithPolicy>, Problem> {
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let asset = domain::appliances::assets::get(&mut conn, &caller.viewer, id).await?;
     Ok(Json(AssetWithPolicy {
         policy: asset.policy.clone().map(BackupPolicy::from),
@@ -293,13 +287,7 @@ pub async fn remove_policy(
 
 /// "Not found" for an asset the caller may not see, before anything else is said about it.
 async fn visible(state: &ApiState, caller: &Caller, id: i64) -> Result<(), Problem> {
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     domain::appliances::assets::get(&mut conn, &caller.viewer, id).await?;
     Ok(())
 }

@@ -28,13 +28,7 @@ pub struct Scope {
     )
 )]
 pub async fn list(State(state): State<ApiState>, caller: Caller) -> Result<Json<Vec<Scope>>, Problem> {
-    let mut conn = state
-        .portal
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(domain::DomainError::from)?;
+    let mut conn = state.conn().await?;
     let scopes = domain::scopes::list(&mut conn, &caller.viewer).await?;
     Ok(Json(
         scopes
