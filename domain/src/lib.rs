@@ -16,6 +16,7 @@ pub mod live;
 pub mod ops;
 pub mod organizations;
 pub mod outbox;
+pub mod psa;
 pub mod scopes;
 pub mod secrets;
 pub mod sessions;

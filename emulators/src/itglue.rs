@@ -56,7 +56,7 @@ pub struct ItGlue {
 impl ItGlue {
     /// An account with `organizations` organizations whose names follow from `seed`.
     pub fn new(api_key: &str, organizations: usize, seed: u64) -> ItGlue {
-        let names = organization_names(organizations, seed);
+        let names = crate::names::company_names(organizations, seed);
         let organizations = names
             .into_iter()
             .enumerate()
@@ -401,61 +401,4 @@ async fn start_outage(
         .unwrap_or(60);
     itglue.outage(Duration::from_secs(seconds));
     StatusCode::NO_CONTENT
-}
-
-/// Distinct, plausible company names, the same for the same seed.
-fn organization_names(count: usize, seed: u64) -> Vec<String> {
-    const FIRST: [&str; 16] = [
-        "Acme",
-        "Globex",
-        "Initech",
-        "Umbrella",
-        "Stark",
-        "Wayne",
-        "Wonka",
-        "Tyrell",
-        "Cyberdyne",
-        "Soylent",
-        "Hooli",
-        "Vandelay",
-        "Pied Piper",
-        "Dunder",
-        "Oscorp",
-        "Massive",
-    ];
-    const SECOND: [&str; 8] = [
-        "Corp",
-        "Industries",
-        "Labs",
-        "Group",
-        "Holdings",
-        "Systems",
-        "Partners",
-        "Logistics",
-    ];
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..count)
-        .map(|i| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let first = FIRST[(state >> 33) as usize % FIRST.len()];
-            let second = SECOND[(state >> 45) as usize % SECOND.len()];
-            if i < FIRST.len() * SECOND.len() {
-                format!("{first} {second}")
-            } else {
-                format!("{first} {second} {i}")
-            }
-        })
-        .fold(Vec::new(), |mut names, name| {
-            let unique = if names.contains(&name) {
-                format!("{name} {}", names.len())
-            } else {
-                name
-            };
-            names.push(unique);
-            names
-        })
 }

@@ -2,4 +2,6 @@
 //! portal depends on, limits and failure modes included (`../shared/research/`), not only the
 //! happy path. Tests run them in process; `emulators <service>` serves one by hand.
 
+pub mod autotask;
 pub mod itglue;
+pub mod names;

@@ -2,4 +2,6 @@
 //! and tested against its emulator in `emulators`. They know nothing of the portal's database:
 //! `domain` keeps the settings and mappings, and the sync that uses a client lives with them.
 
+pub mod autotask;
 pub mod itglue;
+pub mod psa;

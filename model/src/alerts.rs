@@ -87,6 +87,19 @@ impl AlertKind {
         }
     }
 
+    /// A short name of the kind, as ticket titles and lists use it.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertKind::ApplianceOffline => "Appliance offline",
+            AlertKind::LowSpace => "Low storage",
+            AlertKind::BackupFailed => "Backup failed",
+            AlertKind::BackupWarning => "Backup warning",
+            AlertKind::BackupThreshold => "No recent backup",
+            AlertKind::CopyThreshold => "No recent backup copy",
+            AlertKind::RestoreTestFailed => "Restore test failed",
+        }
+    }
+
     /// The title of a group of alerts of this kind.
     pub fn group_title(self, offline_after_ms: i64) -> String {
         match self {

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod password;
 pub mod permissions;
 pub mod policy;
+pub mod psa;
 pub mod tenancy;
 pub mod webhooks;
 

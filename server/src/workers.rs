@@ -79,6 +79,27 @@ pub async fn sync_itglue(
     }
 }
 
+/// Sends due PSA ticket writes (new tickets, notes, closings) every `every` until shutdown.
+pub async fn deliver_psa_tickets(
+    portal: Portal,
+    every: Duration,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        heartbeats.beat("psa", allowance(every));
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = integrations::psa::deliver_due(&portal).await {
+                    tracing::error!(%error, "PSA ticket pass failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// The longest the alert evaluator sleeps: checks another process scheduled are picked up
 /// within this.
 const EVALUATOR_IDLE: Duration = Duration::from_secs(15);

@@ -32,6 +32,7 @@ use super::mail::{self, Subject};
 use super::rules::InstanceRules;
 use crate::clock::HOUR_MS;
 use crate::db::id_list;
+use crate::psa;
 use crate::webhooks::{self, Event};
 use crate::{DomainResult, Portal};
 
@@ -458,6 +459,15 @@ async fn raise(
         ),
     };
     webhooks::enqueue(conn, event, now).await?;
+    let facts = psa::AlertFacts {
+        id,
+        instance_id: found.instance_id,
+        organization_id: found.organization_id,
+        kind,
+        message: &texts.message,
+        subject: &found.subject,
+    };
+    psa::on_raised(conn, portal, &facts, now).await?;
     mail::enqueue_raised(
         conn,
         portal,
@@ -501,6 +511,15 @@ async fn resolve(
             ),
         };
         webhooks::enqueue(conn, event, now).await?;
+        let facts = psa::AlertFacts {
+            id: row.id,
+            instance_id: found.instance_id,
+            organization_id: row.organization_id,
+            kind,
+            message: &row.message,
+            subject: &found.subject,
+        };
+        psa::on_resolved(conn, &facts, now).await?;
         mail::enqueue_resolved(conn, portal, (row.id, kind, &row.subject), &found.subject, now).await?;
     }
     Ok(true)

@@ -28,6 +28,22 @@ enum Service {
         #[arg(long, default_value_t = 250)]
         organizations: usize,
     },
+    /// Autotask PSA's REST API v1.0 (zone discovery, the header triple, queries with
+    /// nextPageUrl, picklists, tickets and notes, 10,000 requests / hour, 3 threads / endpoint).
+    Autotask {
+        /// The API user's name (the zone lookup's `user`, the `UserName` header).
+        #[arg(long, default_value = "api@backplane.example")]
+        username: String,
+        /// The API user's secret (the `Secret` header).
+        #[arg(long, default_value = "emulator-secret")]
+        secret: String,
+        /// The tracking identifier (the `ApiIntegrationcode` header).
+        #[arg(long, default_value = "EMULATOR-TRACKING-ID")]
+        integration_code: String,
+        /// Customer companies besides the MSP's own.
+        #[arg(long, default_value_t = 120)]
+        companies: usize,
+    },
 }
 
 #[tokio::main]
@@ -39,6 +55,19 @@ async fn main() -> Result<(), String> {
             api_key,
             organizations,
         } => emulators::itglue::ItGlue::new(&api_key, organizations, cli.seed).router(),
+        Service::Autotask {
+            username,
+            secret,
+            integration_code,
+            companies,
+        } => {
+            let credentials = emulators::autotask::Credentials {
+                username,
+                secret,
+                integration_code,
+            };
+            emulators::autotask::Autotask::new(credentials, companies, cli.seed).router()
+        }
     };
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await

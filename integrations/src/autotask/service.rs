@@ -1,0 +1,637 @@
+//! The portal's Autotask integration (spec portal-c §1.4, §1.7, §1.10): a Superuser stores the
+//! API user's credentials (tested first, sealed with the instance key, the secret never shown
+//! again), chooses the ticket defaults from Autotask's own picklists, imports Autotask
+//! companies as organizations and maps organizations to companies. Alerts then become tickets
+//! through `domain::psa`'s queue, sent by `crate::psa`.
+
+use domain::access::Viewer;
+use domain::audit::{self, Entry};
+use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
+use model::alerts::AlertKind;
+use model::itglue::LinkedOrganization;
+use model::psa::{
+    AutotaskSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, QueueFailure, TestTicket,
+    TicketChoices, TicketDefaults, TicketQueue,
+};
+use model::{Action, AppError};
+use sqlx::AnyConnection;
+
+use super::{AutotaskClient, AutotaskCredentials, AutotaskError, NewTicket, ZONE_LOOKUP};
+
+pub const KIND: &str = "autotask";
+/// Companies per page of the Import list (spec: 100).
+pub const COMPANY_PAGE_SIZE: usize = 100;
+
+fn refused(error: AutotaskError) -> DomainError {
+    let field = match error {
+        AutotaskError::UnknownUser(_) | AutotaskError::BadCredentials(_) => "username",
+        AutotaskError::BadSecret => "secret",
+        AutotaskError::Unreachable(_) => "lookup_url",
+        _ => "autotask",
+    };
+    AppError::invalid(field, error.to_string()).into()
+}
+
+/// What the credential dialog sends; an empty secret keeps the stored one.
+#[derive(Debug, Clone)]
+pub struct CredentialsForm<'a> {
+    pub lookup_url: &'a str,
+    pub username: &'a str,
+    pub secret: &'a str,
+    pub integration_code: &'a str,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    credentials: String,
+    account: String,
+    lookup_url: String,
+    api_url: String,
+    defaults: String,
+    updated_at: i64,
+    updated_by: String,
+    failing_since: Option<i64>,
+    last_error: Option<String>,
+}
+
+async fn stored(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<Option<Row>> {
+    Ok(sqlx::query_as(
+        "SELECT id, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error
+         FROM psa_integrations WHERE instance_id = $1 AND kind = $2",
+    )
+    .bind(instance_id)
+    .bind(KIND)
+    .fetch_optional(conn)
+    .await?)
+}
+
+fn defaults_of(row: &Row) -> DomainResult<TicketDefaults> {
+    serde_json::from_str(&row.defaults).map_err(|e| DomainError::internal(format!("Autotask defaults: {e}")))
+}
+
+fn credentials_of(portal: &Portal, row: &Row) -> DomainResult<AutotaskCredentials> {
+    let json = portal.vault.open(&row.credentials)?;
+    serde_json::from_str(&json).map_err(|e| DomainError::internal(format!("Autotask credentials: {e}")))
+}
+
+/// The stored integration's client, or "not integrated".
+pub(crate) async fn client_of(portal: &Portal, instance_id: i64) -> DomainResult<(i64, AutotaskClient)> {
+    let mut conn = portal.db.pool.acquire().await?;
+    let row = stored(&mut conn, instance_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let client = AutotaskClient::at_zone(&row.api_url, credentials_of(portal, &row)?).map_err(refused)?;
+    Ok((row.id, client))
+}
+
+/// The integration's client by its id (the ticket worker's way in).
+pub(crate) async fn client_by_id(portal: &Portal, integration_id: i64) -> DomainResult<AutotaskClient> {
+    let row: Row = sqlx::query_as(
+        "SELECT id, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error
+         FROM psa_integrations WHERE id = $1",
+    )
+    .bind(integration_id)
+    .fetch_one(&portal.db.pool)
+    .await?;
+    AutotaskClient::at_zone(&row.api_url, credentials_of(portal, &row)?).map_err(refused)
+}
+
+/// The instance's integration, if it has one (Superusers).
+pub async fn settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Option<AutotaskSettings>> {
+    viewer.require(Action::ManageIntegrations)?;
+    let Some(row) = stored(&mut *conn, viewer.instance_id).await? else {
+        return Ok(None);
+    };
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT
+           (SELECT COUNT(*) FROM psa_tickets WHERE integration_id = $1 AND state = 'open'),
+           (SELECT COUNT(*) FROM psa_ticket_ops o JOIN psa_tickets t ON t.id = o.ticket_id
+             WHERE t.integration_id = $1 AND o.state = 'pending'),
+           (SELECT COUNT(*) FROM psa_ticket_ops o JOIN psa_tickets t ON t.id = o.ticket_id
+             WHERE t.integration_id = $1 AND o.state = 'failed')",
+    )
+    .bind(row.id)
+    .fetch_one(&mut *conn)
+    .await?;
+    // The user name and tracking identifier are shown; only the secret stays sealed away.
+    let (username, integration_code) = split_account(&row.account);
+    Ok(Some(AutotaskSettings {
+        username,
+        integration_code,
+        lookup_url: row.lookup_url.clone(),
+        zone_url: row.api_url.clone(),
+        defaults: defaults_of(&row)?,
+        updated_at: row.updated_at,
+        updated_by: row.updated_by,
+        queue: TicketQueue {
+            open_tickets: counts.0,
+            pending: counts.1,
+            failed: counts.2,
+            failing: row.failing_since.map(|since| QueueFailure {
+                since,
+                error: row.last_error.unwrap_or_default(),
+            }),
+        },
+    }))
+}
+
+/// The clear part of the credentials, kept beside the sealed ones: user name and tracking id.
+fn account_of(credentials: &AutotaskCredentials) -> String {
+    format!("{}\n{}", credentials.username, credentials.integration_code)
+}
+
+fn split_account(account: &str) -> (String, String) {
+    let (username, code) = account.split_once('\n').unwrap_or((account, ""));
+    (username.to_owned(), code.to_owned())
+}
+
+/// Tests the credentials (zone lookup, then an authenticated call) and stores them; the first
+/// time, ticket defaults start from Autotask's own picklists.
+pub async fn integrate(
+    portal: &Portal,
+    viewer: &Viewer,
+    form: CredentialsForm<'_>,
+    client: &ClientInfo,
+) -> DomainResult<AutotaskSettings> {
+    viewer.require(Action::ManageIntegrations)?;
+    let lookup_url = checked_lookup_url(form.lookup_url)?;
+    let mut conn = portal.db.pool.acquire().await?;
+    let before = stored(&mut conn, viewer.instance_id).await?;
+    drop(conn);
+    let credentials = credentials_from(portal, &form, before.as_ref())?;
+    let autotask = AutotaskClient::discover(&lookup_url, credentials.clone())
+        .await
+        .map_err(refused)?;
+    autotask.test().await.map_err(refused)?;
+    let defaults = match &before {
+        Some(row) => defaults_of(row)?,
+        None => first_defaults(autotask.ticket_choices().await.map_err(refused)?),
+    };
+    let sealed = portal
+        .vault
+        .seal(&serde_json::to_string(&credentials).map_err(|e| DomainError::internal(e.to_string()))?);
+    let mut tx = portal.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO psa_integrations (instance_id, kind, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (instance_id, kind) DO UPDATE SET credentials = excluded.credentials, account = excluded.account,
+           lookup_url = excluded.lookup_url, api_url = excluded.api_url, updated_at = excluded.updated_at,
+           updated_by = excluded.updated_by, failing_since = NULL, last_error = NULL",
+    )
+    .bind(viewer.instance_id)
+    .bind(KIND)
+    .bind(sealed)
+    .bind(account_of(&credentials))
+    .bind(&lookup_url)
+    .bind(autotask.zone_url())
+    .bind(json_of(&defaults)?)
+    .bind(portal.now())
+    .bind(&viewer.email)
+    .execute(&mut *tx)
+    .await?;
+    let entry = Entry::by(viewer, client, "autotask.integrate", &credentials.username);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    let mut conn = portal.db.pool.acquire().await?;
+    settings(&mut conn, viewer)
+        .await?
+        .ok_or_else(|| DomainError::internal("the integration just stored is missing"))
+}
+
+fn credentials_from(
+    portal: &Portal,
+    form: &CredentialsForm<'_>,
+    before: Option<&Row>,
+) -> DomainResult<AutotaskCredentials> {
+    let username = form.username.trim();
+    let integration_code = form.integration_code.trim();
+    if username.is_empty() {
+        return Err(AppError::invalid("username", "Enter the API user's name.").into());
+    }
+    if integration_code.is_empty() {
+        return Err(AppError::invalid(
+            "integration_code",
+            "Enter the API user's tracking identifier (Autotask: the API user's API Tracking Identifier).",
+        )
+        .into());
+    }
+    let secret = match (form.secret.trim(), before) {
+        ("", Some(row)) => credentials_of(portal, row)?.secret,
+        ("", None) => {
+            return Err(AppError::invalid("secret", "Enter the API user's password (Secret).").into());
+        }
+        (secret, _) => secret.to_owned(),
+    };
+    Ok(AutotaskCredentials {
+        username: username.to_owned(),
+        secret,
+        integration_code: integration_code.to_owned(),
+    })
+}
+
+/// Autotask's zone lookup, or an address given for a relay (https) or a local emulator.
+fn checked_lookup_url(text: &str) -> Result<String, AppError> {
+    let url = text.trim().trim_end_matches('/');
+    let url = if url.is_empty() { ZONE_LOOKUP } else { url };
+    model::webhooks::check_webhook_url(url).map_err(|_| {
+        AppError::invalid(
+            "lookup_url",
+            format!("Enter Autotask's zone lookup address, e.g. {ZONE_LOOKUP}."),
+        )
+    })
+}
+
+fn json_of(defaults: &TicketDefaults) -> DomainResult<String> {
+    serde_json::to_string(defaults).map_err(|e| DomainError::internal(e.to_string()))
+}
+
+/// Defaults for a new integration: High for critical alerts, Medium for warnings, status New,
+/// closed as Complete, every alert kind; no default company until one is chosen.
+fn first_defaults(choices: TicketChoices) -> TicketDefaults {
+    let named =
+        |list: &[PickValue], label: &str| list.iter().find(|v| v.label.eq_ignore_ascii_case(label)).cloned();
+    TicketDefaults {
+        company: None,
+        queue: None,
+        new_status: named(&choices.statuses, "New"),
+        close_status: named(&choices.statuses, "Complete"),
+        critical_priority: named(&choices.priorities, "High").or_else(|| choices.priorities.first().cloned()),
+        warning_priority: named(&choices.priorities, "Medium").or_else(|| choices.priorities.last().cloned()),
+        kinds: AlertKind::ALL.to_vec(),
+    }
+}
+
+/// Removes the integration with its mappings, tickets and queue (the tickets in Autotask stay).
+pub async fn remove(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<()> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut tx = portal.db.begin().await?;
+    let Some(row) = stored(&mut tx, viewer.instance_id).await? else {
+        return Err(AppError::conflict("Autotask is not integrated.").into());
+    };
+    for table in [
+        "psa_ticket_ops WHERE ticket_id IN (SELECT id FROM psa_tickets WHERE integration_id = $1)",
+        "psa_tickets WHERE integration_id = $1",
+        "psa_mappings WHERE integration_id = $1",
+        "psa_integrations WHERE id = $1",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::record(
+        &mut tx,
+        Entry::by(viewer, client, "autotask.remove", "Autotask"),
+        portal.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Autotask's queues, statuses and priorities, read now.
+pub async fn choices(portal: &Portal, viewer: &Viewer) -> DomainResult<TicketChoices> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (_, autotask) = client_of(portal, viewer.instance_id).await?;
+    autotask.ticket_choices().await.map_err(refused)
+}
+
+/// Checks every value against Autotask (picklists, the company) before anything is stored.
+async fn checked_defaults(
+    autotask: &AutotaskClient,
+    defaults: TicketDefaults,
+) -> DomainResult<TicketDefaults> {
+    let choices = autotask.ticket_choices().await.map_err(refused)?;
+    let known = |field: &'static str,
+                 list: &[PickValue],
+                 value: &Option<PickValue>|
+     -> DomainResult<Option<PickValue>> {
+        match value {
+            None => Ok(None),
+            Some(v) => list
+                .iter()
+                .find(|c| c.value == v.value)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    AppError::invalid(field, format!("Autotask has no such value ({}).", v.value)).into()
+                }),
+        }
+    };
+    let company = match &defaults.company {
+        None => None,
+        Some(c) => Some(autotask.company(c.id).await.map_err(|e| match e {
+            AutotaskError::NotFound => {
+                AppError::invalid("company", "Autotask has no active company with that id.").into()
+            }
+            other => refused(other),
+        })?),
+    };
+    if defaults.kinds.is_empty()
+        && (defaults.critical_priority.is_some() || defaults.warning_priority.is_some())
+    {
+        return Err(AppError::invalid(
+            "kinds",
+            "Choose the alert kinds that make tickets (or Do not sync).",
+        )
+        .into());
+    }
+    Ok(TicketDefaults {
+        company,
+        queue: known("queue", &choices.queues, &defaults.queue)?,
+        new_status: known("new_status", &choices.statuses, &defaults.new_status)?,
+        close_status: known("close_status", &choices.statuses, &defaults.close_status)?,
+        critical_priority: known(
+            "critical_priority",
+            &choices.priorities,
+            &defaults.critical_priority,
+        )?,
+        warning_priority: known(
+            "warning_priority",
+            &choices.priorities,
+            &defaults.warning_priority,
+        )?,
+        kinds: defaults.kinds,
+    })
+}
+
+/// Stores the ticket defaults (after checking them against Autotask).
+pub async fn save_defaults(
+    portal: &Portal,
+    viewer: &Viewer,
+    defaults: TicketDefaults,
+    client: &ClientInfo,
+) -> DomainResult<TicketDefaults> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let defaults = checked_defaults(&autotask, defaults).await?;
+    let mut tx = portal.db.begin().await?;
+    sqlx::query("UPDATE psa_integrations SET defaults = $1, updated_at = $2, updated_by = $3 WHERE id = $4")
+        .bind(json_of(&defaults)?)
+        .bind(portal.now())
+        .bind(&viewer.email)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let summary = defaults
+        .company
+        .as_ref()
+        .map_or("no default company".to_owned(), |c| c.name.clone());
+    let entry = Entry::by(viewer, client, "autotask.defaults", "Autotask").after(summary);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(defaults)
+}
+
+/// "Create test ticket": one ticket with the settings as chosen (saved or not) in the default
+/// company; returns its number, or Autotask's refusal.
+pub async fn test_ticket(
+    portal: &Portal,
+    viewer: &Viewer,
+    defaults: TicketDefaults,
+) -> DomainResult<TestTicket> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (_, autotask) = client_of(portal, viewer.instance_id).await?;
+    let defaults = checked_defaults(&autotask, defaults).await?;
+    let company = defaults
+        .company
+        .ok_or_else(|| AppError::invalid("company", "Choose the default company the test ticket goes to."))?;
+    let priority = defaults
+        .critical_priority
+        .or(defaults.warning_priority)
+        .ok_or_else(|| {
+            AppError::invalid(
+                "critical_priority",
+                "Choose a priority (not Do not sync) for the test ticket.",
+            )
+        })?;
+    let instance: String = sqlx::query_scalar("SELECT display_name FROM instances WHERE id = $1")
+        .bind(viewer.instance_id)
+        .fetch_one(&portal.db.pool)
+        .await?;
+    let ticket = NewTicket {
+        company_id: company.id,
+        title: format!("Test - {instance} - Backplane"),
+        description: format!(
+            "A test ticket from Backplane ({}), created by {}: alerts of this instance will open tickets like this one.",
+            portal.public_url, viewer.email
+        ),
+        queue: defaults.queue.map(|q| q.value),
+        status: defaults.new_status.map(|s| s.value),
+        priority: priority.value,
+        due_at_ms: portal.now() + domain::psa::DUE_AFTER_MS,
+    };
+    let created = autotask.create_ticket(&ticket).await.map_err(refused)?;
+    Ok(TestTicket {
+        id: created.id,
+        number: created.number,
+    })
+}
+
+/// A page of Autotask's active companies (100 a page, by name, optionally searched), each
+/// with the organization mapped to it.
+pub async fn companies_page(
+    portal: &Portal,
+    viewer: &Viewer,
+    page: u32,
+    search: Option<&str>,
+) -> DomainResult<PsaCompanyPage> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let companies = autotask.companies(search).await.map_err(refused)?;
+    let mappings: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT m.company_id, o.id, o.name FROM psa_mappings m JOIN organizations o ON o.id = m.organization_id
+         WHERE m.integration_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&portal.db.pool)
+    .await?;
+    let total = companies.len();
+    let total_pages = total.div_ceil(COMPANY_PAGE_SIZE).max(1) as u32;
+    let page = page.clamp(1, total_pages);
+    let items = companies
+        .into_iter()
+        .skip((page as usize - 1) * COMPANY_PAGE_SIZE)
+        .take(COMPANY_PAGE_SIZE)
+        .map(|c| PsaCompanyRow {
+            mapped_to: mappings
+                .iter()
+                .find(|(company_id, ..)| *company_id == c.id)
+                .map(|(_, id, name)| LinkedOrganization {
+                    id: *id,
+                    name: name.clone(),
+                }),
+            id: c.id,
+            name: c.name,
+        })
+        .collect();
+    Ok(PsaCompanyPage {
+        items,
+        page,
+        total_pages,
+        total: total as u64,
+    })
+}
+
+/// Imports Autotask companies as organizations (named as in Autotask) in `scope_id`, each
+/// mapped to its company; a company already mapped is skipped. Returns how many were imported.
+pub async fn import(
+    portal: &Portal,
+    viewer: &Viewer,
+    company_ids: &[i64],
+    scope_id: Option<i64>,
+    client: &ClientInfo,
+) -> DomainResult<u32> {
+    viewer.require(Action::ManageIntegrations)?;
+    if company_ids.is_empty() {
+        return Err(AppError::invalid("company_ids", "Choose the companies to import.").into());
+    }
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let mut imported = 0;
+    for &company_id in company_ids {
+        if mapped_organization(portal, id, company_id).await?.is_some() {
+            continue;
+        }
+        let company = autotask.company(company_id).await.map_err(|e| match e {
+            AutotaskError::NotFound => AppError::not_found(format!("Autotask company {company_id}")).into(),
+            other => refused(other),
+        })?;
+        let organization_id = organizations::create(portal, viewer, &company.name, scope_id, client).await?;
+        let mut tx = portal.db.begin().await?;
+        store_mapping(&mut tx, viewer, (id, organization_id), &company, portal.now()).await?;
+        tx.commit().await?;
+        imported += 1;
+    }
+    Ok(imported)
+}
+
+async fn mapped_organization(
+    portal: &Portal,
+    integration_id: i64,
+    company_id: i64,
+) -> DomainResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT organization_id FROM psa_mappings WHERE integration_id = $1 AND company_id = $2",
+    )
+    .bind(integration_id)
+    .bind(company_id)
+    .fetch_optional(&portal.db.pool)
+    .await?)
+}
+
+async fn store_mapping(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    (integration_id, organization_id): (i64, i64),
+    company: &PsaCompany,
+    now: i64,
+) -> DomainResult<()> {
+    sqlx::query(
+        "INSERT INTO psa_mappings (integration_id, organization_id, company_id, company_name, mapped_at, mapped_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(integration_id)
+    .bind(organization_id)
+    .bind(company.id)
+    .bind(&company.name)
+    .bind(now)
+    .bind(&viewer.email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Maps an organization to an Autotask company (`None` removes its mapping: its alerts then go
+/// to the default company).
+pub async fn map(
+    portal: &Portal,
+    viewer: &Viewer,
+    organization_id: i64,
+    company_id: Option<i64>,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut conn = portal.db.pool.acquire().await?;
+    let organization = organizations::get(&mut conn, viewer, organization_id).await?;
+    drop(conn);
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let company = match company_id {
+        Some(company_id) => {
+            if mapped_organization(portal, id, company_id)
+                .await?
+                .is_some_and(|o| o != organization.id)
+            {
+                return Err(
+                    AppError::conflict("That Autotask company is mapped to another organization.").into(),
+                );
+            }
+            Some(autotask.company(company_id).await.map_err(|e| match e {
+                AutotaskError::NotFound => {
+                    AppError::not_found(format!("Autotask company {company_id}")).into()
+                }
+                other => refused(other),
+            })?)
+        }
+        None => None,
+    };
+    let mut tx = portal.db.begin().await?;
+    sqlx::query("DELETE FROM psa_mappings WHERE integration_id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization.id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(company) = &company {
+        store_mapping(&mut tx, viewer, (id, organization.id), company, portal.now()).await?;
+    }
+    let after = company.map_or_else(|| "unmapped".to_owned(), |c| c.name);
+    let entry = Entry::by(viewer, client, "autotask.map", &organization.name).after(after);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Maps each unmapped organization to the Autotask company of exactly its name (case aside)
+/// that is not mapped yet; a mapping someone set is never replaced. Returns how many.
+pub async fn map_by_name(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<u32> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let companies = autotask.companies(None).await.map_err(refused)?;
+    let unmapped: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT o.id, o.name FROM organizations o
+         WHERE o.instance_id = $1
+           AND NOT EXISTS (SELECT 1 FROM psa_mappings m WHERE m.integration_id = $2 AND m.organization_id = o.id)",
+    )
+    .bind(viewer.instance_id)
+    .bind(id)
+    .fetch_all(&portal.db.pool)
+    .await?;
+    let mut mapped = 0;
+    let mut tx = portal.db.begin().await?;
+    for (organization_id, name) in unmapped {
+        let same_name: Vec<&PsaCompany> = companies
+            .iter()
+            .filter(|c| c.name.to_lowercase() == name.to_lowercase())
+            .collect();
+        // Two companies of the same name: a person has to choose.
+        let [company] = same_name.as_slice() else {
+            continue;
+        };
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT organization_id FROM psa_mappings WHERE integration_id = $1 AND company_id = $2",
+        )
+        .bind(id)
+        .bind(company.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_none() {
+            store_mapping(&mut tx, viewer, (id, organization_id), company, portal.now()).await?;
+            mapped += 1;
+        }
+    }
+    let entry =
+        Entry::by(viewer, client, "autotask.map_by_name", "Autotask").after(format!("{mapped} mapped"));
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(mapped)
+}

@@ -1,0 +1,137 @@
+//! Sends the queued PSA ticket writes (`domain::psa`): each ticket's writes in order, one
+//! request at a time (well inside Autotask's 3 concurrent requests per endpoint). A create that
+//! is retried first looks for a ticket carrying its alert's marker, and a note for one carrying
+//! its own, so a lost answer never makes a second ticket or note.
+
+use std::collections::HashMap;
+
+use domain::psa::{self, DueWrite, Outcome, TicketWrite};
+use domain::{DomainResult, Portal};
+
+use crate::autotask::{AutotaskClient, AutotaskError, NewTicket, service};
+
+/// Writes claimed per round.
+const BATCH: i64 = 50;
+/// Rounds per pass: a round's done writes let the next writes of their tickets go.
+const ROUNDS: usize = 10;
+
+/// Sends the writes that are due, round after round while there are any (a ticket's note
+/// becomes due once its creation is done); returns how many were tried.
+pub async fn deliver_due(portal: &Portal) -> DomainResult<usize> {
+    let mut tried = 0;
+    for _ in 0..ROUNDS {
+        let sent = deliver_round(portal).await?;
+        if sent == 0 {
+            break;
+        }
+        tried += sent;
+    }
+    Ok(tried)
+}
+
+async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
+    let due = psa::claim_due(&portal.db, portal.now(), BATCH).await?;
+    let mut clients: HashMap<i64, Result<AutotaskClient, String>> = HashMap::new();
+    for write in &due {
+        if !clients.contains_key(&write.integration_id) {
+            let client = service::client_by_id(portal, write.integration_id)
+                .await
+                .map_err(|e| e.to_string());
+            clients.insert(write.integration_id, client);
+        }
+        let outcome = match &clients[&write.integration_id] {
+            Ok(client) => send(client, write).await,
+            Err(error) => Outcome::Retry(error.clone()),
+        };
+        if let Outcome::Retry(reason) | Outcome::GiveUp(reason) = &outcome {
+            tracing::warn!(write = write.id, ticket = write.ticket_id, %reason, "PSA ticket write failed");
+        }
+        psa::record(&portal.db, write, outcome, portal.now()).await?;
+    }
+    Ok(due.len())
+}
+
+async fn send(client: &AutotaskClient, due: &DueWrite) -> Outcome {
+    let result = match &due.write {
+        TicketWrite::Create { .. } => create(client, due).await,
+        TicketWrite::Note { title, description } => {
+            note(client, due, title, description).await.map(|()| None)
+        }
+        TicketWrite::Close {
+            status,
+            title,
+            description,
+        } => close(client, due, status, (title, description))
+            .await
+            .map(|()| None),
+    };
+    match result {
+        Ok(ticket) => Outcome::Done { ticket },
+        Err(AutotaskError::NotFound) if !matches!(due.write, TicketWrite::Create { .. }) => {
+            Outcome::GiveUp("the ticket no longer exists in Autotask".into())
+        }
+        Err(error) => Outcome::Retry(error.to_string()),
+    }
+}
+
+async fn create(client: &AutotaskClient, due: &DueWrite) -> Result<Option<(i64, String)>, AutotaskError> {
+    let TicketWrite::Create {
+        company_id,
+        title,
+        description,
+        queue,
+        status,
+        priority,
+        due_at,
+    } = &due.write
+    else {
+        unreachable!("create() is only called for creates");
+    };
+    if due.attempts > 1
+        && let Some(found) = client.find_ticket(&psa::alert_marker(due.alert_id)).await?
+    {
+        return Ok(Some((found.id, found.number)));
+    }
+    let ticket = NewTicket {
+        company_id: *company_id,
+        title: title.clone(),
+        description: description.clone(),
+        queue: queue.clone(),
+        status: status.clone(),
+        priority: priority.clone(),
+        due_at_ms: *due_at,
+    };
+    let created = client.create_ticket(&ticket).await?;
+    Ok(Some((created.id, created.number)))
+}
+
+fn ticket_id(due: &DueWrite) -> Result<i64, AutotaskError> {
+    due.external_id.ok_or(AutotaskError::NotFound)
+}
+
+async fn note(
+    client: &AutotaskClient,
+    due: &DueWrite,
+    title: &str,
+    description: &str,
+) -> Result<(), AutotaskError> {
+    let ticket = ticket_id(due)?;
+    let marker = psa::op_marker(due.id);
+    if due.attempts > 1 && client.has_note(ticket, &marker).await? {
+        return Ok(());
+    }
+    client
+        .add_note(ticket, title, &format!("{description}\n{marker}"))
+        .await
+        .map(|_| ())
+}
+
+async fn close(
+    client: &AutotaskClient,
+    due: &DueWrite,
+    status: &str,
+    (title, description): (&str, &str),
+) -> Result<(), AutotaskError> {
+    note(client, due, title, description).await?;
+    client.set_status(ticket_id(due)?, status).await
+}
