@@ -168,6 +168,37 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ),
     ("/api/itglue/sync", Access::Signed(Action::ManageIntegrations)),
     (
+        "/api/autotask/settings",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/integrate",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    ("/api/autotask/remove", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/autotask/choices",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/defaults",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/test-ticket",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/companies",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    ("/api/autotask/import", Access::Signed(Action::ManageIntegrations)),
+    ("/api/autotask/map", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/autotask/map-by-name",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),
     ),

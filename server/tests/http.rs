@@ -583,6 +583,16 @@ const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("itglue_ids[0]", "1"),
     ("itglue_id", "1"),
     ("scope_id", "1"),
+    ("lookup_url", "http://127.0.0.1:9"),
+    ("username", "api@acme.example"),
+    ("secret", "x"),
+    ("integration_code", "x"),
+    ("form[company_id]", "1"),
+    ("form[queue]", "1"),
+    ("form[kinds][0]", "low_space"),
+    ("company_ids[0]", "1"),
+    ("company_id", "1"),
+    ("search", "x"),
 ];
 
 /// A signed-in session for a new user with `role`, in no scope.

@@ -1,4 +1,4 @@
-//! Settings → Integrations (Superusers): the IT Glue card (integrate with a tested API key,
+//! Settings → Integrations (Superusers): the Autotask card (`super::autotask`), the IT Glue card (integrate with a tested API key,
 //! edit, sync now, delete with a typed confirmation) and IT Glue's organizations, to import
 //! into a scope or link to the portal's organizations.
 
@@ -14,6 +14,7 @@ use super::api::{
     ImportItglue, IntegrateItglue, LinkItglue, LinkItglueByName, RemoveItglue, SyncItglue,
     itglue_organizations, itglue_settings,
 };
+use super::autotask::AutotaskCard;
 use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker};
@@ -78,6 +79,7 @@ pub fn IntegrationsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <AutotaskCard />
     }
 }
 

@@ -4,8 +4,10 @@
 pub mod api;
 mod api_access;
 mod audit;
+mod autotask;
 mod integrations;
 mod outbox;
+pub mod psa_api;
 mod scopes;
 mod users;
 mod webhooks;

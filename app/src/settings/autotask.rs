@@ -1,0 +1,413 @@
+//! Settings → Integrations → Autotask (Superusers): the API user's credentials (tested before
+//! they are stored), how alerts become tickets (default company, queue, statuses, a priority
+//! per severity or Do not sync, which alert kinds), a test ticket, and Autotask's companies to
+//! import into a scope or map to organizations.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use model::AppError;
+use model::alerts::AlertKind;
+use model::psa::{AutotaskSettings, PickValue, PsaCompanyPage, PsaCompanyRow, TicketChoices};
+use model::tenancy::Scope;
+
+use super::psa_api::{
+    AutotaskTestTicket, DefaultsForm, ImportAutotask, IntegrateAutotask, MapAutotask, MapAutotaskByName,
+    RemoveAutotask, SaveAutotaskDefaults, autotask_choices, autotask_companies, autotask_integration,
+};
+use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
+use crate::organizations::api::list_scopes;
+use crate::organizations::{OrgChoice, OrganizationPicker};
+
+/// Autotask's documented zone lookup address.
+const ZONE_LOOKUP: &str = "https://webservices.autotask.net/atservicesrest";
+
+/// The card's actions; any of them reloads what it changes.
+#[derive(Clone, Copy)]
+struct Actions {
+    integrate: ServerAction<IntegrateAutotask>,
+    remove: ServerAction<RemoveAutotask>,
+    save: ServerAction<SaveAutotaskDefaults>,
+    test: ServerAction<AutotaskTestTicket>,
+    import: ServerAction<ImportAutotask>,
+    map: ServerAction<MapAutotask>,
+    by_name: ServerAction<MapAutotaskByName>,
+}
+
+impl Actions {
+    fn settings_version(&self) -> (usize, usize, usize) {
+        (
+            self.integrate.version().get(),
+            self.remove.version().get(),
+            self.save.version().get(),
+        )
+    }
+
+    fn companies_version(&self) -> (usize, usize, usize, usize) {
+        (
+            self.integrate.version().get(),
+            self.import.version().get(),
+            self.map.version().get(),
+            self.by_name.version().get(),
+        )
+    }
+}
+
+/// What the card reads; made at its top, outside the Transitions, so hydration finds them.
+#[derive(Clone, Copy)]
+struct Data {
+    choices: Resource<Result<TicketChoices, AppError>>,
+    page: RwSignal<u32>,
+    search: RwSignal<String>,
+    companies: Resource<Result<PsaCompanyPage, AppError>>,
+    scopes: Resource<Result<Vec<Scope>, AppError>>,
+}
+
+#[component]
+pub fn AutotaskCard() -> impl IntoView {
+    let actions = Actions {
+        integrate: ServerAction::new(),
+        remove: ServerAction::new(),
+        save: ServerAction::new(),
+        test: ServerAction::new(),
+        import: ServerAction::new(),
+        map: ServerAction::new(),
+        by_name: ServerAction::new(),
+    };
+    let settings = Resource::new(move || actions.settings_version(), |_| autotask_integration());
+    let page = RwSignal::new(1u32);
+    let search = RwSignal::new(String::new());
+    let data = Data {
+        choices: Resource::new(move || actions.integrate.version().get(), |_| autotask_choices()),
+        page,
+        search,
+        companies: Resource::new(
+            move || (page.get(), search.get(), actions.companies_version()),
+            |(page, search, _)| autotask_companies(page, (!search.is_empty()).then_some(search)),
+        ),
+        scopes: Resource::new(|| (), |_| list_scopes()),
+    };
+    view! {
+        <section class="card" aria-labelledby="autotask-title">
+            <h2 id="autotask-title">"Autotask"</h2>
+            <p class="muted">"Creates Autotask tickets from alerts: one ticket per condition in the organization's company, a note when it happens again, closed when the alert resolves."</p>
+            <Transition fallback=Loading>
+                {move || settings.get().map(|result| match result {
+                    Ok(None) => view! { <CredentialsForm actions current=None /> }.into_any(),
+                    Ok(Some(current)) => view! { <Integrated actions current data /> }.into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The API user's credentials; tested against Autotask before they are stored.
+#[component]
+fn CredentialsForm(actions: Actions, current: Option<AutotaskSettings>) -> impl IntoView {
+    let editing = current.is_some();
+    let (lookup_url, username, code) = current
+        .map(|c| (c.lookup_url, c.username, c.integration_code))
+        .unwrap_or_else(|| (ZONE_LOOKUP.into(), String::new(), String::new()));
+    view! {
+        <ActionForm action=actions.integrate>
+            <label>"API user name"
+                <input name="username" required value=username autocomplete="off" placeholder="api-user@yourcompany.com" />
+            </label>
+            <label>"Password (Secret)"
+                <input name="secret" type="password" autocomplete="off" required=!editing
+                    placeholder=if editing { "Unchanged" } else { "The API user's password" } />
+            </label>
+            <label>"API tracking identifier"
+                <input name="integration_code" required value=code autocomplete="off"
+                    placeholder="Autotask: the API user's API Tracking Identifier" />
+            </label>
+            <label>"Zone lookup address"
+                <input name="lookup_url" required value=lookup_url />
+            </label>
+            {action_error(actions.integrate.value())}
+            <button type="submit" class="primary" disabled=actions.integrate.pending()>
+                {move || if actions.integrate.pending().get() { "Testing…" } else { "Test & Integrate" }}
+            </button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let deleting = RwSignal::new(false);
+    let stored = StoredValue::new(current.clone());
+    let queue = current.queue.clone();
+    let status = match &queue.failing {
+        Some(failure) => format!("Failing since {}: {}", format_time(failure.since), failure.error),
+        None => "Integrated".into(),
+    };
+    view! {
+        <dl class="facts">
+            <dt>"Status"</dt><dd data-testid="autotask-status">{status}</dd>
+            <dt>"API user"</dt><dd>{current.username.clone()}</dd>
+            <dt>"Zone"</dt><dd>{current.zone_url.clone()}</dd>
+            <dt>"Open tickets"</dt><dd data-testid="autotask-open">{queue.open_tickets}</dd>
+            <dt>"Waiting to be sent"</dt><dd data-testid="autotask-pending">{queue.pending}</dd>
+            <dt>"Given up"</dt><dd>{queue.failed}</dd>
+            <dt>"Changed"</dt><dd>{format!("{} by {}", format_time(current.updated_at), current.updated_by)}</dd>
+        </dl>
+        <div class="toolbar">
+            <button type="button" on:click=move |_| editing.update(|e| *e = !*e)>"Edit credentials"</button>
+            <button type="button" class="danger" on:click=move |_| deleting.set(true)>"Delete"</button>
+        </div>
+        <Show when=move || editing.get()>
+            <CredentialsForm actions current=Some(stored.get_value()) />
+        </Show>
+        <Show when=move || deleting.get()>
+            <Modal label="Delete the Autotask integration" on_close=move || deleting.set(false)>
+                <h2>"Delete the Autotask integration"</h2>
+                <p>"The credentials, the ticket settings and every organization's mapping are removed, and alerts stop making tickets. The organizations stay, and so do the tickets in Autotask."</p>
+                <ActionForm action=actions.remove>
+                    <TypeDeleteToConfirm />
+                    {action_error(actions.remove.value())}
+                    <div class="actions">
+                        <button type="button" on:click=move |_| deleting.set(false)>"Cancel"</button>
+                        <button type="submit" class="danger">"Delete"</button>
+                    </div>
+                </ActionForm>
+            </Modal>
+        </Show>
+        <TicketSettings actions current=current.clone() data />
+        <Companies actions data />
+    }
+}
+
+fn options(list: &[PickValue], none: &'static str, chosen: Option<String>) -> impl IntoView + use<> {
+    let none_chosen = chosen.is_none();
+    view! {
+        <option value="" selected=none_chosen>{none}</option>
+        {list.iter().map(|v| {
+            let selected = chosen.as_deref() == Some(v.value.as_str());
+            view! { <option value=v.value.clone() selected=selected>{v.label.clone()}</option> }
+        }).collect_view()}
+    }
+}
+
+fn chosen(ev: &leptos::ev::Event) -> Option<String> {
+    Some(event_target_value(ev)).filter(|v| !v.is_empty())
+}
+
+/// How alerts become tickets (spec §1.4.3), chosen from Autotask's own picklists.
+#[component]
+fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> impl IntoView {
+    let form = RwSignal::new(DefaultsForm::from_defaults(&current.defaults));
+    let default_company = current.defaults.company.clone();
+    view! {
+        <h3>"Ticket settings"</h3>
+        <Transition fallback=Loading>
+            {move || data.choices.get().map(|result| match result {
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                Ok(choices) => {
+                    let f = form.get_untracked();
+                    let companies = data.companies.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
+                    let company = default_company.clone();
+                    view! {
+                        <form class="ticket-settings" on:submit=move |ev| {
+                            ev.prevent_default();
+                            actions.save.dispatch(SaveAutotaskDefaults { form: form.get_untracked() });
+                        }>
+                            <label>"Default company (organizations not mapped)"
+                                <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
+                                    <option value="" selected=company.is_none()>"None: no ticket"</option>
+                                    {company.clone().map(|c| view! { <option value=c.id.to_string() selected=true>{c.name}</option> })}
+                                    {companies.into_iter().filter(|c| Some(c.id) != company.as_ref().map(|d| d.id)).map(|c| view! {
+                                        <option value=c.id.to_string()>{c.name}</option>
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <label>"Queue"
+                                <select on:change=move |ev| form.update(|f| f.queue = chosen(&ev))>
+                                    {options(&choices.queues, "Autotask's default", f.queue.clone())}
+                                </select>
+                            </label>
+                            <label>"Status of new tickets"
+                                <select on:change=move |ev| form.update(|f| f.new_status = chosen(&ev))>
+                                    {options(&choices.statuses, "Autotask's default", f.new_status.clone())}
+                                </select>
+                            </label>
+                            <label>"Close ticket status"
+                                <select on:change=move |ev| form.update(|f| f.close_status = chosen(&ev))>
+                                    {options(&choices.statuses, "Do not close automatically", f.close_status.clone())}
+                                </select>
+                            </label>
+                            <label>"Priority of critical alerts"
+                                <select on:change=move |ev| form.update(|f| f.critical_priority = chosen(&ev))>
+                                    {options(&choices.priorities, "Do not sync", f.critical_priority.clone())}
+                                </select>
+                            </label>
+                            <label>"Priority of warnings"
+                                <select on:change=move |ev| form.update(|f| f.warning_priority = chosen(&ev))>
+                                    {options(&choices.priorities, "Do not sync", f.warning_priority.clone())}
+                                </select>
+                            </label>
+                            <fieldset>
+                                <legend>"Alerts that make tickets"</legend>
+                                {AlertKind::ALL.into_iter().map(|kind| {
+                                    let name = kind.as_str();
+                                    view! {
+                                        <label class="check">
+                                            <input type="checkbox"
+                                                prop:checked=move || form.with(|f| f.kinds.iter().any(|k| k == name))
+                                                on:change=move |ev| {
+                                                    let on = event_target_checked(&ev);
+                                                    form.update(|f| {
+                                                        f.kinds.retain(|k| k != name);
+                                                        if on { f.kinds.push(name.to_owned()); }
+                                                    });
+                                                } />
+                                            {kind.label()}
+                                        </label>
+                                    }
+                                }).collect_view()}
+                            </fieldset>
+                            {action_error(actions.save.value())}
+                            {move || actions.save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Ticket settings saved."</p> })}
+                            {move || actions.test.value().get().map(|result| match result {
+                                Ok(ticket) => view! { <p role="status">{format!("Test ticket {} created in Autotask.", ticket.number)}</p> }.into_any(),
+                                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                            })}
+                            <div class="actions">
+                                <button type="button" disabled=actions.test.pending() on:click=move |_| {
+                                    actions.test.dispatch(AutotaskTestTicket { form: form.get_untracked() });
+                                }>"Create test ticket"</button>
+                                <button type="submit" class="primary" disabled=actions.save.pending()>"Save"</button>
+                            </div>
+                        </form>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Autotask's companies, 100 a page and searchable: import some into a scope, or map one.
+#[component]
+fn Companies(actions: Actions, data: Data) -> impl IntoView {
+    let chosen = RwSignal::new(BTreeSet::<i64>::new());
+    let scope = RwSignal::new(None::<i64>);
+    let mapping = RwSignal::new(None::<PsaCompanyRow>);
+    let import = move |_| {
+        actions.import.dispatch(ImportAutotask {
+            company_ids: Some(chosen.get_untracked().into_iter().collect()),
+            scope_id: scope.get_untracked(),
+        });
+        chosen.set(BTreeSet::new());
+    };
+    let Data {
+        page,
+        search,
+        companies,
+        scopes,
+        ..
+    } = data;
+    view! {
+        <h3>"Autotask companies"</h3>
+        <div class="toolbar">
+            <label>"Search"
+                <input type="search" prop:value=move || search.get()
+                    on:change=move |ev| { search.set(event_target_value(&ev)); page.set(1); } />
+            </label>
+            <Transition>
+                {move || scopes.get().map(|found| {
+                    let list = found.unwrap_or_default();
+                    view! {
+                        <label>"Import into scope"
+                            <select on:change=move |ev| scope.set(event_target_value(&ev).parse().ok())>
+                                <option value="">"Unassigned"</option>
+                                {list.into_iter().map(|s| view! {
+                                    <option value=s.id.to_string()>{s.name}</option>
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    }
+                })}
+            </Transition>
+            <button type="button" class="primary" disabled=move || chosen.get().is_empty() on:click=import>
+                {move || format!("Import {} selected", chosen.get().len())}
+            </button>
+            <button type="button" on:click=move |_| { actions.by_name.dispatch(MapAutotaskByName {}); }>"Map by name"</button>
+        </div>
+        {move || actions.import.value().get().map(|result| match result {
+            Ok(count) => view! { <p role="status">{format!("{count} organization(s) imported.")}</p> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        })}
+        {move || actions.by_name.value().get().map(|result| match result {
+            Ok(count) => view! { <p role="status">{format!("{count} organization(s) mapped by name.")}</p> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        })}
+        {action_error(actions.map.value())}
+        <Transition fallback=Loading>
+            {move || companies.get().map(|result| match result {
+                Ok(found) => {
+                    let pages = found.total_pages;
+                    view! {
+                        <table class="list" aria-label="Autotask companies">
+                            <thead><tr><th><span class="sr-only">"Select"</span></th><th>"Company"</th><th>"Mapped to"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                            <tbody>
+                                {found.items.into_iter().map(|c| {
+                                    let id = c.id;
+                                    let name = c.name.clone();
+                                    let row = c.clone();
+                                    view! {
+                                        <tr>
+                                            <td>{c.mapped_to.is_none().then(|| view! {
+                                                <input type="checkbox" aria-label=format!("Select {name}")
+                                                    prop:checked=move || chosen.get().contains(&id)
+                                                    on:change=move |ev| {
+                                                        let on = event_target_checked(&ev);
+                                                        chosen.update(|c| { if on { c.insert(id); } else { c.remove(&id); } });
+                                                    } />
+                                            })}</td>
+                                            <td>{c.name.clone()}</td>
+                                            <td>{c.mapped_to.clone().map(|o| o.name).unwrap_or_else(|| "—".into())}</td>
+                                            <td class="row-actions">
+                                                {match c.mapped_to.clone() {
+                                                    Some(o) => view! { <button type="button" on:click=move |_| {
+                                                        actions.map.dispatch(MapAutotask { organization_id: o.id, company_id: None });
+                                                    }>"Unmap"</button> }.into_any(),
+                                                    None => view! { <button type="button" on:click=move |_| mapping.set(Some(row.clone()))>"Map…"</button> }.into_any(),
+                                                }}
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <nav class="pager" aria-label="Autotask company pages">
+                            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+                            <span>{move || format!("Page {} of {pages}", page.get())}</span>
+                            <button type="button" disabled=move || page.get() >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+                        </nav>
+                    }.into_any()
+                }
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
+        {move || mapping.get().map(|target| {
+            let on_pick = Callback::new(move |pick: Option<OrgChoice>| {
+                if let Some(pick) = pick {
+                    actions.map.dispatch(MapAutotask { organization_id: pick.id, company_id: Some(target.id) });
+                    mapping.set(None);
+                }
+            });
+            view! {
+                <Modal label="Map to an organization" on_close=move || mapping.set(None)>
+                    <h2>{format!("Map {} to", target.name)}</h2>
+                    <label class="picker-label">"Organization"
+                        <OrganizationPicker label="Organization" on_pick />
+                    </label>
+                    <div class="actions">
+                        <button type="button" on:click=move |_| mapping.set(None)>"Cancel"</button>
+                    </div>
+                </Modal>
+            }
+        })}
+    }
+}

@@ -1,0 +1,173 @@
+//! Server functions of Settings → Integrations → Autotask (Superusers).
+
+use leptos::prelude::*;
+use model::AppError;
+use model::psa::{AutotaskSettings, PsaCompanyPage, TestTicket, TicketChoices, TicketDefaults};
+#[cfg(feature = "ssr")]
+use {crate::server::*, integrations::autotask::service, model::Action};
+
+/// Signed in (ManageIntegrations): the Autotask integration, if any (never its secret).
+#[server(prefix = "/api", endpoint = "autotask/settings")]
+pub async fn autotask_integration() -> Result<Option<AutotaskSettings>, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::settings(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): test the API user's credentials and store them (an empty
+/// secret keeps the stored one).
+#[server(prefix = "/api", endpoint = "autotask/integrate")]
+pub async fn integrate_autotask(
+    lookup_url: String,
+    username: String,
+    secret: String,
+    integration_code: String,
+) -> Result<AutotaskSettings, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    let form = service::CredentialsForm {
+        lookup_url: &lookup_url,
+        username: &username,
+        secret: &secret,
+        integration_code: &integration_code,
+    };
+    service::integrate(&portal(), &viewer, form, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): remove the integration and its mappings (typed DELETE).
+#[server(prefix = "/api", endpoint = "autotask/remove")]
+pub async fn remove_autotask(confirmation: String) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    if confirmation.trim() != "DELETE" {
+        return Err(AppError::invalid(
+            "confirmation",
+            "Type DELETE to remove the integration.",
+        ));
+    }
+    service::remove(&portal(), &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): Autotask's queues, statuses and priorities.
+#[server(prefix = "/api", endpoint = "autotask/choices")]
+pub async fn autotask_choices() -> Result<TicketChoices, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::choices(&portal(), &viewer).await.map_err(to_app_error)
+}
+
+/// The ticket settings as the form sends them: picklist values and a company id; names are
+/// filled in from Autotask when they are checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DefaultsForm {
+    pub company_id: Option<i64>,
+    pub queue: Option<String>,
+    pub new_status: Option<String>,
+    pub close_status: Option<String>,
+    pub critical_priority: Option<String>,
+    pub warning_priority: Option<String>,
+    /// Alert kinds (`AlertKind::as_str`) that make tickets.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+impl DefaultsForm {
+    pub fn from_defaults(defaults: &TicketDefaults) -> DefaultsForm {
+        let value = |v: &Option<model::psa::PickValue>| v.as_ref().map(|v| v.value.clone());
+        DefaultsForm {
+            company_id: defaults.company.as_ref().map(|c| c.id),
+            queue: value(&defaults.queue),
+            new_status: value(&defaults.new_status),
+            close_status: value(&defaults.close_status),
+            critical_priority: value(&defaults.critical_priority),
+            warning_priority: value(&defaults.warning_priority),
+            kinds: defaults.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        }
+    }
+
+    pub fn into_defaults(self) -> Result<TicketDefaults, AppError> {
+        let pick = |v: Option<String>| {
+            v.filter(|v| !v.is_empty()).map(|value| model::psa::PickValue {
+                value,
+                label: String::new(),
+            })
+        };
+        let kinds = self
+            .kinds
+            .iter()
+            .map(|k| {
+                model::alerts::AlertKind::parse(k)
+                    .ok_or_else(|| AppError::invalid("kinds", format!("Unknown alert kind {k:?}.")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TicketDefaults {
+            company: self.company_id.map(|id| model::psa::PsaCompany {
+                id,
+                name: String::new(),
+            }),
+            queue: pick(self.queue),
+            new_status: pick(self.new_status),
+            close_status: pick(self.close_status),
+            critical_priority: pick(self.critical_priority),
+            warning_priority: pick(self.warning_priority),
+            kinds,
+        })
+    }
+}
+
+/// Signed in (ManageIntegrations): store the ticket defaults, checked against Autotask.
+#[server(prefix = "/api", endpoint = "autotask/defaults")]
+pub async fn save_autotask_defaults(form: DefaultsForm) -> Result<TicketDefaults, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::save_defaults(&portal(), &viewer, form.into_defaults()?, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): one test ticket with the settings as chosen (saved or not).
+#[server(prefix = "/api", endpoint = "autotask/test-ticket")]
+pub async fn autotask_test_ticket(form: DefaultsForm) -> Result<TestTicket, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::test_ticket(&portal(), &viewer, form.into_defaults()?)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): a page of Autotask's active companies, optionally searched.
+#[server(prefix = "/api", endpoint = "autotask/companies")]
+pub async fn autotask_companies(page: u32, search: Option<String>) -> Result<PsaCompanyPage, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::companies_page(&portal(), &viewer, page, search.as_deref())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): import companies as organizations in a scope.
+#[server(prefix = "/api", endpoint = "autotask/import")]
+pub async fn import_autotask(company_ids: Option<Vec<i64>>, scope_id: Option<i64>) -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    let ids = company_ids.unwrap_or_default();
+    service::import(&portal(), &viewer, &ids, scope_id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): map an organization to a company (none: unmap it).
+#[server(prefix = "/api", endpoint = "autotask/map")]
+pub async fn map_autotask(organization_id: i64, company_id: Option<i64>) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::map(&portal(), &viewer, organization_id, company_id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): map unmapped organizations to companies of the same name.
+#[server(prefix = "/api", endpoint = "autotask/map-by-name")]
+pub async fn map_autotask_by_name() -> Result<u32, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::map_by_name(&portal(), &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}

@@ -1,0 +1,193 @@
+// Autotask from the Superuser's side, against the Autotask emulator and a real appliance: a
+// wrong secret is refused with the reason, the right credentials integrate; ticket settings
+// come from Autotask's picklists and a test ticket is made; two companies are imported into a
+// scope and one is mapped to the appliance's organization; the appliance is killed → a ticket
+// opens in that company; it returns → the ticket is closed. The portal runs on its own port
+// with offline thresholds of seconds.
+import { ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { APIRequestContext, expect, test } from "@playwright/test";
+import { PORT } from "../playwright.config";
+import { launchServer } from "../server";
+import { addScopes, createInstance, expectAccessible, hydrated, signIn } from "./portal";
+
+const PORTAL_PORT = PORT + 70;
+const AUTOTASK_PORT = PORT + 71;
+const AUTOTASK = `http://127.0.0.1:${AUTOTASK_PORT}`;
+test.use({ baseURL: `http://127.0.0.1:${PORTAL_PORT}` });
+
+const OWNER = { homerealm: "oscorp", email: "owner@oscorp.example", password: "Oscorp-Owner-77" };
+const API_USER = { username: "api@oscorp.example", secret: "autotask-e2e-secret", code: "E2E-TRACKING-ID" };
+
+interface Ticket {
+  id: number;
+  title: string;
+  companyID: number;
+  status: number;
+  notes: { title: string }[];
+}
+
+let server: ChildProcess | undefined;
+let serverData = "";
+let emulator: ChildProcess | undefined;
+
+test.beforeAll(async () => {
+  emulator = spawn(
+    path.resolve(__dirname, "../../target/debug/emulators"),
+    ["autotask", "--listen", `127.0.0.1:${AUTOTASK_PORT}`, "--seed", "9", "--companies", "30",
+     "--username", API_USER.username, "--secret", API_USER.secret, "--integration-code", API_USER.code],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    emulator!.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve());
+    emulator!.on("exit", (code) => reject(new Error(`the Autotask emulator exited with ${code}`)));
+  });
+  const launched = await launchServer(PORTAL_PORT, {
+    BACKPLANE_OFFLINE_AFTER_SECS: "4",
+    BACKPLANE_OFFLINE_ALARM_AFTER_SECS: "8",
+  });
+  server = launched.child;
+  serverData = launched.dataDir;
+});
+
+test.afterAll(async () => {
+  emulator?.kill();
+  try {
+    process.kill(-server!.pid!, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  fs.rmSync(serverData, { recursive: true, force: true });
+});
+
+async function call<T>(request: APIRequestContext, endpoint: string, form: Record<string, string>): Promise<T> {
+  const response = await request.post(`/api/${endpoint}`, { form });
+  expect(response.ok(), `${endpoint}: ${await response.text()}`).toBe(true);
+  return (await response.json()) as T;
+}
+
+async function tickets(request: APIRequestContext): Promise<Ticket[]> {
+  const response = await request.get(`${AUTOTASK}/_emulator/tickets`);
+  return (await response.json()) as Ticket[];
+}
+
+function startAppliance(dataDir: string, registrationId?: string): ChildProcess {
+  const args = ["--portal", `http://127.0.0.1:${PORTAL_PORT}`, "--data-dir", dataDir, "--name", "oscorp-nas", "--heartbeat-secs", "1"];
+  if (registrationId) args.push("--registration-id", registrationId);
+  const log = fs.openSync(path.join(dataDir, "..", "appliance.log"), "a");
+  return spawn(path.resolve(__dirname, "../../target/debug/backplane-appliance"), args, { stdio: ["ignore", "ignore", log] });
+}
+
+test("Autotask: integrate, ticket settings, import and map; an offline appliance opens a ticket that closes when it returns", async ({ page }) => {
+  test.setTimeout(240_000);
+  const secret = createInstance(OWNER, "Oscorp", serverData);
+  const applianceRoot = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-e2e-autotask-"));
+  const applianceData = path.join(applianceRoot, "appliance");
+  let appliance: ChildProcess | undefined;
+  try {
+    await signIn(page, OWNER, secret);
+    await addScopes(page, ["Field"]);
+    const card = page.locator("section", { has: page.getByRole("heading", { name: "Autotask" }) });
+
+    await test.step("a wrong secret is refused with the reason; the right one integrates", async () => {
+      await page.goto("/settings/integrations");
+      await hydrated(page);
+      await card.getByLabel("API user name").fill(API_USER.username);
+      await card.getByLabel("Password (Secret)").fill("wrong");
+      await card.getByLabel("API tracking identifier").fill(API_USER.code);
+      await card.getByLabel("Zone lookup address").fill(`${AUTOTASK}/atservicesrest`);
+      await card.getByRole("button", { name: "Test & Integrate" }).click();
+      await expect(card.getByRole("alert")).toContainText("Autotask refused the password");
+      await card.getByLabel("Password (Secret)").fill(API_USER.secret);
+      await card.getByRole("button", { name: "Test & Integrate" }).click();
+      await expect(page.getByTestId("autotask-status")).toHaveText("Integrated");
+      await expect(page.getByText(API_USER.secret)).toHaveCount(0);
+    });
+
+    await test.step("ticket settings from Autotask's picklists; a test ticket", async () => {
+      await expect(card.getByLabel("Priority of critical alerts")).toHaveValue("1");
+      await card.getByLabel("Queue").selectOption({ label: "IT.Level I" });
+      await card.getByRole("button", { name: "Create test ticket" }).click();
+      await expect(card.getByRole("alert")).toContainText("Choose the default company");
+      await card.getByLabel("Default company (organizations not mapped)").selectOption({ label: "Backplane MSP (own company)" });
+      await card.getByRole("button", { name: "Create test ticket" }).click();
+      await expect(card.getByText(/Test ticket T\d{8}\.\d{4} created in Autotask\./)).toBeVisible();
+      await card.getByRole("button", { name: "Save", exact: true }).click();
+      await expect(card.getByText("Ticket settings saved.")).toBeVisible();
+      const made = await tickets(page.request);
+      expect(made.map((t) => [t.title, t.companyID])).toEqual([["Test - Oscorp - Backplane", 0]]);
+      await expectAccessible(page, "Settings → Integrations → Autotask");
+    });
+
+    const table = page.getByRole("table", { name: "Autotask companies" });
+    let imported: string[] = [];
+    await test.step("two companies imported into a scope", async () => {
+      await expect(table.getByRole("row")).toHaveCount(32);
+      const names = await table.locator("tbody tr td:nth-child(2)").allTextContents();
+      imported = names.filter((n) => !n.startsWith("Backplane")).slice(0, 2);
+      for (const name of imported) {
+        await table.getByLabel(`Select ${name}`).check();
+      }
+      await card.getByLabel("Import into scope").selectOption({ label: "Field" });
+      await card.getByRole("button", { name: "Import 2 selected" }).click();
+      await expect(card.getByText("2 organization(s) imported.")).toBeVisible();
+      for (const name of imported) {
+        await expect(table.getByRole("row", { name: new RegExp(`^${name} ${name}`) })).toBeVisible();
+      }
+    });
+
+    let companyId = 0;
+    let mappedName = "";
+    await test.step("an appliance's organization mapped to a third company", async () => {
+      const registration = await call<{ registration_id: string }>(page.request, "appliances/registration", {
+        new_organization: "Oscorp Labs",
+      });
+      appliance = startAppliance(applianceData, registration.registration_id);
+      await expect(async () => {
+        const list = (await call<{ items: { online: boolean }[] }>(page.request, "appliances/list", {})).items;
+        expect(list.length === 1 && list[0].online).toBe(true);
+      }).toPass({ timeout: 30_000 });
+      await page.reload();
+      await hydrated(page);
+      const names = await table.locator("tbody tr td:nth-child(2)").allTextContents();
+      mappedName = names.filter((n) => !n.startsWith("Backplane") && !imported.includes(n))[0];
+      await table.getByRole("row", { name: new RegExp(`^${mappedName}`) }).getByRole("button", { name: "Map…" }).click();
+      const dialog = page.getByRole("dialog", { name: "Map to an organization" });
+      await dialog.getByRole("combobox", { name: "Organization" }).fill("Oscorp");
+      await dialog.getByRole("option", { name: "Oscorp Labs" }).click();
+      await expect(table.getByRole("row", { name: new RegExp(`^${mappedName}`) })).toContainText("Oscorp Labs");
+      const page1 = await call<{ items: { id: number; name: string }[] }>(page.request, "autotask/companies", { page: "1" });
+      companyId = page1.items.find((c) => c.name === mappedName)!.id;
+    });
+
+    await test.step("the appliance goes offline: a ticket opens in the mapped company", async () => {
+      appliance!.kill("SIGKILL");
+      await expect(async () => {
+        const open = (await tickets(page.request)).filter((t) => t.title.startsWith("Appliance offline"));
+        expect(open.map((t) => [t.title, t.companyID, t.status])).toEqual([
+          ["Appliance offline - Oscorp Labs - oscorp-nas", companyId, 1],
+        ]);
+      }).toPass({ timeout: 60_000 });
+      await page.reload();
+      await hydrated(page);
+      await expect(page.getByTestId("autotask-open")).toHaveText("1");
+    });
+
+    await test.step("the appliance returns: the ticket is closed with a note", async () => {
+      appliance = startAppliance(applianceData);
+      await expect(async () => {
+        const offline = (await tickets(page.request)).filter((t) => t.title.startsWith("Appliance offline"));
+        expect(offline.map((t) => [t.status, t.notes.map((n) => n.title)])).toEqual([[5, ["Resolved"]]]);
+      }).toPass({ timeout: 60_000 });
+      await page.reload();
+      await hydrated(page);
+      await expect(page.getByTestId("autotask-open")).toHaveText("0");
+    });
+  } finally {
+    appliance?.kill();
+    fs.rmSync(applianceRoot, { recursive: true, force: true });
+  }
+});
