@@ -4,6 +4,7 @@
 //! its own, so a lost answer never makes a second ticket or note.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use domain::psa::{self, DueWrite, Outcome, TicketWrite};
 use domain::{DomainResult, Portal};
@@ -33,11 +34,11 @@ async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
     let due = psa::claim_due(&portal.db, portal.now(), BATCH).await?;
     let mut clients: HashMap<i64, Result<AutotaskClient, String>> = HashMap::new();
     for write in &due {
-        if !clients.contains_key(&write.integration_id) {
+        if let Entry::Vacant(slot) = clients.entry(write.integration_id) {
             let client = service::client_by_id(portal, write.integration_id)
                 .await
                 .map_err(|e| e.to_string());
-            clients.insert(write.integration_id, client);
+            slot.insert(client);
         }
         let outcome = match &clients[&write.integration_id] {
             Ok(client) => send(client, write).await,
