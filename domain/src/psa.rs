@@ -152,6 +152,32 @@ async fn integrations_of(
         .collect()
 }
 
+/// The settings that apply to an organization's alerts: its own ("Overwrite Settings") if it
+/// has them, else the integration's; a company of its own applies only if it is not mapped,
+/// and the integration's default company is the last resort.
+async fn effective(
+    conn: &mut AnyConnection,
+    (integration_id, defaults): (i64, TicketDefaults),
+    organization_id: i64,
+) -> DomainResult<TicketDefaults> {
+    let own: Option<String> = sqlx::query_scalar(
+        "SELECT settings FROM psa_overrides WHERE integration_id = $1 AND organization_id = $2",
+    )
+    .bind(integration_id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(own) = own else {
+        return Ok(defaults);
+    };
+    let mut own: TicketDefaults = serde_json::from_str(&own)
+        .map_err(|e| DomainError::internal(format!("PSA settings of organization {organization_id}: {e}")))?;
+    if own.company.is_none() {
+        own.company = defaults.company;
+    }
+    Ok(own)
+}
+
 /// Queues, for each PSA integrated with the alert's instance, a new ticket for the alert, or a
 /// note on the open ticket of the same condition (spec §1.10). Called in the transaction that
 /// raised the alert.
@@ -162,6 +188,7 @@ pub async fn on_raised(
     now: i64,
 ) -> DomainResult<()> {
     for (integration_id, defaults) in integrations_of(&mut *conn, alert.instance_id).await? {
+        let defaults = effective(&mut *conn, (integration_id, defaults), alert.organization_id).await?;
         let Some(priority) = defaults.priority_for(alert.kind).map(|p| p.value.clone()) else {
             continue;
         };
@@ -224,6 +251,7 @@ pub async fn on_raised(
 /// that resolved the alert.
 pub async fn on_resolved(conn: &mut AnyConnection, alert: &AlertFacts<'_>, now: i64) -> DomainResult<()> {
     for (integration_id, defaults) in integrations_of(&mut *conn, alert.instance_id).await? {
+        let defaults = effective(&mut *conn, (integration_id, defaults), alert.organization_id).await?;
         let Some(status) = defaults.close_status else {
             continue;
         };

@@ -1,6 +1,6 @@
 // Autotask from the Superuser's side, against the Autotask emulator and a real appliance: a
 // wrong secret is refused with the reason, the right credentials integrate; ticket settings
-// come from Autotask's picklists and a test ticket is made; two companies are imported into a
+// come from Autotask's picklists and a test ticket is made; an organization gets its own; two companies are imported into a
 // scope and one is mapped to the appliance's organization; the appliance is killed → a ticket
 // opens in that company; it returns → the ticket is closed. The portal runs on its own port
 // with offline thresholds of seconds.
@@ -26,6 +26,7 @@ interface Ticket {
   title: string;
   companyID: number;
   status: number;
+  priority: number;
   notes: { title: string }[];
 }
 
@@ -143,7 +144,7 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
     let mappedName = "";
     await test.step("an appliance's organization mapped to a third company", async () => {
       const registration = await call<{ registration_id: string }>(page.request, "appliances/registration", {
-        new_organization: "Oscorp Labs",
+        new_organization: "Oscorp Research",
       });
       appliance = startAppliance(applianceData, registration.registration_id);
       await expect(async () => {
@@ -158,18 +159,28 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
       await row.getByRole("button", { name: "Map…" }).click();
       const dialog = page.getByRole("dialog", { name: "Map to an organization" });
       await dialog.getByRole("combobox", { name: "Organization" }).fill("Oscorp");
-      await dialog.getByRole("option", { name: "Oscorp Labs" }).click();
-      await expect(row).toContainText("Oscorp Labs");
+      await dialog.getByRole("option", { name: "Oscorp Research" }).click();
+      await expect(row).toContainText("Oscorp Research");
       const page1 = await call<{ items: { id: number; name: string }[] }>(page.request, "autotask/companies", { page: "1" });
       companyId = page1.items.find((c) => c.name === mappedName)!.id;
+    });
+
+    await test.step("Oscorp Research gets its own settings: critical alerts as Critical", async () => {
+      await card.getByRole("combobox", { name: "Organization of the settings" }).fill("Oscorp");
+      await card.getByRole("option", { name: "Oscorp Research" }).click();
+      const own = card.getByRole("form", { name: "Organization ticket settings" });
+      await expect(own.getByTestId("organization-settings-source")).toHaveText("Oscorp Research follows the integration's settings.");
+      await own.getByLabel("Priority of critical alerts").selectOption({ label: "Critical" });
+      await own.getByRole("button", { name: "Overwrite settings" }).click();
+      await expect(own.getByTestId("organization-settings-source")).toHaveText("Oscorp Research has its own settings.");
     });
 
     await test.step("the appliance goes offline: a ticket opens in the mapped company", async () => {
       appliance!.kill("SIGKILL");
       await expect(async () => {
         const open = (await tickets(page.request)).filter((t) => t.title.startsWith("Appliance offline"));
-        expect(open.map((t) => [t.title, t.companyID, t.status])).toEqual([
-          ["Appliance offline - Oscorp Labs - oscorp-nas", companyId, 1],
+        expect(open.map((t) => [t.title, t.companyID, t.status, t.priority])).toEqual([
+          ["Appliance offline - Oscorp Research - oscorp-nas", companyId, 1, 4],
         ]);
       }).toPass({ timeout: 60_000 });
       await page.reload();

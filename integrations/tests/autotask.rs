@@ -580,3 +580,103 @@ on_both_databases!(
         assert_eq!(open, 1);
     }
 );
+
+on_both_databases!(
+    an_organizations_own_settings_replace_the_defaults_until_reset,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let initech: i64 = sqlx::query_scalar("SELECT id FROM organizations WHERE name = 'Initech'")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let acme = w.root.instance_id;
+        let other = instances::insert(&mut conn, "other", "Other", 0).await.unwrap();
+        let admin = add_user(&mut conn, acme, "admin@acme.example", Role::Admin, true).await;
+        let stranger = add_user(&mut conn, other.id, "root@other.example", Role::Superuser, false).await;
+        drop(conn);
+
+        let before = service::organization_settings(&w.portal, &w.root, initech)
+            .await
+            .unwrap();
+        assert!(!before.own);
+        let mut own = before.settings.clone();
+        let choices = service::choices(&w.portal, &w.root).await.unwrap();
+        let pick =
+            |list: &[model::psa::PickValue], label: &str| list.iter().find(|v| v.label == label).cloned();
+        own.critical_priority = pick(&choices.priorities, "Critical");
+        own.queue = pick(&choices.queues, "Monitoring Alert");
+        own.close_status = None;
+
+        // Who may: Superusers of the instance, on organizations they see.
+        assert_eq!(
+            refusal(service::overwrite(&w.portal, &admin, initech, own.clone(), &client).await),
+            AppError::Forbidden
+        );
+        assert!(matches!(
+            refusal(service::overwrite(&w.portal, &stranger, initech, own.clone(), &client).await),
+            AppError::NotFound { .. }
+        ));
+        assert!(matches!(
+            refusal(service::organization_settings(&w.portal, &stranger, initech).await),
+            AppError::NotFound { .. }
+        ));
+        let mut bad = own.clone();
+        bad.new_status = Some(model::psa::PickValue {
+            value: "77".into(),
+            label: "?".into(),
+        });
+        assert_eq!(
+            refusal(service::overwrite(&w.portal, &w.root, initech, bad, &client).await).field(),
+            Some("new_status")
+        );
+
+        service::overwrite(&w.portal, &w.root, initech, own, &client)
+            .await
+            .unwrap();
+        let after = service::organization_settings(&w.portal, &w.root, initech)
+            .await
+            .unwrap();
+        assert!(after.own);
+        assert_eq!(
+            after.settings.queue.unwrap().label,
+            "Monitoring Alert",
+            "labels from Autotask"
+        );
+
+        // Its alerts follow its own settings: Critical, its queue, not closed on resolution.
+        w.storage_is(5).await;
+        w.deliver().await;
+        w.storage_is(40).await;
+        w.deliver().await;
+        let tickets = w.tickets();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(
+            (tickets[0]["priority"].clone(), tickets[0]["queueID"].clone()),
+            (4.into(), 29_683_481.into())
+        );
+        assert_eq!(tickets[0]["status"], 1, "Do not close automatically");
+        assert!(tickets[0]["notes"].as_array().unwrap().is_empty());
+        assert_eq!(
+            tickets[0]["companyID"], w.initech_company,
+            "the mapping still decides the company"
+        );
+
+        // Reset for all: the integration's settings again.
+        assert_eq!(service::reset_all(&w.portal, &w.root, &client).await.unwrap(), 1);
+        assert!(
+            !service::organization_settings(&w.portal, &w.root, initech)
+                .await
+                .unwrap()
+                .own
+        );
+        service::use_defaults(&w.portal, &w.root, initech, &client)
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal(service::reset_all(&w.portal, &admin, &client).await),
+            AppError::Forbidden
+        );
+    }
+);

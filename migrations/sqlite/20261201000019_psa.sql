@@ -67,3 +67,15 @@ CREATE TABLE psa_ticket_ops (
 CREATE INDEX psa_ticket_ops_due ON psa_ticket_ops(state, next_attempt_at);
 CREATE INDEX psa_ticket_ops_ticket ON psa_ticket_ops(ticket_id, id);
 CREATE INDEX psa_ticket_ops_alert ON psa_ticket_ops(alert_id);
+
+-- An organization's own ticket settings ("Overwrite Settings"), replacing the integration's
+-- defaults for its alerts; its company applies only while it is not mapped.
+CREATE TABLE psa_overrides (
+    integration_id INTEGER NOT NULL REFERENCES psa_integrations(id) ON DELETE CASCADE,
+    organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    -- model::psa::TicketDefaults as JSON.
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (integration_id, organization_id)
+);

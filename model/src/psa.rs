@@ -126,6 +126,15 @@ pub struct PsaCompanyPage {
     pub total: u64,
 }
 
+/// The ticket settings that apply to one organization's alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationTicketSettings {
+    pub organization: LinkedOrganization,
+    /// Whether they are the organization's own ("Overwrite Settings") or the integration's.
+    pub own: bool,
+    pub settings: TicketDefaults,
+}
+
 /// The result of "Create test ticket".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestTicket {

@@ -8,12 +8,16 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use model::AppError;
 use model::alerts::AlertKind;
-use model::psa::{AutotaskSettings, PickValue, PsaCompanyPage, PsaCompanyRow, TicketChoices};
+use model::psa::{
+    AutotaskSettings, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
+    TicketChoices,
+};
 use model::tenancy::Scope;
 
 use super::psa_api::{
-    AutotaskTestTicket, DefaultsForm, ImportAutotask, IntegrateAutotask, MapAutotask, MapAutotaskByName,
-    RemoveAutotask, SaveAutotaskDefaults, autotask_choices, autotask_companies, autotask_integration,
+    AutotaskTestTicket, AutotaskUseDefaults, DefaultsForm, ImportAutotask, IntegrateAutotask, MapAutotask,
+    MapAutotaskByName, OverwriteAutotask, RemoveAutotask, ResetAutotaskOrganizations, SaveAutotaskDefaults,
+    autotask_choices, autotask_companies, autotask_integration, autotask_organization,
 };
 use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
 use crate::organizations::api::list_scopes;
@@ -32,6 +36,9 @@ struct Actions {
     import: ServerAction<ImportAutotask>,
     map: ServerAction<MapAutotask>,
     by_name: ServerAction<MapAutotaskByName>,
+    overwrite: ServerAction<OverwriteAutotask>,
+    use_defaults: ServerAction<AutotaskUseDefaults>,
+    reset_all: ServerAction<ResetAutotaskOrganizations>,
 }
 
 impl Actions {
@@ -61,6 +68,9 @@ struct Data {
     search: RwSignal<String>,
     companies: Resource<Result<PsaCompanyPage, AppError>>,
     scopes: Resource<Result<Vec<Scope>, AppError>>,
+    /// The organization whose own settings are open, if any.
+    organization: RwSignal<Option<i64>>,
+    organization_settings: Resource<Option<Result<OrganizationTicketSettings, AppError>>>,
 }
 
 #[component]
@@ -73,10 +83,14 @@ pub fn AutotaskCard() -> impl IntoView {
         import: ServerAction::new(),
         map: ServerAction::new(),
         by_name: ServerAction::new(),
+        overwrite: ServerAction::new(),
+        use_defaults: ServerAction::new(),
+        reset_all: ServerAction::new(),
     };
     let settings = Resource::new(move || actions.settings_version(), |_| autotask_integration());
     let page = RwSignal::new(1u32);
     let search = RwSignal::new(String::new());
+    let organization = RwSignal::new(None::<i64>);
     let data = Data {
         choices: Resource::new(move || actions.integrate.version().get(), |_| autotask_choices()),
         page,
@@ -86,6 +100,24 @@ pub fn AutotaskCard() -> impl IntoView {
             |(page, search, _)| autotask_companies(page, (!search.is_empty()).then_some(search)),
         ),
         scopes: Resource::new(|| (), |_| list_scopes()),
+        organization,
+        organization_settings: Resource::new(
+            move || {
+                let changed = (
+                    actions.overwrite.version().get(),
+                    actions.use_defaults.version().get(),
+                    actions.reset_all.version().get(),
+                    actions.save.version().get(),
+                );
+                (organization.get(), changed)
+            },
+            |(organization, _)| async move {
+                match organization {
+                    Some(id) => Some(autotask_organization(id).await),
+                    None => None,
+                }
+            },
+        ),
     };
     view! {
         <section class="card" aria-labelledby="autotask-title">
@@ -175,6 +207,7 @@ fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl I
             </Modal>
         </Show>
         <TicketSettings actions current=current.clone() data />
+        <OrganizationSettings actions data />
         <Companies actions data />
     }
 }
@@ -194,7 +227,73 @@ fn chosen(ev: &leptos::ev::Event) -> Option<String> {
     Some(event_target_value(ev)).filter(|v| !v.is_empty())
 }
 
-/// How alerts become tickets (spec §1.4.3), chosen from Autotask's own picklists.
+/// The fields of a set of ticket settings (spec §1.4.3), chosen from Autotask's own picklists.
+fn settings_fields(
+    form: RwSignal<DefaultsForm>,
+    choices: &TicketChoices,
+    companies: Vec<PsaCompanyRow>,
+    company: Option<PsaCompany>,
+) -> impl IntoView + use<> {
+    let f = form.get_untracked();
+    view! {
+        <label>"Default company (organizations not mapped)"
+            <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
+                <option value="" selected=company.is_none()>"None: no ticket"</option>
+                {company.clone().map(|c| view! { <option value=c.id.to_string() selected=true>{c.name}</option> })}
+                {companies.into_iter().filter(|c| Some(c.id) != company.as_ref().map(|d| d.id)).map(|c| view! {
+                    <option value=c.id.to_string()>{c.name}</option>
+                }).collect_view()}
+            </select>
+        </label>
+        <label>"Queue"
+            <select on:change=move |ev| form.update(|f| f.queue = chosen(&ev))>
+                {options(&choices.queues, "Autotask's default", f.queue.clone())}
+            </select>
+        </label>
+        <label>"Status of new tickets"
+            <select on:change=move |ev| form.update(|f| f.new_status = chosen(&ev))>
+                {options(&choices.statuses, "Autotask's default", f.new_status.clone())}
+            </select>
+        </label>
+        <label>"Close ticket status"
+            <select on:change=move |ev| form.update(|f| f.close_status = chosen(&ev))>
+                {options(&choices.statuses, "Do not close automatically", f.close_status.clone())}
+            </select>
+        </label>
+        <label>"Priority of critical alerts"
+            <select on:change=move |ev| form.update(|f| f.critical_priority = chosen(&ev))>
+                {options(&choices.priorities, "Do not sync", f.critical_priority.clone())}
+            </select>
+        </label>
+        <label>"Priority of warnings"
+            <select on:change=move |ev| form.update(|f| f.warning_priority = chosen(&ev))>
+                {options(&choices.priorities, "Do not sync", f.warning_priority.clone())}
+            </select>
+        </label>
+        <fieldset>
+            <legend>"Alerts that make tickets"</legend>
+            {AlertKind::ALL.into_iter().map(|kind| {
+                let name = kind.as_str();
+                view! {
+                    <label class="check">
+                        <input type="checkbox"
+                            prop:checked=move || form.with(|f| f.kinds.iter().any(|k| k == name))
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                form.update(|f| {
+                                    f.kinds.retain(|k| k != name);
+                                    if on { f.kinds.push(name.to_owned()); }
+                                });
+                            } />
+                        {kind.label()}
+                    </label>
+                }
+            }).collect_view()}
+        </fieldset>
+    }
+}
+
+/// The integration's ticket settings, a test ticket, and Reset For All Organizations.
 #[component]
 fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> impl IntoView {
     let form = RwSignal::new(DefaultsForm::from_defaults(&current.defaults));
@@ -205,79 +304,74 @@ fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> im
             {move || data.choices.get().map(|result| match result {
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
                 Ok(choices) => {
-                    let f = form.get_untracked();
                     let companies = data.companies.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
-                    let company = default_company.clone();
                     view! {
-                        <form class="ticket-settings" on:submit=move |ev| {
+                        <form class="ticket-settings" aria-label="Ticket settings" on:submit=move |ev| {
                             ev.prevent_default();
                             actions.save.dispatch(SaveAutotaskDefaults { form: form.get_untracked() });
                         }>
-                            <label>"Default company (organizations not mapped)"
-                                <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
-                                    <option value="" selected=company.is_none()>"None: no ticket"</option>
-                                    {company.clone().map(|c| view! { <option value=c.id.to_string() selected=true>{c.name}</option> })}
-                                    {companies.into_iter().filter(|c| Some(c.id) != company.as_ref().map(|d| d.id)).map(|c| view! {
-                                        <option value=c.id.to_string()>{c.name}</option>
-                                    }).collect_view()}
-                                </select>
-                            </label>
-                            <label>"Queue"
-                                <select on:change=move |ev| form.update(|f| f.queue = chosen(&ev))>
-                                    {options(&choices.queues, "Autotask's default", f.queue.clone())}
-                                </select>
-                            </label>
-                            <label>"Status of new tickets"
-                                <select on:change=move |ev| form.update(|f| f.new_status = chosen(&ev))>
-                                    {options(&choices.statuses, "Autotask's default", f.new_status.clone())}
-                                </select>
-                            </label>
-                            <label>"Close ticket status"
-                                <select on:change=move |ev| form.update(|f| f.close_status = chosen(&ev))>
-                                    {options(&choices.statuses, "Do not close automatically", f.close_status.clone())}
-                                </select>
-                            </label>
-                            <label>"Priority of critical alerts"
-                                <select on:change=move |ev| form.update(|f| f.critical_priority = chosen(&ev))>
-                                    {options(&choices.priorities, "Do not sync", f.critical_priority.clone())}
-                                </select>
-                            </label>
-                            <label>"Priority of warnings"
-                                <select on:change=move |ev| form.update(|f| f.warning_priority = chosen(&ev))>
-                                    {options(&choices.priorities, "Do not sync", f.warning_priority.clone())}
-                                </select>
-                            </label>
-                            <fieldset>
-                                <legend>"Alerts that make tickets"</legend>
-                                {AlertKind::ALL.into_iter().map(|kind| {
-                                    let name = kind.as_str();
-                                    view! {
-                                        <label class="check">
-                                            <input type="checkbox"
-                                                prop:checked=move || form.with(|f| f.kinds.iter().any(|k| k == name))
-                                                on:change=move |ev| {
-                                                    let on = event_target_checked(&ev);
-                                                    form.update(|f| {
-                                                        f.kinds.retain(|k| k != name);
-                                                        if on { f.kinds.push(name.to_owned()); }
-                                                    });
-                                                } />
-                                            {kind.label()}
-                                        </label>
-                                    }
-                                }).collect_view()}
-                            </fieldset>
+                            {settings_fields(form, &choices, companies, default_company.clone())}
                             {action_error(actions.save.value())}
                             {move || actions.save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Ticket settings saved."</p> })}
                             {move || actions.test.value().get().map(|result| match result {
                                 Ok(ticket) => view! { <p role="status">{format!("Test ticket {} created in Autotask.", ticket.number)}</p> }.into_any(),
                                 Err(error) => view! { <ErrorBox error /> }.into_any(),
                             })}
+                            {move || actions.reset_all.value().get().map(|result| match result {
+                                Ok(count) => view! { <p role="status">{format!("{count} organization(s) follow these settings again.")}</p> }.into_any(),
+                                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                            })}
                             <div class="actions">
+                                <button type="button" on:click=move |_| { actions.reset_all.dispatch(ResetAutotaskOrganizations {}); }>"Reset for all organizations"</button>
                                 <button type="button" disabled=actions.test.pending() on:click=move |_| {
                                     actions.test.dispatch(AutotaskTestTicket { form: form.get_untracked() });
                                 }>"Create test ticket"</button>
                                 <button type="submit" class="primary" disabled=actions.save.pending()>"Save"</button>
+                            </div>
+                        </form>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// One organization's own settings (spec §1.4.7): shown as they apply, "Use default settings"
+/// or "Overwrite settings".
+#[component]
+fn OrganizationSettings(actions: Actions, data: Data) -> impl IntoView {
+    let on_pick = Callback::new(move |pick: Option<OrgChoice>| data.organization.set(pick.map(|p| p.id)));
+    view! {
+        <h3>"An organization's own ticket settings"</h3>
+        <label class="picker-label">"Organization"
+            <OrganizationPicker label="Organization of the settings" on_pick />
+        </label>
+        {action_error(actions.overwrite.value())}
+        {action_error(actions.use_defaults.value())}
+        <Transition fallback=Loading>
+            {move || data.organization_settings.get().flatten().map(|result| match result {
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+                Ok(current) => {
+                    let choices = data.choices.get().and_then(Result::ok).unwrap_or_default();
+                    let companies = data.companies.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
+                    let form = RwSignal::new(DefaultsForm::from_defaults(&current.settings));
+                    let id = current.organization.id;
+                    view! {
+                        <form class="ticket-settings" aria-label="Organization ticket settings" on:submit=move |ev| {
+                            ev.prevent_default();
+                            actions.overwrite.dispatch(OverwriteAutotask { organization_id: id, form: form.get_untracked() });
+                        }>
+                            <p data-testid="organization-settings-source">{if current.own {
+                                format!("{} has its own settings.", current.organization.name)
+                            } else {
+                                format!("{} follows the integration's settings.", current.organization.name)
+                            }}</p>
+                            {settings_fields(form, &choices, companies, current.settings.company.clone())}
+                            <div class="actions">
+                                <button type="button" on:click=move |_| {
+                                    actions.use_defaults.dispatch(AutotaskUseDefaults { organization_id: id });
+                                }>"Use default settings"</button>
+                                <button type="submit" class="primary">"Overwrite settings"</button>
                             </div>
                         </form>
                     }.into_any()

@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 use model::AppError;
-use model::psa::{AutotaskSettings, PsaCompanyPage, TestTicket, TicketChoices, TicketDefaults};
+use model::psa::{
+    AutotaskSettings, OrganizationTicketSettings, PsaCompanyPage, TestTicket, TicketChoices, TicketDefaults,
+};
 #[cfg(feature = "ssr")]
 use {crate::server::*, integrations::autotask::service, model::Action};
 
@@ -168,6 +170,48 @@ pub async fn map_autotask(organization_id: i64, company_id: Option<i64>) -> Resu
 pub async fn map_autotask_by_name() -> Result<u32, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     service::map_by_name(&portal(), &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): the ticket settings that apply to one organization.
+#[server(prefix = "/api", endpoint = "autotask/organization")]
+pub async fn autotask_organization(organization_id: i64) -> Result<OrganizationTicketSettings, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::organization_settings(&portal(), &viewer, organization_id)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): "Overwrite Settings" for one organization.
+#[server(prefix = "/api", endpoint = "autotask/overwrite")]
+pub async fn overwrite_autotask(organization_id: i64, form: DefaultsForm) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::overwrite(
+        &portal(),
+        &viewer,
+        organization_id,
+        form.into_defaults()?,
+        &client_info(),
+    )
+    .await
+    .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): "Use Default Settings" for one organization.
+#[server(prefix = "/api", endpoint = "autotask/use-defaults")]
+pub async fn autotask_use_defaults(organization_id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::use_defaults(&portal(), &viewer, organization_id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): "Reset For All Organizations".
+#[server(prefix = "/api", endpoint = "autotask/reset-all")]
+pub async fn reset_autotask_organizations() -> Result<u64, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    service::reset_all(&portal(), &viewer, &client_info())
         .await
         .map_err(to_app_error)
 }

@@ -10,8 +10,8 @@ use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 use model::alerts::AlertKind;
 use model::itglue::LinkedOrganization;
 use model::psa::{
-    AutotaskSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, QueueFailure, TestTicket,
-    TicketChoices, TicketDefaults, TicketQueue,
+    AutotaskSettings, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
+    QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
 };
 use model::{Action, AppError};
 use sqlx::AnyConnection;
@@ -634,4 +634,116 @@ pub async fn map_by_name(portal: &Portal, viewer: &Viewer, client: &ClientInfo) 
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(mapped)
+}
+
+/// The ticket settings that apply to an organization: its own, or the integration's.
+pub async fn organization_settings(
+    portal: &Portal,
+    viewer: &Viewer,
+    organization_id: i64,
+) -> DomainResult<OrganizationTicketSettings> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut conn = portal.db.pool.acquire().await?;
+    let organization = organizations::get(&mut conn, viewer, organization_id).await?;
+    let row = stored(&mut conn, viewer.instance_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let own: Option<String> = sqlx::query_scalar(
+        "SELECT settings FROM psa_overrides WHERE integration_id = $1 AND organization_id = $2",
+    )
+    .bind(row.id)
+    .bind(organization.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let settings = match &own {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| DomainError::internal(format!("Autotask override: {e}")))?,
+        None => defaults_of(&row)?,
+    };
+    Ok(OrganizationTicketSettings {
+        organization: LinkedOrganization {
+            id: organization.id,
+            name: organization.name,
+        },
+        own: own.is_some(),
+        settings,
+    })
+}
+
+/// "Overwrite Settings": the organization's alerts follow these settings (checked against
+/// Autotask) instead of the integration's.
+pub async fn overwrite(
+    portal: &Portal,
+    viewer: &Viewer,
+    organization_id: i64,
+    settings: TicketDefaults,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut conn = portal.db.pool.acquire().await?;
+    let organization = organizations::get(&mut conn, viewer, organization_id).await?;
+    drop(conn);
+    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let settings = checked_defaults(&autotask, settings).await?;
+    let mut tx = portal.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO psa_overrides (integration_id, organization_id, settings, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (integration_id, organization_id) DO UPDATE SET settings = excluded.settings,
+           updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+    )
+    .bind(id)
+    .bind(organization.id)
+    .bind(json_of(&settings)?)
+    .bind(portal.now())
+    .bind(&viewer.email)
+    .execute(&mut *tx)
+    .await?;
+    let entry = Entry::by(viewer, client, "autotask.overwrite", &organization.name);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// "Use Default Settings": the organization's alerts follow the integration's settings again.
+pub async fn use_defaults(
+    portal: &Portal,
+    viewer: &Viewer,
+    organization_id: i64,
+    client: &ClientInfo,
+) -> DomainResult<()> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut tx = portal.db.begin().await?;
+    let organization = organizations::get(&mut tx, viewer, organization_id).await?;
+    let row = stored(&mut tx, viewer.instance_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    sqlx::query("DELETE FROM psa_overrides WHERE integration_id = $1 AND organization_id = $2")
+        .bind(row.id)
+        .bind(organization.id)
+        .execute(&mut *tx)
+        .await?;
+    let entry = Entry::by(viewer, client, "autotask.use_defaults", &organization.name);
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// "Reset For All Organizations": every organization follows the integration's settings;
+/// returns how many had their own.
+pub async fn reset_all(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<u64> {
+    viewer.require(Action::ManageIntegrations)?;
+    let mut tx = portal.db.begin().await?;
+    let row = stored(&mut tx, viewer.instance_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let reset = sqlx::query("DELETE FROM psa_overrides WHERE integration_id = $1")
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let entry = Entry::by(viewer, client, "autotask.reset_all", "Autotask").after(format!("{reset} reset"));
+    audit::record(&mut tx, entry, portal.now()).await?;
+    tx.commit().await?;
+    Ok(reset)
 }
