@@ -30,18 +30,19 @@ test("IT Glue: integrate with a tested key, import and link organizations, sync,
   const secret = createInstance(OWNER, "Cyberdyne");
   await signIn(page, OWNER, secret);
   await addScopes(page, ["Field"]);
+  const itglue = page.locator("section", { has: page.getByRole("heading", { name: "IT Glue" }) });
 
   await test.step("a wrong key is refused with the reason; the right one integrates", async () => {
     await page.goto("/settings");
     await hydrated(page);
     await page.getByRole("link", { name: "Integrations" }).click();
     await expect(page.getByRole("heading", { name: "IT Glue" })).toBeVisible();
-    await page.getByLabel("API address").fill(`http://127.0.0.1:${ITGLUE_PORT}`);
-    await page.getByLabel("API key").fill("ITG.wrong");
-    await page.getByRole("button", { name: "Test & Integrate" }).click();
-    await expect(page.getByRole("alert")).toContainText("IT Glue refused the API key");
-    await page.getByLabel("API key").fill(KEY);
-    await page.getByRole("button", { name: "Test & Integrate" }).click();
+    await itglue.getByLabel("API address").fill(`http://127.0.0.1:${ITGLUE_PORT}`);
+    await itglue.getByLabel("API key").fill("ITG.wrong");
+    await itglue.getByRole("button", { name: "Test & Integrate" }).click();
+    await expect(itglue.getByRole("alert")).toContainText("IT Glue refused the API key");
+    await itglue.getByLabel("API key").fill(KEY);
+    await itglue.getByRole("button", { name: "Test & Integrate" }).click();
     await expect(page.getByTestId("itglue-status")).toHaveText("Integrated");
     await expect(page.getByText(KEY)).toHaveCount(0);
   });
@@ -56,9 +57,9 @@ test("IT Glue: integrate with a tested key, import and link organizations, sync,
     for (const name of imported) {
       await table.getByLabel(`Select ${name}`).check();
     }
-    await page.getByLabel("Import into scope").selectOption({ label: "Field" });
-    await page.getByRole("button", { name: "Import 2 selected" }).click();
-    await expect(page.getByText("2 organization(s) imported.")).toBeVisible();
+    await itglue.getByLabel("Import into scope").selectOption({ label: "Field" });
+    await itglue.getByRole("button", { name: "Import 2 selected" }).click();
+    await expect(itglue.getByText("2 organization(s) imported.")).toBeVisible();
     for (const name of imported) {
       await expect(table.getByRole("row", { name: new RegExp(`^${name} ${name}`) })).toBeVisible();
     }
@@ -76,20 +77,20 @@ test("IT Glue: integrate with a tested key, import and link organizations, sync,
   await test.step("Sync now reports what it wrote; Link by name finds nothing more", async () => {
     await page.goto("/settings/integrations");
     await hydrated(page);
-    await page.getByRole("button", { name: "Sync now" }).click();
+    await itglue.getByRole("button", { name: "Sync now" }).click();
     await expect(page.getByText("0 configuration(s) written.", { exact: true })).toBeVisible();
     await expect(page.getByTestId("itglue-last-sync")).toContainText("0 configuration(s) written");
-    await page.getByRole("button", { name: "Link by name" }).click();
+    await itglue.getByRole("button", { name: "Link by name" }).click();
     await expect(page.getByText("0 organization(s) linked by name.")).toBeVisible();
   });
 
   await test.step("Delete needs DELETE typed; the organizations stay", async () => {
-    await page.getByRole("button", { name: "Delete" }).click();
+    await itglue.getByRole("button", { name: "Delete" }).click();
     const dialog = page.getByRole("dialog", { name: "Delete the IT Glue integration" });
     await expectAccessible(page, "the Delete IT Glue integration dialog");
     await dialog.getByLabel("Type DELETE to confirm").fill("DELETE");
     await dialog.getByRole("button", { name: "Delete" }).click();
-    await expect(page.getByRole("button", { name: "Test & Integrate" })).toBeVisible();
+    await expect(itglue.getByRole("button", { name: "Test & Integrate" })).toBeVisible();
     await page.goto("/organizations");
     await hydrated(page);
     await expect(page.getByRole("row", { name: new RegExp(imported[0]) })).toBeVisible();
