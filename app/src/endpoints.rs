@@ -197,22 +197,22 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     (
         "/api/autotask/map-by-name",
         Access::Signed(Action::ManageIntegrations),
-        (
-            "/api/autotask/organization",
-            Access::Signed(Action::ManageIntegrations),
-        ),
-        (
-            "/api/autotask/overwrite",
-            Access::Signed(Action::ManageIntegrations),
-        ),
-        (
-            "/api/autotask/use-defaults",
-            Access::Signed(Action::ManageIntegrations),
-        ),
-        (
-            "/api/autotask/reset-all",
-            Access::Signed(Action::ManageIntegrations),
-        ),
+    ),
+    (
+        "/api/autotask/organization",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/overwrite",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/use-defaults",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/autotask/reset-all",
+        Access::Signed(Action::ManageIntegrations),
     ),
     (
         "/api/alarms/custom/save",
