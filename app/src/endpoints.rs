@@ -167,53 +167,26 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         Access::Signed(Action::ManageIntegrations),
     ),
     ("/api/itglue/sync", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/settings", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/integrate", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/remove", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/choices", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/defaults", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/test-ticket", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/companies", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/import", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/map", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/map-by-name", Access::Signed(Action::ManageIntegrations)),
     (
-        "/api/autotask/settings",
+        "/api/psa/organization",
         Access::Signed(Action::ManageIntegrations),
     ),
+    ("/api/psa/overwrite", Access::Signed(Action::ManageIntegrations)),
     (
-        "/api/autotask/integrate",
+        "/api/psa/use-defaults",
         Access::Signed(Action::ManageIntegrations),
     ),
-    ("/api/autotask/remove", Access::Signed(Action::ManageIntegrations)),
-    (
-        "/api/autotask/choices",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/defaults",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/test-ticket",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/companies",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    ("/api/autotask/import", Access::Signed(Action::ManageIntegrations)),
-    ("/api/autotask/map", Access::Signed(Action::ManageIntegrations)),
-    (
-        "/api/autotask/map-by-name",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/organization",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/overwrite",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/use-defaults",
-        Access::Signed(Action::ManageIntegrations),
-    ),
-    (
-        "/api/autotask/reset-all",
-        Access::Signed(Action::ManageIntegrations),
-    ),
+    ("/api/psa/reset-all", Access::Signed(Action::ManageIntegrations)),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),

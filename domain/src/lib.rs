@@ -73,6 +73,9 @@ pub struct Portal {
     /// Seals and opens stored secrets; the server loads the instance key from its data
     /// directory, tests and benchmarks use a key of their own.
     pub vault: Arc<vault::Vault>,
+    /// The product's client id from ConnectWise's developer program, sent on every ConnectWise
+    /// call (a server setting; without it, ConnectWise cannot be integrated).
+    pub connectwise_client_id: Option<String>,
 }
 
 impl Portal {
@@ -87,6 +90,7 @@ impl Portal {
             alerting: alerts::Alerting::default(),
             evaluate_now: Arc::new(tokio::sync::Notify::new()),
             vault: Arc::new(vault::Vault::ephemeral()),
+            connectwise_client_id: None,
         }
     }
 

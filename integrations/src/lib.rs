@@ -3,5 +3,6 @@
 //! `domain` keeps the settings and mappings, and the sync that uses a client lives with them.
 
 pub mod autotask;
+pub mod connectwise;
 pub mod itglue;
 pub mod psa;

@@ -17,9 +17,11 @@ use domain::clock::ManualClock;
 use domain::testkit::{self, TestDb, add_user};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, scopes};
 use emulators::autotask::{Autotask, Credentials};
-use integrations::autotask::service::{self, CredentialsForm};
+use integrations::psa::service::{self, CredentialsForm};
 use model::appliance::Storage;
-use model::psa::{PsaCompany, TicketDefaults};
+use model::psa::{PsaCompany, PsaKind, TicketDefaults};
+
+const AUTOTASK: PsaKind = PsaKind::Autotask;
 use model::{AppError, Role};
 use serde_json::Value;
 
@@ -50,7 +52,7 @@ fn form<'a>(url: &'a str, username: &'a str, secret: &'a str, code: &'a str) -> 
         lookup_url: url,
         username,
         secret,
-        integration_code: code,
+        account: code,
     }
 }
 
@@ -92,23 +94,23 @@ async fn world(db: &TestDb) -> World {
     let autotask = emulator();
     let initech_company = autotask.add_company("Initech");
     let url = serve(&autotask).await;
-    service::integrate(&portal, &root, form(&url, USER, SECRET, CODE), &client)
+    service::integrate(&portal, &root, AUTOTASK, form(&url, USER, SECRET, CODE), &client)
         .await
         .unwrap();
-    let choices = service::choices(&portal, &root).await.unwrap();
+    let choices = service::choices(&portal, &root, AUTOTASK).await.unwrap();
     let queue = choices.queues.iter().find(|q| q.label == "IT.Level I").cloned();
     let mut conn = portal.db.pool.acquire().await.unwrap();
-    let mut defaults = service::settings(&mut conn, &root)
+    let mut defaults = service::settings(&mut conn, &root, AUTOTASK)
         .await
         .unwrap()
         .unwrap()
         .defaults;
     drop(conn);
     defaults.queue = queue;
-    service::save_defaults(&portal, &root, defaults, &client)
+    service::save_defaults(&portal, &root, AUTOTASK, defaults, &client)
         .await
         .unwrap();
-    let imported = service::import(&portal, &root, &[initech_company], None, &client)
+    let imported = service::import(&portal, &root, AUTOTASK, &[initech_company], None, &client)
         .await
         .unwrap();
     assert_eq!(imported, 1);
@@ -182,7 +184,9 @@ on_both_databases!(
         let url = serve(&autotask).await;
 
         assert_eq!(
-            refusal(service::integrate(&portal, &admin, form(&url, USER, SECRET, CODE), &client).await),
+            refusal(
+                service::integrate(&portal, &admin, AUTOTASK, form(&url, USER, SECRET, CODE), &client).await
+            ),
             AppError::Forbidden
         );
         let cases = [
@@ -203,11 +207,7 @@ on_both_databases!(
                 "could not be reached",
             ),
             (form(&url, USER, "", CODE), "secret", "Secret"),
-            (
-                form(&url, USER, SECRET, " "),
-                "integration_code",
-                "tracking identifier",
-            ),
+            (form(&url, USER, SECRET, " "), "account", "tracking identifier"),
             (
                 form("ftp://example.com", USER, SECRET, CODE),
                 "lookup_url",
@@ -215,29 +215,26 @@ on_both_databases!(
             ),
         ];
         for (form, field, words) in cases {
-            let refused = refusal(service::integrate(&portal, &root, form, &client).await);
+            let refused = refusal(service::integrate(&portal, &root, AUTOTASK, form, &client).await);
             assert_eq!(refused.field(), Some(field), "{refused}");
             assert!(refused.to_string().contains(words), "{refused}");
         }
         let mut conn = portal.db.pool.acquire().await.unwrap();
         assert_eq!(
-            service::settings(&mut conn, &root).await.unwrap(),
+            service::settings(&mut conn, &root, AUTOTASK).await.unwrap(),
             None,
             "nothing stored"
         );
         drop(conn);
 
-        let set = service::integrate(&portal, &root, form(&url, USER, SECRET, CODE), &client)
+        let set = service::integrate(&portal, &root, AUTOTASK, form(&url, USER, SECRET, CODE), &client)
             .await
             .unwrap();
-        assert_eq!(
-            (set.username.as_str(), set.integration_code.as_str()),
-            (USER, CODE)
-        );
+        assert_eq!((set.username.as_str(), set.account.as_str()), (USER, CODE));
         assert!(
-            set.zone_url.ends_with("/ATServicesRest"),
+            set.api_url.ends_with("/ATServicesRest"),
             "the zone the lookup named: {}",
-            set.zone_url
+            set.api_url
         );
         let labels = |v: &Option<model::psa::PickValue>| v.as_ref().map(|v| v.label.clone());
         assert_eq!(labels(&set.defaults.critical_priority).as_deref(), Some("High"));
@@ -248,40 +245,45 @@ on_both_databases!(
             .unwrap();
         assert!(!sealed.contains(SECRET), "sealed at rest");
         // An empty secret keeps the stored one.
-        service::integrate(&portal, &root, form(&url, USER, "", CODE), &client)
+        service::integrate(&portal, &root, AUTOTASK, form(&url, USER, "", CODE), &client)
             .await
             .unwrap();
 
         // Another instance sees nothing; an Admin may do nothing.
         let mut conn = portal.db.pool.acquire().await.unwrap();
-        assert_eq!(service::settings(&mut conn, &stranger).await.unwrap(), None);
         assert_eq!(
-            refusal(service::settings(&mut conn, &admin).await),
+            service::settings(&mut conn, &stranger, AUTOTASK).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            refusal(service::settings(&mut conn, &admin, AUTOTASK).await),
             AppError::Forbidden
         );
         drop(conn);
         assert_eq!(
-            refusal(service::choices(&portal, &admin).await),
+            refusal(service::choices(&portal, &admin, AUTOTASK).await),
             AppError::Forbidden
         );
         assert_eq!(
-            refusal(service::companies_page(&portal, &admin, 1, None).await),
+            refusal(service::companies_page(&portal, &admin, AUTOTASK, (1, None)).await),
             AppError::Forbidden
         );
         assert_eq!(
-            refusal(service::save_defaults(&portal, &admin, TicketDefaults::default(), &client).await),
+            refusal(
+                service::save_defaults(&portal, &admin, AUTOTASK, TicketDefaults::default(), &client).await
+            ),
             AppError::Forbidden
         );
         assert_eq!(
-            refusal(service::map_by_name(&portal, &admin, &client).await),
+            refusal(service::map_by_name(&portal, &admin, AUTOTASK, &client).await),
             AppError::Forbidden
         );
         assert_eq!(
-            refusal(service::remove(&portal, &admin, &client).await),
+            refusal(service::remove(&portal, &admin, AUTOTASK, &client).await),
             AppError::Forbidden
         );
         assert!(matches!(
-            refusal(service::choices(&portal, &stranger).await),
+            refusal(service::choices(&portal, &stranger, AUTOTASK).await),
             AppError::Conflict { .. }
         ));
 
@@ -291,7 +293,7 @@ on_both_databases!(
             value: "999".into(),
             label: "Gone".into(),
         });
-        let refused = refusal(service::save_defaults(&portal, &root, bad, &client).await);
+        let refused = refusal(service::save_defaults(&portal, &root, AUTOTASK, bad, &client).await);
         assert_eq!(refused.field(), Some("queue"));
         let mut bad = set.defaults.clone();
         bad.company = Some(PsaCompany {
@@ -299,19 +301,21 @@ on_both_databases!(
             name: "Nobody".into(),
         });
         assert_eq!(
-            refusal(service::save_defaults(&portal, &root, bad, &client).await).field(),
+            refusal(service::save_defaults(&portal, &root, AUTOTASK, bad, &client).await).field(),
             Some("company")
         );
 
         // The test ticket goes to the default company, with the chosen settings.
         let mut chosen = set.defaults.clone();
-        let missing = refusal(service::test_ticket(&portal, &root, chosen.clone()).await);
+        let missing = refusal(service::test_ticket(&portal, &root, AUTOTASK, chosen.clone()).await);
         assert_eq!(missing.field(), Some("company"));
         chosen.company = Some(PsaCompany {
             id: 0,
             name: String::new(),
         });
-        let test = service::test_ticket(&portal, &root, chosen).await.unwrap();
+        let test = service::test_ticket(&portal, &root, AUTOTASK, chosen)
+            .await
+            .unwrap();
         let tickets = autotask.tickets();
         assert_eq!(tickets.len(), 1);
         assert_eq!(tickets[0]["title"], "Test - Acme IT - Backplane");
@@ -319,23 +323,25 @@ on_both_databases!(
         assert_eq!(tickets[0]["priority"], 1, "High, as read from the picklist");
 
         // Companies: 100 a page, searchable; import, map by name, never over a set mapping.
-        let page = service::companies_page(&portal, &root, 1, None).await.unwrap();
+        let page = service::companies_page(&portal, &root, AUTOTASK, (1, None))
+            .await
+            .unwrap();
         assert_eq!((page.items.len(), page.total), (41, 41));
         let acme_co = autotask.add_company("Acme Widgets");
         let globex_co = autotask.add_company("Globex Unique");
-        let found = service::companies_page(&portal, &root, 1, Some("widgets"))
+        let found = service::companies_page(&portal, &root, AUTOTASK, (1, Some("widgets")))
             .await
             .unwrap();
         assert_eq!(found.items.iter().map(|c| c.id).collect::<Vec<_>>(), [acme_co]);
         let east = scopes::create(&portal, &root, "East", &client).await.unwrap().id;
         assert_eq!(
-            service::import(&portal, &root, &[acme_co], Some(east), &client)
+            service::import(&portal, &root, AUTOTASK, &[acme_co], Some(east), &client)
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            service::import(&portal, &root, &[acme_co], Some(east), &client)
+            service::import(&portal, &root, AUTOTASK, &[acme_co], Some(east), &client)
                 .await
                 .unwrap(),
             0
@@ -346,29 +352,39 @@ on_both_databases!(
         let other_org = domain::organizations::create(&portal, &root, "Umbrella Elsewhere", None, &client)
             .await
             .unwrap();
-        assert_eq!(service::map_by_name(&portal, &root, &client).await.unwrap(), 1);
-        let mapped = service::companies_page(&portal, &root, 1, Some("Globex Unique"))
+        assert_eq!(
+            service::map_by_name(&portal, &root, AUTOTASK, &client)
+                .await
+                .unwrap(),
+            1
+        );
+        let mapped = service::companies_page(&portal, &root, AUTOTASK, (1, Some("Globex Unique")))
             .await
             .unwrap();
         assert_eq!(mapped.items[0].mapped_to.as_ref().map(|o| o.id), Some(globex));
-        let taken = refusal(service::map(&portal, &root, other_org, Some(globex_co), &client).await);
+        let taken =
+            refusal(service::map(&portal, &root, AUTOTASK, other_org, Some(globex_co), &client).await);
         assert!(matches!(taken, AppError::Conflict { .. }), "{taken}");
         let stranger_org = domain::organizations::create(&portal, &stranger, "Theirs", None, &client)
             .await
             .unwrap();
         assert!(matches!(
-            refusal(service::map(&portal, &root, stranger_org, Some(acme_co), &client).await),
+            refusal(service::map(&portal, &root, AUTOTASK, stranger_org, Some(acme_co), &client).await),
             AppError::NotFound { .. }
         ));
-        service::map(&portal, &root, globex, None, &client).await.unwrap();
+        service::map(&portal, &root, AUTOTASK, globex, None, &client)
+            .await
+            .unwrap();
         assert_eq!(
-            service::map_by_name(&portal, &root, &client).await.unwrap(),
+            service::map_by_name(&portal, &root, AUTOTASK, &client)
+                .await
+                .unwrap(),
             1,
             "mapped again"
         );
 
         // Removing the integration removes its mappings; the organizations stay.
-        service::remove(&portal, &root, &client).await.unwrap();
+        service::remove(&portal, &root, AUTOTASK, &client).await.unwrap();
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM psa_mappings")
             .fetch_one(&portal.db.pool)
             .await
@@ -436,7 +452,7 @@ on_both_databases!(
         w.deliver().await;
         assert_eq!(w.tickets().len(), 2);
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let card = service::settings(&mut conn, &w.root)
+        let card = service::settings(&mut conn, &w.root, AUTOTASK)
             .await
             .unwrap()
             .unwrap()
@@ -461,7 +477,7 @@ on_both_databases!(
         assert_eq!(w.deliver().await, 1);
         assert_eq!(w.deliver().await, 0, "not before its retry time");
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let card = service::settings(&mut conn, &w.root)
+        let card = service::settings(&mut conn, &w.root, AUTOTASK)
             .await
             .unwrap()
             .unwrap()
@@ -491,7 +507,7 @@ on_both_databases!(
             "its note after it"
         );
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let card = service::settings(&mut conn, &w.root)
+        let card = service::settings(&mut conn, &w.root, AUTOTASK)
             .await
             .unwrap()
             .unwrap()
@@ -556,7 +572,7 @@ on_both_databases!(
         let autotask = integrations::autotask::AutotaskClient::discover(&w.url, credentials)
             .await
             .unwrap();
-        let ticket = integrations::autotask::NewTicket {
+        let ticket = integrations::psa::NewTicket {
             company_id,
             title,
             description,
@@ -564,6 +580,7 @@ on_both_databases!(
             status: None,
             priority,
             due_at_ms: 0,
+            reference: String::new(),
         };
         autotask.create_ticket(&ticket).await.unwrap();
         assert_eq!(w.tickets().len(), 3);
@@ -597,12 +614,12 @@ on_both_databases!(
         let stranger = add_user(&mut conn, other.id, "root@other.example", Role::Superuser, false).await;
         drop(conn);
 
-        let before = service::organization_settings(&w.portal, &w.root, initech)
+        let before = service::organization_settings(&w.portal, &w.root, AUTOTASK, initech)
             .await
             .unwrap();
         assert!(!before.own);
         let mut own = before.settings.clone();
-        let choices = service::choices(&w.portal, &w.root).await.unwrap();
+        let choices = service::choices(&w.portal, &w.root, AUTOTASK).await.unwrap();
         let pick =
             |list: &[model::psa::PickValue], label: &str| list.iter().find(|v| v.label == label).cloned();
         own.critical_priority = pick(&choices.priorities, "Critical");
@@ -611,15 +628,15 @@ on_both_databases!(
 
         // Who may: Superusers of the instance, on organizations they see.
         assert_eq!(
-            refusal(service::overwrite(&w.portal, &admin, initech, own.clone(), &client).await),
+            refusal(service::overwrite(&w.portal, &admin, AUTOTASK, initech, own.clone(), &client).await),
             AppError::Forbidden
         );
         assert!(matches!(
-            refusal(service::overwrite(&w.portal, &stranger, initech, own.clone(), &client).await),
+            refusal(service::overwrite(&w.portal, &stranger, AUTOTASK, initech, own.clone(), &client).await),
             AppError::NotFound { .. }
         ));
         assert!(matches!(
-            refusal(service::organization_settings(&w.portal, &stranger, initech).await),
+            refusal(service::organization_settings(&w.portal, &stranger, AUTOTASK, initech).await),
             AppError::NotFound { .. }
         ));
         let mut bad = own.clone();
@@ -628,14 +645,14 @@ on_both_databases!(
             label: "?".into(),
         });
         assert_eq!(
-            refusal(service::overwrite(&w.portal, &w.root, initech, bad, &client).await).field(),
+            refusal(service::overwrite(&w.portal, &w.root, AUTOTASK, initech, bad, &client).await).field(),
             Some("new_status")
         );
 
-        service::overwrite(&w.portal, &w.root, initech, own, &client)
+        service::overwrite(&w.portal, &w.root, AUTOTASK, initech, own, &client)
             .await
             .unwrap();
-        let after = service::organization_settings(&w.portal, &w.root, initech)
+        let after = service::organization_settings(&w.portal, &w.root, AUTOTASK, initech)
             .await
             .unwrap();
         assert!(after.own);
@@ -664,18 +681,23 @@ on_both_databases!(
         );
 
         // Reset for all: the integration's settings again.
-        assert_eq!(service::reset_all(&w.portal, &w.root, &client).await.unwrap(), 1);
+        assert_eq!(
+            service::reset_all(&w.portal, &w.root, AUTOTASK, &client)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(
-            !service::organization_settings(&w.portal, &w.root, initech)
+            !service::organization_settings(&w.portal, &w.root, AUTOTASK, initech)
                 .await
                 .unwrap()
                 .own
         );
-        service::use_defaults(&w.portal, &w.root, initech, &client)
+        service::use_defaults(&w.portal, &w.root, AUTOTASK, initech, &client)
             .await
             .unwrap();
         assert_eq!(
-            refusal(service::reset_all(&w.portal, &admin, &client).await),
+            refusal(service::reset_all(&w.portal, &admin, AUTOTASK, &client).await),
             AppError::Forbidden
         );
     }

@@ -1,5 +1,5 @@
-//! PSA integrations (spec portal-c §1.4–1.7, §1.10): Autotask first. Alerts become tickets in
-//! the customer's company/account of the MSP's PSA, through a durable queue.
+//! PSA integrations (spec portal-c §1.4–1.7, §1.10): Autotask and ConnectWise PSA. Alerts
+//! become tickets in the customer's company/account of the MSP's PSA, through a durable queue.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,15 +68,86 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     cut
 }
 
-/// The instance's Autotask integration as the card shows it; never the secret.
+/// The PSAs alerts can become tickets in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PsaKind {
+    Autotask,
+    ConnectWise,
+}
+
+impl PsaKind {
+    pub const ALL: [PsaKind; 2] = [PsaKind::Autotask, PsaKind::ConnectWise];
+
+    /// The stored name (`psa_integrations.kind`), also used in element ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PsaKind::Autotask => "autotask",
+            PsaKind::ConnectWise => "connectwise",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PsaKind> {
+        PsaKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PsaKind::Autotask => "Autotask",
+            PsaKind::ConnectWise => "ConnectWise PSA",
+        }
+    }
+
+    /// What the credential form calls each part of the credentials.
+    pub fn fields(self) -> CredentialLabels {
+        match self {
+            PsaKind::Autotask => CredentialLabels {
+                username: "API user name",
+                secret: "Password (Secret)",
+                account: "API tracking identifier",
+                lookup: "Zone lookup address",
+                default_lookup: "https://webservices.autotask.net/atservicesrest",
+                queue: "Queue",
+            },
+            PsaKind::ConnectWise => CredentialLabels {
+                username: "Public key",
+                secret: "Private key",
+                account: "Company ID",
+                lookup: "Site",
+                default_lookup: "https://na.myconnectwise.net",
+                queue: "Board",
+            },
+        }
+    }
+}
+
+/// The names a PSA gives the parts of its API credentials and its ticket queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialLabels {
+    /// Autotask: the API user; ConnectWise: the API member's public key.
+    pub username: &'static str,
+    /// Autotask: the Secret; ConnectWise: the private key.
+    pub secret: &'static str,
+    /// Autotask: the API tracking identifier; ConnectWise: the company id of the login.
+    pub account: &'static str,
+    /// Where the API is found: Autotask's zone lookup, ConnectWise's site.
+    pub lookup: &'static str,
+    pub default_lookup: &'static str,
+    /// What tickets are filed in: Autotask's queue, ConnectWise's service board.
+    pub queue: &'static str,
+}
+
+/// An instance's PSA integration as its card shows it; never the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AutotaskSettings {
+pub struct PsaSettings {
+    pub kind: PsaKind,
     pub username: String,
-    pub integration_code: String,
-    /// Where the zone was looked up (Autotask's address unless pointed elsewhere).
+    /// Autotask's tracking identifier, ConnectWise's company id.
+    pub account: String,
+    /// Where the API was looked up (the vendor's address unless pointed elsewhere).
     pub lookup_url: String,
-    /// The zone's API root, as the lookup answered.
-    pub zone_url: String,
+    /// The API root the lookup answered (Autotask's zone, ConnectWise's codebase).
+    pub api_url: String,
     pub defaults: TicketDefaults,
     pub updated_at: i64,
     pub updated_by: String,
@@ -105,8 +176,32 @@ pub struct QueueFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TicketChoices {
     pub queues: Vec<PickValue>,
+    /// Statuses valid in every queue (Autotask).
     pub statuses: Vec<PickValue>,
     pub priorities: Vec<PickValue>,
+    /// Statuses of each queue, where they differ per queue (ConnectWise's boards).
+    #[serde(default)]
+    pub queue_statuses: Vec<QueueStatuses>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatuses {
+    pub queue: String,
+    pub statuses: Vec<PickValue>,
+}
+
+impl TicketChoices {
+    /// The statuses a ticket in `queue` can have.
+    pub fn statuses_for(&self, queue: Option<&str>) -> Vec<PickValue> {
+        if self.queue_statuses.is_empty() {
+            return self.statuses.clone();
+        }
+        self.queue_statuses
+            .iter()
+            .find(|q| Some(q.queue.as_str()) == queue)
+            .map(|q| q.statuses.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// A PSA company with the portal organization mapped to it, if any.
@@ -145,6 +240,32 @@ pub struct TestTicket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_global_or_per_queue() {
+        let status = |v: &str| PickValue {
+            value: v.into(),
+            label: v.into(),
+        };
+        let global = TicketChoices {
+            statuses: vec![status("1")],
+            ..TicketChoices::default()
+        };
+        assert_eq!(global.statuses_for(None), vec![status("1")]);
+        let per_board = TicketChoices {
+            queue_statuses: vec![QueueStatuses {
+                queue: "7".into(),
+                statuses: vec![status("70")],
+            }],
+            ..TicketChoices::default()
+        };
+        assert_eq!(per_board.statuses_for(Some("7")), vec![status("70")]);
+        assert!(per_board.statuses_for(Some("8")).is_empty());
+        assert!(per_board.statuses_for(None).is_empty(), "no board, no status");
+        for kind in PsaKind::ALL {
+            assert_eq!(PsaKind::parse(kind.as_str()), Some(kind));
+        }
+    }
 
     #[test]
     fn a_title_is_stable_and_fits_the_psa() {

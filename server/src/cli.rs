@@ -132,6 +132,7 @@ fn portal(db: Db, settings: &Settings) -> Result<Portal, String> {
         absolute_timeout_ms: settings.session_absolute_hours * domain::clock::HOUR_MS,
     };
     portal.smtp_configured = settings.smtp.is_some();
+    portal.connectwise_client_id = settings.connectwise_client_id.clone();
     portal.alerting.offline_after_ms = settings.offline_alarm_after_secs * 1000;
     Ok(portal)
 }

@@ -76,6 +76,10 @@ pub struct SettingsArgs {
     /// beyond that it gets 429 [default: 600].
     #[arg(long, env = "BACKPLANE_API_REQUESTS_PER_MINUTE", global = true)]
     pub api_requests_per_minute: Option<i64>,
+    /// The client id ConnectWise's developer program issued for this installation, sent on
+    /// every ConnectWise PSA call [default: unset, ConnectWise cannot be integrated].
+    #[arg(long, env = "BACKPLANE_CONNECTWISE_CLIENT_ID", global = true)]
+    pub connectwise_client_id: Option<String>,
 }
 
 impl SettingsArgs {
@@ -92,6 +96,7 @@ impl SettingsArgs {
             trusted_proxies: given(&self.trusted_proxies),
             metrics_token: given(&self.metrics_token),
             metrics_listen: given(&self.metrics_listen),
+            connectwise_client_id: given(&self.connectwise_client_id),
             ..self.clone()
         }
     }
@@ -117,6 +122,7 @@ struct FileSettings {
     metrics_token: Option<String>,
     metrics_listen: Option<String>,
     api_requests_per_minute: Option<i64>,
+    connectwise_client_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +153,7 @@ pub struct Settings {
     pub api_rate_limit: public_api::auth::RateLimit,
     /// The separate listener serving only `/metrics`, if any.
     pub metrics_listen: Option<SocketAddr>,
+    pub connectwise_client_id: Option<String>,
 }
 
 impl Settings {
@@ -277,6 +284,7 @@ impl Settings {
             metrics: metrics_access(metrics_token.as_deref(), metrics_listen),
             api_rate_limit,
             metrics_listen,
+            connectwise_client_id: args.connectwise_client_id.clone().or(file.connectwise_client_id),
         })
     }
 

@@ -1,4 +1,4 @@
-//! Settings → Integrations (Superusers): the Autotask card (`super::autotask`), the IT Glue card (integrate with a tested API key,
+//! Settings → Integrations (Superusers): a card per PSA (`super::psa`), the IT Glue card (integrate with a tested API key,
 //! edit, sync now, delete with a typed confirmation) and IT Glue's organizations, to import
 //! into a scope or link to the portal's organizations.
 
@@ -14,10 +14,11 @@ use super::api::{
     ImportItglue, IntegrateItglue, LinkItglue, LinkItglueByName, RemoveItglue, SyncItglue,
     itglue_organizations, itglue_settings,
 };
-use super::autotask::AutotaskCard;
+use super::psa::PsaCard;
 use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker};
+use model::psa::PsaKind;
 
 /// The actions of the page; any of them reloads what it changes.
 #[derive(Clone, Copy)]
@@ -79,7 +80,8 @@ pub fn IntegrationsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <AutotaskCard />
+        <PsaCard psa=PsaKind::Autotask />
+        <PsaCard psa=PsaKind::ConnectWise />
     }
 }
 

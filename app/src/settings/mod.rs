@@ -4,9 +4,9 @@
 pub mod api;
 mod api_access;
 mod audit;
-mod autotask;
 mod integrations;
 mod outbox;
+mod psa;
 pub mod psa_api;
 mod scopes;
 mod users;

@@ -1,46 +1,49 @@
-//! Server functions of Settings → Integrations → Autotask (Superusers).
+//! Server functions of Settings → Integrations → a PSA's card (Superusers): the same for
+//! every PSA, which the `psa` argument names.
 
 use leptos::prelude::*;
 use model::AppError;
 use model::psa::{
-    AutotaskSettings, OrganizationTicketSettings, PsaCompanyPage, TestTicket, TicketChoices, TicketDefaults,
+    OrganizationTicketSettings, PsaCompanyPage, PsaKind, PsaSettings, TestTicket, TicketChoices,
+    TicketDefaults,
 };
 #[cfg(feature = "ssr")]
-use {crate::server::*, integrations::autotask::service, model::Action};
+use {crate::server::*, integrations::psa::service, model::Action};
 
-/// Signed in (ManageIntegrations): the Autotask integration, if any (never its secret).
-#[server(prefix = "/api", endpoint = "autotask/settings")]
-pub async fn autotask_integration() -> Result<Option<AutotaskSettings>, AppError> {
+/// Signed in (ManageIntegrations): the PSA integration, if any (never its secret).
+#[server(prefix = "/api", endpoint = "psa/settings")]
+pub async fn psa_integration(psa: PsaKind) -> Result<Option<PsaSettings>, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::settings(&mut *conn().await?, &viewer)
+    service::settings(&mut *conn().await?, &viewer, psa)
         .await
         .map_err(to_app_error)
 }
 
-/// Signed in (ManageIntegrations): test the API user's credentials and store them (an empty
-/// secret keeps the stored one).
-#[server(prefix = "/api", endpoint = "autotask/integrate")]
-pub async fn integrate_autotask(
+/// Signed in (ManageIntegrations): test the API credentials and store them (an empty secret
+/// keeps the stored one).
+#[server(prefix = "/api", endpoint = "psa/integrate")]
+pub async fn integrate_psa(
+    psa: PsaKind,
     lookup_url: String,
     username: String,
     secret: String,
-    integration_code: String,
-) -> Result<AutotaskSettings, AppError> {
+    account: String,
+) -> Result<PsaSettings, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     let form = service::CredentialsForm {
         lookup_url: &lookup_url,
         username: &username,
         secret: &secret,
-        integration_code: &integration_code,
+        account: &account,
     };
-    service::integrate(&portal(), &viewer, form, &client_info())
+    service::integrate(&portal(), &viewer, psa, form, &client_info())
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): remove the integration and its mappings (typed DELETE).
-#[server(prefix = "/api", endpoint = "autotask/remove")]
-pub async fn remove_autotask(confirmation: String) -> Result<(), AppError> {
+#[server(prefix = "/api", endpoint = "psa/remove")]
+pub async fn remove_psa(psa: PsaKind, confirmation: String) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     if confirmation.trim() != "DELETE" {
         return Err(AppError::invalid(
@@ -48,20 +51,22 @@ pub async fn remove_autotask(confirmation: String) -> Result<(), AppError> {
             "Type DELETE to remove the integration.",
         ));
     }
-    service::remove(&portal(), &viewer, &client_info())
+    service::remove(&portal(), &viewer, psa, &client_info())
         .await
         .map_err(to_app_error)
 }
 
-/// Signed in (ManageIntegrations): Autotask's queues, statuses and priorities.
-#[server(prefix = "/api", endpoint = "autotask/choices")]
-pub async fn autotask_choices() -> Result<TicketChoices, AppError> {
+/// Signed in (ManageIntegrations): the PSA's queues (boards), statuses and priorities.
+#[server(prefix = "/api", endpoint = "psa/choices")]
+pub async fn psa_choices(psa: PsaKind) -> Result<TicketChoices, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::choices(&portal(), &viewer).await.map_err(to_app_error)
+    service::choices(&portal(), &viewer, psa)
+        .await
+        .map_err(to_app_error)
 }
 
 /// The ticket settings as the form sends them: picklist values and a company id; names are
-/// filled in from Autotask when they are checked.
+/// filled in from the PSA when they are checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DefaultsForm {
     pub company_id: Option<i64>,
@@ -119,77 +124,96 @@ impl DefaultsForm {
     }
 }
 
-/// Signed in (ManageIntegrations): store the ticket defaults, checked against Autotask.
-#[server(prefix = "/api", endpoint = "autotask/defaults")]
-pub async fn save_autotask_defaults(form: DefaultsForm) -> Result<TicketDefaults, AppError> {
+/// Signed in (ManageIntegrations): store the ticket defaults, checked against the PSA.
+#[server(prefix = "/api", endpoint = "psa/defaults")]
+pub async fn save_psa_defaults(psa: PsaKind, form: DefaultsForm) -> Result<TicketDefaults, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::save_defaults(&portal(), &viewer, form.into_defaults()?, &client_info())
+    service::save_defaults(&portal(), &viewer, psa, form.into_defaults()?, &client_info())
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): one test ticket with the settings as chosen (saved or not).
-#[server(prefix = "/api", endpoint = "autotask/test-ticket")]
-pub async fn autotask_test_ticket(form: DefaultsForm) -> Result<TestTicket, AppError> {
+#[server(prefix = "/api", endpoint = "psa/test-ticket")]
+pub async fn psa_test_ticket(psa: PsaKind, form: DefaultsForm) -> Result<TestTicket, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::test_ticket(&portal(), &viewer, form.into_defaults()?)
+    service::test_ticket(&portal(), &viewer, psa, form.into_defaults()?)
         .await
         .map_err(to_app_error)
 }
 
-/// Signed in (ManageIntegrations): a page of Autotask's active companies, optionally searched.
-#[server(prefix = "/api", endpoint = "autotask/companies")]
-pub async fn autotask_companies(page: u32, search: Option<String>) -> Result<PsaCompanyPage, AppError> {
+/// Signed in (ManageIntegrations): a page of the PSA's active companies, optionally searched.
+#[server(prefix = "/api", endpoint = "psa/companies")]
+pub async fn psa_companies(
+    psa: PsaKind,
+    page: u32,
+    search: Option<String>,
+) -> Result<PsaCompanyPage, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::companies_page(&portal(), &viewer, page, search.as_deref())
+    service::companies_page(&portal(), &viewer, psa, (page, search.as_deref()))
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): import companies as organizations in a scope.
-#[server(prefix = "/api", endpoint = "autotask/import")]
-pub async fn import_autotask(company_ids: Option<Vec<i64>>, scope_id: Option<i64>) -> Result<u32, AppError> {
+#[server(prefix = "/api", endpoint = "psa/import")]
+pub async fn import_psa_companies(
+    psa: PsaKind,
+    company_ids: Option<Vec<i64>>,
+    scope_id: Option<i64>,
+) -> Result<u32, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     let ids = company_ids.unwrap_or_default();
-    service::import(&portal(), &viewer, &ids, scope_id, &client_info())
+    service::import(&portal(), &viewer, psa, &ids, scope_id, &client_info())
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): map an organization to a company (none: unmap it).
-#[server(prefix = "/api", endpoint = "autotask/map")]
-pub async fn map_autotask(organization_id: i64, company_id: Option<i64>) -> Result<(), AppError> {
+#[server(prefix = "/api", endpoint = "psa/map")]
+pub async fn map_psa(psa: PsaKind, organization_id: i64, company_id: Option<i64>) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::map(&portal(), &viewer, organization_id, company_id, &client_info())
-        .await
-        .map_err(to_app_error)
+    service::map(
+        &portal(),
+        &viewer,
+        psa,
+        organization_id,
+        company_id,
+        &client_info(),
+    )
+    .await
+    .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): map unmapped organizations to companies of the same name.
-#[server(prefix = "/api", endpoint = "autotask/map-by-name")]
-pub async fn map_autotask_by_name() -> Result<u32, AppError> {
+#[server(prefix = "/api", endpoint = "psa/map-by-name")]
+pub async fn map_psa_by_name(psa: PsaKind) -> Result<u32, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::map_by_name(&portal(), &viewer, &client_info())
+    service::map_by_name(&portal(), &viewer, psa, &client_info())
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): the ticket settings that apply to one organization.
-#[server(prefix = "/api", endpoint = "autotask/organization")]
-pub async fn autotask_organization(organization_id: i64) -> Result<OrganizationTicketSettings, AppError> {
+#[server(prefix = "/api", endpoint = "psa/organization")]
+pub async fn psa_organization(
+    psa: PsaKind,
+    organization_id: i64,
+) -> Result<OrganizationTicketSettings, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::organization_settings(&portal(), &viewer, organization_id)
+    service::organization_settings(&portal(), &viewer, psa, organization_id)
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): "Overwrite Settings" for one organization.
-#[server(prefix = "/api", endpoint = "autotask/overwrite")]
-pub async fn overwrite_autotask(organization_id: i64, form: DefaultsForm) -> Result<(), AppError> {
+#[server(prefix = "/api", endpoint = "psa/overwrite")]
+pub async fn overwrite_psa(psa: PsaKind, organization_id: i64, form: DefaultsForm) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     service::overwrite(
         &portal(),
         &viewer,
+        psa,
         organization_id,
         form.into_defaults()?,
         &client_info(),
@@ -199,19 +223,19 @@ pub async fn overwrite_autotask(organization_id: i64, form: DefaultsForm) -> Res
 }
 
 /// Signed in (ManageIntegrations): "Use Default Settings" for one organization.
-#[server(prefix = "/api", endpoint = "autotask/use-defaults")]
-pub async fn autotask_use_defaults(organization_id: i64) -> Result<(), AppError> {
+#[server(prefix = "/api", endpoint = "psa/use-defaults")]
+pub async fn psa_use_defaults(psa: PsaKind, organization_id: i64) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::use_defaults(&portal(), &viewer, organization_id, &client_info())
+    service::use_defaults(&portal(), &viewer, psa, organization_id, &client_info())
         .await
         .map_err(to_app_error)
 }
 
 /// Signed in (ManageIntegrations): "Reset For All Organizations".
-#[server(prefix = "/api", endpoint = "autotask/reset-all")]
-pub async fn reset_autotask_organizations() -> Result<u64, AppError> {
+#[server(prefix = "/api", endpoint = "psa/reset-all")]
+pub async fn reset_psa_organizations(psa: PsaKind) -> Result<u64, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
-    service::reset_all(&portal(), &viewer, &client_info())
+    service::reset_all(&portal(), &viewer, psa, &client_info())
         .await
         .map_err(to_app_error)
 }

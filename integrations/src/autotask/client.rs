@@ -13,6 +13,8 @@ use model::psa::{PickValue, PsaCompany, TicketChoices};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::psa::{NewTicket, Ticket};
+
 /// Where zones are looked up, unless an installation points elsewhere (an emulator, a relay).
 pub const ZONE_LOOKUP: &str = "https://webservices.autotask.net/atservicesrest";
 /// The most records Autotask returns in one page.
@@ -59,26 +61,6 @@ impl AutotaskError {
             AutotaskError::Unreachable(_) | AutotaskError::Throttled(_) | AutotaskError::Unavailable(_)
         )
     }
-}
-
-/// A new ticket, as the portal opens it for an alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewTicket {
-    pub company_id: i64,
-    pub title: String,
-    pub description: String,
-    pub queue: Option<String>,
-    pub status: Option<String>,
-    pub priority: String,
-    pub due_at_ms: i64,
-}
-
-/// A ticket as far as the portal reads it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ticket {
-    pub id: i64,
-    pub number: String,
-    pub status: String,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +269,7 @@ impl AutotaskClient {
             queues: picklist("queueID"),
             statuses: picklist("status"),
             priorities: picklist("priority"),
+            ..TicketChoices::default()
         })
     }
 

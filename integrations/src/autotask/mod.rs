@@ -1,7 +1,6 @@
-//! Autotask PSA: the client of its REST API, and the portal's side of the integration
-//! (credentials, ticket defaults, import and mapping of companies).
+//! Autotask PSA: the client of its REST API. The portal's side of the integration
+//! (credentials, ticket settings, import and mapping) is `crate::psa`'s, shared by every PSA.
 
 mod client;
-pub mod service;
 
 pub use client::*;

@@ -1,7 +1,7 @@
-//! Settings → Integrations → Autotask (Superusers): the API user's credentials (tested before
-//! they are stored), how alerts become tickets (default company, queue, statuses, a priority
-//! per severity or Do not sync, which alert kinds), a test ticket, and Autotask's companies to
-//! import into a scope or map to organizations.
+//! Settings → Integrations → a PSA's card (Autotask, ConnectWise PSA; Superusers): the API
+//! credentials (tested before they are stored), how alerts become tickets (default company,
+//! queue or board, statuses, a priority per severity or Do not sync, which alert kinds), a test
+//! ticket, and the PSA's companies to import into a scope or map to organizations.
 
 use std::collections::BTreeSet;
 
@@ -9,36 +9,33 @@ use leptos::prelude::*;
 use model::AppError;
 use model::alerts::AlertKind;
 use model::psa::{
-    AutotaskSettings, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
+    OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, PsaKind, PsaSettings,
     TicketChoices,
 };
 use model::tenancy::Scope;
 
 use super::psa_api::{
-    AutotaskTestTicket, AutotaskUseDefaults, DefaultsForm, ImportAutotask, IntegrateAutotask, MapAutotask,
-    MapAutotaskByName, OverwriteAutotask, RemoveAutotask, ResetAutotaskOrganizations, SaveAutotaskDefaults,
-    autotask_choices, autotask_companies, autotask_integration, autotask_organization,
+    DefaultsForm, ImportPsaCompanies, IntegratePsa, MapPsa, MapPsaByName, OverwritePsa, PsaTestTicket,
+    PsaUseDefaults, RemovePsa, ResetPsaOrganizations, SavePsaDefaults, psa_choices, psa_companies,
+    psa_integration, psa_organization,
 };
 use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker};
 
-/// Autotask's documented zone lookup address.
-const ZONE_LOOKUP: &str = "https://webservices.autotask.net/atservicesrest";
-
 /// The card's actions; any of them reloads what it changes.
 #[derive(Clone, Copy)]
 struct Actions {
-    integrate: ServerAction<IntegrateAutotask>,
-    remove: ServerAction<RemoveAutotask>,
-    save: ServerAction<SaveAutotaskDefaults>,
-    test: ServerAction<AutotaskTestTicket>,
-    import: ServerAction<ImportAutotask>,
-    map: ServerAction<MapAutotask>,
-    by_name: ServerAction<MapAutotaskByName>,
-    overwrite: ServerAction<OverwriteAutotask>,
-    use_defaults: ServerAction<AutotaskUseDefaults>,
-    reset_all: ServerAction<ResetAutotaskOrganizations>,
+    integrate: ServerAction<IntegratePsa>,
+    remove: ServerAction<RemovePsa>,
+    save: ServerAction<SavePsaDefaults>,
+    test: ServerAction<PsaTestTicket>,
+    import: ServerAction<ImportPsaCompanies>,
+    map: ServerAction<MapPsa>,
+    by_name: ServerAction<MapPsaByName>,
+    overwrite: ServerAction<OverwritePsa>,
+    use_defaults: ServerAction<PsaUseDefaults>,
+    reset_all: ServerAction<ResetPsaOrganizations>,
 }
 
 impl Actions {
@@ -63,6 +60,7 @@ impl Actions {
 /// What the card reads; made at its top, outside the Transitions, so hydration finds them.
 #[derive(Clone, Copy)]
 struct Data {
+    psa: PsaKind,
     choices: Resource<Result<TicketChoices, AppError>>,
     page: RwSignal<u32>,
     search: RwSignal<String>,
@@ -74,7 +72,7 @@ struct Data {
 }
 
 #[component]
-pub fn AutotaskCard() -> impl IntoView {
+pub fn PsaCard(psa: PsaKind) -> impl IntoView {
     let actions = Actions {
         integrate: ServerAction::new(),
         remove: ServerAction::new(),
@@ -87,17 +85,21 @@ pub fn AutotaskCard() -> impl IntoView {
         use_defaults: ServerAction::new(),
         reset_all: ServerAction::new(),
     };
-    let settings = Resource::new(move || actions.settings_version(), |_| autotask_integration());
+    let settings = Resource::new(move || actions.settings_version(), move |_| psa_integration(psa));
     let page = RwSignal::new(1u32);
     let search = RwSignal::new(String::new());
     let organization = RwSignal::new(None::<i64>);
     let data = Data {
-        choices: Resource::new(move || actions.integrate.version().get(), |_| autotask_choices()),
+        psa,
+        choices: Resource::new(
+            move || actions.integrate.version().get(),
+            move |_| psa_choices(psa),
+        ),
         page,
         search,
         companies: Resource::new(
             move || (page.get(), search.get(), actions.companies_version()),
-            |(page, search, _)| autotask_companies(page, (!search.is_empty()).then_some(search)),
+            move |(page, search, _)| psa_companies(psa, page, (!search.is_empty()).then_some(search)),
         ),
         scopes: Resource::new(|| (), |_| list_scopes()),
         organization,
@@ -111,21 +113,23 @@ pub fn AutotaskCard() -> impl IntoView {
                 );
                 (organization.get(), changed)
             },
-            |(organization, _)| async move {
+            move |(organization, _)| async move {
                 match organization {
-                    Some(id) => Some(autotask_organization(id).await),
+                    Some(id) => Some(psa_organization(psa, id).await),
                     None => None,
                 }
             },
         ),
     };
+    let title_id = format!("{}-title", psa.as_str());
+    let labelled_by = title_id.clone();
     view! {
-        <section class="card" aria-labelledby="autotask-title">
-            <h2 id="autotask-title">"Autotask"</h2>
-            <p class="muted">"Creates Autotask tickets from alerts: one ticket per condition in the organization's company, a note when it happens again, closed when the alert resolves."</p>
+        <section class="card" aria-labelledby=labelled_by>
+            <h2 id=title_id>{psa.label()}</h2>
+            <p class="muted">{format!("Creates {} tickets from alerts: one ticket per condition in the organization's company, a note when it happens again, closed when the alert resolves.", psa.label())}</p>
             <Transition fallback=Loading>
                 {move || settings.get().map(|result| match result {
-                    Ok(None) => view! { <CredentialsForm actions current=None /> }.into_any(),
+                    Ok(None) => view! { <CredentialsForm actions psa current=None /> }.into_any(),
                     Ok(Some(current)) => view! { <Integrated actions current data /> }.into_any(),
                     Err(error) => view! { <ErrorBox error /> }.into_any(),
                 })}
@@ -134,27 +138,28 @@ pub fn AutotaskCard() -> impl IntoView {
     }
 }
 
-/// The API user's credentials; tested against Autotask before they are stored.
+/// The API credentials; tested against the PSA before they are stored.
 #[component]
-fn CredentialsForm(actions: Actions, current: Option<AutotaskSettings>) -> impl IntoView {
+fn CredentialsForm(actions: Actions, psa: PsaKind, current: Option<PsaSettings>) -> impl IntoView {
     let editing = current.is_some();
-    let (lookup_url, username, code) = current
-        .map(|c| (c.lookup_url, c.username, c.integration_code))
-        .unwrap_or_else(|| (ZONE_LOOKUP.into(), String::new(), String::new()));
+    let labels = psa.fields();
+    let (lookup_url, username, account) = current
+        .map(|c| (c.lookup_url, c.username, c.account))
+        .unwrap_or_else(|| (labels.default_lookup.into(), String::new(), String::new()));
     view! {
         <ActionForm action=actions.integrate>
-            <label>"API user name"
-                <input name="username" required value=username autocomplete="off" placeholder="api-user@yourcompany.com" />
+            <input type="hidden" name="psa" value=psa.as_str() />
+            <label>{labels.username}
+                <input name="username" required value=username autocomplete="off" />
             </label>
-            <label>"Password (Secret)"
+            <label>{labels.secret}
                 <input name="secret" type="password" autocomplete="off" required=!editing
-                    placeholder=if editing { "Unchanged" } else { "The API user's password" } />
+                    placeholder=if editing { "Unchanged" } else { "" } />
             </label>
-            <label>"API tracking identifier"
-                <input name="integration_code" required value=code autocomplete="off"
-                    placeholder="Autotask: the API user's API Tracking Identifier" />
+            <label>{labels.account}
+                <input name="account" required value=account autocomplete="off" />
             </label>
-            <label>"Zone lookup address"
+            <label>{labels.lookup}
                 <input name="lookup_url" required value=lookup_url />
             </label>
             {action_error(actions.integrate.value())}
@@ -166,7 +171,9 @@ fn CredentialsForm(actions: Actions, current: Option<AutotaskSettings>) -> impl 
 }
 
 #[component]
-fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl IntoView {
+fn Integrated(actions: Actions, current: PsaSettings, data: Data) -> impl IntoView {
+    let psa = data.psa;
+    let id = |what: &str| format!("{}-{what}", psa.as_str());
     let editing = RwSignal::new(false);
     let deleting = RwSignal::new(false);
     let stored = StoredValue::new(current.clone());
@@ -177,11 +184,11 @@ fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl I
     };
     view! {
         <dl class="facts">
-            <dt>"Status"</dt><dd data-testid="autotask-status">{status}</dd>
-            <dt>"API user"</dt><dd>{current.username.clone()}</dd>
-            <dt>"Zone"</dt><dd>{current.zone_url.clone()}</dd>
-            <dt>"Open tickets"</dt><dd data-testid="autotask-open">{queue.open_tickets}</dd>
-            <dt>"Waiting to be sent"</dt><dd data-testid="autotask-pending">{queue.pending}</dd>
+            <dt>"Status"</dt><dd data-testid=id("status")>{status}</dd>
+            <dt>{psa.fields().username}</dt><dd>{current.username.clone()}</dd>
+            <dt>"API"</dt><dd>{current.api_url.clone()}</dd>
+            <dt>"Open tickets"</dt><dd data-testid=id("open")>{queue.open_tickets}</dd>
+            <dt>"Waiting to be sent"</dt><dd data-testid=id("pending")>{queue.pending}</dd>
             <dt>"Given up"</dt><dd>{queue.failed}</dd>
             <dt>"Changed"</dt><dd>{format!("{} by {}", format_time(current.updated_at), current.updated_by)}</dd>
         </dl>
@@ -190,13 +197,14 @@ fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl I
             <button type="button" class="danger" on:click=move |_| deleting.set(true)>"Delete"</button>
         </div>
         <Show when=move || editing.get()>
-            <CredentialsForm actions current=Some(stored.get_value()) />
+            <CredentialsForm actions psa current=Some(stored.get_value()) />
         </Show>
         <Show when=move || deleting.get()>
-            <Modal label="Delete the Autotask integration" on_close=move || deleting.set(false)>
-                <h2>"Delete the Autotask integration"</h2>
-                <p>"The credentials, the ticket settings and every organization's mapping are removed, and alerts stop making tickets. The organizations stay, and so do the tickets in Autotask."</p>
+            <Modal label=format!("Delete the {} integration", psa.label()) on_close=move || deleting.set(false)>
+                <h2>{format!("Delete the {} integration", psa.label())}</h2>
+                <p>{format!("The credentials, the ticket settings and every organization's mapping are removed, and alerts stop making tickets. The organizations stay, and so do the tickets in {}.", psa.label())}</p>
                 <ActionForm action=actions.remove>
+                    <input type="hidden" name="psa" value=psa.as_str() />
                     <TypeDeleteToConfirm />
                     {action_error(actions.remove.value())}
                     <div class="actions">
@@ -212,7 +220,7 @@ fn Integrated(actions: Actions, current: AutotaskSettings, data: Data) -> impl I
     }
 }
 
-fn options(list: &[PickValue], none: &'static str, chosen: Option<String>) -> impl IntoView + use<> {
+fn options(list: &[PickValue], none: String, chosen: Option<String>) -> impl IntoView + use<> {
     let none_chosen = chosen.is_none();
     view! {
         <option value="" selected=none_chosen>{none}</option>
@@ -227,14 +235,23 @@ fn chosen(ev: &leptos::ev::Event) -> Option<String> {
     Some(event_target_value(ev)).filter(|v| !v.is_empty())
 }
 
-/// The fields of a set of ticket settings (spec §1.4.3), chosen from Autotask's own picklists.
+/// The fields of a set of ticket settings (spec §1.4.3), chosen from the PSA's own picklists;
+/// where statuses belong to a queue (ConnectWise's boards), those of the chosen one.
 fn settings_fields(
+    psa: PsaKind,
     form: RwSignal<DefaultsForm>,
-    choices: &TicketChoices,
-    companies: Vec<PsaCompanyRow>,
-    company: Option<PsaCompany>,
+    choices: TicketChoices,
+    (companies, company): (Vec<PsaCompanyRow>, Option<PsaCompany>),
 ) -> impl IntoView + use<> {
     let f = form.get_untracked();
+    let psa_default = format!("{}'s default", psa.label());
+    let queue = Memo::new(move |_| form.with(|f| f.queue.clone()));
+    let statuses = Memo::new({
+        let choices = choices.clone();
+        move |_| choices.statuses_for(queue.get().as_deref())
+    });
+    let new_status = f.new_status.clone();
+    let close_status = f.close_status.clone();
     view! {
         <label>"Default company (organizations not mapped)"
             <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
@@ -245,29 +262,29 @@ fn settings_fields(
                 }).collect_view()}
             </select>
         </label>
-        <label>"Queue"
+        <label>{psa.fields().queue}
             <select on:change=move |ev| form.update(|f| f.queue = chosen(&ev))>
-                {options(&choices.queues, "Autotask's default", f.queue.clone())}
+                {options(&choices.queues, psa_default.clone(), f.queue.clone())}
             </select>
         </label>
         <label>"Status of new tickets"
             <select on:change=move |ev| form.update(|f| f.new_status = chosen(&ev))>
-                {options(&choices.statuses, "Autotask's default", f.new_status.clone())}
+                {move || options(&statuses.get(), psa_default.clone(), new_status.clone())}
             </select>
         </label>
         <label>"Close ticket status"
             <select on:change=move |ev| form.update(|f| f.close_status = chosen(&ev))>
-                {options(&choices.statuses, "Do not close automatically", f.close_status.clone())}
+                {move || options(&statuses.get(), "Do not close automatically".into(), close_status.clone())}
             </select>
         </label>
         <label>"Priority of critical alerts"
             <select on:change=move |ev| form.update(|f| f.critical_priority = chosen(&ev))>
-                {options(&choices.priorities, "Do not sync", f.critical_priority.clone())}
+                {options(&choices.priorities, "Do not sync".into(), f.critical_priority.clone())}
             </select>
         </label>
         <label>"Priority of warnings"
             <select on:change=move |ev| form.update(|f| f.warning_priority = chosen(&ev))>
-                {options(&choices.priorities, "Do not sync", f.warning_priority.clone())}
+                {options(&choices.priorities, "Do not sync".into(), f.warning_priority.clone())}
             </select>
         </label>
         <fieldset>
@@ -295,7 +312,8 @@ fn settings_fields(
 
 /// The integration's ticket settings, a test ticket, and Reset For All Organizations.
 #[component]
-fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> impl IntoView {
+fn TicketSettings(actions: Actions, current: PsaSettings, data: Data) -> impl IntoView {
+    let psa = data.psa;
     let form = RwSignal::new(DefaultsForm::from_defaults(&current.defaults));
     let default_company = current.defaults.company.clone();
     view! {
@@ -308,13 +326,13 @@ fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> im
                     view! {
                         <form class="ticket-settings" aria-label="Ticket settings" on:submit=move |ev| {
                             ev.prevent_default();
-                            actions.save.dispatch(SaveAutotaskDefaults { form: form.get_untracked() });
+                            actions.save.dispatch(SavePsaDefaults { psa, form: form.get_untracked() });
                         }>
-                            {settings_fields(form, &choices, companies, default_company.clone())}
+                            {settings_fields(psa, form, choices, (companies, default_company.clone()))}
                             {action_error(actions.save.value())}
                             {move || actions.save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Ticket settings saved."</p> })}
                             {move || actions.test.value().get().map(|result| match result {
-                                Ok(ticket) => view! { <p role="status">{format!("Test ticket {} created in Autotask.", ticket.number)}</p> }.into_any(),
+                                Ok(ticket) => view! { <p role="status">{format!("Test ticket {} created in {}.", ticket.number, psa.label())}</p> }.into_any(),
                                 Err(error) => view! { <ErrorBox error /> }.into_any(),
                             })}
                             {move || actions.reset_all.value().get().map(|result| match result {
@@ -322,9 +340,9 @@ fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> im
                                 Err(error) => view! { <ErrorBox error /> }.into_any(),
                             })}
                             <div class="actions">
-                                <button type="button" on:click=move |_| { actions.reset_all.dispatch(ResetAutotaskOrganizations {}); }>"Reset for all organizations"</button>
+                                <button type="button" on:click=move |_| { actions.reset_all.dispatch(ResetPsaOrganizations { psa }); }>"Reset for all organizations"</button>
                                 <button type="button" disabled=actions.test.pending() on:click=move |_| {
-                                    actions.test.dispatch(AutotaskTestTicket { form: form.get_untracked() });
+                                    actions.test.dispatch(PsaTestTicket { psa, form: form.get_untracked() });
                                 }>"Create test ticket"</button>
                                 <button type="submit" class="primary" disabled=actions.save.pending()>"Save"</button>
                             </div>
@@ -340,6 +358,7 @@ fn TicketSettings(actions: Actions, current: AutotaskSettings, data: Data) -> im
 /// or "Overwrite settings".
 #[component]
 fn OrganizationSettings(actions: Actions, data: Data) -> impl IntoView {
+    let psa = data.psa;
     let on_pick = Callback::new(move |pick: Option<OrgChoice>| data.organization.set(pick.map(|p| p.id)));
     view! {
         <h3>"An organization's own ticket settings"</h3>
@@ -359,17 +378,17 @@ fn OrganizationSettings(actions: Actions, data: Data) -> impl IntoView {
                     view! {
                         <form class="ticket-settings" aria-label="Organization ticket settings" on:submit=move |ev| {
                             ev.prevent_default();
-                            actions.overwrite.dispatch(OverwriteAutotask { organization_id: id, form: form.get_untracked() });
+                            actions.overwrite.dispatch(OverwritePsa { psa, organization_id: id, form: form.get_untracked() });
                         }>
                             <p data-testid="organization-settings-source">{if current.own {
                                 format!("{} has its own settings.", current.organization.name)
                             } else {
                                 format!("{} follows the integration's settings.", current.organization.name)
                             }}</p>
-                            {settings_fields(form, &choices, companies, current.settings.company.clone())}
+                            {settings_fields(psa, form, choices, (companies, current.settings.company.clone()))}
                             <div class="actions">
                                 <button type="button" on:click=move |_| {
-                                    actions.use_defaults.dispatch(AutotaskUseDefaults { organization_id: id });
+                                    actions.use_defaults.dispatch(PsaUseDefaults { psa, organization_id: id });
                                 }>"Use default settings"</button>
                                 <button type="submit" class="primary">"Overwrite settings"</button>
                             </div>
@@ -381,14 +400,16 @@ fn OrganizationSettings(actions: Actions, data: Data) -> impl IntoView {
     }
 }
 
-/// Autotask's companies, 100 a page and searchable: import some into a scope, or map one.
+/// The PSA's companies, 100 a page and searchable: import some into a scope, or map one.
 #[component]
 fn Companies(actions: Actions, data: Data) -> impl IntoView {
+    let psa = data.psa;
     let chosen = RwSignal::new(BTreeSet::<i64>::new());
     let scope = RwSignal::new(None::<i64>);
     let mapping = RwSignal::new(None::<PsaCompanyRow>);
     let import = move |_| {
-        actions.import.dispatch(ImportAutotask {
+        actions.import.dispatch(ImportPsaCompanies {
+            psa,
             company_ids: Some(chosen.get_untracked().into_iter().collect()),
             scope_id: scope.get_untracked(),
         });
@@ -402,7 +423,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
         ..
     } = data;
     view! {
-        <h3>"Autotask companies"</h3>
+        <h3>{format!("{} companies", psa.label())}</h3>
         <div class="toolbar">
             <label>"Search"
                 <input type="search" prop:value=move || search.get()
@@ -426,7 +447,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
             <button type="button" class="primary" disabled=move || chosen.get().is_empty() on:click=import>
                 {move || format!("Import {} selected", chosen.get().len())}
             </button>
-            <button type="button" on:click=move |_| { actions.by_name.dispatch(MapAutotaskByName {}); }>"Map by name"</button>
+            <button type="button" on:click=move |_| { actions.by_name.dispatch(MapPsaByName { psa }); }>"Map by name"</button>
         </div>
         {move || actions.import.value().get().map(|result| match result {
             Ok(count) => view! { <p role="status">{format!("{count} organization(s) imported.")}</p> }.into_any(),
@@ -442,7 +463,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
                 Ok(found) => {
                     let pages = found.total_pages;
                     view! {
-                        <table class="list" aria-label="Autotask companies">
+                        <table class="list" aria-label=format!("{} companies", psa.label())>
                             <thead><tr><th><span class="sr-only">"Select"</span></th><th>"Company"</th><th>"Mapped to"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                             <tbody>
                                 {found.items.into_iter().map(|c| {
@@ -464,7 +485,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
                                             <td class="row-actions">
                                                 {match c.mapped_to.clone() {
                                                     Some(o) => view! { <button type="button" on:click=move |_| {
-                                                        actions.map.dispatch(MapAutotask { organization_id: o.id, company_id: None });
+                                                        actions.map.dispatch(MapPsa { psa, organization_id: o.id, company_id: None });
                                                     }>"Unmap"</button> }.into_any(),
                                                     None => view! { <button type="button" on:click=move |_| mapping.set(Some(row.clone()))>"Map…"</button> }.into_any(),
                                                 }}
@@ -474,7 +495,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                        <nav class="pager" aria-label="Autotask company pages">
+                        <nav class="pager" aria-label=format!("{} company pages", psa.label())>
                             <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
                             <span>{move || format!("Page {} of {pages}", page.get())}</span>
                             <button type="button" disabled=move || page.get() >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
@@ -487,7 +508,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
         {move || mapping.get().map(|target| {
             let on_pick = Callback::new(move |pick: Option<OrgChoice>| {
                 if let Some(pick) = pick {
-                    actions.map.dispatch(MapAutotask { organization_id: pick.id, company_id: Some(target.id) });
+                    actions.map.dispatch(MapPsa { psa, organization_id: pick.id, company_id: Some(target.id) });
                     mapping.set(None);
                 }
             });

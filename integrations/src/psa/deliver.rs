@@ -1,7 +1,8 @@
 //! Sends the queued PSA ticket writes (`domain::psa`): each ticket's writes in order, one
 //! request at a time (well inside Autotask's 3 concurrent requests per endpoint). A create that
-//! is retried first looks for a ticket carrying its alert's marker, and a note for one carrying
-//! its own, so a lost answer never makes a second ticket or note.
+//! is retried first looks for a ticket carrying its alert's marker (Autotask: in the
+//! description; ConnectWise: the external reference), and a note for one carrying its own, so a
+//! lost answer never makes a second ticket or note.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -9,7 +10,7 @@ use std::collections::hash_map::Entry;
 use domain::psa::{self, DueWrite, Outcome, TicketWrite};
 use domain::{DomainResult, Portal};
 
-use crate::autotask::{AutotaskClient, AutotaskError, NewTicket, service};
+use super::{NewTicket, PsaClient, PsaError, service};
 
 /// Writes claimed per round.
 const BATCH: i64 = 50;
@@ -32,7 +33,7 @@ pub async fn deliver_due(portal: &Portal) -> DomainResult<usize> {
 
 async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
     let due = psa::claim_due(&portal.db, portal.now(), BATCH).await?;
-    let mut clients: HashMap<i64, Result<AutotaskClient, String>> = HashMap::new();
+    let mut clients: HashMap<i64, Result<PsaClient, String>> = HashMap::new();
     for write in &due {
         if let Entry::Vacant(slot) = clients.entry(write.integration_id) {
             let client = service::client_by_id(portal, write.integration_id)
@@ -52,9 +53,29 @@ async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
     Ok(due.len())
 }
 
-async fn send(client: &AutotaskClient, due: &DueWrite) -> Outcome {
+async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
     let result = match &due.write {
-        TicketWrite::Create { .. } => create(client, due).await,
+        TicketWrite::Create {
+            company_id,
+            title,
+            description,
+            queue,
+            status,
+            priority,
+            due_at,
+        } => {
+            let ticket = NewTicket {
+                company_id: *company_id,
+                title: title.clone(),
+                description: description.clone(),
+                queue: queue.clone(),
+                status: status.clone(),
+                priority: priority.clone(),
+                due_at_ms: *due_at,
+                reference: psa::alert_marker(due.alert_id),
+            };
+            create(client, due, &ticket).await.map(Some)
+        }
         TicketWrite::Note { title, description } => {
             note(client, due, title, description).await.map(|()| None)
         }
@@ -68,54 +89,29 @@ async fn send(client: &AutotaskClient, due: &DueWrite) -> Outcome {
     };
     match result {
         Ok(ticket) => Outcome::Done { ticket },
-        Err(AutotaskError::NotFound) if !matches!(due.write, TicketWrite::Create { .. }) => {
-            Outcome::GiveUp("the ticket no longer exists in Autotask".into())
+        Err(PsaError::NotFound(_)) if !matches!(due.write, TicketWrite::Create { .. }) => {
+            Outcome::GiveUp("the ticket no longer exists in the PSA".into())
         }
         Err(error) => Outcome::Retry(error.to_string()),
     }
 }
 
-async fn create(client: &AutotaskClient, due: &DueWrite) -> Result<Option<(i64, String)>, AutotaskError> {
-    let TicketWrite::Create {
-        company_id,
-        title,
-        description,
-        queue,
-        status,
-        priority,
-        due_at,
-    } = &due.write
-    else {
-        unreachable!("create() is only called for creates");
-    };
+async fn create(client: &PsaClient, due: &DueWrite, ticket: &NewTicket) -> Result<(i64, String), PsaError> {
     if due.attempts > 1
-        && let Some(found) = client.find_ticket(&psa::alert_marker(due.alert_id)).await?
+        && let Some(found) = client.find_ticket(&ticket.reference).await?
     {
-        return Ok(Some((found.id, found.number)));
+        return Ok((found.id, found.number));
     }
-    let ticket = NewTicket {
-        company_id: *company_id,
-        title: title.clone(),
-        description: description.clone(),
-        queue: queue.clone(),
-        status: status.clone(),
-        priority: priority.clone(),
-        due_at_ms: *due_at,
-    };
-    let created = client.create_ticket(&ticket).await?;
-    Ok(Some((created.id, created.number)))
+    let created = client.create_ticket(ticket).await?;
+    Ok((created.id, created.number))
 }
 
-fn ticket_id(due: &DueWrite) -> Result<i64, AutotaskError> {
-    due.external_id.ok_or(AutotaskError::NotFound)
+fn ticket_id(due: &DueWrite) -> Result<i64, PsaError> {
+    due.external_id
+        .ok_or_else(|| PsaError::NotFound("the ticket was never created".into()))
 }
 
-async fn note(
-    client: &AutotaskClient,
-    due: &DueWrite,
-    title: &str,
-    description: &str,
-) -> Result<(), AutotaskError> {
+async fn note(client: &PsaClient, due: &DueWrite, title: &str, description: &str) -> Result<(), PsaError> {
     let ticket = ticket_id(due)?;
     let marker = psa::op_marker(due.id);
     if due.attempts > 1 && client.has_note(ticket, &marker).await? {
@@ -124,15 +120,14 @@ async fn note(
     client
         .add_note(ticket, title, &format!("{description}\n{marker}"))
         .await
-        .map(|_| ())
 }
 
 async fn close(
-    client: &AutotaskClient,
+    client: &PsaClient,
     due: &DueWrite,
     status: &str,
     (title, description): (&str, &str),
-) -> Result<(), AutotaskError> {
+) -> Result<(), PsaError> {
     note(client, due, title, description).await?;
     client.set_status(ticket_id(due)?, status).await
 }

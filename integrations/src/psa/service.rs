@@ -1,8 +1,8 @@
-//! The portal's Autotask integration (spec portal-c §1.4, §1.7, §1.10): a Superuser stores the
-//! API user's credentials (tested first, sealed with the instance key, the secret never shown
-//! again), chooses the ticket defaults from Autotask's own picklists, imports Autotask
-//! companies as organizations and maps organizations to companies. Alerts then become tickets
-//! through `domain::psa`'s queue, sent by `crate::psa`.
+//! The portal's side of a PSA integration (spec portal-c §1.4–1.7, §1.10), the same for every
+//! PSA: a Superuser stores the API credentials (tested first, sealed with the instance key, the
+//! secret never shown again), chooses the ticket defaults from the PSA's own picklists, imports
+//! the PSA's companies as organizations and maps organizations to companies. Alerts then become
+//! tickets through `domain::psa`'s queue, sent by `super::deliver`.
 
 use domain::access::Viewer;
 use domain::audit::{self, Entry};
@@ -10,26 +10,30 @@ use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 use model::alerts::AlertKind;
 use model::itglue::LinkedOrganization;
 use model::psa::{
-    AutotaskSettings, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
+    OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, PsaKind, PsaSettings,
     QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
 };
 use model::{Action, AppError};
 use sqlx::AnyConnection;
 
-use super::{AutotaskClient, AutotaskCredentials, AutotaskError, NewTicket, ZONE_LOOKUP};
+use super::{NewTicket, PsaClient, PsaCredentials, PsaError};
 
-pub const KIND: &str = "autotask";
 /// Companies per page of the Import list (spec: 100).
 pub const COMPANY_PAGE_SIZE: usize = 100;
 
-fn refused(error: AutotaskError) -> DomainError {
-    let field = match error {
-        AutotaskError::UnknownUser(_) | AutotaskError::BadCredentials(_) => "username",
-        AutotaskError::BadSecret => "secret",
-        AutotaskError::Unreachable(_) => "lookup_url",
-        _ => "autotask",
-    };
-    AppError::invalid(field, error.to_string()).into()
+fn refused(error: PsaError) -> DomainError {
+    match error {
+        PsaError::NotFound(message) => AppError::invalid("psa", message).into(),
+        PsaError::Failed { field, message } => AppError::invalid(field, message).into(),
+    }
+}
+
+/// A company id the PSA does not know (or no longer), or the call's own failure.
+fn company_refused(kind: PsaKind, company_id: i64) -> impl FnOnce(PsaError) -> DomainError {
+    move |error| match error {
+        PsaError::NotFound(_) => AppError::not_found(format!("{} company {company_id}", kind.label())).into(),
+        other => refused(other),
+    }
 }
 
 /// What the credential dialog sends; an empty secret keeps the stored one.
@@ -38,12 +42,13 @@ pub struct CredentialsForm<'a> {
     pub lookup_url: &'a str,
     pub username: &'a str,
     pub secret: &'a str,
-    pub integration_code: &'a str,
+    pub account: &'a str,
 }
 
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
+    kind: String,
     credentials: String,
     account: String,
     lookup_url: String,
@@ -55,52 +60,67 @@ struct Row {
     last_error: Option<String>,
 }
 
-async fn stored(conn: &mut AnyConnection, instance_id: i64) -> DomainResult<Option<Row>> {
-    Ok(sqlx::query_as(
-        "SELECT id, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error
-         FROM psa_integrations WHERE instance_id = $1 AND kind = $2",
-    )
-    .bind(instance_id)
-    .bind(KIND)
-    .fetch_optional(conn)
-    .await?)
+const COLUMNS: &str = "id, kind, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error";
+
+async fn stored(conn: &mut AnyConnection, instance_id: i64, kind: PsaKind) -> DomainResult<Option<Row>> {
+    let sql = format!("SELECT {COLUMNS} FROM psa_integrations WHERE instance_id = $1 AND kind = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(instance_id)
+        .bind(kind.as_str())
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The stored integration, or "not integrated yet".
+async fn integrated(conn: &mut AnyConnection, instance_id: i64, kind: PsaKind) -> DomainResult<Row> {
+    stored(conn, instance_id, kind)
+        .await?
+        .ok_or_else(|| AppError::conflict(format!("{} is not integrated yet.", kind.label())).into())
 }
 
 fn defaults_of(row: &Row) -> DomainResult<TicketDefaults> {
-    serde_json::from_str(&row.defaults).map_err(|e| DomainError::internal(format!("Autotask defaults: {e}")))
+    serde_json::from_str(&row.defaults)
+        .map_err(|e| DomainError::internal(format!("PSA integration {}'s defaults: {e}", row.id)))
 }
 
-fn credentials_of(portal: &Portal, row: &Row) -> DomainResult<AutotaskCredentials> {
+fn credentials_of(portal: &Portal, row: &Row) -> DomainResult<PsaCredentials> {
     let json = portal.vault.open(&row.credentials)?;
-    serde_json::from_str(&json).map_err(|e| DomainError::internal(format!("Autotask credentials: {e}")))
+    serde_json::from_str(&json)
+        .map_err(|e| DomainError::internal(format!("PSA integration {}'s credentials: {e}", row.id)))
 }
 
-/// The stored integration's client, or "not integrated".
-pub(crate) async fn client_of(portal: &Portal, instance_id: i64) -> DomainResult<(i64, AutotaskClient)> {
+fn client_from(portal: &Portal, row: &Row) -> DomainResult<PsaClient> {
+    let kind = PsaKind::parse(&row.kind)
+        .ok_or_else(|| DomainError::internal(format!("unknown PSA kind {:?}", row.kind)))?;
+    let client_id = portal.connectwise_client_id.as_deref();
+    PsaClient::at(kind, &row.api_url, credentials_of(portal, row)?, client_id).map_err(refused)
+}
+
+/// The stored integration's id and client, or "not integrated".
+async fn client_of(portal: &Portal, instance_id: i64, kind: PsaKind) -> DomainResult<(i64, PsaClient)> {
     let mut conn = portal.db.pool.acquire().await?;
-    let row = stored(&mut conn, instance_id)
-        .await?
-        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
-    let client = AutotaskClient::at_zone(&row.api_url, credentials_of(portal, &row)?).map_err(refused)?;
-    Ok((row.id, client))
+    let row = integrated(&mut conn, instance_id, kind).await?;
+    Ok((row.id, client_from(portal, &row)?))
 }
 
 /// The integration's client by its id (the ticket worker's way in).
-pub(crate) async fn client_by_id(portal: &Portal, integration_id: i64) -> DomainResult<AutotaskClient> {
-    let row: Row = sqlx::query_as(
-        "SELECT id, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error
-         FROM psa_integrations WHERE id = $1",
-    )
-    .bind(integration_id)
-    .fetch_one(&portal.db.pool)
-    .await?;
-    AutotaskClient::at_zone(&row.api_url, credentials_of(portal, &row)?).map_err(refused)
+pub(crate) async fn client_by_id(portal: &Portal, integration_id: i64) -> DomainResult<PsaClient> {
+    let sql = format!("SELECT {COLUMNS} FROM psa_integrations WHERE id = $1");
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(integration_id)
+        .fetch_one(&portal.db.pool)
+        .await?;
+    client_from(portal, &row)
 }
 
-/// The instance's integration, if it has one (Superusers).
-pub async fn settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Option<AutotaskSettings>> {
+/// The instance's integration with `kind`, if it has one (Superusers).
+pub async fn settings(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    kind: PsaKind,
+) -> DomainResult<Option<PsaSettings>> {
     viewer.require(Action::ManageIntegrations)?;
-    let Some(row) = stored(&mut *conn, viewer.instance_id).await? else {
+    let Some(row) = stored(&mut *conn, viewer.instance_id, kind).await? else {
         return Ok(None);
     };
     let counts: (i64, i64, i64) = sqlx::query_as(
@@ -114,13 +134,14 @@ pub async fn settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult
     .bind(row.id)
     .fetch_one(&mut *conn)
     .await?;
-    // The user name and tracking identifier are shown; only the secret stays sealed away.
-    let (username, integration_code) = split_account(&row.account);
-    Ok(Some(AutotaskSettings {
+    // The user name and the account are shown; only the secret stays sealed away.
+    let (username, account) = split_account(&row.account);
+    Ok(Some(PsaSettings {
+        kind,
         username,
-        integration_code,
+        account,
         lookup_url: row.lookup_url.clone(),
-        zone_url: row.api_url.clone(),
+        api_url: row.api_url.clone(),
         defaults: defaults_of(&row)?,
         updated_at: row.updated_at,
         updated_by: row.updated_by,
@@ -136,9 +157,9 @@ pub async fn settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult
     }))
 }
 
-/// The clear part of the credentials, kept beside the sealed ones: user name and tracking id.
-fn account_of(credentials: &AutotaskCredentials) -> String {
-    format!("{}\n{}", credentials.username, credentials.integration_code)
+/// The clear part of the credentials, kept beside the sealed ones.
+fn account_of(credentials: &PsaCredentials) -> String {
+    format!("{}\n{}", credentials.username, credentials.account)
 }
 
 fn split_account(account: &str) -> (String, String) {
@@ -146,27 +167,29 @@ fn split_account(account: &str) -> (String, String) {
     (username.to_owned(), code.to_owned())
 }
 
-/// Tests the credentials (zone lookup, then an authenticated call) and stores them; the first
-/// time, ticket defaults start from Autotask's own picklists.
+/// Tests the credentials (the PSA's API lookup, then an authenticated call) and stores them;
+/// the first time, ticket defaults start from the PSA's own picklists.
 pub async fn integrate(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     form: CredentialsForm<'_>,
     client: &ClientInfo,
-) -> DomainResult<AutotaskSettings> {
+) -> DomainResult<PsaSettings> {
     viewer.require(Action::ManageIntegrations)?;
-    let lookup_url = checked_lookup_url(form.lookup_url)?;
+    let lookup_url = checked_lookup_url(kind, form.lookup_url)?;
     let mut conn = portal.db.pool.acquire().await?;
-    let before = stored(&mut conn, viewer.instance_id).await?;
+    let before = stored(&mut conn, viewer.instance_id, kind).await?;
     drop(conn);
-    let credentials = credentials_from(portal, &form, before.as_ref())?;
-    let autotask = AutotaskClient::discover(&lookup_url, credentials.clone())
+    let credentials = credentials_from(portal, kind, &form, before.as_ref())?;
+    let client_id = portal.connectwise_client_id.as_deref();
+    let psa = PsaClient::discover(kind, &lookup_url, credentials.clone(), client_id)
         .await
         .map_err(refused)?;
-    autotask.test().await.map_err(refused)?;
+    psa.test().await.map_err(refused)?;
     let defaults = match &before {
         Some(row) => defaults_of(row)?,
-        None => first_defaults(autotask.ticket_choices().await.map_err(refused)?),
+        None => first_defaults(psa.ticket_choices().await.map_err(refused)?),
     };
     let sealed = portal
         .vault
@@ -180,64 +203,73 @@ pub async fn integrate(
            updated_by = excluded.updated_by, failing_since = NULL, last_error = NULL",
     )
     .bind(viewer.instance_id)
-    .bind(KIND)
+    .bind(kind.as_str())
     .bind(sealed)
     .bind(account_of(&credentials))
     .bind(&lookup_url)
-    .bind(autotask.zone_url())
+    .bind(psa.api_url())
     .bind(json_of(&defaults)?)
     .bind(portal.now())
     .bind(&viewer.email)
     .execute(&mut *tx)
     .await?;
-    let entry = Entry::by(viewer, client, "autotask.integrate", &credentials.username);
+    let audit_action = action(kind, "integrate");
+    let entry = Entry::by(viewer, client, &audit_action, &credentials.username);
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     let mut conn = portal.db.pool.acquire().await?;
-    settings(&mut conn, viewer)
+    settings(&mut conn, viewer, kind)
         .await?
         .ok_or_else(|| DomainError::internal("the integration just stored is missing"))
 }
 
+/// The audit action of `verb` on a PSA, e.g. `autotask.map`.
+fn action(kind: PsaKind, verb: &str) -> String {
+    format!("{}.{verb}", kind.as_str())
+}
+
 fn credentials_from(
     portal: &Portal,
+    kind: PsaKind,
     form: &CredentialsForm<'_>,
     before: Option<&Row>,
-) -> DomainResult<AutotaskCredentials> {
+) -> DomainResult<PsaCredentials> {
+    let labels = kind.fields();
     let username = form.username.trim();
-    let integration_code = form.integration_code.trim();
+    let account = form.account.trim();
     if username.is_empty() {
-        return Err(AppError::invalid("username", "Enter the API user's name.").into());
+        return Err(AppError::invalid("username", format!("Enter the {}.", labels.username)).into());
     }
-    if integration_code.is_empty() {
-        return Err(AppError::invalid(
-            "integration_code",
-            "Enter the API user's tracking identifier (Autotask: the API user's API Tracking Identifier).",
-        )
-        .into());
+    if account.is_empty() {
+        return Err(AppError::invalid("account", format!("Enter the {}.", labels.account)).into());
     }
     let secret = match (form.secret.trim(), before) {
         ("", Some(row)) => credentials_of(portal, row)?.secret,
         ("", None) => {
-            return Err(AppError::invalid("secret", "Enter the API user's password (Secret).").into());
+            return Err(AppError::invalid("secret", format!("Enter the {}.", labels.secret)).into());
         }
         (secret, _) => secret.to_owned(),
     };
-    Ok(AutotaskCredentials {
+    Ok(PsaCredentials {
         username: username.to_owned(),
         secret,
-        integration_code: integration_code.to_owned(),
+        account: account.to_owned(),
     })
 }
 
-/// Autotask's zone lookup, or an address given for a relay (https) or a local emulator.
-fn checked_lookup_url(text: &str) -> Result<String, AppError> {
+/// The PSA's lookup address, or an address given for a relay (https) or a local emulator.
+fn checked_lookup_url(kind: PsaKind, text: &str) -> Result<String, AppError> {
+    let default = kind.fields().default_lookup;
     let url = text.trim().trim_end_matches('/');
-    let url = if url.is_empty() { ZONE_LOOKUP } else { url };
+    let url = if url.is_empty() { default } else { url };
     model::webhooks::check_webhook_url(url).map_err(|_| {
         AppError::invalid(
             "lookup_url",
-            format!("Enter Autotask's zone lookup address, e.g. {ZONE_LOOKUP}."),
+            format!(
+                "Enter {}'s {} address, e.g. {default}.",
+                kind.label(),
+                kind.fields().lookup.to_lowercase()
+            ),
         )
     })
 }
@@ -247,32 +279,49 @@ fn json_of(defaults: &TicketDefaults) -> DomainResult<String> {
 }
 
 /// Defaults for a new integration: High for critical alerts, Medium for warnings, status New,
-/// closed as Complete, every alert kind; no default company until one is chosen.
+/// closed as Complete(d) (or Resolved, Closed), every alert kind; where statuses belong to a
+/// queue (ConnectWise's boards), the first board. No default company until one is chosen.
 fn first_defaults(choices: TicketChoices) -> TicketDefaults {
-    let named =
-        |list: &[PickValue], label: &str| list.iter().find(|v| v.label.eq_ignore_ascii_case(label)).cloned();
+    let named = |list: &[PickValue], labels: &[&str]| {
+        labels
+            .iter()
+            .find_map(|label| list.iter().find(|v| v.label.eq_ignore_ascii_case(label)))
+            .cloned()
+    };
+    let queue = if choices.queue_statuses.is_empty() {
+        None
+    } else {
+        choices.queues.first().cloned()
+    };
+    let statuses = choices.statuses_for(queue.as_ref().map(|q| q.value.as_str()));
+    let priorities = &choices.priorities;
     TicketDefaults {
         company: None,
-        queue: None,
-        new_status: named(&choices.statuses, "New"),
-        close_status: named(&choices.statuses, "Complete"),
-        critical_priority: named(&choices.priorities, "High").or_else(|| choices.priorities.first().cloned()),
-        warning_priority: named(&choices.priorities, "Medium").or_else(|| choices.priorities.last().cloned()),
+        new_status: named(&statuses, &["New"]),
+        close_status: named(&statuses, &["Complete", "Completed", "Resolved", "Closed"]),
+        critical_priority: named(priorities, &["High"]).or_else(|| priorities.first().cloned()),
+        warning_priority: named(priorities, &["Medium"]).or_else(|| priorities.last().cloned()),
+        queue,
         kinds: AlertKind::ALL.to_vec(),
     }
 }
 
-/// Removes the integration with its mappings, tickets and queue (the tickets in Autotask stay).
-pub async fn remove(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<()> {
+/// Removes the integration with its mappings, own settings, tickets and queue (the tickets in
+/// the PSA stay).
+pub async fn remove(
+    portal: &Portal,
+    viewer: &Viewer,
+    kind: PsaKind,
+    client: &ClientInfo,
+) -> DomainResult<()> {
     viewer.require(Action::ManageIntegrations)?;
     let mut tx = portal.db.begin().await?;
-    let Some(row) = stored(&mut tx, viewer.instance_id).await? else {
-        return Err(AppError::conflict("Autotask is not integrated.").into());
-    };
+    let row = integrated(&mut tx, viewer.instance_id, kind).await?;
     for table in [
         "psa_ticket_ops WHERE ticket_id IN (SELECT id FROM psa_tickets WHERE integration_id = $1)",
         "psa_tickets WHERE integration_id = $1",
         "psa_mappings WHERE integration_id = $1",
+        "psa_overrides WHERE integration_id = $1",
         "psa_integrations WHERE id = $1",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
@@ -280,9 +329,10 @@ pub async fn remove(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> Do
             .execute(&mut *tx)
             .await?;
     }
+    let audit_action = action(kind, "remove");
     audit::record(
         &mut tx,
-        Entry::by(viewer, client, "autotask.remove", "Autotask"),
+        Entry::by(viewer, client, &audit_action, kind.label()),
         portal.now(),
     )
     .await?;
@@ -290,19 +340,20 @@ pub async fn remove(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> Do
     Ok(())
 }
 
-/// Autotask's queues, statuses and priorities, read now.
-pub async fn choices(portal: &Portal, viewer: &Viewer) -> DomainResult<TicketChoices> {
+/// The PSA's queues (boards), statuses and priorities, read now.
+pub async fn choices(portal: &Portal, viewer: &Viewer, kind: PsaKind) -> DomainResult<TicketChoices> {
     viewer.require(Action::ManageIntegrations)?;
-    let (_, autotask) = client_of(portal, viewer.instance_id).await?;
-    autotask.ticket_choices().await.map_err(refused)
+    let (_, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    psa.ticket_choices().await.map_err(refused)
 }
 
-/// Checks every value against Autotask (picklists, the company) before anything is stored.
+/// Checks every value against the PSA (picklists, the company; a status against the chosen
+/// queue's statuses where they differ per queue) before anything is stored.
 async fn checked_defaults(
-    autotask: &AutotaskClient,
+    (kind, psa): (PsaKind, &PsaClient),
     defaults: TicketDefaults,
 ) -> DomainResult<TicketDefaults> {
-    let choices = autotask.ticket_choices().await.map_err(refused)?;
+    let choices = psa.ticket_choices().await.map_err(refused)?;
     let known = |field: &'static str,
                  list: &[PickValue],
                  value: &Option<PickValue>|
@@ -315,15 +366,17 @@ async fn checked_defaults(
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| {
-                    AppError::invalid(field, format!("Autotask has no such value ({}).", v.value)).into()
+                    let label = kind.label();
+                    AppError::invalid(field, format!("{label} has no such value ({}) here.", v.value)).into()
                 }),
         }
     };
     let company = match &defaults.company {
         None => None,
-        Some(c) => Some(autotask.company(c.id).await.map_err(|e| match e {
-            AutotaskError::NotFound => {
-                AppError::invalid("company", "Autotask has no active company with that id.").into()
+        Some(c) => Some(psa.company(c.id).await.map_err(|e| match e {
+            PsaError::NotFound(_) => {
+                let label = kind.label();
+                AppError::invalid("company", format!("{label} has no active company with that id.")).into()
             }
             other => refused(other),
         })?),
@@ -337,11 +390,12 @@ async fn checked_defaults(
         )
         .into());
     }
+    let statuses = choices.statuses_for(defaults.queue.as_ref().map(|q| q.value.as_str()));
     Ok(TicketDefaults {
         company,
         queue: known("queue", &choices.queues, &defaults.queue)?,
-        new_status: known("new_status", &choices.statuses, &defaults.new_status)?,
-        close_status: known("close_status", &choices.statuses, &defaults.close_status)?,
+        new_status: known("new_status", &statuses, &defaults.new_status)?,
+        close_status: known("close_status", &statuses, &defaults.close_status)?,
         critical_priority: known(
             "critical_priority",
             &choices.priorities,
@@ -356,16 +410,17 @@ async fn checked_defaults(
     })
 }
 
-/// Stores the ticket defaults (after checking them against Autotask).
+/// Stores the ticket defaults (after checking them against the PSA).
 pub async fn save_defaults(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     defaults: TicketDefaults,
     client: &ClientInfo,
 ) -> DomainResult<TicketDefaults> {
     viewer.require(Action::ManageIntegrations)?;
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
-    let defaults = checked_defaults(&autotask, defaults).await?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    let defaults = checked_defaults((kind, &psa), defaults).await?;
     let mut tx = portal.db.begin().await?;
     sqlx::query("UPDATE psa_integrations SET defaults = $1, updated_at = $2, updated_by = $3 WHERE id = $4")
         .bind(json_of(&defaults)?)
@@ -378,22 +433,24 @@ pub async fn save_defaults(
         .company
         .as_ref()
         .map_or("no default company".to_owned(), |c| c.name.clone());
-    let entry = Entry::by(viewer, client, "autotask.defaults", "Autotask").after(summary);
+    let audit_action = action(kind, "defaults");
+    let entry = Entry::by(viewer, client, &audit_action, kind.label()).after(summary);
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(defaults)
 }
 
 /// "Create test ticket": one ticket with the settings as chosen (saved or not) in the default
-/// company; returns its number, or Autotask's refusal.
+/// company; returns its number, or the PSA's refusal.
 pub async fn test_ticket(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     defaults: TicketDefaults,
 ) -> DomainResult<TestTicket> {
     viewer.require(Action::ManageIntegrations)?;
-    let (_, autotask) = client_of(portal, viewer.instance_id).await?;
-    let defaults = checked_defaults(&autotask, defaults).await?;
+    let (_, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    let defaults = checked_defaults((kind, &psa), defaults).await?;
     let company = defaults
         .company
         .ok_or_else(|| AppError::invalid("company", "Choose the default company the test ticket goes to."))?;
@@ -421,25 +478,26 @@ pub async fn test_ticket(
         status: defaults.new_status.map(|s| s.value),
         priority: priority.value,
         due_at_ms: portal.now() + domain::psa::DUE_AFTER_MS,
+        reference: format!("[Backplane test {}]", portal.now()),
     };
-    let created = autotask.create_ticket(&ticket).await.map_err(refused)?;
+    let created = psa.create_ticket(&ticket).await.map_err(refused)?;
     Ok(TestTicket {
         id: created.id,
         number: created.number,
     })
 }
 
-/// A page of Autotask's active companies (100 a page, by name, optionally searched), each
-/// with the organization mapped to it.
+/// A page of the PSA's active companies (100 a page, by name, optionally searched), each with
+/// the organization mapped to it.
 pub async fn companies_page(
     portal: &Portal,
     viewer: &Viewer,
-    page: u32,
-    search: Option<&str>,
+    kind: PsaKind,
+    (page, search): (u32, Option<&str>),
 ) -> DomainResult<PsaCompanyPage> {
     viewer.require(Action::ManageIntegrations)?;
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
-    let companies = autotask.companies(search).await.map_err(refused)?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    let companies = psa.companies(search).await.map_err(refused)?;
     let mappings: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT m.company_id, o.id, o.name FROM psa_mappings m JOIN organizations o ON o.id = m.organization_id
          WHERE m.integration_id = $1",
@@ -474,11 +532,12 @@ pub async fn companies_page(
     })
 }
 
-/// Imports Autotask companies as organizations (named as in Autotask) in `scope_id`, each
-/// mapped to its company; a company already mapped is skipped. Returns how many were imported.
+/// Imports the PSA's companies as organizations (named as in the PSA) in `scope_id`, each mapped
+/// to its company; a company already mapped is skipped. Returns how many were imported.
 pub async fn import(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     company_ids: &[i64],
     scope_id: Option<i64>,
     client: &ClientInfo,
@@ -487,16 +546,16 @@ pub async fn import(
     if company_ids.is_empty() {
         return Err(AppError::invalid("company_ids", "Choose the companies to import.").into());
     }
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
     let mut imported = 0;
     for &company_id in company_ids {
         if mapped_organization(portal, id, company_id).await?.is_some() {
             continue;
         }
-        let company = autotask.company(company_id).await.map_err(|e| match e {
-            AutotaskError::NotFound => AppError::not_found(format!("Autotask company {company_id}")).into(),
-            other => refused(other),
-        })?;
+        let company = psa
+            .company(company_id)
+            .await
+            .map_err(company_refused(kind, company_id))?;
         let organization_id = organizations::create(portal, viewer, &company.name, scope_id, client).await?;
         let mut tx = portal.db.begin().await?;
         store_mapping(&mut tx, viewer, (id, organization_id), &company, portal.now()).await?;
@@ -542,11 +601,12 @@ async fn store_mapping(
     Ok(())
 }
 
-/// Maps an organization to an Autotask company (`None` removes its mapping: its alerts then go
+/// Maps an organization to a company of the PSA (`None` removes its mapping: its alerts then go
 /// to the default company).
 pub async fn map(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     organization_id: i64,
     company_id: Option<i64>,
     client: &ClientInfo,
@@ -555,23 +615,21 @@ pub async fn map(
     let mut conn = portal.db.pool.acquire().await?;
     let organization = organizations::get(&mut conn, viewer, organization_id).await?;
     drop(conn);
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
     let company = match company_id {
         Some(company_id) => {
             if mapped_organization(portal, id, company_id)
                 .await?
                 .is_some_and(|o| o != organization.id)
             {
-                return Err(
-                    AppError::conflict("That Autotask company is mapped to another organization.").into(),
-                );
+                let message = format!("That {} company is mapped to another organization.", kind.label());
+                return Err(AppError::conflict(message).into());
             }
-            Some(autotask.company(company_id).await.map_err(|e| match e {
-                AutotaskError::NotFound => {
-                    AppError::not_found(format!("Autotask company {company_id}")).into()
-                }
-                other => refused(other),
-            })?)
+            Some(
+                psa.company(company_id)
+                    .await
+                    .map_err(company_refused(kind, company_id))?,
+            )
         }
         None => None,
     };
@@ -585,18 +643,24 @@ pub async fn map(
         store_mapping(&mut tx, viewer, (id, organization.id), company, portal.now()).await?;
     }
     let after = company.map_or_else(|| "unmapped".to_owned(), |c| c.name);
-    let entry = Entry::by(viewer, client, "autotask.map", &organization.name).after(after);
+    let audit_action = action(kind, "map");
+    let entry = Entry::by(viewer, client, &audit_action, &organization.name).after(after);
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Maps each unmapped organization to the Autotask company of exactly its name (case aside)
-/// that is not mapped yet; a mapping someone set is never replaced. Returns how many.
-pub async fn map_by_name(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<u32> {
+/// Maps each unmapped organization to the PSA company of exactly its name (case aside) that is
+/// not mapped yet; a mapping someone set is never replaced. Returns how many.
+pub async fn map_by_name(
+    portal: &Portal,
+    viewer: &Viewer,
+    kind: PsaKind,
+    client: &ClientInfo,
+) -> DomainResult<u32> {
     viewer.require(Action::ManageIntegrations)?;
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
-    let companies = autotask.companies(None).await.map_err(refused)?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    let companies = psa.companies(None).await.map_err(refused)?;
     let unmapped: Vec<(i64, String)> = sqlx::query_as(
         "SELECT o.id, o.name FROM organizations o
          WHERE o.instance_id = $1
@@ -629,8 +693,8 @@ pub async fn map_by_name(portal: &Portal, viewer: &Viewer, client: &ClientInfo) 
             mapped += 1;
         }
     }
-    let entry =
-        Entry::by(viewer, client, "autotask.map_by_name", "Autotask").after(format!("{mapped} mapped"));
+    let audit_action = action(kind, "map_by_name");
+    let entry = Entry::by(viewer, client, &audit_action, kind.label()).after(format!("{mapped} mapped"));
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(mapped)
@@ -640,14 +704,13 @@ pub async fn map_by_name(portal: &Portal, viewer: &Viewer, client: &ClientInfo) 
 pub async fn organization_settings(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     organization_id: i64,
 ) -> DomainResult<OrganizationTicketSettings> {
     viewer.require(Action::ManageIntegrations)?;
     let mut conn = portal.db.pool.acquire().await?;
     let organization = organizations::get(&mut conn, viewer, organization_id).await?;
-    let row = stored(&mut conn, viewer.instance_id)
-        .await?
-        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let row = integrated(&mut conn, viewer.instance_id, kind).await?;
     let own: Option<String> = sqlx::query_scalar(
         "SELECT settings FROM psa_overrides WHERE integration_id = $1 AND organization_id = $2",
     )
@@ -656,8 +719,9 @@ pub async fn organization_settings(
     .fetch_optional(&mut *conn)
     .await?;
     let settings = match &own {
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| DomainError::internal(format!("Autotask override: {e}")))?,
+        Some(json) => {
+            serde_json::from_str(json).map_err(|e| DomainError::internal(format!("PSA override: {e}")))?
+        }
         None => defaults_of(&row)?,
     };
     Ok(OrganizationTicketSettings {
@@ -671,10 +735,11 @@ pub async fn organization_settings(
 }
 
 /// "Overwrite Settings": the organization's alerts follow these settings (checked against
-/// Autotask) instead of the integration's.
+/// the PSA) instead of the integration's.
 pub async fn overwrite(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     organization_id: i64,
     settings: TicketDefaults,
     client: &ClientInfo,
@@ -683,8 +748,8 @@ pub async fn overwrite(
     let mut conn = portal.db.pool.acquire().await?;
     let organization = organizations::get(&mut conn, viewer, organization_id).await?;
     drop(conn);
-    let (id, autotask) = client_of(portal, viewer.instance_id).await?;
-    let settings = checked_defaults(&autotask, settings).await?;
+    let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    let settings = checked_defaults((kind, &psa), settings).await?;
     let mut tx = portal.db.begin().await?;
     sqlx::query(
         "INSERT INTO psa_overrides (integration_id, organization_id, settings, updated_at, updated_by)
@@ -699,7 +764,8 @@ pub async fn overwrite(
     .bind(&viewer.email)
     .execute(&mut *tx)
     .await?;
-    let entry = Entry::by(viewer, client, "autotask.overwrite", &organization.name);
+    let audit_action = action(kind, "overwrite");
+    let entry = Entry::by(viewer, client, &audit_action, &organization.name);
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(())
@@ -709,21 +775,21 @@ pub async fn overwrite(
 pub async fn use_defaults(
     portal: &Portal,
     viewer: &Viewer,
+    kind: PsaKind,
     organization_id: i64,
     client: &ClientInfo,
 ) -> DomainResult<()> {
     viewer.require(Action::ManageIntegrations)?;
     let mut tx = portal.db.begin().await?;
     let organization = organizations::get(&mut tx, viewer, organization_id).await?;
-    let row = stored(&mut tx, viewer.instance_id)
-        .await?
-        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let row = integrated(&mut tx, viewer.instance_id, kind).await?;
     sqlx::query("DELETE FROM psa_overrides WHERE integration_id = $1 AND organization_id = $2")
         .bind(row.id)
         .bind(organization.id)
         .execute(&mut *tx)
         .await?;
-    let entry = Entry::by(viewer, client, "autotask.use_defaults", &organization.name);
+    let audit_action = action(kind, "use_defaults");
+    let entry = Entry::by(viewer, client, &audit_action, &organization.name);
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(())
@@ -731,18 +797,22 @@ pub async fn use_defaults(
 
 /// "Reset For All Organizations": every organization follows the integration's settings;
 /// returns how many had their own.
-pub async fn reset_all(portal: &Portal, viewer: &Viewer, client: &ClientInfo) -> DomainResult<u64> {
+pub async fn reset_all(
+    portal: &Portal,
+    viewer: &Viewer,
+    kind: PsaKind,
+    client: &ClientInfo,
+) -> DomainResult<u64> {
     viewer.require(Action::ManageIntegrations)?;
     let mut tx = portal.db.begin().await?;
-    let row = stored(&mut tx, viewer.instance_id)
-        .await?
-        .ok_or_else(|| AppError::conflict("Autotask is not integrated yet."))?;
+    let row = integrated(&mut tx, viewer.instance_id, kind).await?;
     let reset = sqlx::query("DELETE FROM psa_overrides WHERE integration_id = $1")
         .bind(row.id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    let entry = Entry::by(viewer, client, "autotask.reset_all", "Autotask").after(format!("{reset} reset"));
+    let audit_action = action(kind, "reset_all");
+    let entry = Entry::by(viewer, client, &audit_action, kind.label()).after(format!("{reset} reset"));
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(reset)
