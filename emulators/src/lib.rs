@@ -3,5 +3,6 @@
 //! happy path. Tests run them in process; `emulators <service>` serves one by hand.
 
 pub mod autotask;
+pub mod connectwise;
 pub mod itglue;
 pub mod names;

@@ -44,6 +44,25 @@ enum Service {
         #[arg(long, default_value_t = 120)]
         companies: usize,
     },
+    /// ConnectWise PSA (Manage) REST API 3.0 (companyinfo discovery, Basic auth with a clientId,
+    /// conditions, Link paging up to 1,000 a page, boards and their statuses, tickets and notes).
+    Connectwise {
+        /// The company id typed at login (`login/companyinfo/{id}`, before the `+` in Basic auth).
+        #[arg(long, default_value = "backplane")]
+        company_id: String,
+        /// The API member's public key.
+        #[arg(long, default_value = "emulatorPublicKey")]
+        public_key: String,
+        /// The API member's private key.
+        #[arg(long, default_value = "emulatorPrivateKey")]
+        private_key: String,
+        /// The integration's client id (the `clientId` header).
+        #[arg(long, default_value = "00000000-0000-4000-8000-00000000c0de")]
+        client_id: String,
+        /// Companies in the site, ids from 250 upward.
+        #[arg(long, default_value_t = 120)]
+        companies: usize,
+    },
 }
 
 #[tokio::main]
@@ -67,6 +86,21 @@ async fn main() -> Result<(), String> {
                 integration_code,
             };
             emulators::autotask::Autotask::new(credentials, companies, cli.seed).router()
+        }
+        Service::Connectwise {
+            company_id,
+            public_key,
+            private_key,
+            client_id,
+            companies,
+        } => {
+            let credentials = emulators::connectwise::Credentials {
+                company_id,
+                public_key,
+                private_key,
+                client_id,
+            };
+            emulators::connectwise::ConnectWise::new(credentials, companies, cli.seed).router()
         }
     };
     let listener = tokio::net::TcpListener::bind(cli.listen)

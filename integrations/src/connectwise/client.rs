@@ -344,7 +344,8 @@ impl ConnectWiseClient {
 
     /// Whether a note of the ticket carries `marker`.
     pub async fn has_note(&self, ticket_id: i64, marker: &str) -> Result<bool, ConnectWiseError> {
-        let conditions = format!("text like {}", quoted(&format!("%{marker}%")));
+        // `contains`, not `like`: SQL Server reads the marker's brackets in a LIKE pattern as a set.
+        let conditions = format!("text contains {}", quoted(marker));
         let found = self
             .collection(
                 &format!("service/tickets/{ticket_id}/notes"),
