@@ -547,15 +547,19 @@ pub async fn import(
         return Err(AppError::invalid("company_ids", "Choose the companies to import.").into());
     }
     let (id, psa) = client_of(portal, viewer.instance_id, kind).await?;
-    let mut imported = 0;
+    // Every company is read first, so an unknown one refuses the import before any is made.
+    let mut companies = Vec::new();
     for &company_id in company_ids {
-        if mapped_organization(portal, id, company_id).await?.is_some() {
-            continue;
+        if mapped_organization(portal, id, company_id).await?.is_none() {
+            let company = psa
+                .company(company_id)
+                .await
+                .map_err(company_refused(kind, company_id))?;
+            companies.push(company);
         }
-        let company = psa
-            .company(company_id)
-            .await
-            .map_err(company_refused(kind, company_id))?;
+    }
+    let mut imported = 0;
+    for company in companies {
         let organization_id = organizations::create(portal, viewer, &company.name, scope_id, client).await?;
         let mut tx = portal.db.begin().await?;
         store_mapping(&mut tx, viewer, (id, organization_id), &company, portal.now()).await?;
