@@ -250,8 +250,19 @@ fn settings_fields(
         let choices = choices.clone();
         move |_| choices.statuses_for(queue.get().as_deref())
     });
-    let new_status = f.new_status.clone();
-    let close_status = f.close_status.clone();
+    // Statuses of one board do not exist on another: a new board starts from its defaults.
+    let per_queue = !choices.queue_statuses.is_empty();
+    let choose_queue = move |queue: Option<String>| {
+        form.update(|f| {
+            f.queue = queue;
+            if per_queue {
+                f.new_status = None;
+                f.close_status = None;
+            }
+        })
+    };
+    let new_status = move || form.with_untracked(|f| f.new_status.clone());
+    let close_status = move || form.with_untracked(|f| f.close_status.clone());
     view! {
         <label>"Default company (organizations not mapped)"
             <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
@@ -263,18 +274,18 @@ fn settings_fields(
             </select>
         </label>
         <label>{psa.fields().queue}
-            <select on:change=move |ev| form.update(|f| f.queue = chosen(&ev))>
+            <select on:change=move |ev| choose_queue(chosen(&ev))>
                 {options(&choices.queues, psa_default.clone(), f.queue.clone())}
             </select>
         </label>
         <label>"Status of new tickets"
             <select on:change=move |ev| form.update(|f| f.new_status = chosen(&ev))>
-                {move || options(&statuses.get(), psa_default.clone(), new_status.clone())}
+                {move || options(&statuses.get(), psa_default.clone(), new_status())}
             </select>
         </label>
         <label>"Close ticket status"
             <select on:change=move |ev| form.update(|f| f.close_status = chosen(&ev))>
-                {move || options(&statuses.get(), "Do not close automatically".into(), close_status.clone())}
+                {move || options(&statuses.get(), "Do not close automatically".into(), close_status())}
             </select>
         </label>
         <label>"Priority of critical alerts"

@@ -1,9 +1,10 @@
-// Autotask from the Superuser's side, against the Autotask emulator and a real appliance: a
+// The PSA cards from the Superuser's side. Autotask, against its emulator and a real appliance: a
 // wrong secret is refused with the reason, the right credentials integrate; ticket settings
 // come from Autotask's picklists and a test ticket is made; an organization gets its own; two companies are imported into a
 // scope and one is mapped to the appliance's organization; the appliance is killed → a ticket
-// opens in that company; it returns → the ticket is closed. The portal runs on its own port
-// with offline thresholds of seconds.
+// opens in that company; it returns → the ticket is closed. ConnectWise PSA, against its
+// emulator: wrong keys are named, the right ones integrate, statuses follow the chosen board, and
+// a test ticket lands on it. The portal runs on its own port with offline thresholds of seconds.
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,6 +17,10 @@ import { addScopes, createInstance, expectAccessible, hydrated, signIn } from ".
 const PORTAL_PORT = PORT + 70;
 const AUTOTASK_PORT = PORT + 71;
 const AUTOTASK = `http://127.0.0.1:${AUTOTASK_PORT}`;
+const CONNECTWISE_PORT = PORT + 72;
+const CONNECTWISE = `http://127.0.0.1:${CONNECTWISE_PORT}`;
+const CW_LOGIN = { company: "umbrellacw", publicKey: "cwPublicE2E", privateKey: "cwPrivateE2E", clientId: "e2e-client-0001" };
+const UMBRELLA = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-77" };
 test.use({ baseURL: `http://127.0.0.1:${PORTAL_PORT}` });
 
 const OWNER = { homerealm: "oscorp", email: "owner@oscorp.example", password: "Oscorp-Owner-77" };
@@ -32,29 +37,36 @@ interface Ticket {
 
 let server: ChildProcess | undefined;
 let serverData = "";
-let emulator: ChildProcess | undefined;
+let emulators: ChildProcess[] = [];
+
+async function startEmulator(args: string[]): Promise<void> {
+  const emulator = spawn(path.resolve(__dirname, "../../target/debug/emulators"), args, {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  emulators.push(emulator);
+  await new Promise<void>((resolve, reject) => {
+    emulator.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve());
+    emulator.on("exit", (code) => reject(new Error(`the ${args[0]} emulator exited with ${code}`)));
+  });
+}
 
 test.beforeAll(async () => {
-  emulator = spawn(
-    path.resolve(__dirname, "../../target/debug/emulators"),
-    ["autotask", "--listen", `127.0.0.1:${AUTOTASK_PORT}`, "--seed", "9", "--companies", "30",
-     "--username", API_USER.username, "--secret", API_USER.secret, "--integration-code", API_USER.code],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    emulator!.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve());
-    emulator!.on("exit", (code) => reject(new Error(`the Autotask emulator exited with ${code}`)));
-  });
+  await startEmulator(["autotask", "--listen", `127.0.0.1:${AUTOTASK_PORT}`, "--seed", "9", "--companies", "30",
+    "--username", API_USER.username, "--secret", API_USER.secret, "--integration-code", API_USER.code]);
+  await startEmulator(["connectwise", "--listen", `127.0.0.1:${CONNECTWISE_PORT}`, "--seed", "9", "--companies", "30",
+    "--company-id", CW_LOGIN.company, "--public-key", CW_LOGIN.publicKey, "--private-key", CW_LOGIN.privateKey,
+    "--client-id", CW_LOGIN.clientId]);
   const launched = await launchServer(PORTAL_PORT, {
     BACKPLANE_OFFLINE_AFTER_SECS: "4",
     BACKPLANE_OFFLINE_ALARM_AFTER_SECS: "8",
+    BACKPLANE_CONNECTWISE_CLIENT_ID: CW_LOGIN.clientId,
   });
   server = launched.child;
   serverData = launched.dataDir;
 });
 
 test.afterAll(async () => {
-  emulator?.kill();
+  for (const emulator of emulators) emulator.kill();
   try {
     process.kill(-server!.pid!, "SIGTERM");
   } catch {
@@ -202,4 +214,53 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
     appliance?.kill();
     fs.rmSync(applianceRoot, { recursive: true, force: true });
   }
+});
+
+interface ConnectWiseTicket {
+  summary: string;
+  board: { name: string };
+  status: { name: string };
+  company: { id: number };
+}
+
+test("ConnectWise PSA: wrong keys named, integrate, statuses follow the board, a test ticket on it", async ({ page }) => {
+  const secret = createInstance(UMBRELLA, "Umbrella", serverData);
+  await signIn(page, UMBRELLA, secret);
+  const card = page.locator("section", { has: page.getByRole("heading", { name: "ConnectWise PSA" }) });
+  await page.goto("/settings/integrations");
+  await hydrated(page);
+
+  await test.step("wrong keys are refused with the reason; the right ones integrate", async () => {
+    await card.getByLabel("Public key").fill(CW_LOGIN.publicKey);
+    await card.getByLabel("Private key").fill("wrong");
+    await card.getByLabel("Company ID").fill(CW_LOGIN.company);
+    await card.getByLabel("Site", { exact: true }).fill(CONNECTWISE);
+    await card.getByRole("button", { name: "Test & Integrate" }).click();
+    await expect(card.getByRole("alert")).toContainText("ConnectWise refused the API keys");
+    await card.getByLabel("Private key").fill(CW_LOGIN.privateKey);
+    await card.getByRole("button", { name: "Test & Integrate" }).click();
+    await expect(page.getByTestId("connectwise-status")).toHaveText("Integrated");
+    await expect(page.getByText(CW_LOGIN.privateKey)).toHaveCount(0);
+  });
+
+  await test.step("statuses follow the chosen board; a test ticket lands on it", async () => {
+    const board = card.getByLabel("Board");
+    const closeStatus = card.getByLabel("Close ticket status");
+    await expect(board.locator("option:checked")).toHaveText("Alerts");
+    await expect(closeStatus.locator("option:checked")).toHaveText("Resolved");
+    await board.selectOption({ label: "Help Desk" });
+    await expect(closeStatus.locator("option")).toHaveText(["Do not close automatically", "New", "In Progress", "Completed", "Closed"]);
+    await closeStatus.selectOption({ label: "Completed" });
+    await card.getByLabel("Status of new tickets").selectOption({ label: "New" });
+    await card.getByLabel("Default company (organizations not mapped)").selectOption({ index: 1 });
+    await card.getByRole("button", { name: "Create test ticket" }).click();
+    await expect(card.getByText(/Test ticket #\d+ created in ConnectWise PSA\./)).toBeVisible();
+    await card.getByRole("button", { name: "Save", exact: true }).click();
+    await expect(card.getByText("Ticket settings saved.")).toBeVisible();
+    const made = (await (await page.request.get(`${CONNECTWISE}/_emulator/tickets`)).json()) as ConnectWiseTicket[];
+    expect(made.map((t) => [t.summary, t.board.name, t.status.name])).toEqual([["Test - Umbrella - Backplane", "Help Desk", "New"]]);
+    await page.reload();
+    await hydrated(page);
+    await expect(card.getByLabel("Close ticket status").locator("option:checked")).toHaveText("Completed");
+  });
 });
