@@ -173,7 +173,7 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
       await dialog.getByRole("combobox", { name: "Organization" }).fill("Oscorp");
       await dialog.getByRole("option", { name: "Oscorp Research" }).click();
       await expect(row).toContainText("Oscorp Research");
-      const page1 = await call<{ items: { id: number; name: string }[] }>(page.request, "autotask/companies", { page: "1" });
+      const page1 = await call<{ items: { id: number; name: string }[] }>(page.request, "psa/companies", { psa: "autotask", page: "1" });
       companyId = page1.items.find((c) => c.name === mappedName)!.id;
     });
 
