@@ -187,6 +187,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
         Access::Signed(Action::ManageIntegrations),
     ),
     ("/api/psa/reset-all", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/mappings", Access::Signed(Action::View)),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),

@@ -53,6 +53,11 @@ pub enum TicketWrite {
         status: Option<String>,
         priority: String,
         due_at: i64,
+        /// The ticket type and source, where the PSA requires them (BMS, Vorex).
+        #[serde(default)]
+        ticket_type: Option<String>,
+        #[serde(default)]
+        source: Option<String>,
     },
     Note {
         title: String,
@@ -237,6 +242,8 @@ pub async fn on_raised(
                     status: defaults.new_status.map(|s| s.value),
                     priority,
                     due_at: now + DUE_AFTER_MS,
+                    ticket_type: defaults.ticket_type.map(|t| t.value),
+                    source: defaults.source.map(|s| s.value),
                 };
                 (ticket_id, write)
             }

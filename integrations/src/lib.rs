@@ -3,6 +3,7 @@
 //! `domain` keeps the settings and mappings, and the sync that uses a client lives with them.
 
 pub mod autotask;
+pub mod bms;
 pub mod connectwise;
 pub mod itglue;
 pub mod psa;

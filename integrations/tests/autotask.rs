@@ -580,6 +580,8 @@ on_both_databases!(
             status: None,
             priority,
             due_at_ms: 0,
+            ticket_type: None,
+            source: None,
             reference: String::new(),
         };
         autotask.create_ticket(&ticket).await.unwrap();
@@ -699,6 +701,51 @@ on_both_databases!(
         assert_eq!(
             refusal(service::reset_all(&w.portal, &admin, AUTOTASK, &client).await),
             AppError::Forbidden
+        );
+    }
+);
+
+on_both_databases!(
+    every_role_reads_the_mappings_of_the_organizations_it_sees_and_only_superusers_change_them,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let initech: i64 = sqlx::query_scalar("SELECT id FROM organizations WHERE name = 'Initech'")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let acme = w.root.instance_id;
+        let monitor = add_user(&mut conn, acme, "monitor@acme.example", Role::Monitor, true).await;
+        let scoped = add_user(&mut conn, acme, "scoped@acme.example", Role::Admin, false).await;
+        let other = instances::insert(&mut conn, "other", "Other", 0).await.unwrap();
+        let stranger = add_user(&mut conn, other.id, "root@other.example", Role::Superuser, false).await;
+
+        let columns = service::mapped_companies(&mut conn, &monitor, &[initech])
+            .await
+            .unwrap();
+        assert_eq!(columns.len(), 1);
+        assert_eq!(columns[0].psa, AUTOTASK);
+        let company = columns[0].company_of(initech).unwrap();
+        assert_eq!(
+            (company.id, company.name.as_str()),
+            (w.initech_company, "Initech")
+        );
+        assert_eq!(
+            refusal(service::map(&w.portal, &monitor, AUTOTASK, initech, None, &client).await),
+            AppError::Forbidden,
+            "a Monitor reads the mapping, and changes nothing"
+        );
+        let hidden = service::mapped_companies(&mut conn, &scoped, &[initech])
+            .await
+            .unwrap();
+        assert!(hidden[0].mapped.is_empty(), "outside the user's scopes");
+        let foreign = service::mapped_companies(&mut conn, &stranger, &[initech])
+            .await
+            .unwrap();
+        assert!(
+            foreign.is_empty(),
+            "another instance sees none of this instance's PSAs"
         );
     }
 );

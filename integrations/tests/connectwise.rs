@@ -3,6 +3,9 @@
 //! with statuses of the chosen board, the 1,000-a-page company list, and the ticket lifecycle
 //! through outages, throttling and lost answers without a second ticket or note.
 
+// Tests: a failed step should stop the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use domain::access::Viewer;

@@ -36,6 +36,11 @@ pub struct TicketDefaults {
     pub warning_priority: Option<PickValue>,
     /// The alert kinds that make tickets.
     pub kinds: Vec<AlertKind>,
+    /// The ticket type and source, where the PSA requires them (Kaseya BMS, Vorex).
+    #[serde(default)]
+    pub ticket_type: Option<PickValue>,
+    #[serde(default)]
+    pub source: Option<PickValue>,
 }
 
 impl TicketDefaults {
@@ -74,16 +79,25 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 pub enum PsaKind {
     Autotask,
     ConnectWise,
+    Bms,
+    Vorex,
 }
 
 impl PsaKind {
-    pub const ALL: [PsaKind; 2] = [PsaKind::Autotask, PsaKind::ConnectWise];
+    pub const ALL: [PsaKind; 4] = [
+        PsaKind::Autotask,
+        PsaKind::ConnectWise,
+        PsaKind::Bms,
+        PsaKind::Vorex,
+    ];
 
     /// The stored name (`psa_integrations.kind`), also used in element ids.
     pub fn as_str(self) -> &'static str {
         match self {
             PsaKind::Autotask => "autotask",
             PsaKind::ConnectWise => "connectwise",
+            PsaKind::Bms => "bms",
+            PsaKind::Vorex => "vorex",
         }
     }
 
@@ -95,7 +109,14 @@ impl PsaKind {
         match self {
             PsaKind::Autotask => "Autotask",
             PsaKind::ConnectWise => "ConnectWise PSA",
+            PsaKind::Bms => "Kaseya BMS",
+            PsaKind::Vorex => "Vorex",
         }
+    }
+
+    /// Whether tickets need a type and a source chosen (BMS and Vorex require both).
+    pub fn needs_type_and_source(self) -> bool {
+        matches!(self, PsaKind::Bms | PsaKind::Vorex)
     }
 
     /// What the credential form calls each part of the credentials.
@@ -116,6 +137,18 @@ impl PsaKind {
                 lookup: "Site",
                 default_lookup: "https://na.myconnectwise.net",
                 queue: "Board",
+            },
+            PsaKind::Bms | PsaKind::Vorex => CredentialLabels {
+                username: "User name",
+                secret: "Password",
+                account: "Tenant (company name)",
+                lookup: "API address",
+                default_lookup: if self == PsaKind::Bms {
+                    "https://api.bms.kaseya.com"
+                } else {
+                    "https://api.vorexlogin.com"
+                },
+                queue: "Queue",
             },
         }
     }
@@ -176,6 +209,11 @@ pub struct QueueFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TicketChoices {
     pub queues: Vec<PickValue>,
+    /// Ticket types and sources, where the PSA requires them (BMS, Vorex).
+    #[serde(default)]
+    pub types: Vec<PickValue>,
+    #[serde(default)]
+    pub sources: Vec<PickValue>,
     /// Statuses valid in every queue (Autotask).
     pub statuses: Vec<PickValue>,
     pub priorities: Vec<PickValue>,
@@ -228,6 +266,29 @@ pub struct OrganizationTicketSettings {
     /// Whether they are the organization's own ("Overwrite Settings") or the integration's.
     pub own: bool,
     pub settings: TicketDefaults,
+}
+
+/// The companies of one integrated PSA mapped to organizations (the Organizations page's column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PsaMappings {
+    pub psa: PsaKind,
+    pub mapped: Vec<OrganizationMapping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationMapping {
+    pub organization_id: i64,
+    pub company: PsaCompany,
+}
+
+impl PsaMappings {
+    /// The company mapped to an organization, if any.
+    pub fn company_of(&self, organization_id: i64) -> Option<&PsaCompany> {
+        self.mapped
+            .iter()
+            .find(|m| m.organization_id == organization_id)
+            .map(|m| &m.company)
+    }
 }
 
 /// The result of "Create test ticket".

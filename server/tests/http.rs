@@ -849,8 +849,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/settings/integrations",
 ];
 
-/// The highest resource number a rendered page serialized: a page creates a handful (the
-/// busiest, Settings → Integrations with a card per PSA and IT Glue's, about 18 a card), so a
+/// The highest resource number a rendered page serialized: a page creates a handful, so a
 /// large number means a boundary kept re-creating its children while the page rendered.
 fn highest_resource(html: &str) -> usize {
     html.split("__RESOLVED_RESOURCES[")
@@ -877,6 +876,12 @@ on_both_databases!(pages_render_to_the_end_once, |db: TestDb| async move {
                     })
                 })
                 .collect();
+            // Settings → Integrations holds a card per PSA and IT Glue's, about 18 each.
+            let limit = if *path == "/settings/integrations" {
+                100
+            } else {
+                40
+            };
             for render in renders {
                 let (status, html) = render
                     .await
@@ -885,7 +890,7 @@ on_both_databases!(pages_render_to_the_end_once, |db: TestDb| async move {
                 assert_eq!(status, StatusCode::OK, "{path}");
                 assert!(html.contains("__INCOMPLETE_CHUNKS"), "{path} ends");
                 assert!(
-                    highest_resource(&html) < 64,
+                    highest_resource(&html) < limit,
                     "round {round}: {path} re-created its resources {} times over",
                     highest_resource(&html)
                 );

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use model::Action;
 use model::auth::SessionView;
+use model::psa::{PsaKind, PsaMappings};
 use model::tenancy::OrgQuery;
 use model::tenancy::{Organization, PAGE_SIZES, Scope};
 
@@ -13,6 +14,7 @@ use crate::components::{
     FilterForm, ListText, Loading, Modal, SubmitOrCancel, action_error, contains_filter, href_with,
     paged_list,
 };
+use crate::settings::psa_api::{MapPsa, mapped_psa_companies, psa_companies};
 
 #[derive(Clone, PartialEq)]
 pub enum Dialog {
@@ -20,12 +22,29 @@ pub enum Dialog {
     New,
     Edit(Organization),
     Delete(Organization),
+    /// Map the organization to a company of the PSA (Superusers).
+    Map(PsaKind, Organization),
+}
+
+/// What the table shows beside each organization: a column per integrated PSA.
+#[derive(Clone)]
+struct Columns {
+    psas: Vec<PsaMappings>,
+    may_manage: bool,
+    may_map: bool,
 }
 
 #[component]
 pub fn OrganizationsPage() -> impl IntoView {
     let query = use_query_map();
-    let may_manage = use_context::<SessionView>().is_some_and(|s| s.role.can(Action::ManageOrganizations));
+    let session = use_context::<SessionView>();
+    let may_manage = session
+        .as_ref()
+        .is_some_and(|s| s.role.can(Action::ManageOrganizations));
+    let may_map = session
+        .as_ref()
+        .is_some_and(|s| s.role.can(Action::ManageIntegrations));
+    let map = ServerAction::<MapPsa>::new();
     let refresh = RwSignal::new(0u32);
     let dialog = RwSignal::new(Dialog::Closed);
     let orgs = Resource::new(
@@ -33,6 +52,21 @@ pub fn OrganizationsPage() -> impl IntoView {
         |(q, _)| list_organizations(OrgQuery::from_url(&|key: &str| q.get(key))),
     );
     let scopes = Resource::new(|| (), |_| list_scopes());
+    let mappings = Resource::new(
+        move || {
+            let ids = orgs
+                .get()
+                .and_then(Result::ok)
+                .map(|page| page.items.iter().map(|o| o.id).collect::<Vec<_>>());
+            (ids, map.version().get())
+        },
+        |(ids, _)| async move {
+            match ids {
+                Some(ids) if !ids.is_empty() => mapped_psa_companies(Some(ids)).await,
+                _ => Ok(Vec::new()),
+            }
+        },
+    );
     let done = move || {
         dialog.set(Dialog::Closed);
         refresh.update(|n| *n += 1);
@@ -55,6 +89,7 @@ pub fn OrganizationsPage() -> impl IntoView {
                         Dialog::New => Some(view! { <OrgForm org=None scopes=scopes.clone() dialog done /> }.into_any()),
                         Dialog::Edit(org) => Some(view! { <OrgForm org=Some(org) scopes=scopes.clone() dialog done /> }.into_any()),
                         Dialog::Delete(org) => Some(view! { <DeleteOrg org dialog done /> }.into_any()),
+                        Dialog::Map(psa, org) => Some(view! { <MapCompany psa org dialog map /> }.into_any()),
                     }}
                 }
             })}
@@ -62,7 +97,9 @@ pub fn OrganizationsPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || orgs.get().map(|result| {
                 let text = ListText { path: "/organizations".into(), empty: "No organizations match.", capped_at: None };
-                paged_list(result, text, |orgs| view! { <OrgTable orgs may_manage dialog /> })
+                let psas = mappings.get().and_then(Result::ok).unwrap_or_default();
+                let columns = Columns { psas, may_manage, may_map };
+                paged_list(result, text, |orgs| view! { <OrgTable orgs columns dialog /> })
             })}
         </Transition>
     }
@@ -102,7 +139,12 @@ fn Filters(scopes: Vec<Scope>) -> impl IntoView {
 }
 
 #[component]
-fn OrgTable(orgs: Vec<Organization>, may_manage: bool, dialog: RwSignal<Dialog>) -> impl IntoView {
+fn OrgTable(orgs: Vec<Organization>, columns: Columns, dialog: RwSignal<Dialog>) -> impl IntoView {
+    let Columns {
+        psas,
+        may_manage,
+        may_map,
+    } = columns;
     if orgs.is_empty() {
         return view! { <p class="empty">"No organizations match."</p> }.into_any();
     }
@@ -116,6 +158,7 @@ fn OrgTable(orgs: Vec<Organization>, may_manage: bool, dialog: RwSignal<Dialog>)
                         <SortHeader label="Appliances" key="appliances" />
                         <SortHeader label="Alerts" key="alerts" />
                         <SortHeader label="Free Space" key="free" />
+                        {psas.iter().map(|p| view! { <th>{p.psa.label()}</th> }).collect_view()}
                         {may_manage.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}
                     </tr>
                 </thead>
@@ -129,6 +172,7 @@ fn OrgTable(orgs: Vec<Organization>, may_manage: bool, dialog: RwSignal<Dialog>)
                                 <td class="num">{org.appliances}</td>
                                 <td class="num">{org.alerts}</td>
                                 <td class="num">{format!("{:.2}%", org.free_space_pct)}</td>
+                                {psas.iter().map(|p| mapping_cell(p, &org, may_map, dialog)).collect_view()}
                                 {may_manage.then(|| view! {
                                     <td class="row-actions">
                                         <button type="button" on:click=move |_| dialog.set(Dialog::Edit(edit.clone()))>"Edit"</button>
@@ -253,6 +297,82 @@ fn DeleteOrg(
                     <button type="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
                 </div>
             </ActionForm>
+        </Modal>
+    }
+}
+
+/// An organization's company in one PSA; Superusers get Map… to change it.
+fn mapping_cell(
+    column: &PsaMappings,
+    org: &Organization,
+    may_map: bool,
+    dialog: RwSignal<Dialog>,
+) -> impl IntoView + use<> {
+    let company = column.company_of(org.id).map(|c| c.name.clone());
+    let (psa, target) = (column.psa, org.clone());
+    let label = format!("Map {} in {}", org.name, psa.label());
+    view! {
+        <td>
+            {company.unwrap_or_else(|| "—".into())}
+            {may_map.then(|| view! {
+                <button type="button" class="link" aria-label=label on:click=move |_| dialog.set(Dialog::Map(psa, target.clone()))>"Map…"</button>
+            })}
+        </td>
+    }
+}
+
+/// Searches the PSA's companies (its first 100 matches) and maps the organization to one, or
+/// removes its mapping (its alerts then go to the integration's default company).
+#[component]
+fn MapCompany(
+    psa: PsaKind,
+    org: Organization,
+    dialog: RwSignal<Dialog>,
+    map: ServerAction<MapPsa>,
+) -> impl IntoView {
+    let search = RwSignal::new(org.name.clone());
+    let companies = Resource::new(
+        move || search.get(),
+        move |text| psa_companies(psa, 1, Some(text)),
+    );
+    let organization_id = org.id;
+    let close = move || dialog.set(Dialog::Closed);
+    let choose = move |company_id: Option<i64>| {
+        map.dispatch(MapPsa {
+            psa,
+            organization_id,
+            company_id,
+        });
+        close();
+    };
+    let title = format!("Map {} to a {} company", org.name, psa.label());
+    view! {
+        <Modal label=title.clone() on_close=close>
+            <h2>{title}</h2>
+            <label>"Search companies"
+                <input type="search" prop:value=move || search.get() on:change=move |ev| search.set(event_target_value(&ev)) />
+            </label>
+            <Transition fallback=Loading>
+                {move || companies.get().map(|result| match result {
+                    Ok(page) if page.items.is_empty() => view! { <p class="empty">"No company matches."</p> }.into_any(),
+                    Ok(page) => view! {
+                        <ul class="choices" aria-label="Companies">
+                            {page.items.into_iter().map(|c| {
+                                let taken = c.mapped_to.as_ref().is_some_and(|o| o.id != organization_id);
+                                let note = c.mapped_to.map(|o| format!(" (mapped to {})", o.name)).unwrap_or_default();
+                                view! {
+                                    <li><button type="button" disabled=taken on:click=move |_| choose(Some(c.id))>{c.name}</button>{note}</li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(error) => view! { <crate::components::ErrorBox error /> }.into_any(),
+                })}
+            </Transition>
+            <div class="actions">
+                <button type="button" on:click=move |_| choose(None)>"Unmap"</button>
+                <button type="button" on:click=move |_| close()>"Cancel"</button>
+            </div>
         </Modal>
     }
 }

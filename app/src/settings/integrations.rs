@@ -80,8 +80,7 @@ pub fn IntegrationsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <PsaCard psa=PsaKind::Autotask />
-        <PsaCard psa=PsaKind::ConnectWise />
+        {PsaKind::ALL.into_iter().map(|psa| view! { <PsaCard psa /> }).collect_view()}
     }
 }
 

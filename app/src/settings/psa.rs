@@ -298,6 +298,18 @@ fn settings_fields(
                 {options(&choices.priorities, "Do not sync".into(), f.warning_priority.clone())}
             </select>
         </label>
+        {psa.needs_type_and_source().then(|| view! {
+            <label>"Ticket type"
+                <select on:change=move |ev| form.update(|f| f.ticket_type = chosen(&ev))>
+                    {options(&choices.types, "Choose one".into(), f.ticket_type.clone())}
+                </select>
+            </label>
+            <label>"Ticket source"
+                <select on:change=move |ev| form.update(|f| f.source = chosen(&ev))>
+                    {options(&choices.sources, "Choose one".into(), f.source.clone())}
+                </select>
+            </label>
+        })}
         <fieldset>
             <legend>"Alerts that make tickets"</legend>
             {AlertKind::ALL.into_iter().map(|kind| {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use model::AppError;
 use model::psa::{
-    OrganizationTicketSettings, PsaCompanyPage, PsaKind, PsaSettings, TestTicket, TicketChoices,
+    OrganizationTicketSettings, PsaCompanyPage, PsaKind, PsaMappings, PsaSettings, TestTicket, TicketChoices,
     TicketDefaults,
 };
 #[cfg(feature = "ssr")]
@@ -75,6 +75,10 @@ pub struct DefaultsForm {
     pub close_status: Option<String>,
     pub critical_priority: Option<String>,
     pub warning_priority: Option<String>,
+    #[serde(default)]
+    pub ticket_type: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
     /// Alert kinds (`AlertKind::as_str`) that make tickets.
     #[serde(default)]
     pub kinds: Vec<String>,
@@ -90,6 +94,8 @@ impl DefaultsForm {
             close_status: value(&defaults.close_status),
             critical_priority: value(&defaults.critical_priority),
             warning_priority: value(&defaults.warning_priority),
+            ticket_type: value(&defaults.ticket_type),
+            source: value(&defaults.source),
             kinds: defaults.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
         }
     }
@@ -119,6 +125,8 @@ impl DefaultsForm {
             close_status: pick(self.close_status),
             critical_priority: pick(self.critical_priority),
             warning_priority: pick(self.warning_priority),
+            ticket_type: pick(self.ticket_type),
+            source: pick(self.source),
             kinds,
         })
     }
@@ -236,6 +244,17 @@ pub async fn psa_use_defaults(psa: PsaKind, organization_id: i64) -> Result<(), 
 pub async fn reset_psa_organizations(psa: PsaKind) -> Result<u64, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     service::reset_all(&portal(), &viewer, psa, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (View): the companies each integrated PSA has mapped to these organizations (those
+/// the user may see), for the Organizations page.
+#[server(prefix = "/api", endpoint = "psa/mappings")]
+pub async fn mapped_psa_companies(organization_ids: Option<Vec<i64>>) -> Result<Vec<PsaMappings>, AppError> {
+    let viewer = viewer(Action::View)?;
+    let ids = organization_ids.unwrap_or_default();
+    service::mapped_companies(&mut *conn().await?, &viewer, &ids)
         .await
         .map_err(to_app_error)
 }

@@ -6,10 +6,12 @@ use model::psa::{PsaCompany, PsaKind, TicketChoices};
 use serde::{Deserialize, Serialize};
 
 use crate::autotask::{AutotaskClient, AutotaskCredentials, AutotaskError};
+use crate::bms::{BmsClient, BmsCredentials, BmsError};
 use crate::connectwise::{ConnectWiseClient, ConnectWiseCredentials, ConnectWiseError};
 
 /// What authenticates the portal to a PSA, sealed at rest: Autotask's API user, Secret and
-/// tracking identifier; ConnectWise's public key, private key and company id.
+/// tracking identifier; ConnectWise's public key, private key and company id; BMS's user name,
+/// password and tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PsaCredentials {
     pub username: String,
@@ -28,6 +30,9 @@ pub struct NewTicket {
     pub status: Option<String>,
     pub priority: String,
     pub due_at_ms: i64,
+    /// The ticket type and source, where the PSA requires them (BMS, Vorex).
+    pub ticket_type: Option<String>,
+    pub source: Option<String>,
     /// The alert's marker, kept where the PSA can search it (ConnectWise's `externalXRef`;
     /// Autotask finds it in the description).
     pub reference: String,
@@ -84,11 +89,28 @@ impl From<ConnectWiseError> for PsaError {
     }
 }
 
-/// A client of one PSA integration.
+impl From<BmsError> for PsaError {
+    fn from(error: BmsError) -> PsaError {
+        let field = match error {
+            BmsError::NotFound => return PsaError::NotFound(error.to_string()),
+            BmsError::UnknownTenant(_) => "account",
+            BmsError::BadCredentials(_) => "secret",
+            BmsError::Unreachable(_) => "lookup_url",
+            _ => "bms",
+        };
+        PsaError::Failed {
+            field,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A client of one PSA integration (Vorex is BMS's API under another address).
 #[derive(Debug, Clone)]
 pub enum PsaClient {
     Autotask(AutotaskClient),
     ConnectWise(ConnectWiseClient),
+    Bms(BmsClient),
 }
 
 /// Calls the same method on whichever PSA's client this is, with its error made a `PsaError`.
@@ -97,6 +119,7 @@ macro_rules! each_psa {
         match $self {
             PsaClient::Autotask($client) => $call.await.map_err(PsaError::from),
             PsaClient::ConnectWise($client) => $call.await.map_err(PsaError::from),
+            PsaClient::Bms($client) => $call.await.map_err(PsaError::from),
         }
     };
 }
@@ -118,6 +141,9 @@ impl PsaClient {
                 ConnectWiseClient::discover(lookup_url, connectwise_credentials(credentials, client_id)?)
                     .await?,
             ),
+            PsaKind::Bms | PsaKind::Vorex => {
+                PsaClient::Bms(BmsClient::connect(lookup_url, bms_credentials(credentials)).await?)
+            }
         })
     }
 
@@ -137,6 +163,9 @@ impl PsaClient {
                 api_url,
                 connectwise_credentials(credentials, client_id)?,
             )?),
+            PsaKind::Bms | PsaKind::Vorex => {
+                PsaClient::Bms(BmsClient::at(api_url, bms_credentials(credentials))?)
+            }
         })
     }
 
@@ -145,6 +174,7 @@ impl PsaClient {
         match self {
             PsaClient::Autotask(c) => c.zone_url(),
             PsaClient::ConnectWise(c) => c.api_url(),
+            PsaClient::Bms(c) => c.api_url(),
         }
     }
 
@@ -194,6 +224,14 @@ fn autotask_credentials(credentials: PsaCredentials) -> AutotaskCredentials {
         username: credentials.username,
         secret: credentials.secret,
         integration_code: credentials.account,
+    }
+}
+
+fn bms_credentials(credentials: PsaCredentials) -> BmsCredentials {
+    BmsCredentials {
+        username: credentials.username,
+        password: credentials.secret,
+        tenant: credentials.account,
     }
 }
 

@@ -63,6 +63,8 @@ async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
             status,
             priority,
             due_at,
+            ticket_type,
+            source,
         } => {
             let ticket = NewTicket {
                 company_id: *company_id,
@@ -72,6 +74,8 @@ async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
                 status: status.clone(),
                 priority: priority.clone(),
                 due_at_ms: *due_at,
+                ticket_type: ticket_type.clone(),
+                source: source.clone(),
                 reference: psa::alert_marker(due.alert_id),
             };
             create(client, due, &ticket).await.map(Some)

@@ -10,8 +10,8 @@ use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 use model::alerts::AlertKind;
 use model::itglue::LinkedOrganization;
 use model::psa::{
-    OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, PsaKind, PsaSettings,
-    QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
+    OrganizationMapping, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
+    PsaKind, PsaMappings, PsaSettings, QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
 };
 use model::{Action, AppError};
 use sqlx::AnyConnection;
@@ -303,6 +303,9 @@ fn first_defaults(choices: TicketChoices) -> TicketDefaults {
         warning_priority: named(priorities, &["Medium"]).or_else(|| priorities.last().cloned()),
         queue,
         kinds: AlertKind::ALL.to_vec(),
+        ticket_type: named(&choices.types, &["Alert", "Incident"]).or_else(|| choices.types.first().cloned()),
+        source: named(&choices.sources, &["Monitoring", "Alert"])
+            .or_else(|| choices.sources.first().cloned()),
     }
 }
 
@@ -390,6 +393,21 @@ async fn checked_defaults(
         )
         .into());
     }
+    if kind.needs_type_and_source()
+        && (defaults.critical_priority.is_some() || defaults.warning_priority.is_some())
+    {
+        let label = kind.label();
+        for (field, value, what) in [
+            ("new_status", &defaults.new_status, "the status of new tickets"),
+            ("ticket_type", &defaults.ticket_type, "the ticket type"),
+            ("source", &defaults.source, "the ticket source"),
+        ] {
+            if value.is_none() {
+                let message = format!("{label} needs {what} of every ticket: choose one.");
+                return Err(AppError::invalid(field, message).into());
+            }
+        }
+    }
     let statuses = choices.statuses_for(defaults.queue.as_ref().map(|q| q.value.as_str()));
     Ok(TicketDefaults {
         company,
@@ -406,6 +424,8 @@ async fn checked_defaults(
             &choices.priorities,
             &defaults.warning_priority,
         )?,
+        ticket_type: known("ticket_type", &choices.types, &defaults.ticket_type)?,
+        source: known("source", &choices.sources, &defaults.source)?,
         kinds: defaults.kinds,
     })
 }
@@ -478,6 +498,8 @@ pub async fn test_ticket(
         status: defaults.new_status.map(|s| s.value),
         priority: priority.value,
         due_at_ms: portal.now() + domain::psa::DUE_AFTER_MS,
+        ticket_type: defaults.ticket_type.map(|t| t.value),
+        source: defaults.source.map(|s| s.value),
         reference: format!("[Backplane test {}]", portal.now()),
     };
     let created = psa.create_ticket(&ticket).await.map_err(refused)?;
@@ -820,4 +842,54 @@ pub async fn reset_all(
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(reset)
+}
+
+/// Every PSA integrated with the viewer's instance, with the companies mapped to those of
+/// `organization_ids` the viewer may see: the Organizations page's columns, which every role
+/// reads (only Superusers change them).
+pub async fn mapped_companies(
+    conn: &mut AnyConnection,
+    viewer: &Viewer,
+    organization_ids: &[i64],
+) -> DomainResult<Vec<PsaMappings>> {
+    viewer.require(Action::View)?;
+    let kinds: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, kind FROM psa_integrations WHERE instance_id = $1 ORDER BY id")
+            .bind(viewer.instance_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let wanted: Vec<String> = organization_ids.iter().take(1_000).map(i64::to_string).collect();
+    let mut columns = Vec::new();
+    for (integration_id, kind) in kinds {
+        let Some(psa) = PsaKind::parse(&kind) else {
+            continue;
+        };
+        let mapped: Vec<(i64, i64, String)> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            // Ids are numbers, written in; the visible-organization subquery is the viewer's.
+            let sql = format!(
+                "SELECT organization_id, company_id, company_name FROM psa_mappings
+                 WHERE integration_id = $1 AND organization_id IN ({}) AND organization_id IN ({})
+                 ORDER BY organization_id",
+                wanted.join(", "),
+                domain::access::visible_organization_ids(viewer, None, None)
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(integration_id)
+                .fetch_all(&mut *conn)
+                .await?
+        };
+        columns.push(PsaMappings {
+            psa,
+            mapped: mapped
+                .into_iter()
+                .map(|(organization_id, id, name)| OrganizationMapping {
+                    organization_id,
+                    company: PsaCompany { id, name },
+                })
+                .collect(),
+        });
+    }
+    Ok(columns)
 }
