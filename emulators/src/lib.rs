@@ -3,6 +3,7 @@
 //! happy path. Tests run them in process; `emulators <service>` serves one by hand.
 
 pub mod autotask;
+pub mod bms;
 pub mod connectwise;
 pub mod itglue;
 pub mod names;

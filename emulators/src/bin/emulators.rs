@@ -63,6 +63,23 @@ enum Service {
         #[arg(long, default_value_t = 120)]
         companies: usize,
     },
+    /// Kaseya BMS API v2, also Vorex's (form login to a bearer token, the success/error/result
+    /// envelope with failures as HTTP 200, accounts and locations, lookups, tickets and notes,
+    /// 1,500 calls / hour / endpoint).
+    Bms {
+        /// The tenant: the MSP's company name in BMS (the login's `Tenant`).
+        #[arg(long, default_value = "Backplane MSP")]
+        tenant: String,
+        /// The API user's name (the login's `UserName`).
+        #[arg(long, default_value = "api@backplane.example")]
+        username: String,
+        /// The API user's password.
+        #[arg(long, default_value = "emulator-password")]
+        password: String,
+        /// Accounts in the tenant, ids from 1001 upward.
+        #[arg(long, default_value_t = 120)]
+        companies: usize,
+    },
 }
 
 #[tokio::main]
@@ -101,6 +118,19 @@ async fn main() -> Result<(), String> {
                 client_id,
             };
             emulators::connectwise::ConnectWise::new(credentials, companies, cli.seed).router()
+        }
+        Service::Bms {
+            tenant,
+            username,
+            password,
+            companies,
+        } => {
+            let credentials = emulators::bms::Credentials {
+                username,
+                password,
+                tenant,
+            };
+            emulators::bms::Bms::new(credentials, companies, cli.seed).router()
         }
     };
     let listener = tokio::net::TcpListener::bind(cli.listen)

@@ -226,13 +226,15 @@ impl BmsClient {
         Ok(companies)
     }
 
-    /// One active account by id.
+    /// One active account by id (through the lookup: BMS has no GET of one account).
     pub async fn company(&self, id: i64) -> Result<PsaCompany, BmsError> {
-        let (account, _) = self.get(&format!("crm/accounts/{id}")).await?;
-        if field(&account, "isActive").as_bool() == Some(false) {
-            return Err(BmsError::NotFound);
-        }
-        Ok(company_of(&account))
+        let path = format!("crm/accounts/lookup?Filter.Ids={id}&Filter.WithInactiveAccounts=false");
+        let found = self.list(&path).await?;
+        found
+            .iter()
+            .find(|a| field(a, "id").as_i64() == Some(id))
+            .map(company_of)
+            .ok_or(BmsError::NotFound)
     }
 
     /// Queues, statuses and priorities from their lookups; types and sources from the generic
