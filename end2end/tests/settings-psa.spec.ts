@@ -210,6 +210,25 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
       await hydrated(page);
       await expect(page.getByTestId("autotask-open")).toHaveText("0");
     });
+
+    await test.step("Organizations shows each organization's Autotask company; Map… changes it", async () => {
+      await page.goto("/organizations");
+      await hydrated(page);
+      const row = (name: string) => page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
+      await expect(page.getByRole("columnheader", { name: "Autotask" })).toBeVisible();
+      await expect(row("Oscorp Research")).toContainText(mappedName);
+      const [first] = imported;
+      await expect(row(first)).toContainText(first);
+      await row(first).getByRole("button", { name: `Map ${first} in Autotask` }).click();
+      let dialog = page.getByRole("dialog", { name: `Map ${first} to a company in Autotask` });
+      await dialog.getByRole("button", { name: "Unmap" }).click();
+      await expect(row(first).getByRole("cell").nth(5)).toHaveText(/^—/);
+      await row(first).getByRole("button", { name: `Map ${first} in Autotask` }).click();
+      dialog = page.getByRole("dialog", { name: `Map ${first} to a company in Autotask` });
+      await dialog.getByRole("button", { name: first, exact: true }).click();
+      await expect(row(first).getByRole("cell").nth(5)).toHaveText(new RegExp(`^${first}`));
+      await expectAccessible(page, "Organizations with a PSA column");
+    });
   } finally {
     appliance?.kill();
     fs.rmSync(applianceRoot, { recursive: true, force: true });

@@ -52,20 +52,10 @@ pub fn OrganizationsPage() -> impl IntoView {
         |(q, _)| list_organizations(OrgQuery::from_url(&|key: &str| q.get(key))),
     );
     let scopes = Resource::new(|| (), |_| list_scopes());
+    // The same query as the list's, so the columns match its rows without waiting for them.
     let mappings = Resource::new(
-        move || {
-            let ids = orgs
-                .get()
-                .and_then(Result::ok)
-                .map(|page| page.items.iter().map(|o| o.id).collect::<Vec<_>>());
-            (ids, map.version().get())
-        },
-        |(ids, _)| async move {
-            match ids {
-                Some(ids) if !ids.is_empty() => mapped_psa_companies(Some(ids)).await,
-                _ => Ok(Vec::new()),
-            }
-        },
+        move || (query.get(), refresh.get(), map.version().get()),
+        |(q, ..)| mapped_psa_companies(OrgQuery::from_url(&|key: &str| q.get(key))),
     );
     let done = move || {
         dialog.set(Dialog::Closed);
@@ -345,7 +335,7 @@ fn MapCompany(
         });
         close();
     };
-    let title = format!("Map {} to a {} company", org.name, psa.label());
+    let title = format!("Map {} to a company in {}", org.name, psa.label());
     view! {
         <Modal label=title.clone() on_close=close>
             <h2>{title}</h2>

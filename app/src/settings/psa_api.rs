@@ -248,13 +248,19 @@ pub async fn reset_psa_organizations(psa: PsaKind) -> Result<u64, AppError> {
         .map_err(to_app_error)
 }
 
-/// Signed in (View): the companies each integrated PSA has mapped to these organizations (those
-/// the user may see), for the Organizations page.
+/// Signed in (View): the companies each integrated PSA has mapped to the organizations of one
+/// page of the Organizations list (the same query), for its columns.
 #[server(prefix = "/api", endpoint = "psa/mappings")]
-pub async fn mapped_psa_companies(organization_ids: Option<Vec<i64>>) -> Result<Vec<PsaMappings>, AppError> {
+pub async fn mapped_psa_companies(
+    #[server(default)] query: model::tenancy::OrgQuery,
+) -> Result<Vec<PsaMappings>, AppError> {
     let viewer = viewer(Action::View)?;
-    let ids = organization_ids.unwrap_or_default();
-    service::mapped_companies(&mut *conn().await?, &viewer, &ids)
+    let mut conn = conn().await?;
+    let page = domain::organizations::list(&mut conn, &viewer, &query)
+        .await
+        .map_err(to_app_error)?;
+    let ids: Vec<i64> = page.items.iter().map(|o| o.id).collect();
+    service::mapped_companies(&mut conn, &viewer, &ids)
         .await
         .map_err(to_app_error)
 }
