@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use domain::access::Viewer;
 use domain::alerts::center::{self, Dismissal};
-use domain::alerts::engine;
-use domain::appliances::{ApplianceIdentity, gateway};
+use domain::appliances::ApplianceIdentity;
 use domain::clock::MINUTE_MS;
 use domain::clock::ManualClock;
 use domain::testkit::{self, TestDb, add_user};
-use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases, scopes};
+use domain::{ClientInfo, Portal, instances, on_both_databases, scopes};
 use emulators::autotask::{Autotask, Credentials};
 use integrations::psa::service::{self, CredentialsForm};
-use model::appliance::Storage;
 use model::psa::{PsaCompany, PsaKind, TicketDefaults};
 
 const AUTOTASK: PsaKind = PsaKind::Autotask;
@@ -28,14 +26,13 @@ use serde_json::Value;
 const USER: &str = "api@acme.example";
 const SECRET: &str = "s3cret-autotask";
 const CODE: &str = "TRACKING-ID-0001";
-const GB: u64 = 1 << 30;
 
+mod common;
+use common::{refusal, report_storage};
+
+/// The emulator's zone lookup address.
 async fn serve(autotask: &Autotask) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/atservicesrest", listener.local_addr().unwrap());
-    let router = autotask.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
+    format!("{}/atservicesrest", common::serve(autotask.router()).await)
 }
 
 fn emulator() -> Autotask {
@@ -53,21 +50,6 @@ fn form<'a>(url: &'a str, username: &'a str, secret: &'a str, code: &'a str) -> 
         username,
         secret,
         account: code,
-    }
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
-    match result {
-        Err(DomainError::Rejected(e)) => e,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-fn storage(free_gb: u64) -> Storage {
-    Storage {
-        total_bytes: 100 * GB,
-        free_bytes: free_gb * GB,
-        used_bytes: (100 - free_gb) * GB,
     }
 }
 
@@ -133,10 +115,7 @@ async fn world(db: &TestDb) -> World {
 impl World {
     /// The appliance reports `free_gb` GB free and the alert engine runs.
     async fn storage_is(&self, free_gb: u64) {
-        gateway::heartbeat(&self.portal, &self.appliance, &storage(free_gb))
-            .await
-            .unwrap();
-        engine::run_due(&self.portal).await.unwrap();
+        report_storage(&self.portal, &self.appliance, free_gb).await;
     }
 
     async fn deliver(&self) -> usize {

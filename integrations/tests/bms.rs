@@ -8,30 +8,22 @@
 
 use domain::access::Viewer;
 use domain::alerts::center::{self, Dismissal};
-use domain::alerts::engine;
-use domain::appliances::{ApplianceIdentity, gateway};
+use domain::appliances::ApplianceIdentity;
 use domain::clock::{MINUTE_MS, ManualClock};
 use domain::testkit::{self, TestDb, add_user};
-use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases};
+use domain::{ClientInfo, Portal, instances, on_both_databases};
 use emulators::bms::{Bms, Credentials};
 use integrations::psa::service::{self, CredentialsForm};
-use model::appliance::Storage;
-use model::psa::{PickValue, PsaKind};
-use model::{AppError, Role};
+use model::Role;
+use model::psa::PsaKind;
 use serde_json::Value;
 
 const TENANT: &str = "Backplane MSP";
 const USER: &str = "api@backplane.example";
 const PASSWORD: &str = "bms-secret-01";
-const GB: u64 = 1 << 30;
 
-async fn serve(bms: &Bms) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = bms.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
-}
+mod common;
+use common::{pick, refusal, report_storage, serve};
 
 fn emulator(accounts: usize) -> Bms {
     let credentials = Credentials {
@@ -51,21 +43,6 @@ fn form<'a>(url: &'a str, tenant: &'a str, password: &'a str) -> CredentialsForm
     }
 }
 
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
-    match result {
-        Err(DomainError::Rejected(e)) => e,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-fn pick(choices: &[PickValue], label: &str) -> PickValue {
-    choices
-        .iter()
-        .find(|c| c.label == label)
-        .cloned()
-        .unwrap_or_else(|| panic!("{label} in {choices:?}"))
-}
-
 on_both_databases!(
     a_refused_login_is_named_and_tickets_need_a_type_and_a_source,
     |db: TestDb| async move {
@@ -76,7 +53,7 @@ on_both_databases!(
         let root = add_user(&mut conn, acme.id, "root@acme.example", Role::Superuser, false).await;
         drop(conn);
         let bms = emulator(5);
-        let url = serve(&bms).await;
+        let url = serve(bms.router()).await;
         let kind = PsaKind::Bms;
 
         let password =
@@ -143,7 +120,7 @@ async fn world(db: &TestDb) -> World {
     let root = add_user(&mut conn, acme.id, "root@acme.example", Role::Superuser, false).await;
     drop(conn);
     let bms = emulator(4);
-    let url = serve(&bms).await;
+    let url = serve(bms.router()).await;
     let set = service::integrate(
         &portal,
         &root,
@@ -188,15 +165,7 @@ async fn world(db: &TestDb) -> World {
 
 impl World {
     async fn storage_is(&self, free_gb: u64) {
-        let storage = Storage {
-            total_bytes: 100 * GB,
-            free_bytes: free_gb * GB,
-            used_bytes: (100 - free_gb) * GB,
-        };
-        gateway::heartbeat(&self.portal, &self.appliance, &storage)
-            .await
-            .unwrap();
-        engine::run_due(&self.portal).await.unwrap();
+        report_storage(&self.portal, &self.appliance, free_gb).await;
     }
 
     async fn deliver(&self) -> usize {

@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use domain::access::Viewer;
 use domain::alerts::center::{self, Dismissal};
-use domain::alerts::engine;
-use domain::appliances::{ApplianceIdentity, gateway};
+use domain::appliances::ApplianceIdentity;
 use domain::clock::{MINUTE_MS, ManualClock};
 use domain::testkit::{self, TestDb, add_user};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases};
 use emulators::connectwise::{ConnectWise, Credentials};
 use integrations::psa::service::{self, CredentialsForm};
-use model::appliance::Storage;
-use model::psa::{PickValue, PsaKind};
+use model::psa::PsaKind;
 use model::{AppError, Role};
 use serde_json::Value;
 
@@ -27,18 +25,12 @@ const COMPANY: &str = "backplane";
 const PUBLIC_KEY: &str = "pubKeyCw01";
 const PRIVATE_KEY: &str = "privKeyCw01";
 const CLIENT_ID: &str = "7d9d3a5e-0000-4000-8000-backplane000";
-const GB: u64 = 1 << 30;
+
+mod common;
+use common::{pick, refusal, report_storage, serve};
 /// An organization name long enough to push the ticket title past ConnectWise's 100 characters.
 const LONG_NAME: &str =
     "Initech Consolidated Holdings of the Greater Metropolitan Area Incorporated Worldwide";
-
-async fn serve(connectwise: &ConnectWise) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = connectwise.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
-}
 
 fn emulator(companies: usize) -> ConnectWise {
     let credentials = Credentials {
@@ -59,21 +51,6 @@ fn form<'a>(site: &'a str, company: &'a str, private_key: &'a str) -> Credential
     }
 }
 
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
-    match result {
-        Err(DomainError::Rejected(e)) => e,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-fn pick(choices: &[PickValue], label: &str) -> PickValue {
-    choices
-        .iter()
-        .find(|c| c.label == label)
-        .cloned()
-        .unwrap_or_else(|| panic!("{label} in {choices:?}"))
-}
-
 fn portal_with_client_id(db: &TestDb) -> (Portal, std::sync::Arc<ManualClock>) {
     let (mut portal, clock) = db.portal();
     portal.connectwise_client_id = Some(CLIENT_ID.into());
@@ -91,7 +68,7 @@ on_both_databases!(
         let admin = add_user(&mut conn, acme.id, "admin@acme.example", Role::Admin, true).await;
         drop(conn);
         let connectwise = emulator(20);
-        let site = serve(&connectwise).await;
+        let site = serve(connectwise.router()).await;
 
         assert_eq!(
             refusal(
@@ -248,7 +225,7 @@ on_both_databases!(
         let connectwise = emulator(1_150);
         let gone = connectwise.add_company("Gone Ltd");
         connectwise.delete_company(gone);
-        let site = serve(&connectwise).await;
+        let site = serve(connectwise.router()).await;
         service::integrate(
             &portal,
             &root,
@@ -316,7 +293,7 @@ async fn world(db: &TestDb) -> World {
     drop(conn);
     let connectwise = emulator(10);
     let company = connectwise.add_company(LONG_NAME);
-    let site = serve(&connectwise).await;
+    let site = serve(connectwise.router()).await;
     let set = service::integrate(
         &portal,
         &root,
@@ -358,15 +335,7 @@ async fn world(db: &TestDb) -> World {
 
 impl World {
     async fn storage_is(&self, free_gb: u64) {
-        let storage = Storage {
-            total_bytes: 100 * GB,
-            free_bytes: free_gb * GB,
-            used_bytes: (100 - free_gb) * GB,
-        };
-        gateway::heartbeat(&self.portal, &self.appliance, &storage)
-            .await
-            .unwrap();
-        engine::run_due(&self.portal).await.unwrap();
+        report_storage(&self.portal, &self.appliance, free_gb).await;
     }
 
     async fn deliver(&self) -> usize {

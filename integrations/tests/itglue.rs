@@ -9,18 +9,12 @@ use std::time::Duration;
 use emulators::itglue::ItGlue;
 use integrations::itglue::{ConfigurationFacts, ItGlueClient, ItGlueError};
 
-async fn serve(itglue: &ItGlue) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = itglue.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
-}
+mod common;
 
 #[tokio::test]
 async fn organizations_page_by_name_and_filter_exactly() {
     let itglue = ItGlue::new("ITG.key", 250, 7);
-    let client = ItGlueClient::new(&serve(&itglue).await, "ITG.key").unwrap();
+    let client = ItGlueClient::new(&common::serve(itglue.router()).await, "ITG.key").unwrap();
     client.test().await.unwrap();
     let first = client.organizations(1, 100, None).await.unwrap();
     assert_eq!(
@@ -52,7 +46,7 @@ async fn organizations_page_by_name_and_filter_exactly() {
 #[tokio::test]
 async fn configurations_are_upserted_by_name_in_kebab_case() {
     let itglue = ItGlue::new("ITG.key", 5, 1);
-    let client = ItGlueClient::new(&serve(&itglue).await, "ITG.key").unwrap();
+    let client = ItGlueClient::new(&common::serve(itglue.router()).await, "ITG.key").unwrap();
     let organization = itglue.organizations()[2].id;
     let facts = |notes: &str| ConfigurationFacts {
         organization_id: organization,
@@ -85,7 +79,7 @@ async fn configurations_are_upserted_by_name_in_kebab_case() {
 #[tokio::test]
 async fn a_bad_key_an_outage_the_rate_limit_and_no_server_are_each_named() {
     let itglue = ItGlue::new("ITG.key", 5, 1);
-    let url = serve(&itglue).await;
+    let url = common::serve(itglue.router()).await;
     let wrong = ItGlueClient::new(&url, "ITG.wrong").unwrap();
     assert_eq!(wrong.test().await, Err(ItGlueError::BadKey));
     let client = ItGlueClient::new(&url, "ITG.key").unwrap();

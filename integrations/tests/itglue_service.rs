@@ -10,28 +10,16 @@ use std::time::Duration;
 
 use domain::appliances::gateway;
 use domain::testkit::{self, TestDb, add_user};
-use domain::{ClientInfo, DomainError, instances, on_both_databases, organizations, scopes};
+use domain::{ClientInfo, instances, on_both_databases, organizations, scopes};
 use emulators::itglue::ItGlue;
 use integrations::itglue::service;
 use model::appliance::{AssetInfo, JobInfo, JobKind, JobProgress, JobState, Storage};
 use model::{AppError, Role};
 
+mod common;
+use common::{refusal, serve};
+
 const KEY: &str = "ITG.0123456789abcdef";
-
-async fn serve(itglue: &ItGlue) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = itglue.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
-}
-
-fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> AppError {
-    match result {
-        Err(DomainError::Rejected(e)) => e,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 on_both_databases!(
     a_superuser_integrates_imports_links_and_syncs_backup_facts,
@@ -46,7 +34,7 @@ on_both_databases!(
         let stranger = add_user(&mut conn, other.id, "root@other.example", Role::Superuser, false).await;
         drop(conn);
         let itglue = ItGlue::new(KEY, 150, 3);
-        let url = serve(&itglue).await;
+        let url = serve(itglue.router()).await;
         let names: Vec<(i64, String)> = itglue
             .organizations()
             .into_iter()
