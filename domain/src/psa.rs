@@ -17,7 +17,7 @@ use crate::{Db, DomainError, DomainResult, Portal};
 
 /// A ticket's due date: three days after its alert (spec §1.4.5).
 pub const DUE_AFTER_MS: i64 = 72 * HOUR_MS;
-/// Writes are retried for a day, then given up.
+/// Writes are retried for a day of failures, then given up (a paused queue does not count).
 pub const GIVE_UP_AFTER_MS: i64 = 24 * HOUR_MS;
 const LEASE_MS: i64 = 2 * MINUTE_MS;
 
@@ -321,6 +321,8 @@ pub struct DueWrite {
     pub alert_id: i64,
     pub attempts: i64,
     pub created_at: i64,
+    /// When this write started failing, if it has.
+    pub retrying_since: Option<i64>,
     /// The PSA's id of the ticket, once created.
     pub external_id: Option<i64>,
     pub write: TicketWrite,
@@ -334,16 +336,20 @@ struct DueRow {
     alert_id: i64,
     attempts: i64,
     created_at: i64,
+    retrying_since: Option<i64>,
     external_id: Option<i64>,
     payload: String,
 }
 
 /// Claims up to `limit` due writes, each the oldest unfinished one of its ticket, with a lease
-/// (compare-and-swap), so two server processes never send the same write.
+/// (compare-and-swap), so two server processes never send the same write; a paused
+/// integration's writes wait.
 pub async fn claim_due(db: &Db, now: i64, limit: i64) -> DomainResult<Vec<DueWrite>> {
     let candidates: Vec<DueRow> = sqlx::query_as(
-        "SELECT o.id, o.ticket_id, t.integration_id, o.alert_id, o.attempts, o.created_at, t.external_id, o.payload
+        "SELECT o.id, o.ticket_id, t.integration_id, o.alert_id, o.attempts, o.created_at, o.retrying_since,
+                t.external_id, o.payload
          FROM psa_ticket_ops o JOIN psa_tickets t ON t.id = o.ticket_id
+           JOIN psa_integrations i ON i.id = t.integration_id AND i.paused_since IS NULL
          WHERE o.state = 'pending' AND o.next_attempt_at <= $1 AND (o.locked_until IS NULL OR o.locked_until < $1)
            AND NOT EXISTS (SELECT 1 FROM psa_ticket_ops e WHERE e.ticket_id = o.ticket_id AND e.id < o.id AND e.state = 'pending')
          ORDER BY o.next_attempt_at, o.id LIMIT $2",
@@ -376,6 +382,7 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> DomainResult<Vec<DueWri
             alert_id: row.alert_id,
             attempts: row.attempts + 1,
             created_at: row.created_at,
+            retrying_since: row.retrying_since,
             external_id: row.external_id,
             write,
         });
@@ -392,6 +399,8 @@ pub enum Outcome {
     Retry(String),
     /// Never going to work (the ticket it needs was never created).
     GiveUp(String),
+    /// The PSA refused the credentials: the integration's queue waits until they are saved again.
+    Pause(String),
 }
 
 /// Records the outcome of a claimed write; the integration's failure state follows the last
@@ -400,7 +409,9 @@ pub async fn record(db: &Db, due: &DueWrite, outcome: Outcome, now: i64) -> Doma
     let mut tx = db.begin().await?;
     let give_up = |reason: String| Outcome::GiveUp(format!("{reason} (gave up after a day of retries)"));
     let outcome = match outcome {
-        Outcome::Retry(reason) if now - due.created_at >= GIVE_UP_AFTER_MS => give_up(reason),
+        Outcome::Retry(reason) if now - due.retrying_since.unwrap_or(now) >= GIVE_UP_AFTER_MS => {
+            give_up(reason)
+        }
         other => other,
     };
     match &outcome {
@@ -424,12 +435,35 @@ pub async fn record(db: &Db, due: &DueWrite, outcome: Outcome, now: i64) -> Doma
                 .await?;
         }
         Outcome::Retry(reason) => {
-            sqlx::query("UPDATE psa_ticket_ops SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
-                .bind(now + backoff_ms(due.attempts))
-                .bind(reason)
-                .bind(due.id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE psa_ticket_ops SET next_attempt_at = $1, locked_until = NULL, last_error = $2,
+                   retrying_since = COALESCE(retrying_since, $3)
+                 WHERE id = $4",
+            )
+            .bind(now + backoff_ms(due.attempts))
+            .bind(reason)
+            .bind(now)
+            .bind(due.id)
+            .execute(&mut *tx)
+            .await?;
+            mark_failing(&mut tx, due.integration_id, reason, now).await?;
+        }
+        Outcome::Pause(reason) => {
+            // Sent again as soon as the queue resumes, with a fresh day of retries.
+            sqlx::query(
+                "UPDATE psa_ticket_ops SET locked_until = NULL, last_error = $1, retrying_since = NULL WHERE id = $2",
+            )
+            .bind(reason)
+            .bind(due.id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE psa_integrations SET paused_since = COALESCE(paused_since, $1) WHERE id = $2",
+            )
+            .bind(now)
+            .bind(due.integration_id)
+            .execute(&mut *tx)
+            .await?;
             mark_failing(&mut tx, due.integration_id, reason, now).await?;
         }
         Outcome::GiveUp(reason) => {

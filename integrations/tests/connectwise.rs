@@ -11,12 +11,12 @@ use std::time::Duration;
 use domain::access::Viewer;
 use domain::alerts::center::{self, Dismissal};
 use domain::appliances::ApplianceIdentity;
-use domain::clock::{MINUTE_MS, ManualClock};
+use domain::clock::{HOUR_MS, MINUTE_MS, ManualClock};
 use domain::testkit::{self, TestDb, add_user};
 use domain::{ClientInfo, DomainError, Portal, instances, on_both_databases};
 use emulators::connectwise::{ConnectWise, Credentials};
 use integrations::psa::service::{self, CredentialsForm};
-use model::psa::PsaKind;
+use model::psa::{PsaKind, TicketQueue};
 use model::{AppError, Role};
 use serde_json::Value;
 
@@ -282,6 +282,8 @@ struct World {
     connectwise: ConnectWise,
     company: i64,
     appliance: ApplianceIdentity,
+    /// The emulator's site address.
+    site: String,
 }
 
 async fn world(db: &TestDb) -> World {
@@ -330,6 +332,7 @@ async fn world(db: &TestDb) -> World {
         connectwise,
         company,
         appliance,
+        site,
     }
 }
 
@@ -353,13 +356,17 @@ impl World {
         self.connectwise.tickets()
     }
 
-    async fn failing(&self) -> Option<String> {
+    async fn card(&self) -> TicketQueue {
         let mut conn = self.portal.db.pool.acquire().await.unwrap();
         let card = service::settings(&mut conn, &self.root, CONNECTWISE)
             .await
             .unwrap()
             .unwrap();
-        card.queue.failing.map(|f| f.error)
+        card.queue
+    }
+
+    async fn failing(&self) -> Option<String> {
+        self.card().await.failing.map(|f| f.error)
     }
 }
 
@@ -479,15 +486,43 @@ on_both_databases!(
                 .unwrap();
         assert_eq!(number, Some(format!("#{}", w.tickets()[1]["id"])));
 
-        // A permission the API member lacks is named on the card until it is granted.
+        // A permission the API member lacks (403) pauses the queue: its writes wait, past the day
+        // of retries, until working credentials are saved again.
         w.connectwise.deny_permission(true);
         w.storage_is(40).await;
         w.deliver().await;
-        assert!(w.failing().await.unwrap().contains("lacks a permission"));
+        let card = w.card().await;
+        assert!(card.failing.unwrap().error.contains("lacks a permission"));
+        assert!(card.paused_since.is_some());
         w.connectwise.deny_permission(false);
-        w.clock.advance(MINUTE_MS);
-        w.deliver().await;
-        assert_eq!(w.failing().await, None);
+        w.clock.advance(30 * HOUR_MS);
+        assert_eq!(w.deliver().await, 0, "paused: nothing is sent, nothing given up");
+        assert_eq!(w.card().await.pending, 1);
+        service::integrate(
+            &w.portal,
+            &w.root,
+            CONNECTWISE,
+            form(&w.site, COMPANY, PRIVATE_KEY),
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.deliver().await, 1, "resumed by saving the credentials");
+        let card = w.card().await;
+        assert_eq!((card.pending, card.failed, card.paused_since), (0, 0, None));
+
+        // An outage that lasts: a write is given up after a day of failed retries, and counted.
+        w.connectwise.outage(Duration::from_secs(3_600));
+        w.clock.advance(5 * MINUTE_MS);
+        w.storage_is(5).await;
+        for _ in 0..30 {
+            w.deliver().await;
+            w.clock.advance(HOUR_MS);
+        }
+        let card = w.card().await;
+        assert_eq!((card.pending, card.failed), (0, 1));
+        assert!(card.failing.unwrap().error.contains("gave up after a day"));
+        w.connectwise.recover();
         assert_eq!(w.tickets()[1]["status"]["name"], "Completed");
     }
 );

@@ -197,6 +197,10 @@ pub struct TicketQueue {
     pub failed: i64,
     /// The last failure, while the PSA keeps failing.
     pub failing: Option<QueueFailure>,
+    /// Since when writes wait because the PSA refused the credentials; saving working ones
+    /// resumes them.
+    #[serde(default)]
+    pub paused_since: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,9 +178,14 @@ fn Integrated(actions: Actions, current: PsaSettings, data: Data) -> impl IntoVi
     let deleting = RwSignal::new(false);
     let stored = StoredValue::new(current.clone());
     let queue = current.queue.clone();
-    let status = match &queue.failing {
-        Some(failure) => format!("Failing since {}: {}", format_time(failure.since), failure.error),
-        None => "Integrated".into(),
+    let status = match (&queue.failing, queue.paused_since) {
+        (Some(failure), Some(since)) => format!(
+            "Paused since {}: {} Tickets wait until working credentials are saved (Edit credentials).",
+            format_time(since),
+            failure.error
+        ),
+        (Some(failure), None) => format!("Failing since {}: {}", format_time(failure.since), failure.error),
+        (None, _) => "Integrated".into(),
     };
     view! {
         <dl class="facts">

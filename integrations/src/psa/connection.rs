@@ -52,17 +52,32 @@ pub enum PsaError {
     /// The record asked for does not exist (or no longer does).
     #[error("{0}")]
     NotFound(String),
-    /// Anything else, with the form field it points at (a credential, or the PSA's name).
+    /// The PSA refused the credentials or a permission (401/403): retrying cannot help until a
+    /// Superuser saves working ones. `field` is the credential it points at.
+    #[error("{message}")]
+    Credentials { field: &'static str, message: String },
+    /// Anything else, with the form field it points at.
     #[error("{message}")]
     Failed { field: &'static str, message: String },
+}
+
+impl PsaError {
+    fn credentials(field: &'static str, error: impl ToString) -> PsaError {
+        PsaError::Credentials {
+            field,
+            message: error.to_string(),
+        }
+    }
 }
 
 impl From<AutotaskError> for PsaError {
     fn from(error: AutotaskError) -> PsaError {
         let field = match error {
             AutotaskError::NotFound => return PsaError::NotFound(error.to_string()),
-            AutotaskError::UnknownUser(_) | AutotaskError::BadCredentials(_) => "username",
-            AutotaskError::BadSecret => "secret",
+            AutotaskError::UnknownUser(_) | AutotaskError::BadCredentials(_) => {
+                return PsaError::credentials("username", error);
+            }
+            AutotaskError::BadSecret => return PsaError::credentials("secret", error),
             AutotaskError::Unreachable(_) => "lookup_url",
             _ => "autotask",
         };
@@ -77,8 +92,9 @@ impl From<ConnectWiseError> for PsaError {
     fn from(error: ConnectWiseError) -> PsaError {
         let field = match error {
             ConnectWiseError::NotFound => return PsaError::NotFound(error.to_string()),
-            ConnectWiseError::UnknownCompany(_) => "account",
-            ConnectWiseError::BadCredentials(_) => "secret",
+            ConnectWiseError::UnknownCompany(_) => return PsaError::credentials("account", error),
+            ConnectWiseError::BadCredentials(_) => return PsaError::credentials("secret", error),
+            ConnectWiseError::MissingPermission(_) => return PsaError::credentials("username", error),
             ConnectWiseError::Unreachable(_) => "lookup_url",
             _ => "connectwise",
         };
@@ -93,8 +109,8 @@ impl From<BmsError> for PsaError {
     fn from(error: BmsError) -> PsaError {
         let field = match error {
             BmsError::NotFound => return PsaError::NotFound(error.to_string()),
-            BmsError::UnknownTenant(_) => "account",
-            BmsError::BadCredentials(_) => "secret",
+            BmsError::UnknownTenant(_) => return PsaError::credentials("account", error),
+            BmsError::BadCredentials(_) => return PsaError::credentials("secret", error),
             BmsError::Unreachable(_) => "lookup_url",
             _ => "bms",
         };

@@ -45,7 +45,7 @@ async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
             Ok(client) => send(client, write).await,
             Err(error) => Outcome::Retry(error.clone()),
         };
-        if let Outcome::Retry(reason) | Outcome::GiveUp(reason) = &outcome {
+        if let Outcome::Retry(reason) | Outcome::GiveUp(reason) | Outcome::Pause(reason) = &outcome {
             tracing::warn!(write = write.id, ticket = write.ticket_id, %reason, "PSA ticket write failed");
         }
         psa::record(&portal.db, write, outcome, portal.now()).await?;
@@ -96,6 +96,7 @@ async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
         Err(PsaError::NotFound(_)) if !matches!(due.write, TicketWrite::Create { .. }) => {
             Outcome::GiveUp("the ticket no longer exists in the PSA".into())
         }
+        Err(PsaError::Credentials { message, .. }) => Outcome::Pause(message),
         Err(error) => Outcome::Retry(error.to_string()),
     }
 }

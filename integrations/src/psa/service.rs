@@ -24,7 +24,9 @@ pub const COMPANY_PAGE_SIZE: usize = 100;
 fn refused(error: PsaError) -> DomainError {
     match error {
         PsaError::NotFound(message) => AppError::invalid("psa", message).into(),
-        PsaError::Failed { field, message } => AppError::invalid(field, message).into(),
+        PsaError::Credentials { field, message } | PsaError::Failed { field, message } => {
+            AppError::invalid(field, message).into()
+        }
     }
 }
 
@@ -58,9 +60,11 @@ struct Row {
     updated_by: String,
     failing_since: Option<i64>,
     last_error: Option<String>,
+    paused_since: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error";
+const COLUMNS: &str = "id, kind, credentials, account, lookup_url, api_url, defaults, updated_at, updated_by, failing_since, last_error,
+     paused_since";
 
 async fn stored(conn: &mut AnyConnection, instance_id: i64, kind: PsaKind) -> DomainResult<Option<Row>> {
     let sql = format!("SELECT {COLUMNS} FROM psa_integrations WHERE instance_id = $1 AND kind = $2");
@@ -153,6 +157,7 @@ pub async fn settings(
                 since,
                 error: row.last_error.unwrap_or_default(),
             }),
+            paused_since: row.paused_since,
         },
     }))
 }
@@ -200,7 +205,7 @@ pub async fn integrate(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (instance_id, kind) DO UPDATE SET credentials = excluded.credentials, account = excluded.account,
            lookup_url = excluded.lookup_url, api_url = excluded.api_url, updated_at = excluded.updated_at,
-           updated_by = excluded.updated_by, failing_since = NULL, last_error = NULL",
+           updated_by = excluded.updated_by, failing_since = NULL, last_error = NULL, paused_since = NULL",
     )
     .bind(viewer.instance_id)
     .bind(kind.as_str())
