@@ -22,12 +22,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::wire::{header_text, iso_millis, lowercase_path};
 
 /// Requests per rolling hour for one Autotask database, shared by every integration.
 pub const HOURLY_LIMIT: usize = 10_000;
@@ -272,7 +275,7 @@ impl Autotask {
     }
 
     fn check_credentials(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &str| header_text(headers, name);
         let c = &self.credentials;
         if header("apiintegrationcode") != c.integration_code {
             return Err(Refusal::new(
@@ -316,18 +319,6 @@ impl Drop for Thread {
             *threads = threads.saturating_sub(1);
         }
     }
-}
-
-async fn lowercase_path(mut request: Request) -> Request {
-    let uri = request.uri();
-    let lowered = match uri.query() {
-        Some(query) => format!("{}?{query}", uri.path().to_ascii_lowercase()),
-        None => uri.path().to_ascii_lowercase(),
-    };
-    if let Ok(uri) = lowered.parse::<Uri>() {
-        *request.uri_mut() = uri;
-    }
-    request
 }
 
 fn company(id: i64, name: &str, company_type: i64) -> Value {
@@ -720,7 +711,7 @@ async fn create_ticket(
     inner.next_id += 1;
     inner.tickets_today += 1;
     let id = inner.next_id;
-    let now = chrono_now();
+    let now = iso_millis(Utc::now());
     let number = format!("T{}.{:04}", &now[..10].replace('-', ""), inner.tickets_today);
     inner.tickets.push(json!({
         "id": id, "ticketNumber": number, "companyID": company_id, "title": title, "description": description,
@@ -780,7 +771,7 @@ async fn update_ticket(
             .unwrap_or_else(|| key.clone());
         ticket[name] = value.clone();
     }
-    let now = chrono_now();
+    let now = iso_millis(Utc::now());
     ticket["lastActivityDate"] = json!(now);
     if ticket["status"].to_string().trim_matches('"') == "5" {
         ticket["completedDate"] = json!(now);
@@ -837,7 +828,7 @@ async fn create_note(
         "id": note_id, "ticketID": id, "title": title, "description": description,
         "noteType": body_field(&body, "noteType").cloned().unwrap_or(json!(1)),
         "publish": body_field(&body, "publish").cloned().unwrap_or(json!(1)),
-        "createDateTime": chrono_now(),
+        "createDateTime": iso_millis(Utc::now()),
     }));
     drop(inner);
     if autotask.loses_answer() {
@@ -874,37 +865,6 @@ async fn all_tickets(State(autotask): State<Autotask>) -> axum::Json<Value> {
     axum::Json(Value::Array(autotask.tickets()))
 }
 
-/// UTC now as Autotask writes timestamps (`2026-12-01T06:30:00.000Z`).
-fn chrono_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        now.subsec_millis()
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -922,13 +882,6 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_follow_the_calendar() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 
     #[test]
     fn filters_combine_as_autotask_documents() {

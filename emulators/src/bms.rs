@@ -47,12 +47,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::Utc;
 use serde_json::{Value, json};
+
+use crate::wire::{header_text, iso_seconds, lowercase_path, now_iso};
 
 /// The most records one page may hold.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -484,18 +487,6 @@ impl FromRequestParts<Bms> for Anonymous {
     }
 }
 
-async fn lowercase_path(mut request: Request) -> Request {
-    let uri = request.uri();
-    let lowered = match uri.query() {
-        Some(query) => format!("{}?{query}", uri.path().to_ascii_lowercase()),
-        None => uri.path().to_ascii_lowercase(),
-    };
-    if let Ok(uri) = lowered.parse::<Uri>() {
-        *request.uri_mut() = uri;
-    }
-    request
-}
-
 // ---- Answers ----
 
 /// A failure in BMS's envelope: `success: false`, `error: {code, message}`, `result: null`.
@@ -566,10 +557,6 @@ fn ok_list(rows: Vec<Value>) -> Answer {
 
 // ---- Reading requests ----
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
 /// A member of a JSON object, whatever its casing, unless null.
 fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
     let object = value.as_object()?;
@@ -582,36 +569,9 @@ fn json_body(body: &[u8]) -> Result<Value, Refusal> {
         .map_err(|e| Refusal::invalid(format!("The request body is not valid JSON: {e}")))
 }
 
-/// `%XX` and `+` decoded, as in forms and query strings.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = text
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 2;
-            }
-            (byte, _) => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `name=value&…` pairs, decoded.
 fn url_pairs(text: &str) -> Vec<(String, String)> {
-    let pairs = text.split('&').filter(|p| !p.is_empty());
-    let decode = |p: &str| match p.split_once('=') {
-        Some((k, v)) => (percent_decode(k), percent_decode(v)),
-        None => (percent_decode(p), String::new()),
-    };
-    pairs.map(decode).collect()
+    form_urlencoded::parse(text.as_bytes()).into_owned().collect()
 }
 
 /// The parts of a `multipart/form-data` body that carry a `name`.
@@ -1250,37 +1210,10 @@ fn random_token() -> String {
         .collect()
 }
 
-/// UTC now as BMS writes timestamps (`2026-12-01T06:30:00Z`).
-fn now_iso() -> String {
-    iso_in(Duration::ZERO)
-}
-
 /// UTC `after` from now, as BMS writes timestamps.
 fn iso_in(after: Duration) -> String {
-    let at = SystemTime::now() + after;
-    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let after = chrono::Duration::from_std(after).unwrap_or_default();
+    iso_seconds(Utc::now() + after)
 }
 
 #[cfg(test)]
@@ -1828,9 +1761,11 @@ mod tests {
 
     #[test]
     fn forms_and_dates_are_read_as_bms_reads_them() {
-        assert_eq!(percent_decode("a%40b+c%2"), "a@b c%2");
+        assert_eq!(
+            url_pairs("a%40b+c=%2&d"),
+            [("a@b c".into(), "%2".into()), ("d".into(), String::new())]
+        );
         assert!(is_iso_date("2026-03-01T10:00:00.000+02:00") && is_iso_date("2026-03-01"));
         assert!(!is_iso_date("2026-13-01") && !is_iso_date("01/03/2026") && !is_iso_date("2026-03-01X"));
-        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
     }
 }

@@ -34,16 +34,20 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, Request, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::wire::{header_text, lowercase_path, now_iso};
 
 /// The codebase `login/companyinfo` announces, with its trailing slash as ConnectWise writes it.
 pub const CODEBASE: &str = "v2025_1/";
@@ -482,7 +486,11 @@ impl ConnectWise {
         let Some((scheme, encoded)) = header_text(headers, "authorization").trim().split_once(' ') else {
             return false;
         };
-        let Some(decoded) = base64_decode(encoded.trim()).and_then(|b| String::from_utf8(b).ok()) else {
+        let Some(decoded) = BASE64
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
             return false;
         };
         let Some((user, private_key)) = decoded.split_once(':') else {
@@ -573,22 +581,6 @@ fn api_routes() -> Router<ConnectWise> {
         .route("/service/tickets/count", get(ticket_count))
         .route("/service/tickets/{id}", get(ticket_by_id).patch(patch_ticket))
         .route("/service/tickets/{id}/notes", get(ticket_notes).post(create_note))
-}
-
-async fn lowercase_path(mut request: Request) -> Request {
-    let uri = request.uri();
-    let lowered = match uri.query() {
-        Some(query) => format!("{}?{query}", uri.path().to_ascii_lowercase()),
-        None => uri.path().to_ascii_lowercase(),
-    };
-    if let Ok(uri) = lowered.parse::<Uri>() {
-        *request.uri_mut() = uri;
-    }
-    request
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 /// This emulator's `host:port` as the caller reached it.
@@ -2184,60 +2176,6 @@ async fn all_tickets(State(cw): State<ConnectWise>) -> axum::Json<Value> {
 
 // ---- Small utilities ----
 
-/// Standard base64 (padding optional); `None` for anything else.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut count) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let sextet = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(sextet);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    Some(out)
-}
-
-/// UTC now as ConnectWise writes timestamps (`2026-12-01T06:30:00Z`).
-fn now_iso() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2275,22 +2213,7 @@ mod tests {
     }
 
     fn encode64(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        BASE64.encode(bytes)
     }
 
     /// Percent-encodes a query parameter's value.
@@ -2976,16 +2899,5 @@ mod tests {
         let all = send(addr, "GET", "/_emulator/tickets", &[], None).items();
         assert_eq!(all.len(), 2);
         assert!(all[0]["notes"].is_array());
-    }
-
-    #[test]
-    fn base64_round_trips() {
-        for text in ["", "a", "ab", "abc", "Backplane+pubKey:privKey"] {
-            assert_eq!(
-                base64_decode(&encode64(text.as_bytes())).as_deref(),
-                Some(text.as_bytes())
-            );
-        }
-        assert_eq!(base64_decode("not base64!"), None);
     }
 }
