@@ -7,11 +7,13 @@
 
 use chrono::{TimeZone, Utc};
 use model::alerts::{AlertKind, Severity};
+use model::live::LiveEvent;
 use model::psa::{TicketDefaults, ticket_title};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 use crate::alerts::mail::Subject;
+use crate::alerts::psa_failing::{self, Delivery};
 use crate::clock::{HOUR_MS, MINUTE_MS};
 use crate::{Db, DomainError, DomainResult, Portal};
 
@@ -19,6 +21,9 @@ use crate::{Db, DomainError, DomainResult, Portal};
 pub const DUE_AFTER_MS: i64 = 72 * HOUR_MS;
 /// Writes are retried for a day of failures, then given up (a paused queue does not count).
 pub const GIVE_UP_AFTER_MS: i64 = 24 * HOUR_MS;
+/// A write failing this long raises "PSA tickets failing" in its organization; refused
+/// credentials and given-up writes raise it at once.
+pub const FAILING_ALERT_AFTER_MS: i64 = HOUR_MS;
 const LEASE_MS: i64 = 2 * MINUTE_MS;
 
 /// Wait before the next try after `attempts` failed ones: 1, 5 and 15 minutes, then hourly.
@@ -404,9 +409,10 @@ pub enum Outcome {
 }
 
 /// Records the outcome of a claimed write; the integration's failure state follows the last
-/// outcome, so its card shows a PSA that keeps failing.
-pub async fn record(db: &Db, due: &DueWrite, outcome: Outcome, now: i64) -> DomainResult<()> {
-    let mut tx = db.begin().await?;
+/// outcome, so its card shows a PSA that keeps failing, and so does an alert in the
+/// organization whose tickets wait ([`psa_failing`]).
+pub async fn record(portal: &Portal, due: &DueWrite, outcome: Outcome, now: i64) -> DomainResult<()> {
+    let mut tx = portal.db.begin().await?;
     let give_up = |reason: String| Outcome::GiveUp(format!("{reason} (gave up after a day of retries)"));
     let outcome = match outcome {
         Outcome::Retry(reason) if now - due.retrying_since.unwrap_or(now) >= GIVE_UP_AFTER_MS => {
@@ -493,7 +499,27 @@ pub async fn record(db: &Db, due: &DueWrite, outcome: Outcome, now: i64) -> Doma
             mark_failing(&mut tx, due.integration_id, reason, now).await?;
         }
     }
+    let delivery = Delivery {
+        integration_id: due.integration_id,
+        alert_id: due.alert_id,
+    };
+    let changed = match &outcome {
+        Outcome::Done { .. } => psa_failing::resolve(&mut tx, portal, delivery, now).await?,
+        Outcome::Retry(_) if now - due.retrying_since.unwrap_or(now) < FAILING_ALERT_AFTER_MS => None,
+        Outcome::Retry(reason) | Outcome::Pause(reason) | Outcome::GiveUp(reason) => {
+            psa_failing::raise(&mut tx, portal, delivery, reason, now).await?
+        }
+    };
     tx.commit().await?;
+    if let Some((instance_id, organization_id)) = changed {
+        portal
+            .publish(
+                instance_id,
+                organization_id,
+                LiveEvent::Alerts { organization_id },
+            )
+            .await;
+    }
     Ok(())
 }
 

@@ -365,6 +365,17 @@ impl World {
         card.queue
     }
 
+    /// The active "PSA tickets failing" alert's message and organization.
+    async fn psa_failing(&self) -> Option<(String, String)> {
+        sqlx::query_as(
+            "SELECT a.message, o.name FROM alerts a JOIN organizations o ON o.id = a.organization_id
+             WHERE a.state = 'active' AND a.kind = 'psa_failing'",
+        )
+        .fetch_optional(&self.portal.db.pool)
+        .await
+        .unwrap()
+    }
+
     async fn failing(&self) -> Option<String> {
         self.card().await.failing.map(|f| f.error)
     }
@@ -494,6 +505,13 @@ on_both_databases!(
         let card = w.card().await;
         assert!(card.failing.unwrap().error.contains("lacks a permission"));
         assert!(card.paused_since.is_some());
+        let (message, organization) = w.psa_failing().await.expect("an alert of its own");
+        assert!(
+            message.starts_with("Tickets for this organization's alerts are not reaching ConnectWise")
+                && message.contains("lacks a permission"),
+            "{message}"
+        );
+        assert_eq!(organization, LONG_NAME);
         w.connectwise.deny_permission(false);
         w.clock.advance(30 * HOUR_MS);
         assert_eq!(w.deliver().await, 0, "paused: nothing is sent, nothing given up");
@@ -510,11 +528,21 @@ on_both_databases!(
         assert_eq!(w.deliver().await, 1, "resumed by saving the credentials");
         let card = w.card().await;
         assert_eq!((card.pending, card.failed, card.paused_since), (0, 0, None));
+        assert_eq!(
+            w.psa_failing().await,
+            None,
+            "resolved by the write that went through"
+        );
 
         // An outage that lasts: a write is given up after a day of failed retries, and counted.
         w.connectwise.outage(Duration::from_secs(3_600));
         w.clock.advance(5 * MINUTE_MS);
         w.storage_is(5).await;
+        for _ in 0..4 {
+            w.deliver().await;
+            w.clock.advance(15 * MINUTE_MS);
+        }
+        assert_eq!(w.psa_failing().await, None, "not yet: under an hour of failures");
         for _ in 0..30 {
             w.deliver().await;
             w.clock.advance(HOUR_MS);
@@ -522,6 +550,8 @@ on_both_databases!(
         let card = w.card().await;
         assert_eq!((card.pending, card.failed), (0, 1));
         assert!(card.failing.unwrap().error.contains("gave up after a day"));
+        let (message, _) = w.psa_failing().await.expect("raised after an hour of failures");
+        assert!(message.contains("unavailable"), "{message}");
         w.connectwise.recover();
         assert_eq!(w.tickets()[1]["status"]["name"], "Completed");
     }

@@ -39,10 +39,12 @@ pub enum AlertKind {
     CopyThreshold,
     /// The asset's newest restore test failed: its backups may not restore.
     RestoreTestFailed,
+    /// A PSA keeps refusing or failing the tickets of an organization's alerts.
+    PsaFailing,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::ApplianceOffline,
         AlertKind::LowSpace,
         AlertKind::BackupFailed,
@@ -50,7 +52,14 @@ impl AlertKind {
         AlertKind::BackupThreshold,
         AlertKind::CopyThreshold,
         AlertKind::RestoreTestFailed,
+        AlertKind::PsaFailing,
     ];
+
+    /// The kinds that may become PSA tickets: a PSA's own failure never does (it could not
+    /// reach the PSA that fails, and would loop through the one that works).
+    pub fn makes_tickets(self) -> bool {
+        self != AlertKind::PsaFailing
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +70,7 @@ impl AlertKind {
             AlertKind::BackupThreshold => "backup_threshold",
             AlertKind::CopyThreshold => "copy_threshold",
             AlertKind::RestoreTestFailed => "restore_test_failed",
+            AlertKind::PsaFailing => "psa_failing",
         }
     }
 
@@ -76,7 +86,7 @@ impl AlertKind {
             AlertKind::LowSpace => Some(AlertCategory::Storage),
             AlertKind::BackupFailed | AlertKind::RestoreTestFailed => Some(AlertCategory::BackupFailure),
             AlertKind::BackupWarning => Some(AlertCategory::BackupWarning),
-            AlertKind::BackupThreshold | AlertKind::CopyThreshold => None,
+            AlertKind::BackupThreshold | AlertKind::CopyThreshold | AlertKind::PsaFailing => None,
         }
     }
 
@@ -97,6 +107,7 @@ impl AlertKind {
             AlertKind::BackupThreshold => "No recent backup",
             AlertKind::CopyThreshold => "No recent backup copy",
             AlertKind::RestoreTestFailed => "Restore test failed",
+            AlertKind::PsaFailing => "PSA tickets failing",
         }
     }
 
@@ -121,6 +132,7 @@ impl AlertKind {
                 "One of the replication offsite thresholds exceeded for one or more assets.".into()
             }
             AlertKind::RestoreTestFailed => "The latest restore test failed for one or more assets.".into(),
+            AlertKind::PsaFailing => "Alert tickets are not reaching a PSA.".into(),
         }
     }
 }

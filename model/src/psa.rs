@@ -46,7 +46,7 @@ pub struct TicketDefaults {
 impl TicketDefaults {
     /// The ticket priority for an alert of `kind`, if it makes a ticket at all.
     pub fn priority_for(&self, kind: AlertKind) -> Option<&PickValue> {
-        if !self.kinds.contains(&kind) {
+        if !kind.makes_tickets() || !self.kinds.contains(&kind) {
             return None;
         }
         match kind.severity() {

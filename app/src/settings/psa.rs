@@ -317,7 +317,7 @@ fn settings_fields(
         })}
         <fieldset>
             <legend>"Alerts that make tickets"</legend>
-            {AlertKind::ALL.into_iter().map(|kind| {
+            {AlertKind::ALL.into_iter().filter(|k| k.makes_tickets()).map(|kind| {
                 let name = kind.as_str();
                 view! {
                     <label class="check">

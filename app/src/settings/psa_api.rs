@@ -112,7 +112,10 @@ impl DefaultsForm {
             .iter()
             .map(|k| {
                 model::alerts::AlertKind::parse(k)
-                    .ok_or_else(|| AppError::invalid("kinds", format!("Unknown alert kind {k:?}.")))
+                    .filter(|k| k.makes_tickets())
+                    .ok_or_else(|| {
+                        AppError::invalid("kinds", format!("{k:?} is not an alert kind that makes tickets."))
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok(TicketDefaults {

@@ -421,12 +421,46 @@ async fn raise(
     rules: &InstanceRules,
     now: i64,
 ) -> DomainResult<bool> {
-    let key = object.dedupe_key(kind);
-    let texts = mail::texts(kind, &found.subject, portal.alerting.offline_after_ms);
     let (appliance_id, asset_id) = match object {
         Object::Appliance(id) => (Some(id), None),
         Object::Asset(id) => (found.subject.appliance_id, Some(id)),
     };
+    let alert = NewAlert {
+        instance_id: found.instance_id,
+        organization_id: found.organization_id,
+        appliance_id,
+        asset_id,
+        kind,
+        dedupe_key: object.dedupe_key(kind),
+        subject: &found.subject,
+    };
+    Ok(raise_alert(conn, portal, &alert, rules, now).await?.is_some())
+}
+
+/// An alert about to be raised: its object, condition and the names its texts show.
+pub(super) struct NewAlert<'a> {
+    pub instance_id: i64,
+    pub organization_id: i64,
+    pub appliance_id: Option<i64>,
+    pub asset_id: Option<i64>,
+    pub kind: AlertKind,
+    /// Names the condition and its object; at most one active alert has it.
+    pub dedupe_key: String,
+    pub subject: &'a Subject,
+}
+
+/// Inserts the alert unless its condition already has an active one, and in the same
+/// transaction queues what follows from it: the webhook event, the PSA tickets and the mails.
+/// Returns its id when it was raised now.
+pub(super) async fn raise_alert(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    alert: &NewAlert<'_>,
+    rules: &InstanceRules,
+    now: i64,
+) -> DomainResult<Option<i64>> {
+    let kind = alert.kind;
+    let texts = mail::texts(kind, alert.subject, portal.alerting.offline_after_ms);
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO alerts (instance_id, organization_id, appliance_id, asset_id, kind, dedupe_key, message, subject,
                              state, raised_at)
@@ -434,51 +468,51 @@ async fn raise(
          ON CONFLICT (dedupe_key) WHERE state = 'active' DO NOTHING
          RETURNING id",
     )
-    .bind(found.instance_id)
-    .bind(found.organization_id)
-    .bind(appliance_id)
-    .bind(asset_id)
+    .bind(alert.instance_id)
+    .bind(alert.organization_id)
+    .bind(alert.appliance_id)
+    .bind(alert.asset_id)
     .bind(kind.as_str())
-    .bind(&key)
+    .bind(&alert.dedupe_key)
     .bind(&texts.message)
     .bind(&texts.subject)
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
-        return Ok(false);
+        return Ok(None);
     };
     let event = Event {
-        instance_id: found.instance_id,
-        organization_id: found.organization_id,
+        instance_id: alert.instance_id,
+        organization_id: alert.organization_id,
         kind: WebhookEvent::AlertRaised,
         key: format!("alert:{id}"),
         data: alert_data(
             (id, kind, &texts.message),
-            (found.organization_id, appliance_id, asset_id),
+            (alert.organization_id, alert.appliance_id, alert.asset_id),
         ),
     };
     webhooks::enqueue(conn, event, now).await?;
     let facts = psa::AlertFacts {
         id,
-        instance_id: found.instance_id,
-        organization_id: found.organization_id,
+        instance_id: alert.instance_id,
+        organization_id: alert.organization_id,
         kind,
         message: &texts.message,
-        subject: &found.subject,
+        subject: alert.subject,
     };
     psa::on_raised(conn, portal, &facts, now).await?;
     mail::enqueue_raised(
         conn,
         portal,
-        (id, found.instance_id),
+        (id, alert.instance_id),
         &texts,
-        &found.subject,
+        alert.subject,
         rules,
         now,
     )
     .await?;
-    Ok(true)
+    Ok(Some(id))
 }
 
 async fn resolve(
@@ -488,20 +522,35 @@ async fn resolve(
     found: &Subjected,
     now: i64,
 ) -> DomainResult<bool> {
+    Ok(resolve_alert(conn, portal, key, &found.subject, now)
+        .await?
+        .is_some())
+}
+
+/// Resolves the active alert of the condition `key`, if there is one, and in the same
+/// transaction queues what follows: the webhook event, the tickets' closing and the "Re:"
+/// mails. Returns its instance and organization when it was resolved now.
+pub(super) async fn resolve_alert(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    key: &str,
+    subject: &Subject,
+    now: i64,
+) -> DomainResult<Option<(i64, i64)>> {
     let resolved: Option<ResolvedRow> = sqlx::query_as(
         "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE dedupe_key = $2 AND state = 'active'
-         RETURNING id, kind, subject, message, organization_id, appliance_id, asset_id",
+         RETURNING id, instance_id, kind, subject, message, organization_id, appliance_id, asset_id",
     )
     .bind(now)
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = resolved else {
-        return Ok(false);
+        return Ok(None);
     };
     if let Some(kind) = AlertKind::parse(&row.kind) {
         let event = Event {
-            instance_id: found.instance_id,
+            instance_id: row.instance_id,
             organization_id: row.organization_id,
             kind: WebhookEvent::AlertResolved,
             key: format!("alert:{}", row.id),
@@ -513,21 +562,22 @@ async fn resolve(
         webhooks::enqueue(conn, event, now).await?;
         let facts = psa::AlertFacts {
             id: row.id,
-            instance_id: found.instance_id,
+            instance_id: row.instance_id,
             organization_id: row.organization_id,
             kind,
             message: &row.message,
-            subject: &found.subject,
+            subject,
         };
         psa::on_resolved(conn, &facts, now).await?;
-        mail::enqueue_resolved(conn, portal, (row.id, kind, &row.subject), &found.subject, now).await?;
+        mail::enqueue_resolved(conn, portal, (row.id, kind, &row.subject), subject, now).await?;
     }
-    Ok(true)
+    Ok(Some((row.instance_id, row.organization_id)))
 }
 
 #[derive(sqlx::FromRow)]
 struct ResolvedRow {
     id: i64,
+    instance_id: i64,
     kind: String,
     subject: String,
     message: String,

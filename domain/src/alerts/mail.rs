@@ -22,6 +22,9 @@ pub struct Subject {
     pub threshold_hours: Option<i64>,
     /// The Replication offsite threshold applied, in whole hours.
     pub copy_threshold_hours: Option<i64>,
+    /// The PSA that fails ("Autotask") and what it answered.
+    pub psa_name: String,
+    pub psa_error: String,
 }
 
 impl Subject {
@@ -43,6 +46,8 @@ pub struct Texts {
 pub fn texts(kind: AlertKind, s: &Subject, offline_after_ms: i64) -> Texts {
     let appliance = &s.appliance_name;
     let asset = s.asset_name.as_deref().unwrap_or("?");
+    let organization = &s.organization_name;
+    let psa = &s.psa_name;
     let (message, subject) = match kind {
         AlertKind::ApplianceOffline => (
             format!(
@@ -90,6 +95,13 @@ pub fn texts(kind: AlertKind, s: &Subject, offline_after_ms: i64) -> Texts {
                 ),
             )
         }
+        AlertKind::PsaFailing => (
+            format!(
+                "Tickets for this organization's alerts are not reaching {psa}: {}",
+                s.psa_error
+            ),
+            format!("PSA - {psa} is not accepting tickets for {organization}"),
+        ),
     };
     Texts {
         message,
@@ -124,6 +136,10 @@ fn cleared(kind: AlertKind, s: &Subject) -> String {
         AlertKind::RestoreTestFailed => {
             format!("A restore test of {asset} on appliance {appliance} passed.")
         }
+        AlertKind::PsaFailing => format!(
+            "{} accepts the tickets of {}'s alerts again.",
+            s.psa_name, s.organization_name
+        ),
     }
 }
 
@@ -146,8 +162,10 @@ fn details(s: &Subject, at: i64) -> String {
         format!("Alert Date: {}", mail_date(at)),
         format!("Instance: {}", s.instance_name),
         format!("Organization: {}", s.organization_name),
-        format!("Appliance Name: {}", s.appliance_name),
     ];
+    if !s.appliance_name.is_empty() {
+        lines.push(format!("Appliance Name: {}", s.appliance_name));
+    }
     if let Some(asset) = &s.asset_name {
         lines.push(format!("Asset: {asset}"));
     }
@@ -261,6 +279,23 @@ mod tests {
             cleared(AlertKind::ApplianceOffline, &s),
             "Appliance nas-01 is online."
         );
+        let psa = Subject {
+            instance_name: "Acme IT".into(),
+            organization_name: "Globex".into(),
+            psa_name: "Autotask".into(),
+            psa_error: "Autotask refused the API user".into(),
+            ..Subject::default()
+        };
+        let failing = texts(AlertKind::PsaFailing, &psa, 0);
+        assert_eq!(
+            failing.message,
+            "Tickets for this organization's alerts are not reaching Autotask: Autotask refused the API user"
+        );
+        assert_eq!(
+            failing.subject,
+            "Acme IT Alert Center: PSA - Autotask is not accepting tickets for Globex"
+        );
+        assert!(!details(&psa, 0).contains("Appliance"), "no appliance to name");
         assert_eq!(
             mail_date(1_793_577_600_000 + 13 * 3_600_000 + 5 * 60_000),
             "11/02/2026 01:05 PM GMT"

@@ -5,6 +5,7 @@ pub mod center;
 pub mod conditions;
 pub mod engine;
 pub mod mail;
+pub mod psa_failing;
 pub mod rules;
 pub mod settings;
 

@@ -48,7 +48,7 @@ async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
         if let Outcome::Retry(reason) | Outcome::GiveUp(reason) | Outcome::Pause(reason) = &outcome {
             tracing::warn!(write = write.id, ticket = write.ticket_id, %reason, "PSA ticket write failed");
         }
-        psa::record(&portal.db, write, outcome, portal.now()).await?;
+        psa::record(portal, write, outcome, portal.now()).await?;
     }
     Ok(due.len())
 }

@@ -5,10 +5,12 @@
 //! tickets through `domain::psa`'s queue, sent by `super::deliver`.
 
 use domain::access::Viewer;
+use domain::alerts::psa_failing;
 use domain::audit::{self, Entry};
 use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 use model::alerts::AlertKind;
 use model::itglue::LinkedOrganization;
+use model::live::LiveEvent;
 use model::psa::{
     OrganizationMapping, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
     PsaKind, PsaMappings, PsaSettings, QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
@@ -307,7 +309,7 @@ fn first_defaults(choices: TicketChoices) -> TicketDefaults {
         critical_priority: named(priorities, &["High"]).or_else(|| priorities.first().cloned()),
         warning_priority: named(priorities, &["Medium"]).or_else(|| priorities.last().cloned()),
         queue,
-        kinds: AlertKind::ALL.to_vec(),
+        kinds: AlertKind::ALL.into_iter().filter(|k| k.makes_tickets()).collect(),
         ticket_type: named(&choices.types, &["Alert", "Incident"]).or_else(|| choices.types.first().cloned()),
         source: named(&choices.sources, &["Monitoring", "Alert"])
             .or_else(|| choices.sources.first().cloned()),
@@ -325,6 +327,7 @@ pub async fn remove(
     viewer.require(Action::ManageIntegrations)?;
     let mut tx = portal.db.begin().await?;
     let row = integrated(&mut tx, viewer.instance_id, kind).await?;
+    let changed = psa_failing::resolve_all(&mut tx, portal, row.id, portal.now()).await?;
     for table in [
         "psa_ticket_ops WHERE ticket_id IN (SELECT id FROM psa_tickets WHERE integration_id = $1)",
         "psa_tickets WHERE integration_id = $1",
@@ -345,6 +348,15 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await?;
+    for (instance_id, organization_id) in changed {
+        portal
+            .publish(
+                instance_id,
+                organization_id,
+                LiveEvent::Alerts { organization_id },
+            )
+            .await;
+    }
     Ok(())
 }
 
