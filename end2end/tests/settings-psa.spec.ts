@@ -2,9 +2,11 @@
 // wrong secret is refused with the reason, the right credentials integrate; ticket settings
 // come from Autotask's picklists and a test ticket is made; an organization gets its own; two companies are imported into a
 // scope and one is mapped to the appliance's organization; the appliance is killed → a ticket
-// opens in that company; it returns → the ticket is closed. ConnectWise PSA, against its
-// emulator: wrong keys are named, the right ones integrate, statuses follow the chosen board, and
-// a test ticket lands on it. The portal runs on its own port with offline thresholds of seconds.
+// opens in that company; it returns → the ticket is closed; Organizations maps and imports. ConnectWise
+// PSA, against its emulator: wrong keys are named, the right ones integrate, statuses follow the chosen
+// board, and a test ticket lands on it. Kaseya BMS and Vorex, against the BMS emulator: a wrong tenant
+// is named, type and source come from BMS's lookup tables. The portal runs on its own port with
+// offline thresholds of seconds.
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,6 +23,10 @@ const CONNECTWISE_PORT = PORT + 72;
 const CONNECTWISE = `http://127.0.0.1:${CONNECTWISE_PORT}`;
 const CW_LOGIN = { company: "umbrellacw", publicKey: "cwPublicE2E", privateKey: "cwPrivateE2E", clientId: "e2e-client-0001" };
 const UMBRELLA = { homerealm: "umbrella", email: "owner@umbrella.example", password: "Umbrella-Owner-77" };
+const BMS_PORT = PORT + 73;
+const BMS = `http://127.0.0.1:${BMS_PORT}`;
+const BMS_LOGIN = { tenant: "Initech MSP", username: "api@initech.example", password: "bms-e2e-password" };
+const INITECH = { homerealm: "initech", email: "owner@initech.example", password: "Initech-Owner-77" };
 test.use({ baseURL: `http://127.0.0.1:${PORTAL_PORT}` });
 
 const OWNER = { homerealm: "oscorp", email: "owner@oscorp.example", password: "Oscorp-Owner-77" };
@@ -56,6 +62,8 @@ test.beforeAll(async () => {
   await startEmulator(["connectwise", "--listen", `127.0.0.1:${CONNECTWISE_PORT}`, "--seed", "9", "--companies", "30",
     "--company-id", CW_LOGIN.company, "--public-key", CW_LOGIN.publicKey, "--private-key", CW_LOGIN.privateKey,
     "--client-id", CW_LOGIN.clientId]);
+  await startEmulator(["bms", "--listen", `127.0.0.1:${BMS_PORT}`, "--seed", "9", "--companies", "30",
+    "--tenant", BMS_LOGIN.tenant, "--username", BMS_LOGIN.username, "--password", BMS_LOGIN.password]);
   const launched = await launchServer(PORTAL_PORT, {
     BACKPLANE_OFFLINE_AFTER_SECS: "4",
     BACKPLANE_OFFLINE_ALARM_AFTER_SECS: "8",
@@ -229,6 +237,24 @@ test("Autotask: integrate, ticket settings, import and map; an offline appliance
       await expect(row(first).getByRole("cell").nth(5)).toHaveText(new RegExp(`^${first}`));
       await expectAccessible(page, "Organizations with a PSA column");
     });
+
+    await test.step("Organizations → Import from Autotask: a searched company becomes an organization of a scope", async () => {
+      const page1 = await call<{ items: { name: string; mapped_to: unknown }[] }>(page.request, "psa/companies", { psa: "autotask", page: "1" });
+      const next = page1.items.find((c) => !c.mapped_to && !c.name.startsWith("Backplane"))!.name;
+      await page.getByRole("button", { name: "Import from Autotask" }).click();
+      const dialog = page.getByRole("dialog", { name: "Import organizations from Autotask" });
+      await dialog.getByLabel("Search companies").fill(next);
+      await dialog.getByLabel("Search companies").press("Tab");
+      await expect(dialog.getByRole("checkbox")).toHaveCount(1);
+      await dialog.getByRole("checkbox", { name: next }).check();
+      await dialog.getByLabel("Into scope").selectOption({ label: "Field" });
+      await expectAccessible(page, "Organizations → Import from Autotask");
+      await dialog.getByRole("button", { name: "Import 1 selected" }).click();
+      await expect(dialog).toBeHidden();
+      const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: next, exact: true }) });
+      await expect(row).toContainText("Field");
+      await expect(row.getByRole("cell").nth(5)).toHaveText(new RegExp(`^${next}`));
+    });
   } finally {
     appliance?.kill();
     fs.rmSync(applianceRoot, { recursive: true, force: true });
@@ -281,5 +307,55 @@ test("ConnectWise PSA: wrong keys named, integrate, statuses follow the board, a
     await page.reload();
     await hydrated(page);
     await expect(card.getByLabel("Close ticket status").locator("option:checked")).toHaveText("Completed");
+  });
+});
+
+interface BmsTicket {
+  title: string;
+  accountId: number;
+  typeId: number;
+  sourceId: number;
+}
+
+test("Kaseya BMS and Vorex: a wrong tenant named, ticket type and source from BMS's lookup tables, a test ticket", async ({ page }) => {
+  const secret = createInstance(INITECH, "Initech", serverData);
+  await signIn(page, INITECH, secret);
+  await page.goto("/settings/integrations");
+  await hydrated(page);
+  const integrate = async (label: string, tenant: string) => {
+    const card = page.locator("section", { has: page.getByRole("heading", { name: label, exact: true }) });
+    await card.getByLabel("User name").fill(BMS_LOGIN.username);
+    await card.getByLabel("Password", { exact: true }).fill(BMS_LOGIN.password);
+    await card.getByLabel("Tenant (company name)").fill(tenant);
+    await card.getByLabel("API address").fill(BMS);
+    await card.getByRole("button", { name: "Test & Integrate" }).click();
+    return card;
+  };
+
+  await test.step("a wrong tenant is refused by name; the right one integrates", async () => {
+    const card = await integrate("Kaseya BMS", "Initrode");
+    await expect(card.getByRole("alert")).toContainText("Tenant 'Initrode' was not found");
+    await card.getByLabel("Tenant (company name)").fill(BMS_LOGIN.tenant);
+    await card.getByRole("button", { name: "Test & Integrate" }).click();
+    await expect(page.getByTestId("bms-status")).toHaveText("Integrated");
+    await expect(page.getByText(BMS_LOGIN.password)).toHaveCount(0);
+  });
+
+  await test.step("type and source from BMS's lookup tables; a test ticket carries them", async () => {
+    const card = page.locator("section", { has: page.getByRole("heading", { name: "Kaseya BMS", exact: true }) });
+    await expect(card.getByLabel("Ticket type").locator("option")).toHaveText(["Choose one", "Alert", "Service Request", "Incident"]);
+    await card.getByLabel("Ticket type").selectOption({ label: "Incident" });
+    await card.getByLabel("Ticket source").selectOption({ label: "Monitoring" });
+    await card.getByLabel("Default company (organizations not mapped)").selectOption({ index: 1 });
+    await card.getByRole("button", { name: "Create test ticket" }).click();
+    await expect(card.getByText(/Test ticket \S+ created in Kaseya BMS\./)).toBeVisible();
+    const made = (await (await page.request.get(`${BMS}/_emulator/tickets`)).json()) as BmsTicket[];
+    expect(made.map((t) => [t.title, t.typeId, t.sourceId])).toEqual([["Test - Initech - Backplane", 33, 41]]);
+    await expectAccessible(page, "Settings → Integrations → Kaseya BMS");
+  });
+
+  await test.step("Vorex integrates on its own card", async () => {
+    await integrate("Vorex", BMS_LOGIN.tenant);
+    await expect(page.getByTestId("vorex-status")).toHaveText("Integrated");
   });
 });

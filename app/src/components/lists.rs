@@ -205,3 +205,15 @@ pub fn current_params() -> impl Fn(&str) -> String + Clone + 'static {
 pub fn contains_filter(label: &'static str, name: &'static str, value: String) -> impl IntoView + use<> {
     view! { <label>{label}" "<input type="search" name=name value=value placeholder="contains…" /></label> }
 }
+
+/// Previous / "Page n of m" / Next for a list paged in the page itself (dialogs, cards).
+#[component]
+pub fn PageButtons(page: RwSignal<u32>, pages: u32, label: String) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label=label>
+            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+            <span>{move || format!("Page {} of {pages}", page.get())}</span>
+            <button type="button" disabled=move || page.get() >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+        </nav>
+    }
+}

@@ -6,8 +6,8 @@ mod modal;
 
 pub use icons::{Icon, icon};
 pub use lists::{
-    DefaultSort, FilterForm, ListText, Pager, Tabs, contains_filter, current_params, paged_list, sort_button,
-    sort_header,
+    DefaultSort, FilterForm, ListText, PageButtons, Pager, Tabs, contains_filter, current_params, paged_list,
+    sort_button, sort_header,
 };
 pub use modal::Modal;
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -11,10 +13,10 @@ use super::api::{
     CreateOrganization, DeleteOrganization, UpdateOrganization, list_organizations, list_scopes,
 };
 use crate::components::{
-    FilterForm, ListText, Loading, Modal, SubmitOrCancel, action_error, contains_filter, href_with,
-    paged_list,
+    FilterForm, ListText, Loading, Modal, PageButtons, SubmitOrCancel, action_error, contains_filter,
+    href_with, paged_list,
 };
-use crate::settings::psa_api::{MapPsa, mapped_psa_companies, psa_companies};
+use crate::settings::psa_api::{ImportPsaCompanies, MapPsa, mapped_psa_companies, psa_companies};
 
 #[derive(Clone, PartialEq)]
 pub enum Dialog {
@@ -24,6 +26,8 @@ pub enum Dialog {
     Delete(Organization),
     /// Map the organization to a company of the PSA (Superusers).
     Map(PsaKind, Organization),
+    /// Import companies of the PSA as organizations (Superusers).
+    Import(PsaKind),
 }
 
 /// What the table shows beside each organization: a column per integrated PSA.
@@ -65,9 +69,23 @@ pub fn OrganizationsPage() -> impl IntoView {
         <Title text="Organizations · Backplane" />
         <div class="page-head">
             <h1>"Organizations"</h1>
-            {may_manage.then(|| view! {
-                <button type="button" class="primary" on:click=move |_| dialog.set(Dialog::New)>"+ New"</button>
-            })}
+            <div class="head-actions">
+                {may_map.then(|| view! {
+                    <Transition>
+                        {move || mappings.get().and_then(Result::ok).map(|psas| psas.into_iter().map(|p| {
+                            let psa = p.psa;
+                            view! {
+                                <button type="button" on:click=move |_| dialog.set(Dialog::Import(psa))>
+                                    {format!("Import from {}", psa.label())}
+                                </button>
+                            }
+                        }).collect_view())}
+                    </Transition>
+                })}
+                {may_manage.then(|| view! {
+                    <button type="button" class="primary" on:click=move |_| dialog.set(Dialog::New)>"+ New"</button>
+                })}
+            </div>
         </div>
         <Suspense fallback=Loading>
             {move || scopes.get().map(|scopes| {
@@ -80,6 +98,7 @@ pub fn OrganizationsPage() -> impl IntoView {
                         Dialog::Edit(org) => Some(view! { <OrgForm org=Some(org) scopes=scopes.clone() dialog done /> }.into_any()),
                         Dialog::Delete(org) => Some(view! { <DeleteOrg org dialog done /> }.into_any()),
                         Dialog::Map(psa, org) => Some(view! { <MapCompany psa org dialog map /> }.into_any()),
+                        Dialog::Import(psa) => Some(view! { <ImportCompanies psa scopes=scopes.clone() dialog done /> }.into_any()),
                     }}
                 }
             })}
@@ -361,6 +380,90 @@ fn MapCompany(
             </Transition>
             <div class="actions">
                 <button type="button" on:click=move |_| choose(None)>"Unmap"</button>
+                <button type="button" on:click=move |_| close()>"Cancel"</button>
+            </div>
+        </Modal>
+    }
+}
+
+/// Imports companies of the PSA as organizations, each mapped to its company: search, 100 a
+/// page, choose which and into which scope. Companies already mapped are not offered.
+#[component]
+fn ImportCompanies(
+    psa: PsaKind,
+    scopes: Vec<Scope>,
+    dialog: RwSignal<Dialog>,
+    done: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let import = ServerAction::<ImportPsaCompanies>::new();
+    Effect::new(move || {
+        if matches!(import.value().get(), Some(Ok(_))) {
+            done();
+        }
+    });
+    let search = RwSignal::new(String::new());
+    let page = RwSignal::new(1u32);
+    let chosen = RwSignal::new(BTreeSet::<i64>::new());
+    let scope = RwSignal::new(None::<i64>);
+    let companies = Resource::new(
+        move || (search.get(), page.get()),
+        move |(text, page)| psa_companies(psa, page, Some(text)),
+    );
+    let close = move || dialog.set(Dialog::Closed);
+    let submit = move |_| {
+        import.dispatch(ImportPsaCompanies {
+            psa,
+            company_ids: Some(chosen.get_untracked().into_iter().collect()),
+            scope_id: scope.get_untracked(),
+        });
+    };
+    let title = format!("Import organizations from {}", psa.label());
+    view! {
+        <Modal label=title.clone() on_close=close>
+            <h2>{title}</h2>
+            <label>"Search companies"
+                <input type="search" prop:value=move || search.get()
+                    on:change=move |ev| { search.set(event_target_value(&ev)); page.set(1); } />
+            </label>
+            <Transition fallback=Loading>
+                {move || companies.get().map(|result| match result {
+                    Ok(found) => {
+                        let pages = found.total_pages.max(1);
+                        let free: Vec<_> = found.items.into_iter().filter(|c| c.mapped_to.is_none()).collect();
+                        view! {
+                            {free.is_empty().then(|| view! { <p class="empty">"No company to import on this page."</p> })}
+                            <ul class="choices" aria-label="Companies">
+                                {free.into_iter().map(|c| {
+                                    let id = c.id;
+                                    view! {
+                                        <li><label class="check">
+                                            <input type="checkbox" prop:checked=move || chosen.get().contains(&id)
+                                                on:change=move |ev| {
+                                                    let on = event_target_checked(&ev);
+                                                    chosen.update(|c| { if on { c.insert(id); } else { c.remove(&id); } });
+                                                } />
+                                            {c.name}
+                                        </label></li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                            <PageButtons page pages label="Company pages".to_owned() />
+                        }.into_any()
+                    }
+                    Err(error) => view! { <crate::components::ErrorBox error /> }.into_any(),
+                })}
+            </Transition>
+            <label>"Into scope"
+                <select on:change=move |ev| scope.set(event_target_value(&ev).parse().ok())>
+                    <option value="">"Unassigned"</option>
+                    {scopes.into_iter().map(|s| view! { <option value=s.id.to_string()>{s.name}</option> }).collect_view()}
+                </select>
+            </label>
+            {action_error(import.value())}
+            <div class="actions">
+                <button type="button" class="primary" disabled=move || chosen.get().is_empty() on:click=submit>
+                    {move || format!("Import {} selected", chosen.get().len())}
+                </button>
                 <button type="button" on:click=move |_| close()>"Cancel"</button>
             </div>
         </Modal>

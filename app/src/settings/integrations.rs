@@ -15,7 +15,9 @@ use super::api::{
     itglue_organizations, itglue_settings,
 };
 use super::psa::PsaCard;
-use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
+use crate::components::{
+    ErrorBox, Loading, Modal, PageButtons, TypeDeleteToConfirm, action_error, format_time,
+};
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker};
 use model::psa::PsaKind;
@@ -255,11 +257,7 @@ fn OrganizationsOfItGlue(actions: Actions, lists: Lists) -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                        <nav class="pager" aria-label="IT Glue organization pages">
-                            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
-                            <span>{move || format!("Page {} of {pages}", page.get())}</span>
-                            <button type="button" disabled=move || page.get() >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
-                        </nav>
+                        <PageButtons page pages label="IT Glue organization pages".to_owned() />
                     }.into_any()
                 }
                 Err(error) => view! { <ErrorBox error /> }.into_any(),

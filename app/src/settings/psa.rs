@@ -19,7 +19,9 @@ use super::psa_api::{
     PsaUseDefaults, RemovePsa, ResetPsaOrganizations, SavePsaDefaults, psa_choices, psa_companies,
     psa_integration, psa_organization,
 };
-use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
+use crate::components::{
+    ErrorBox, Loading, Modal, PageButtons, TypeDeleteToConfirm, action_error, format_time,
+};
 use crate::organizations::api::list_scopes;
 use crate::organizations::{OrgChoice, OrganizationPicker};
 
@@ -523,11 +525,7 @@ fn Companies(actions: Actions, data: Data) -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                        <nav class="pager" aria-label=format!("{} company pages", psa.label())>
-                            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
-                            <span>{move || format!("Page {} of {pages}", page.get())}</span>
-                            <button type="button" disabled=move || page.get() >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
-                        </nav>
+                        <PageButtons page pages label=format!("{} company pages", psa.label()) />
                     }.into_any()
                 }
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
