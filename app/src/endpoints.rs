@@ -174,6 +174,7 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/psa/defaults", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/test-ticket", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/companies", Access::Signed(Action::ManageIntegrations)),
+    ("/api/psa/locations", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/import", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/map", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/map-by-name", Access::Signed(Action::ManageIntegrations)),

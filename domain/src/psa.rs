@@ -63,6 +63,10 @@ pub enum TicketWrite {
         ticket_type: Option<String>,
         #[serde(default)]
         source: Option<String>,
+        /// The account's location, where the PSA files tickets by location (BMS, Vorex);
+        /// none: its main location.
+        #[serde(default)]
+        location: Option<String>,
     },
     Note {
         title: String,
@@ -184,6 +188,7 @@ async fn effective(
         .map_err(|e| DomainError::internal(format!("PSA settings of organization {organization_id}: {e}")))?;
     if own.company.is_none() {
         own.company = defaults.company;
+        own.location = defaults.location;
     }
     Ok(own)
 }
@@ -249,6 +254,11 @@ pub async fn on_raised(
                     due_at: now + DUE_AFTER_MS,
                     ticket_type: defaults.ticket_type.map(|t| t.value),
                     source: defaults.source.map(|s| s.value),
+                    location: mapped
+                        .is_none()
+                        .then_some(defaults.location)
+                        .flatten()
+                        .map(|l| l.value),
                 };
                 (ticket_id, write)
             }

@@ -313,6 +313,7 @@ test("ConnectWise PSA: wrong keys named, integrate, statuses follow the board, a
 interface BmsTicket {
   title: string;
   accountId: number;
+  locationName: string;
   typeId: number;
   sourceId: number;
 }
@@ -341,16 +342,36 @@ test("Kaseya BMS and Vorex: a wrong tenant named, ticket type and source from BM
     await expect(page.getByText(BMS_LOGIN.password)).toHaveCount(0);
   });
 
-  await test.step("type and source from BMS's lookup tables; a test ticket carries them", async () => {
+  await test.step("type, source and the default account's location from BMS; a test ticket carries them", async () => {
     const card = page.locator("section", { has: page.getByRole("heading", { name: "Kaseya BMS", exact: true }) });
     await expect(card.getByLabel("Ticket type").locator("option")).toHaveText(["Choose one", "Alert", "Service Request", "Incident"]);
     await card.getByLabel("Ticket type").selectOption({ label: "Incident" });
     await card.getByLabel("Ticket source").selectOption({ label: "Monitoring" });
-    await card.getByLabel("Default company (organizations not mapped)").selectOption({ index: 1 });
+    // An account with a branch office besides its main location.
+    const accounts = (await call<{ items: { id: number; name: string }[] }>(page.request, "psa/companies", { psa: "bms", page: "1" })).items;
+    let account = accounts[0];
+    for (const candidate of accounts) {
+      const locations = await call<unknown[]>(page.request, "psa/locations", { psa: "bms", company_id: String(candidate.id) });
+      if (locations.length > 1) {
+        account = candidate;
+        break;
+      }
+    }
+    await card.getByLabel("Default company (organizations not mapped)").selectOption({ label: account.name });
+    const location = card.getByLabel("Location of the default company's tickets");
+    await expect(location.locator("option")).toHaveText(["Its main location", "Main", "Branch Office"]);
+    await location.selectOption({ label: "Branch Office" });
     await card.getByRole("button", { name: "Create test ticket" }).click();
     await expect(card.getByText(/Test ticket \S+ created in Kaseya BMS\./)).toBeVisible();
     const made = (await (await page.request.get(`${BMS}/_emulator/tickets`)).json()) as BmsTicket[];
-    expect(made.map((t) => [t.title, t.typeId, t.sourceId])).toEqual([["Test - Initech - Backplane", 33, 41]]);
+    expect(made.map((t) => [t.title, t.accountId, t.locationName, t.typeId, t.sourceId])).toEqual([
+      ["Test - Initech - Backplane", account.id, "Branch Office", 33, 41],
+    ]);
+    await card.getByRole("button", { name: "Save", exact: true }).click();
+    await expect(card.getByText("Ticket settings saved.")).toBeVisible();
+    await page.reload();
+    await hydrated(page);
+    await expect(card.getByLabel("Location of the default company's tickets").locator("option:checked")).toHaveText("Branch Office");
     await expectAccessible(page, "Settings → Integrations → Kaseya BMS");
   });
 

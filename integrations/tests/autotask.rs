@@ -561,6 +561,7 @@ on_both_databases!(
             due_at_ms: 0,
             ticket_type: None,
             source: None,
+            location: None,
             reference: String::new(),
         };
         autotask.create_ticket(&ticket).await.unwrap();

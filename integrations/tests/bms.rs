@@ -250,3 +250,69 @@ on_both_databases!(
         assert_eq!(w.bms.tickets().len(), 2, "not a third");
     }
 );
+
+on_both_databases!(
+    an_unmapped_organizations_tickets_go_to_the_default_accounts_chosen_location,
+    |db: TestDb| async move {
+        let w = world(&db).await;
+        let client = ClientInfo::default();
+        let (default_account, other_account) = (1_004, 1_002);
+        let locations = service::locations(&w.portal, &w.root, PsaKind::Vorex, default_account)
+            .await
+            .unwrap();
+        let labels: Vec<&str> = locations.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["Main", "Branch Office"], "the main location first");
+        let branch = locations[1].clone();
+        let mut defaults = service::settings(
+            &mut w.portal.db.pool.acquire().await.unwrap(),
+            &w.root,
+            PsaKind::Vorex,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .defaults;
+
+        // A location needs its company, and must be one of that company's.
+        defaults.location = Some(branch.clone());
+        let refused =
+            service::save_defaults(&w.portal, &w.root, PsaKind::Vorex, defaults.clone(), &client).await;
+        assert_eq!(refusal(refused).field(), Some("location"));
+        let elsewhere = service::locations(&w.portal, &w.root, PsaKind::Vorex, other_account)
+            .await
+            .unwrap();
+        defaults.company = Some(model::psa::PsaCompany {
+            id: default_account,
+            name: String::new(),
+        });
+        defaults.location = Some(elsewhere[1].clone());
+        let refused =
+            service::save_defaults(&w.portal, &w.root, PsaKind::Vorex, defaults.clone(), &client).await;
+        assert_eq!(
+            refusal(refused).field(),
+            Some("location"),
+            "another account's branch"
+        );
+        defaults.location = Some(branch);
+        let saved = service::save_defaults(&w.portal, &w.root, PsaKind::Vorex, defaults, &client)
+            .await
+            .unwrap();
+        assert_eq!(saved.location.unwrap().label, "Branch Office");
+
+        // The mapped organization's tickets stay at its own account's main location; unmapped,
+        // they go to the default account's chosen location.
+        let organization: i64 = sqlx::query_scalar("SELECT organization_id FROM psa_mappings")
+            .fetch_one(&w.portal.db.pool)
+            .await
+            .unwrap();
+        service::map(&w.portal, &w.root, PsaKind::Vorex, organization, None, &client)
+            .await
+            .unwrap();
+        w.storage_is(5).await;
+        w.deliver().await;
+        let tickets = w.bms.tickets();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(tickets[0]["accountId"], default_account);
+        assert_eq!(tickets[0]["locationName"], "Branch Office");
+    }
+);

@@ -41,6 +41,10 @@ pub struct TicketDefaults {
     pub ticket_type: Option<PickValue>,
     #[serde(default)]
     pub source: Option<PickValue>,
+    /// The location of the default company's tickets, where the PSA files tickets by location
+    /// (BMS, Vorex); none: its main location. It belongs to the company it was chosen with.
+    #[serde(default)]
+    pub location: Option<PickValue>,
 }
 
 impl TicketDefaults {

@@ -17,7 +17,7 @@ use model::tenancy::Scope;
 use super::psa_api::{
     DefaultsForm, ImportPsaCompanies, IntegratePsa, MapPsa, MapPsaByName, OverwritePsa, PsaTestTicket,
     PsaUseDefaults, RemovePsa, ResetPsaOrganizations, SavePsaDefaults, psa_choices, psa_companies,
-    psa_integration, psa_organization,
+    psa_integration, psa_locations, psa_organization,
 };
 use crate::components::{
     ErrorBox, Loading, Modal, PageButtons, TypeDeleteToConfirm, action_error, format_time,
@@ -242,6 +242,29 @@ fn chosen(ev: &leptos::ev::Event) -> Option<String> {
     Some(event_target_value(ev)).filter(|v| !v.is_empty())
 }
 
+/// The location of the default company's tickets (BMS, Vorex): that company's locations, the
+/// main one first; a new company starts at its main location.
+#[component]
+fn LocationField(psa: PsaKind, form: RwSignal<DefaultsForm>) -> impl IntoView {
+    let company = Memo::new(move |_| form.with(|f| f.company_id));
+    let locations = Resource::new(
+        move || company.get(),
+        move |company_id| psa_locations(psa, company_id),
+    );
+    let current = move || form.with_untracked(|f| f.location.clone());
+    view! {
+        <Transition>
+            {move || locations.get().map(|found| view! {
+                <label>"Location of the default company's tickets"
+                    <select on:change=move |ev| form.update(|f| f.location = chosen(&ev))>
+                        {options(&found.unwrap_or_default(), "Its main location".into(), current())}
+                    </select>
+                </label>
+            })}
+        </Transition>
+    }
+}
+
 /// The fields of a set of ticket settings (spec §1.4.3), chosen from the PSA's own picklists;
 /// where statuses belong to a queue (ConnectWise's boards), those of the chosen one.
 fn settings_fields(
@@ -272,7 +295,10 @@ fn settings_fields(
     let close_status = move || form.with_untracked(|f| f.close_status.clone());
     view! {
         <label>"Default company (organizations not mapped)"
-            <select on:change=move |ev| form.update(|f| f.company_id = chosen(&ev).and_then(|v| v.parse().ok()))>
+            <select on:change=move |ev| form.update(|f| {
+                f.company_id = chosen(&ev).and_then(|v| v.parse().ok());
+                f.location = None;
+            })>
                 <option value="" selected=company.is_none()>"None: no ticket"</option>
                 {company.clone().map(|c| view! { <option value=c.id.to_string() selected=true>{c.name}</option> })}
                 {companies.into_iter().filter(|c| Some(c.id) != company.as_ref().map(|d| d.id)).map(|c| view! {
@@ -316,6 +342,7 @@ fn settings_fields(
                     {options(&choices.sources, "Choose one".into(), f.source.clone())}
                 </select>
             </label>
+            <LocationField psa form />
         })}
         <fieldset>
             <legend>"Alerts that make tickets"</legend>

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use model::AppError;
 use model::psa::{
-    OrganizationTicketSettings, PsaCompanyPage, PsaKind, PsaMappings, PsaSettings, TestTicket, TicketChoices,
-    TicketDefaults,
+    OrganizationTicketSettings, PickValue, PsaCompanyPage, PsaKind, PsaMappings, PsaSettings, TestTicket,
+    TicketChoices, TicketDefaults,
 };
 #[cfg(feature = "ssr")]
 use {crate::server::*, integrations::psa::service, model::Action};
@@ -79,6 +79,8 @@ pub struct DefaultsForm {
     pub ticket_type: Option<String>,
     #[serde(default)]
     pub source: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
     /// Alert kinds (`AlertKind::as_str`) that make tickets.
     #[serde(default)]
     pub kinds: Vec<String>,
@@ -96,6 +98,7 @@ impl DefaultsForm {
             warning_priority: value(&defaults.warning_priority),
             ticket_type: value(&defaults.ticket_type),
             source: value(&defaults.source),
+            location: value(&defaults.location),
             kinds: defaults.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
         }
     }
@@ -130,6 +133,7 @@ impl DefaultsForm {
             warning_priority: pick(self.warning_priority),
             ticket_type: pick(self.ticket_type),
             source: pick(self.source),
+            location: pick(self.location),
             kinds,
         })
     }
@@ -149,6 +153,19 @@ pub async fn save_psa_defaults(psa: PsaKind, form: DefaultsForm) -> Result<Ticke
 pub async fn psa_test_ticket(psa: PsaKind, form: DefaultsForm) -> Result<TestTicket, AppError> {
     let viewer = viewer(Action::ManageIntegrations)?;
     service::test_ticket(&portal(), &viewer, psa, form.into_defaults()?)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageIntegrations): the locations of one of the PSA's companies (BMS, Vorex;
+/// none elsewhere or without a company), the main one first.
+#[server(prefix = "/api", endpoint = "psa/locations")]
+pub async fn psa_locations(psa: PsaKind, company_id: Option<i64>) -> Result<Vec<PickValue>, AppError> {
+    let viewer = viewer(Action::ManageIntegrations)?;
+    let Some(company_id) = company_id else {
+        return Ok(Vec::new());
+    };
+    service::locations(&portal(), &viewer, psa, company_id)
         .await
         .map_err(to_app_error)
 }

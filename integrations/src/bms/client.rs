@@ -275,7 +275,17 @@ impl BmsClient {
             .ok_or_else(|| BmsError::Refused(format!("account {account_id} has no location")))
     }
 
-    /// Opens a ticket at the account's main location.
+    /// The account's active locations, the main one first.
+    pub async fn locations(&self, account_id: i64) -> Result<Vec<PickValue>, BmsError> {
+        let mut locations = self
+            .list(&format!("crm/accounts/{account_id}/locations/lookup"))
+            .await?;
+        locations.retain(|l| field(l, "isActive").as_bool() != Some(false));
+        locations.sort_by_key(|l| field(l, "isMain").as_bool() != Some(true));
+        Ok(locations.iter().map(pick_of).collect())
+    }
+
+    /// Opens a ticket at the chosen location of the account, else at its main location.
     pub async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, BmsError> {
         let required = |what: &str, value: &Option<String>| {
             value
@@ -283,7 +293,10 @@ impl BmsClient {
                 .ok_or_else(|| BmsError::Refused(format!("choose the {what} of tickets")))
                 .and_then(number)
         };
-        let location = self.main_location(ticket.company_id).await?;
+        let location = match &ticket.location {
+            Some(location) => number(location)?,
+            None => self.main_location(ticket.company_id).await?,
+        };
         let mut body = json!({
             "AccountId": ticket.company_id,
             "LocationId": location,

@@ -2,7 +2,7 @@
 //! worker are written once: each call goes to the PSA's own client, and its errors come back as
 //! a `PsaError` that says whether the record is missing and which credential field is at fault.
 
-use model::psa::{PsaCompany, PsaKind, TicketChoices};
+use model::psa::{PickValue, PsaCompany, PsaKind, TicketChoices};
 use serde::{Deserialize, Serialize};
 
 use crate::autotask::{AutotaskClient, AutotaskCredentials, AutotaskError};
@@ -33,6 +33,8 @@ pub struct NewTicket {
     /// The ticket type and source, where the PSA requires them (BMS, Vorex).
     pub ticket_type: Option<String>,
     pub source: Option<String>,
+    /// The account's location (BMS, Vorex); none: its main location.
+    pub location: Option<String>,
     /// The alert's marker, kept where the PSA can search it (ConnectWise's `externalXRef`;
     /// Autotask finds it in the description).
     pub reference: String,
@@ -210,6 +212,15 @@ impl PsaClient {
 
     pub async fn company(&self, id: i64) -> Result<PsaCompany, PsaError> {
         each_psa!(self, c => c.company(id))
+    }
+
+    /// The company's locations, where the PSA files tickets by location (BMS, Vorex); none
+    /// elsewhere.
+    pub async fn locations(&self, company_id: i64) -> Result<Vec<PickValue>, PsaError> {
+        match self {
+            PsaClient::Bms(client) => client.locations(company_id).await.map_err(PsaError::from),
+            PsaClient::Autotask(_) | PsaClient::ConnectWise(_) => Ok(Vec::new()),
+        }
     }
 
     pub async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError> {

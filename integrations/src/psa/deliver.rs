@@ -65,6 +65,7 @@ async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
             due_at,
             ticket_type,
             source,
+            location,
         } => {
             let ticket = NewTicket {
                 company_id: *company_id,
@@ -76,6 +77,7 @@ async fn send(client: &PsaClient, due: &DueWrite) -> Outcome {
                 due_at_ms: *due_at,
                 ticket_type: ticket_type.clone(),
                 source: source.clone(),
+                location: location.clone(),
                 reference: psa::alert_marker(due.alert_id),
             };
             create(client, due, &ticket).await.map(Some)

@@ -313,6 +313,7 @@ fn first_defaults(choices: TicketChoices) -> TicketDefaults {
         ticket_type: named(&choices.types, &["Alert", "Incident"]).or_else(|| choices.types.first().cloned()),
         source: named(&choices.sources, &["Monitoring", "Alert"])
             .or_else(|| choices.sources.first().cloned()),
+        location: None,
     }
 }
 
@@ -425,6 +426,17 @@ async fn checked_defaults(
             }
         }
     }
+    let location = match (&company, &defaults.location) {
+        (_, None) => None,
+        (None, Some(_)) => {
+            let message = "Choose the default company the location belongs to.";
+            return Err(AppError::invalid("location", message).into());
+        }
+        (Some(company), Some(_)) => {
+            let locations = psa.locations(company.id).await.map_err(refused)?;
+            known("location", &locations, &defaults.location)?
+        }
+    };
     let statuses = choices.statuses_for(defaults.queue.as_ref().map(|q| q.value.as_str()));
     Ok(TicketDefaults {
         company,
@@ -443,6 +455,7 @@ async fn checked_defaults(
         )?,
         ticket_type: known("ticket_type", &choices.types, &defaults.ticket_type)?,
         source: known("source", &choices.sources, &defaults.source)?,
+        location,
         kinds: defaults.kinds,
     })
 }
@@ -475,6 +488,18 @@ pub async fn save_defaults(
     audit::record(&mut tx, entry, portal.now()).await?;
     tx.commit().await?;
     Ok(defaults)
+}
+
+/// The locations of one of the PSA's companies, for the default company's tickets (BMS, Vorex).
+pub async fn locations(
+    portal: &Portal,
+    viewer: &Viewer,
+    kind: PsaKind,
+    company_id: i64,
+) -> DomainResult<Vec<PickValue>> {
+    viewer.require(Action::ManageIntegrations)?;
+    let (_, psa) = client_of(portal, viewer.instance_id, kind).await?;
+    psa.locations(company_id).await.map_err(refused)
 }
 
 /// "Create test ticket": one ticket with the settings as chosen (saved or not) in the default
@@ -517,6 +542,7 @@ pub async fn test_ticket(
         due_at_ms: portal.now() + domain::psa::DUE_AFTER_MS,
         ticket_type: defaults.ticket_type.map(|t| t.value),
         source: defaults.source.map(|s| s.value),
+        location: defaults.location.map(|l| l.value),
         reference: format!("[Backplane test {}]", portal.now()),
     };
     let created = psa.create_ticket(&ticket).await.map_err(refused)?;
