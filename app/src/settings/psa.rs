@@ -9,8 +9,8 @@ use leptos::prelude::*;
 use model::AppError;
 use model::alerts::AlertKind;
 use model::psa::{
-    OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow, PsaKind, PsaSettings,
-    TicketChoices,
+    OrganizationTicketSettings, PickValue, PsaCompanyPage, PsaCompanyRow, PsaKind, PsaSettings,
+    TicketChoices, TicketDefaults,
 };
 use model::tenancy::Scope;
 
@@ -243,25 +243,29 @@ fn chosen(ev: &leptos::ev::Event) -> Option<String> {
 }
 
 /// The location of the default company's tickets (BMS, Vorex): that company's locations, the
-/// main one first; a new company starts at its main location.
+/// main one first; a new company starts at its main location. The list is read in the browser
+/// whenever the company changes (the page renders the saved location only).
 #[component]
-fn LocationField(psa: PsaKind, form: RwSignal<DefaultsForm>) -> impl IntoView {
-    let company = Memo::new(move |_| form.with(|f| f.company_id));
-    let locations = Resource::new(
-        move || company.get(),
-        move |company_id| psa_locations(psa, company_id),
-    );
+fn LocationField(psa: PsaKind, form: RwSignal<DefaultsForm>, saved: Option<PickValue>) -> impl IntoView {
+    let locations = RwSignal::new(saved.into_iter().collect::<Vec<_>>());
+    Effect::new(move |_| {
+        let company_id = form.with(|f| f.company_id);
+        leptos::task::spawn_local(async move {
+            let found = psa_locations(psa, company_id).await;
+            if let Ok(found) = found
+                && form.with_untracked(|f| f.company_id) == company_id
+            {
+                locations.set(found);
+            }
+        });
+    });
     let current = move || form.with_untracked(|f| f.location.clone());
     view! {
-        <Transition>
-            {move || locations.get().map(|found| view! {
-                <label>"Location of the default company's tickets"
-                    <select on:change=move |ev| form.update(|f| f.location = chosen(&ev))>
-                        {options(&found.unwrap_or_default(), "Its main location".into(), current())}
-                    </select>
-                </label>
-            })}
-        </Transition>
+        <label>"Location of the default company's tickets"
+            <select on:change=move |ev| form.update(|f| f.location = chosen(&ev))>
+                {move || options(&locations.get(), "Its main location".into(), current())}
+            </select>
+        </label>
     }
 }
 
@@ -271,8 +275,10 @@ fn settings_fields(
     psa: PsaKind,
     form: RwSignal<DefaultsForm>,
     choices: TicketChoices,
-    (companies, company): (Vec<PsaCompanyRow>, Option<PsaCompany>),
+    (companies, saved): (Vec<PsaCompanyRow>, &TicketDefaults),
 ) -> impl IntoView + use<> {
+    let company = saved.company.clone();
+    let saved_location = saved.location.clone();
     let f = form.get_untracked();
     let psa_default = format!("{}'s default", psa.label());
     let queue = Memo::new(move |_| form.with(|f| f.queue.clone()));
@@ -342,7 +348,7 @@ fn settings_fields(
                     {options(&choices.sources, "Choose one".into(), f.source.clone())}
                 </select>
             </label>
-            <LocationField psa form />
+            <LocationField psa form saved=saved_location.clone() />
         })}
         <fieldset>
             <legend>"Alerts that make tickets"</legend>
@@ -372,7 +378,7 @@ fn settings_fields(
 fn TicketSettings(actions: Actions, current: PsaSettings, data: Data) -> impl IntoView {
     let psa = data.psa;
     let form = RwSignal::new(DefaultsForm::from_defaults(&current.defaults));
-    let default_company = current.defaults.company.clone();
+    let saved = current.defaults.clone();
     view! {
         <h3>"Ticket settings"</h3>
         <Transition fallback=Loading>
@@ -385,7 +391,7 @@ fn TicketSettings(actions: Actions, current: PsaSettings, data: Data) -> impl In
                             ev.prevent_default();
                             actions.save.dispatch(SavePsaDefaults { psa, form: form.get_untracked() });
                         }>
-                            {settings_fields(psa, form, choices, (companies, default_company.clone()))}
+                            {settings_fields(psa, form, choices, (companies, &saved))}
                             {action_error(actions.save.value())}
                             {move || actions.save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Ticket settings saved."</p> })}
                             {move || actions.test.value().get().map(|result| match result {
@@ -442,7 +448,7 @@ fn OrganizationSettings(actions: Actions, data: Data) -> impl IntoView {
                             } else {
                                 format!("{} follows the integration's settings.", current.organization.name)
                             }}</p>
-                            {settings_fields(psa, form, choices, (companies, current.settings.company.clone()))}
+                            {settings_fields(psa, form, choices, (companies, &current.settings))}
                             <div class="actions">
                                 <button type="button" on:click=move |_| {
                                     actions.use_defaults.dispatch(PsaUseDefaults { psa, organization_id: id });
