@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod instances;
+pub mod ip_restrictions;
 pub mod live;
 pub mod ops;
 pub mod organizations;

@@ -52,6 +52,8 @@ pub struct Session {
     pub instance_id: i64,
     pub homerealm: String,
     pub instance_name: String,
+    /// The addresses the instance may be used from, while its IP restrictions are on.
+    pub ip_allow_list: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -70,6 +72,7 @@ struct SessionRow {
     instance_id: i64,
     homerealm: String,
     display_name: String,
+    ip_allow_list: Option<String>,
 }
 
 /// Whether a session is still alive at `now_ms` under `policy`.
@@ -150,7 +153,8 @@ async fn lookup(
 ) -> DomainResult<Option<Session>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.id_hash, s.stage, s.created_at, s.last_seen_at, s.expires_at, u.id AS user_id, u.email, u.role,
-                u.status, u.dark_theme, u.global_scope, i.id AS instance_id, i.homerealm, i.display_name
+                u.status, u.dark_theme, u.global_scope, i.id AS instance_id, i.homerealm, i.display_name,
+                i.ip_allow_list
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN instances i ON i.id = u.instance_id
          WHERE s.id_hash = $1",
     )
@@ -183,6 +187,7 @@ async fn lookup(
         instance_id: row.instance_id,
         homerealm: row.homerealm,
         instance_name: row.display_name,
+        ip_allow_list: row.ip_allow_list,
     }))
 }
 

@@ -17,6 +17,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// Refused for a reason the user should read (e.g. an address outside the allow-list).
+    #[error("{message}")]
+    Denied { message: String },
     #[error("{what} was not found.")]
     NotFound { what: String },
     /// The request is valid but the current state refuses it (duplicate, expired link, …).
@@ -53,6 +56,12 @@ impl AppError {
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict {
+            message: message.into(),
+        }
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::Denied {
             message: message.into(),
         }
     }

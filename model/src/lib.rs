@@ -16,6 +16,7 @@ pub mod password;
 pub mod permissions;
 pub mod policy;
 pub mod psa;
+pub mod security;
 pub mod tenancy;
 pub mod webhooks;
 

@@ -75,10 +75,12 @@ pub enum Action {
     ManageApiAccess,
     /// Settings → Webhooks: endpoints, their secrets' creation and the delivery log.
     ManageWebhooks,
+    /// Settings → Security: the addresses the instance may be used from.
+    ManageSecurity,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::View,
         Action::ManageOwnAccount,
         Action::StartBackup,
@@ -100,6 +102,7 @@ impl Action {
         Action::ViewApiAccess,
         Action::ManageApiAccess,
         Action::ManageWebhooks,
+        Action::ManageSecurity,
     ];
 
     /// The matrix: the least privileged role allowed to perform the action.
@@ -124,6 +127,8 @@ impl Action {
             | Action::ManageApiAccess
             // Deliveries carry every scope's events.
             | Action::ManageWebhooks
+            // A wrong list locks everyone out, the instance's Superusers included.
+            | Action::ManageSecurity
             // The log names objects of every scope, so only those who see every scope read it.
             | Action::ReadAuditLog => Role::Superuser,
         }

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use domain::DomainError;
 use domain::access::Viewer;
+use domain::ip_restrictions::{self, RequestAddress};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use model::api_access::WRITE_SCOPE;
@@ -88,6 +90,12 @@ impl FromRequestParts<ApiState> for Caller {
                     "The credential of this token is disabled or deleted, or its creator is no longer active.",
                 )
             })?;
+        let address = parts.extensions.get::<RequestAddress>().map(|a| a.0.as_str());
+        let mut conn = state.portal.db.pool.acquire().await.map_err(DomainError::from)?;
+        let list = ip_restrictions::allow_list_of(&mut conn, viewer.instance_id).await?;
+        if !ip_restrictions::allows(list.as_deref(), address) {
+            return Err(Problem::from(ip_restrictions::refusal(address)));
+        }
         Ok(Caller {
             viewer,
             client_id: claims.client_id,

@@ -92,7 +92,9 @@ impl From<AppError> for Problem {
         match error {
             AppError::Invalid { field, .. } => Problem::invalid(&field, detail),
             AppError::Unauthenticated => Problem::unauthenticated("invalid_token", detail),
-            AppError::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            AppError::Forbidden | AppError::Denied { .. } => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            }
             AppError::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not_found", detail),
             AppError::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             AppError::Throttled { retry_after_secs } => Problem::too_many_requests(retry_after_secs),

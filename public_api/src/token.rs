@@ -1,6 +1,7 @@
 //! The OAuth 2.0 token endpoint (client credentials grant, RFC 6749 §4.4) and the discovery
 //! documents (spec portal-c §2.2, §2.4).
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use domain::ip_restrictions::{self, RequestAddress};
 use model::api_access::{READ_SCOPE, WRITE_SCOPE};
 use serde::Serialize;
 use serde_json::json;
@@ -75,8 +77,14 @@ fn no_store(headers: &mut HeaderMap) {
 }
 
 /// `POST /connect/token`.
-pub async fn token(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    match issue(&state, &headers, &body).await {
+pub async fn token(
+    State(state): State<ApiState>,
+    address: Option<Extension<RequestAddress>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = address.map(|Extension(a)| a.0);
+    match issue(&state, (&headers, address.as_deref()), &body).await {
         Ok(answer) => {
             let mut response = Json(answer).into_response();
             no_store(response.headers_mut());
@@ -86,7 +94,11 @@ pub async fn token(State(state): State<ApiState>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn issue(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+async fn issue(
+    state: &ApiState,
+    (headers, address): (&HeaderMap, Option<&str>),
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
         OAuthError::new(
             "invalid_request",
@@ -129,6 +141,13 @@ async fn issue(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Tok
                 "The client id or secret is wrong, or the credential is disabled.",
             )
         })?;
+    let list = ip_restrictions::allow_list_of(&mut conn, client.instance_id)
+        .await
+        .map_err(server_error)?;
+    if !ip_restrictions::allows(list.as_deref(), address) {
+        let refusal = ip_restrictions::refusal(address).to_string();
+        return Err(OAuthError::new("unauthorized_client", refusal));
+    }
     let now = jsonwebtoken::get_current_timestamp();
     let claims = Claims {
         iss: state.issuer().to_owned(),

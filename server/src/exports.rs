@@ -19,7 +19,7 @@ pub const AUDIT_CSV: &str = "/settings/audit/export.csv";
 fn refusal(error: AppError) -> Response {
     let status = match error {
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::Forbidden | AppError::Denied { .. } => StatusCode::FORBIDDEN,
         AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::ip_restrictions::{self, RequestAddress};
 use domain::sessions::{self, Stage};
 
 use crate::AppState;
@@ -36,12 +37,19 @@ pub(crate) fn session_token(request: &Request, cookie: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Resolves the session cookie once per request and records the client address.
+/// Resolves the session cookie once per request and records the client address; a session
+/// of an instance whose IP restrictions leave that address out is refused.
 pub async fn resolve_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // Through the extractor, which also takes the peer a test set with `MockConnectInfo`.
+    let mut client = None;
     if let Ok(ConnectInfo(peer)) = request.extract_parts::<ConnectInfo<SocketAddr>>().await {
-        let client = state.trusted_proxies.client(peer.ip(), request.headers());
-        request.extensions_mut().insert(ClientAddr(client.to_string()));
+        let address = state
+            .trusted_proxies
+            .client(peer.ip(), request.headers())
+            .to_string();
+        request.extensions_mut().insert(ClientAddr(address.clone()));
+        request.extensions_mut().insert(RequestAddress(address.clone()));
+        client = Some(address);
     }
     let session = match session_token(&request, state.cookies.cookie_name()) {
         Some(token) if !request.uri().path().starts_with("/pkg/") => {
@@ -64,8 +72,38 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
         }
         _ => None,
     };
+    if let Some(session) = &session
+        && !ip_restrictions::allows(session.ip_allow_list.as_deref(), client.as_deref())
+    {
+        return address_refused(&request, client.as_deref());
+    }
     request.extensions_mut().insert(RequestSession(session));
     next.run(request).await
+}
+
+/// 403 for a request from outside its instance's allow-list: a page for pages, text otherwise.
+fn address_refused(request: &Request, client: Option<&str>) -> Response {
+    let message = ip_restrictions::refusal(client).to_string();
+    if is_page(request) {
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Access denied · Backplane</title></head>\
+             <body><main><h1>Access denied</h1><p>{}</p></main></body></html>",
+            html_escape(&message)
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response();
+    }
+    (StatusCode::FORBIDDEN, message).into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn is_page(request: &Request) -> bool {
@@ -209,7 +247,7 @@ fn status_of(error: &model::AppError) -> StatusCode {
     match error {
         Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Unauthenticated => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
+        Forbidden | Denied { .. } => StatusCode::FORBIDDEN,
         NotFound { .. } => StatusCode::NOT_FOUND,
         Conflict { .. } => StatusCode::CONFLICT,
         Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,

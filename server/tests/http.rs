@@ -845,6 +845,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/settings/alerts",
     "/settings/alarms",
     "/settings/api-access",
+    "/settings/security",
     "/settings/webhooks",
     "/settings/integrations",
 ];

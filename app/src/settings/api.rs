@@ -6,6 +6,7 @@ use model::api_access::{ApiCredential, NewApiCredential};
 use model::auth::OutboxView;
 use model::itglue::{ItGlueOrganizationPage, ItGlueSettings, SyncReport};
 use model::lists::UsersQuery;
+use model::security::{IpRestrictions, IpRule};
 use model::tenancy::{AuditQuery, AuditRecord, Page, UserSummary};
 use model::webhooks::{NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEvent};
 use model::{AppError, Role};
@@ -223,6 +224,44 @@ pub async fn set_api_credential_enabled(id: i64, enabled: bool) -> Result<(), Ap
 pub async fn delete_api_credential(id: i64) -> Result<(), AppError> {
     let viewer = viewer(Action::ManageApiAccess)?;
     domain::api_access::delete(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): the IP restrictions and the caller's own address.
+#[server(prefix = "/api", endpoint = "security/ip")]
+pub async fn ip_restriction_settings() -> Result<IpRestrictions, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    domain::ip_restrictions::view(&mut *conn().await?, &viewer, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): adds allowed addresses.
+#[server(prefix = "/api", endpoint = "security/ip/add")]
+pub async fn add_ip_rule(description: Option<String>, entries: String) -> Result<IpRule, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    let description = description.unwrap_or_default();
+    domain::ip_restrictions::add_rule(&portal(), &viewer, &description, &entries, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): deletes a rule, unless that would lock the caller out.
+#[server(prefix = "/api", endpoint = "security/ip/delete")]
+pub async fn delete_ip_rule(id: i64) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    domain::ip_restrictions::delete_rule(&portal(), &viewer, id, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): turns the restrictions on (only with the caller's address on
+/// the list) or off.
+#[server(prefix = "/api", endpoint = "security/ip/enabled")]
+pub async fn set_ip_restrictions(enabled: bool) -> Result<(), AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    domain::ip_restrictions::set_enabled(&portal(), &viewer, enabled, &client_info())
         .await
         .map_err(to_app_error)
 }

@@ -9,6 +9,7 @@ mod outbox;
 mod psa;
 pub mod psa_api;
 mod scopes;
+mod security;
 mod users;
 mod webhooks;
 
@@ -22,10 +23,11 @@ pub use audit::AuditLogPage;
 pub use integrations::IntegrationsPage;
 pub use outbox::OutboxPage;
 pub use scopes::ScopesPage;
+pub use security::SecurityPage;
 pub use users::UsersPage;
 pub use webhooks::WebhooksPage;
 
-const VIEWS: [(&str, &str, &str, Action); 9] = [
+const VIEWS: [(&str, &str, &str, Action); 10] = [
     (
         "/settings/alerts",
         "Alerts",
@@ -49,6 +51,12 @@ const VIEWS: [(&str, &str, &str, Action); 9] = [
         "Scopes",
         "the groups of organizations that decide who sees what",
         Action::View,
+    ),
+    (
+        "/settings/security",
+        "Security",
+        "the addresses this instance may be used from",
+        Action::ManageSecurity,
     ),
     (
         "/settings/audit",

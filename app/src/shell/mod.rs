@@ -19,8 +19,8 @@ use crate::organizations::OrganizationsPage;
 use crate::protect::{ApplianceDetailPage, AssetsPage, OrganizationPage, ProtectPage};
 use crate::sections::NotFound;
 use crate::settings::{
-    ApiAccessPage, AuditLogPage, IntegrationsPage, OutboxPage, ScopesPage, SettingsPage, UsersPage,
-    WebhooksPage,
+    ApiAccessPage, AuditLogPage, IntegrationsPage, OutboxPage, ScopesPage, SecurityPage, SettingsPage,
+    UsersPage, WebhooksPage,
 };
 use toasts::CommandToasts;
 use top_bar::TopBar;
@@ -107,6 +107,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/alerts") view={Lazy::<AlertSettingsRoute>::new()} />
                     <Route path=path!("settings/alarms") view={Lazy::<AlarmSettingsRoute>::new()} />
                     <Route path=path!("settings/api-access") view={Lazy::<ApiAccessRoute>::new()} />
+                    <Route path=path!("settings/security") view={Lazy::<SecurityRoute>::new()} />
                     <Route path=path!("settings/webhooks") view={Lazy::<WebhooksRoute>::new()} />
                     <Route path=path!("settings/integrations") view={Lazy::<IntegrationsRoute>::new()} />
                 </ParentRoute>
@@ -155,6 +156,7 @@ lazy_page! {
     AlertSettingsRoute => AlertSettingsPage,
     AlarmSettingsRoute => AlarmSettingsPage,
     ApiAccessRoute => ApiAccessPage,
+    SecurityRoute => SecurityPage,
     WebhooksRoute => WebhooksPage,
     IntegrationsRoute => IntegrationsPage,
 }

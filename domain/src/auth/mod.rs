@@ -17,7 +17,7 @@ use crate::instances::{self, Instance};
 use crate::sessions::{self, Session, Stage};
 use crate::throttle::{self, PER_ACCOUNT, PER_CLIENT_IP};
 use crate::users::{self, User, UserStatus};
-use crate::{ClientInfo, DomainResult, Portal, audit, secrets, totp};
+use crate::{ClientInfo, DomainResult, Portal, audit, ip_restrictions, secrets, totp};
 
 /// Consecutive wrong second factors after which the account's 2FA locks until an admin resets it.
 pub const SECOND_FACTOR_LOCK_AT: i64 = 8;
@@ -139,7 +139,22 @@ pub async fn choose_homerealm(
     })
 }
 
+/// The instance of the homerealm, if requests from the client's address may use it.
 async fn find_instance(
+    conn: &mut AnyConnection,
+    homerealm: &str,
+    client: &ClientInfo,
+    now: i64,
+) -> DomainResult<Instance> {
+    let instance = find_known_instance(conn, homerealm, client, now).await?;
+    let list = ip_restrictions::allow_list_of(conn, instance.id).await?;
+    if !ip_restrictions::allows(list.as_deref(), client.ip.as_deref()) {
+        return Err(ip_restrictions::refusal(client.ip.as_deref()).into());
+    }
+    Ok(instance)
+}
+
+async fn find_known_instance(
     conn: &mut AnyConnection,
     homerealm: &str,
     client: &ClientInfo,
