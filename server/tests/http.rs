@@ -955,3 +955,99 @@ on_both_databases!(
         );
     }
 );
+
+// IP restrictions: while on, a session, a token request and an API call from an address outside
+// the instance's list are refused, whoever makes them; the address is the one a trusted proxy
+// names.
+on_both_databases!(
+    ip_restrictions_refuse_sessions_and_api_calls_from_outside_the_list,
+    |db: TestDb| async move {
+        let cookies = CookiePolicy {
+            secure: false,
+            embeddable: false,
+        };
+        let p = start_behind(&db, cookies, TrustedProxies::parse(&["192.0.2.0/24"]).unwrap());
+        let (cookie, _) = set_up(&p).await;
+        let made = p
+            .call("/api/api-access/create", &[("name", "Billing")], Some(&cookie))
+            .await;
+        let made: model::api_access::NewApiCredential = serde_json::from_str(&text(made).await).unwrap();
+        let token_request = |client: &str| {
+            let form = format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}",
+                made.credential.client_id, made.client_secret
+            );
+            Request::post("/connect/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", client)
+                .body(Body::from(form))
+                .unwrap()
+        };
+        let issued: serde_json::Value =
+            serde_json::from_str(&text(p.send(token_request("192.0.2.9")).await).await).unwrap();
+        let bearer = format!("Bearer {}", issued["access_token"].as_str().unwrap());
+
+        let add = async |entries: &str| {
+            p.call("/api/security/ip/add", &[("entries", entries)], Some(&cookie))
+                .await
+                .status()
+        };
+        assert_eq!(add("198.51.100.7").await, StatusCode::OK);
+        let refused = p
+            .call("/api/security/ip/enabled", &[("enabled", "true")], Some(&cookie))
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            text(refused).await.contains("192.0.2.9"),
+            "names the caller's address"
+        );
+        assert_eq!(add("192.0.2.9").await, StatusCode::OK);
+        let enabled = p
+            .call("/api/security/ip/enabled", &[("enabled", "true")], Some(&cookie))
+            .await;
+        assert_eq!(enabled.status(), StatusCode::OK);
+
+        let page_from = |client: &'static str| {
+            let request = Request::get("/")
+                .header(header::COOKIE, &cookie)
+                .header("x-forwarded-for", client)
+                .body(Body::empty())
+                .unwrap();
+            p.send(request)
+        };
+        assert_eq!(page_from("198.51.100.7").await.status(), StatusCode::OK);
+        let denied = page_from("203.0.113.5").await;
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        let page = text(denied).await;
+        assert!(
+            page.contains("Access denied") && page.contains("203.0.113.5"),
+            "{page}"
+        );
+        let call = Request::post("/api/security/ip")
+            .header(header::COOKIE, &cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("x-forwarded-for", "203.0.113.5")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(p.send(call).await.status(), StatusCode::FORBIDDEN);
+
+        let api_from = |client: &'static str| {
+            let request = Request::get("/api/v1/organizations")
+                .header(header::AUTHORIZATION, &bearer)
+                .header("x-forwarded-for", client)
+                .body(Body::empty())
+                .unwrap();
+            p.send(request)
+        };
+        assert_eq!(api_from("192.0.2.9").await.status(), StatusCode::OK);
+        let outside = api_from("203.0.113.5").await;
+        assert_eq!(outside.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            outside.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let token = p.send(token_request("203.0.113.5")).await;
+        assert_eq!(token.status(), StatusCode::BAD_REQUEST);
+        assert!(text(token).await.contains("unauthorized_client"));
+    }
+);
