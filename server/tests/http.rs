@@ -540,6 +540,7 @@ on_both_databases!(
 const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
     ("id", "999999"),
     ("name", "Sample"),
+    ("entries", "192.0.2.1"),
     ("scope", "1"),
     ("confirmation", "x"),
     ("email", "sample@acme.example"),
