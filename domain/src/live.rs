@@ -274,6 +274,18 @@ impl Portal {
         }
     }
 
+    /// Tells the browsers of each `(instance, organization)` that its alerts changed.
+    pub async fn publish_alerts_changed(&self, organizations: impl IntoIterator<Item = (i64, i64)>) {
+        for (instance_id, organization_id) in organizations {
+            self.publish(
+                instance_id,
+                organization_id,
+                LiveEvent::Alerts { organization_id },
+            )
+            .await;
+        }
+    }
+
     async fn owner_of(&self, organization_id: i64) -> DomainResult<Option<i64>> {
         let owners = &self.live.inner.owners;
         if let Some(owner) = owners

@@ -7,7 +7,6 @@
 
 use chrono::{TimeZone, Utc};
 use model::alerts::{AlertKind, Severity};
-use model::live::LiveEvent;
 use model::psa::{TicketDefaults, ticket_title};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -521,15 +520,7 @@ pub async fn record(portal: &Portal, due: &DueWrite, outcome: Outcome, now: i64)
         }
     };
     tx.commit().await?;
-    if let Some((instance_id, organization_id)) = changed {
-        portal
-            .publish(
-                instance_id,
-                organization_id,
-                LiveEvent::Alerts { organization_id },
-            )
-            .await;
-    }
+    portal.publish_alerts_changed(changed).await;
     Ok(())
 }
 

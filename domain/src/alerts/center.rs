@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use model::alerts::{AlertFilter, AlertGroup, AlertKind, AlertView, REEVALUATE_DISMISSED_MS};
-use model::live::LiveEvent;
 use model::tenancy::Page;
 use model::{Action, AppError};
 use sqlx::{AnyConnection, AssertSqlSafe};
@@ -335,15 +334,10 @@ pub async fn dismiss(
         audit::record(&mut tx, entry, now).await?;
     }
     tx.commit().await?;
-    for organization_id in organizations {
-        portal
-            .publish(
-                viewer.instance_id,
-                organization_id,
-                LiveEvent::Alerts { organization_id },
-            )
-            .await;
-    }
+    let instance_id = viewer.instance_id;
+    portal
+        .publish_alerts_changed(organizations.into_iter().map(|o| (instance_id, o)))
+        .await;
     Ok(dismissed)
 }
 

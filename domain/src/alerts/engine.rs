@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 
 use model::alerts::{AlertKind, Severity};
 use model::appliance::JobState;
-use model::live::LiveEvent;
 use model::policy::Policy;
 use model::webhooks::WebhookEvent;
 use serde::Deserialize;
@@ -246,15 +245,7 @@ async fn evaluate_batch(portal: &Portal) -> DomainResult<PassReport> {
     }
     reschedule(&mut tx, &objects, &evaluated).await?;
     tx.commit().await?;
-    for (instance_id, organization_id) in changed_organizations {
-        portal
-            .publish(
-                instance_id,
-                organization_id,
-                LiveEvent::Alerts { organization_id },
-            )
-            .await;
-    }
+    portal.publish_alerts_changed(changed_organizations).await;
     Ok(report)
 }
 

@@ -10,7 +10,6 @@ use domain::audit::{self, Entry};
 use domain::{ClientInfo, DomainError, DomainResult, Portal, organizations};
 use model::alerts::AlertKind;
 use model::itglue::LinkedOrganization;
-use model::live::LiveEvent;
 use model::psa::{
     OrganizationMapping, OrganizationTicketSettings, PickValue, PsaCompany, PsaCompanyPage, PsaCompanyRow,
     PsaKind, PsaMappings, PsaSettings, QueueFailure, TestTicket, TicketChoices, TicketDefaults, TicketQueue,
@@ -349,15 +348,7 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await?;
-    for (instance_id, organization_id) in changed {
-        portal
-            .publish(
-                instance_id,
-                organization_id,
-                LiveEvent::Alerts { organization_id },
-            )
-            .await;
-    }
+    portal.publish_alerts_changed(changed).await;
     Ok(())
 }
 
