@@ -144,6 +144,11 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/security/ip/add", Access::Signed(Action::ManageSecurity)),
     ("/api/security/ip/delete", Access::Signed(Action::ManageSecurity)),
     ("/api/security/ip/enabled", Access::Signed(Action::ManageSecurity)),
+    ("/api/security/embedding", Access::Signed(Action::ManageSecurity)),
+    (
+        "/api/security/embedding/save",
+        Access::Signed(Action::ManageSecurity),
+    ),
     ("/api/api-access/list", Access::Signed(Action::ViewApiAccess)),
     ("/api/api-access/create", Access::Signed(Action::ManageApiAccess)),
     ("/api/api-access/enabled", Access::Signed(Action::ManageApiAccess)),

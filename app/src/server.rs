@@ -141,10 +141,14 @@ pub fn to_app_error(error: DomainError) -> AppError {
     }
 }
 
-pub fn set_session_cookie(token: &str) {
+/// Sets the session cookie; for an instance that lets other sites frame it (and on https), with
+/// the attributes a cross-site frame needs to keep it.
+pub fn set_session_cookie(token: &str, framed_instance: bool) {
     let portal = portal();
     let max_age = portal.sessions.absolute_timeout_ms / 1000;
-    write_cookie(&expect_context::<CookiePolicy>().session_cookie(token, max_age));
+    let mut policy = expect_context::<CookiePolicy>();
+    policy.embeddable |= framed_instance && policy.secure;
+    write_cookie(&policy.session_cookie(token, max_age));
 }
 
 pub fn clear_session_cookie() {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod dashboard;
 pub mod db;
+pub mod embedding;
 pub mod error;
 pub mod instances;
 pub mod ip_restrictions;

@@ -54,6 +54,8 @@ pub struct Session {
     pub instance_name: String,
     /// The addresses the instance may be used from, while its IP restrictions are on.
     pub ip_allow_list: Option<String>,
+    /// The origins allowed to show the instance's portal in a frame, space-separated.
+    pub frame_ancestors: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -73,6 +75,7 @@ struct SessionRow {
     homerealm: String,
     display_name: String,
     ip_allow_list: Option<String>,
+    frame_ancestors: Option<String>,
 }
 
 /// Whether a session is still alive at `now_ms` under `policy`.
@@ -154,7 +157,7 @@ async fn lookup(
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.id_hash, s.stage, s.created_at, s.last_seen_at, s.expires_at, u.id AS user_id, u.email, u.role,
                 u.status, u.dark_theme, u.global_scope, i.id AS instance_id, i.homerealm, i.display_name,
-                i.ip_allow_list
+                i.ip_allow_list, i.frame_ancestors
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN instances i ON i.id = u.instance_id
          WHERE s.id_hash = $1",
     )
@@ -188,6 +191,7 @@ async fn lookup(
         homerealm: row.homerealm,
         instance_name: row.display_name,
         ip_allow_list: row.ip_allow_list,
+        frame_ancestors: row.frame_ancestors,
     }))
 }
 

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::embedding;
 use domain::ip_restrictions::{self, RequestAddress};
 use domain::sessions::{self, Stage};
 
@@ -77,8 +78,45 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
     {
         return address_refused(&request, client.as_deref());
     }
+    let ancestors = match &session {
+        Some(session) => session.frame_ancestors.clone(),
+        None => match login_homerealm(&request) {
+            Some(homerealm) => login_page_ancestors(&state, &homerealm).await,
+            None => None,
+        },
+    };
     request.extensions_mut().insert(RequestSession(session));
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(ancestors) = ancestors {
+        response
+            .extensions_mut()
+            .insert(InstanceFrameAncestors(ancestors));
+    }
+    response
+}
+
+/// The origins an instance lets frame its portal, for [`security_headers`].
+#[derive(Clone)]
+struct InstanceFrameAncestors(String);
+
+/// The login page names its instance by `?homerealm=`, so a console can frame it.
+fn login_homerealm(request: &Request) -> Option<String> {
+    if request.uri().path() != "/login" {
+        return None;
+    }
+    let query = request.uri().query()?;
+    let homerealm = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("homerealm="))?;
+    Some(homerealm.to_owned())
+}
+
+async fn login_page_ancestors(state: &AppState, homerealm: &str) -> Option<String> {
+    let mut conn = state.portal.db.pool.acquire().await.ok()?;
+    embedding::frame_ancestors_of_homerealm(&mut conn, homerealm)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// 403 for a request from outside its instance's allow-list: a page for pages, text otherwise.
@@ -199,9 +237,19 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     // Pages and answers may hold customer data, enrolment secrets or mail; no cache keeps them.
     let private = is_api || !is_static_file;
     let mut response = next.run(request).await;
-    let ancestors = std::iter::once("'self'".to_owned())
+    let instance = response
+        .extensions()
+        .get::<InstanceFrameAncestors>()
+        .map(|a| a.0.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut ancestors = std::iter::once("'self'".to_owned())
         .chain(state.frame_ancestors.iter().cloned())
         .collect::<Vec<_>>();
+    for origin in instance {
+        if !ancestors.contains(&origin) {
+            ancestors.push(origin);
+        }
+    }
     let headers = response.headers_mut();
     if let Ok(csp) = HeaderValue::from_str(&format!("frame-ancestors {}", ancestors.join(" "))) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);

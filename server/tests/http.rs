@@ -1052,3 +1052,112 @@ on_both_databases!(
         assert!(text(token).await.contains("unauthorized_client"));
     }
 );
+
+// Embedding per instance: the origins an instance lists join the server's own in the
+// frame-ancestors of its pages (its sessions', and its login page by homerealm), never another
+// instance's; on https its sign-ins set a session cookie a cross-site frame keeps.
+on_both_databases!(
+    an_instances_embedding_origins_frame_its_own_pages_only,
+    |db: TestDb| async move {
+        let p = start(&db);
+        let (cookie, _) = set_up(&p).await;
+        let ancestors = |response: &Response<Body>| {
+            response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let before = p.get("/", Some(&cookie)).await;
+        assert_eq!(
+            ancestors(&before),
+            "frame-ancestors 'self' https://rmm.example.com"
+        );
+
+        let save = async |origins: &str| {
+            p.call(
+                "/api/security/embedding/save",
+                &[("origins", origins)],
+                Some(&cookie),
+            )
+            .await
+        };
+        let refused = save("https://console.example.net\nhttp://evil.example.com").await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(text(refused).await.contains("http://evil.example.com"));
+        assert_eq!(
+            save("https://Console.example.net/").await.status(),
+            StatusCode::OK
+        );
+
+        let framed = "frame-ancestors 'self' https://rmm.example.com https://console.example.net";
+        assert_eq!(ancestors(&p.get("/", Some(&cookie)).await), framed);
+        assert_eq!(ancestors(&p.get("/login?homerealm=acme", None).await), framed);
+        assert_eq!(
+            ancestors(&p.get("/login", None).await),
+            "frame-ancestors 'self' https://rmm.example.com",
+            "no instance named, none of its origins"
+        );
+
+        let other = domain::setup::create_instance_headless(
+            &p.portal,
+            "globex",
+            "Globex",
+            "owner@globex.example",
+            PASSWORD,
+        )
+        .await
+        .unwrap();
+        let mut conn = p.portal.db.pool.acquire().await.unwrap();
+        let owner: i64 = sqlx::query_scalar("SELECT id FROM users WHERE instance_id = $1")
+            .bind(other.instance.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let token = sessions::create(
+            &mut conn,
+            owner,
+            Stage::Full,
+            &ClientInfo::default(),
+            p.portal.now(),
+            &p.portal.sessions,
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        let theirs = format!("{}={token}", app::server::SESSION_COOKIE);
+        assert_eq!(
+            ancestors(&p.get("/", Some(&theirs)).await),
+            "frame-ancestors 'self' https://rmm.example.com",
+            "another instance's pages"
+        );
+
+        let secure = start_with(
+            &db,
+            CookiePolicy {
+                secure: true,
+                embeddable: false,
+            },
+        );
+        let login = async |homerealm: &str, email: &str| {
+            let form = [("homerealm", homerealm), ("email", email), ("password", PASSWORD)];
+            secure.call("/api/auth/password", &form, None).await
+        };
+        let set_cookie = |response: &Response<Body>| {
+            response.headers()[header::SET_COOKIE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let framed_login = set_cookie(&login("acme", EMAIL).await);
+        assert!(
+            framed_login.starts_with("__Host-bp_session=")
+                && framed_login.contains("SameSite=None; Secure; Partitioned"),
+            "{framed_login}"
+        );
+        let plain_login = set_cookie(&login("globex", "owner@globex.example").await);
+        assert!(
+            plain_login.contains("SameSite=Lax") && !plain_login.contains("Partitioned"),
+            "{plain_login}"
+        );
+    }
+);

@@ -34,7 +34,11 @@ pub async fn login_password(
     let (token, step) = auth::sign_in_with_password(&portal(), &homerealm, &email, &password, &client_info())
         .await
         .map_err(to_app_error)?;
-    set_session_cookie(&token);
+    let framed = domain::embedding::frame_ancestors_of_homerealm(&mut *conn().await?, &homerealm)
+        .await
+        .map_err(to_app_error)?
+        .is_some();
+    set_session_cookie(&token, framed);
     Ok(step)
 }
 
@@ -45,7 +49,7 @@ pub async fn login_verify(code: String) -> Result<(), AppError> {
     let token = auth::verify_second_factor(&portal(), &session, &code, &client_info())
         .await
         .map_err(to_app_error)?;
-    set_session_cookie(&token);
+    set_session_cookie(&token, session.frame_ancestors.is_some());
     Ok(())
 }
 
@@ -65,7 +69,7 @@ pub async fn enrol_confirm(code: String) -> Result<RecoveryCodes, AppError> {
     let (token, codes) = auth::confirm_enrolment(&portal(), &session, &code, &client_info())
         .await
         .map_err(to_app_error)?;
-    set_session_cookie(&token);
+    set_session_cookie(&token, session.frame_ancestors.is_some());
     Ok(codes)
 }
 
@@ -172,6 +176,6 @@ pub async fn setup_complete(
     let session = domain::setup::complete_first_run(&portal(), &token, &form, &client_info())
         .await
         .map_err(to_app_error)?;
-    set_session_cookie(&session);
+    set_session_cookie(&session, false);
     Ok(LoginStep::EnrolTotp { email })
 }

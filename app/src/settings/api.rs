@@ -266,6 +266,25 @@ pub async fn set_ip_restrictions(enabled: bool) -> Result<(), AppError> {
         .map_err(to_app_error)
 }
 
+/// Signed in (ManageSecurity): the origins allowed to show this instance in a frame.
+#[server(prefix = "/api", endpoint = "security/embedding")]
+pub async fn embedding_origins() -> Result<Vec<String>, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    domain::embedding::view(&mut *conn().await?, &viewer)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): replaces those origins (none: only the server's own list).
+#[server(prefix = "/api", endpoint = "security/embedding/save")]
+pub async fn save_embedding_origins(origins: Option<String>) -> Result<Vec<String>, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    let origins = origins.unwrap_or_default();
+    domain::embedding::save(&portal(), &viewer, &origins, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
 /// Signed in (ManageWebhooks): the instance's webhook endpoints, never a secret.
 #[server(prefix = "/api", endpoint = "webhooks/list")]
 pub async fn list_webhooks() -> Result<Vec<WebhookEndpoint>, AppError> {

@@ -7,7 +7,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use model::security::{IpRestrictions, IpRule};
 
-use super::api::{AddIpRule, DeleteIpRule, SetIpRestrictions, ip_restriction_settings};
+use super::api::{
+    AddIpRule, DeleteIpRule, SaveEmbeddingOrigins, SetIpRestrictions, embedding_origins,
+    ip_restriction_settings,
+};
 use crate::components::{ErrorBox, Loading, action_error, format_time};
 
 #[component]
@@ -52,6 +55,37 @@ pub fn SecurityPage() -> impl IntoView {
             {action_error(add.value())}
             <div class="actions"><button type="submit" class="primary">"Add"</button></div>
         </ActionForm>
+        <Embedding />
+    }
+}
+
+/// The sites (RMM and PSA consoles) allowed to show this instance's portal in a frame.
+#[component]
+fn Embedding() -> impl IntoView {
+    let save = ServerAction::<SaveEmbeddingOrigins>::new();
+    let origins = Resource::new(move || save.version().get(), |_| embedding_origins());
+    view! {
+        <h2>"Embedding"</h2>
+        <p class="muted">
+            "Consoles that may show this instance's portal inside a frame, one origin per line (https://rmm.example.com). "
+            "They are added to the server's own list for this instance's pages and its login page opened as "
+            "/login?homerealm=…; on https, sign-ins then keep a session cookie the frame can use."
+        </p>
+        <Transition fallback=Loading>
+            {move || origins.get().map(|result| match result {
+                Ok(list) => view! {
+                    <ActionForm action=save attr:aria-label="Embedding">
+                        <label>"Origins allowed to embed this instance"
+                            <textarea name="origins" rows="3" placeholder="https://rmm.example.com">{list.join("\n")}</textarea>
+                        </label>
+                        {action_error(save.value())}
+                        {move || save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Embedding saved."</p> })}
+                        <div class="actions"><button type="submit" class="primary">"Save"</button></div>
+                    </ActionForm>
+                }.into_any(),
+                Err(error) => view! { <ErrorBox error /> }.into_any(),
+            })}
+        </Transition>
     }
 }
 
