@@ -406,10 +406,16 @@ mod tests {
     }
 
     #[test]
-    fn kinds_round_trip_and_only_conditional_alarms_lack_a_category() {
+    fn kinds_round_trip_and_only_conditional_alarms_and_the_portals_own_lack_a_category() {
         for kind in AlertKind::ALL {
             assert_eq!(AlertKind::parse(kind.as_str()), Some(kind));
-            let conditional = matches!(kind, AlertKind::BackupThreshold | AlertKind::CopyThreshold);
+            // Conditional alarms have their own settings; "PSA tickets failing" is the portal's
+            // own and cannot be turned off.
+            let conditional = matches!(
+                kind,
+                AlertKind::BackupThreshold | AlertKind::CopyThreshold | AlertKind::PsaFailing
+            );
+            assert_eq!(kind.makes_tickets(), kind != AlertKind::PsaFailing);
             assert!(
                 kind != AlertKind::RestoreTestFailed || kind.category() == Some(AlertCategory::BackupFailure)
             );
