@@ -1,7 +1,8 @@
 // Settings → Security from the Superuser's side: the page names the caller's own address, a
 // list without it cannot be turned on, the rule holding it cannot be deleted while restrictions
-// are on, and the portal keeps working from a listed address. (Refusals from other addresses are
-// proven in server/tests/http.rs, where a trusted proxy names them.)
+// are on, and the portal keeps working from a listed address; an https console listed under
+// Embedding frames the instance's login page. (Refusals from other addresses, and the frame
+// headers of other instances, are proven in server/tests/http.rs.)
 import { expect, test } from "@playwright/test";
 import { createInstance, expectAccessible, hydrated, signIn } from "./portal";
 
@@ -56,5 +57,21 @@ test("IP restrictions: the own address is shown and never locked out; on, off an
     await expect(status).toHaveText("IP restrictions are off.");
     await table.getByRole("button", { name: "Delete Office" }).click();
     await expect(table.getByRole("row")).toHaveCount(2);
+  });
+
+  await test.step("Embedding: an http console is refused; an https one frames this instance's pages", async () => {
+    const embedding = page.getByRole("form", { name: "Embedding" });
+    const origins = embedding.getByLabel("Origins allowed to embed this instance");
+    await origins.fill("http://rmm.example.com");
+    await embedding.getByRole("button", { name: "Save" }).click();
+    await expect(embedding.getByRole("alert")).toContainText("must be served over https");
+    await origins.fill("https://RMM.example.com/");
+    await embedding.getByRole("button", { name: "Save" }).click();
+    await expect(embedding.getByText("Embedding saved.")).toBeVisible();
+    const response = await page.request.get("/login?homerealm=cyberdyne");
+    expect(response.headers()["content-security-policy"]).toContain("https://rmm.example.com");
+    await page.reload();
+    await hydrated(page);
+    await expect(page.getByLabel("Origins allowed to embed this instance")).toHaveValue("https://rmm.example.com");
   });
 });

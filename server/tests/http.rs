@@ -616,9 +616,16 @@ async fn session_for(p: &TestPortal, role: Role) -> String {
     let id = domain::users::insert(&mut conn, user, p.portal.now())
         .await
         .unwrap();
+    drop(conn);
+    signed_in_cookie(p, id).await
+}
+
+/// The cookie of a new, fully signed-in session of the user.
+async fn signed_in_cookie(p: &TestPortal, user_id: i64) -> String {
+    let mut conn = p.portal.db.pool.acquire().await.unwrap();
     let token = sessions::create(
         &mut conn,
-        id,
+        user_id,
         Stage::Full,
         &ClientInfo::default(),
         p.portal.now(),
@@ -1107,24 +1114,12 @@ on_both_databases!(
         )
         .await
         .unwrap();
-        let mut conn = p.portal.db.pool.acquire().await.unwrap();
         let owner: i64 = sqlx::query_scalar("SELECT id FROM users WHERE instance_id = $1")
             .bind(other.instance.id)
-            .fetch_one(&mut *conn)
+            .fetch_one(&p.portal.db.pool)
             .await
             .unwrap();
-        let token = sessions::create(
-            &mut conn,
-            owner,
-            Stage::Full,
-            &ClientInfo::default(),
-            p.portal.now(),
-            &p.portal.sessions,
-        )
-        .await
-        .unwrap();
-        drop(conn);
-        let theirs = format!("{}={token}", app::server::SESSION_COOKIE);
+        let theirs = signed_in_cookie(&p, owner).await;
         assert_eq!(
             ancestors(&p.get("/", Some(&theirs)).await),
             "frame-ancestors 'self' https://rmm.example.com",
