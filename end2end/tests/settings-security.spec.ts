@@ -6,10 +6,10 @@
 import { expect, test } from "@playwright/test";
 import { createInstance, expectAccessible, hydrated, signIn } from "./portal";
 
-const OWNER = { homerealm: "cyberdyne", email: "owner@cyberdyne.example", password: "Cyberdyne-Owner-1" };
+const OWNER = { homerealm: "weyland", email: "owner@weyland.example", password: "Weyland-Owner-1" };
 
 test("IP restrictions: the own address is shown and never locked out; on, off and rules", async ({ page }) => {
-  const secret = createInstance(OWNER, "Cyberdyne");
+  const secret = createInstance(OWNER, "Weyland");
   await signIn(page, OWNER, secret);
   await page.goto("/settings");
   await hydrated(page);
@@ -68,7 +68,7 @@ test("IP restrictions: the own address is shown and never locked out; on, off an
     await origins.fill("https://RMM.example.com/");
     await embedding.getByRole("button", { name: "Save" }).click();
     await expect(embedding.getByText("Embedding saved.")).toBeVisible();
-    const response = await page.request.get("/login?homerealm=cyberdyne");
+    const response = await page.request.get("/login?homerealm=weyland");
     expect(response.headers()["content-security-policy"]).toContain("https://rmm.example.com");
     await page.reload();
     await hydrated(page);
