@@ -204,6 +204,38 @@ pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> DomainResult<()>
     Ok(())
 }
 
+/// How a session signed in through a single sign-on provider: the provider and the raw ID
+/// token, the hint its single logout needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoOrigin {
+    pub provider_id: i64,
+    pub id_token: String,
+}
+
+/// Records that the session of `token` signed in through a provider.
+pub async fn set_sso_origin(conn: &mut AnyConnection, token: &str, origin: &SsoOrigin) -> DomainResult<()> {
+    sqlx::query("UPDATE sessions SET sso_provider_id = $1, sso_id_token = $2 WHERE id_hash = $3")
+        .bind(origin.provider_id)
+        .bind(&origin.id_token)
+        .bind(token_hash(token))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The provider a session signed in through, if any.
+pub async fn sso_origin(conn: &mut AnyConnection, id_hash: &str) -> DomainResult<Option<SsoOrigin>> {
+    let row: Option<(Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT sso_provider_id, sso_id_token FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        Some((Some(provider_id), Some(id_token))) => Some(SsoOrigin { provider_id, id_token }),
+        _ => None,
+    })
+}
+
 /// Ends every session of a user (password changed, disabled, 2FA reset).
 #[tracing::instrument(skip_all, fields(user_id = user_id))]
 pub async fn delete_all_for_user(conn: &mut AnyConnection, user_id: i64) -> DomainResult<()> {

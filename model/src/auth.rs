@@ -13,6 +13,9 @@ pub struct SessionView {
     pub homerealm: String,
     pub instance_name: String,
     pub dark_theme: bool,
+    /// Links to single sign-on providers whose username differs from this user's (the
+    /// warning banner, and "Disable Login with …" in the user menu).
+    pub sso_mismatches: Vec<crate::sso::SsoMismatch>,
 }
 
 /// Where a login stands; the login page renders the step the server says is next.
@@ -21,7 +24,13 @@ pub enum LoginStep {
     /// Ask for the homerealm (the server hosts several instances).
     Homerealm,
     /// Ask for e-mail and password; `homerealm` is the instance chosen (or the only one).
-    Credentials { homerealm: String },
+    /// `providers` are its single sign-on buttons; `required`, the provider the page goes
+    /// straight to (sign-on required, and not the bypass link).
+    Credentials {
+        homerealm: String,
+        providers: Vec<crate::sso::SsoButton>,
+        required: Option<crate::sso::SsoButton>,
+    },
     /// Password accepted; ask for a TOTP code or a recovery code.
     SecondFactor { email: String },
     /// Password accepted but no authenticator is enrolled yet (first login, or after a reset).

@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod policy;
 pub mod psa;
 pub mod security;
+pub mod sso;
 pub mod tenancy;
 pub mod webhooks;
 

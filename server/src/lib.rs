@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod ops;
 pub mod render_thread;
 pub mod router;
+pub mod sso;
 pub mod workers;
 
 use std::sync::Arc;

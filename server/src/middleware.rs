@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::embedding;
+use domain::{ClientInfo, embedding};
 use domain::ip_restrictions::{self, RequestAddress};
 use domain::sessions::{self, Stage};
 
@@ -27,8 +27,12 @@ const PUBLIC_PAGES: [&str; 5] = [
 
 /// The token of the session cookie named `cookie`.
 pub(crate) fn session_token(request: &Request, cookie: &str) -> Option<String> {
-    request
-        .headers()
+    cookie_value(request.headers(), cookie)
+}
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub(crate) fn cookie_value(headers: &HeaderMap, cookie: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -36,6 +40,18 @@ pub(crate) fn session_token(request: &Request, cookie: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, value)| *name == cookie && !value.is_empty())
         .map(|(_, value)| value.to_owned())
+}
+
+/// The client as [`resolve_session`] recorded it, for handlers outside the app.
+pub(crate) fn client_info_of(request: &Request) -> ClientInfo {
+    ClientInfo {
+        ip: request.extensions().get::<ClientAddr>().map(|a| a.0.clone()),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
 }
 
 /// Resolves the session cookie once per request and records the client address; a session
@@ -150,6 +166,7 @@ fn is_page(request: &Request) -> bool {
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
         && !path.starts_with("/appliance/")
+        && !path.starts_with("/sso/")
         && !public_api::is_api_path(path)
         && !crate::ops::OPERATOR_PATHS.contains(&path)
         && !path.rsplit('/').next().unwrap_or("").contains('.')
@@ -201,7 +218,11 @@ async fn setup_done(state: &AppState) -> bool {
 /// every request with `Sec-Fetch-Site` (and `Origin` on POST); a request without either did not
 /// come from a browser page and carries no ambient credentials worth forging.
 pub async fn reject_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // The single sign-on callback takes KaseyaOne's form POST from its own site; the state
+    // and the browser's cookie protect it instead.
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || request.uri().path() == identity::login::CALLBACK_PATH
+    {
         return next.run(request).await;
     }
     if from_this_site(request.headers(), &state.portal.public_url) {

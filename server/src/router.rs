@@ -90,6 +90,13 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             axum::routing::get(crate::exports::audit_csv),
         )
         .with_state(state.clone());
+    let single_sign_on = Router::new()
+        .route(identity::login::START_PATH, get(crate::sso::start))
+        .route(
+            identity::login::CALLBACK_PATH,
+            get(crate::sso::callback_get).post(crate::sso::callback_post),
+        )
+        .with_state(state.clone());
     let public_api = public_api::router(public_api::ApiState::with_rate_limit(
         state.portal.clone(),
         state.api_keys.clone(),
@@ -110,6 +117,7 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
         .merge(appliances)
         .merge(operators)
         .merge(public_api)
+        .merge(single_sign_on)
         .layer(axum::middleware::from_fn(server_fn_error_status))
         .layer(from_fn_with_state(state.clone(), guard_pages))
         .layer(from_fn_with_state(state.clone(), resolve_session))

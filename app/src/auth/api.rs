@@ -7,30 +7,54 @@ use model::auth::{LinkPurpose, LoginStep, RecoveryCodes, SessionView, TotpEnrolm
 #[cfg(feature = "ssr")]
 use {crate::server::*, domain::auth, model::Action};
 
-/// Public: where the login page should start (or continue a half-finished login).
+/// Public: where the login page should start (or continue a half-finished login). A
+/// `homerealm` from the page's address skips its step; `bypass` (the link Settings shows)
+/// keeps the local form while single sign-on is required.
 #[server(prefix = "/api", endpoint = "auth/state")]
-pub async fn login_state() -> Result<LoginStep, AppError> {
+pub async fn login_state(homerealm: Option<String>, bypass: Option<bool>) -> Result<LoginStep, AppError> {
     if let Some(session) = any_session() {
         return Ok(auth::step_of(&session));
     }
-    auth::first_login_step(&portal()).await.map_err(to_app_error)
+    let portal = portal();
+    let step = match homerealm.filter(|h| !h.trim().is_empty()) {
+        Some(homerealm) => auth::choose_homerealm(&portal, &homerealm, &client_info()).await,
+        None => auth::first_login_step(&portal).await,
+    };
+    let step = match step {
+        Ok(step) => step,
+        // A stale or mistyped homerealm in a bookmark: ask for it instead of failing the page.
+        Err(_) => auth::first_login_step(&portal).await.map_err(to_app_error)?,
+    };
+    with_providers(step, bypass.unwrap_or(false)).await
+}
+
+#[cfg(feature = "ssr")]
+async fn with_providers(step: LoginStep, bypass: bool) -> Result<LoginStep, AppError> {
+    identity::login::with_providers(&mut *conn().await?, step, bypass)
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public: the homerealm typed on the first login screen.
 #[server(prefix = "/api", endpoint = "auth/homerealm")]
 pub async fn login_homerealm(homerealm: String) -> Result<LoginStep, AppError> {
-    auth::choose_homerealm(&portal(), &homerealm, &client_info())
+    let step = auth::choose_homerealm(&portal(), &homerealm, &client_info())
         .await
-        .map_err(to_app_error)
+        .map_err(to_app_error)?;
+    with_providers(step, false).await
 }
 
-/// Public: e-mail and password. Starts a half-finished login on success.
+/// Public: e-mail and password. Starts a half-finished login on success. Refused while the
+/// instance requires single sign-on, except for its listed exceptions.
 #[server(prefix = "/api", endpoint = "auth/password")]
 pub async fn login_password(
     homerealm: String,
     email: String,
     password: String,
 ) -> Result<LoginStep, AppError> {
+    identity::login::check_local_login(&mut *conn().await?, &homerealm, &email)
+        .await
+        .map_err(to_app_error)?;
     let (token, step) = auth::sign_in_with_password(&portal(), &homerealm, &email, &password, &client_info())
         .await
         .map_err(to_app_error)?;
@@ -73,22 +97,43 @@ pub async fn enrol_confirm(code: String) -> Result<RecoveryCodes, AppError> {
     Ok(codes)
 }
 
-/// Any session: ends it.
+/// Any session: ends it. Returns where the browser goes next: the provider's single logout
+/// when the session came from single sign-on, else none (the login page).
 #[server(prefix = "/api", endpoint = "auth/logout")]
-pub async fn logout() -> Result<(), AppError> {
+pub async fn logout() -> Result<Option<String>, AppError> {
+    let mut next = None;
     if let Some(session) = any_session() {
-        auth::sign_out(&portal(), &session, &client_info())
+        let portal = portal();
+        next = identity::login::logout_url(&portal, &session)
+            .await
+            .map_err(to_app_error)?;
+        auth::sign_out(&portal, &session, &client_info())
             .await
             .map_err(to_app_error)?;
     }
     clear_session_cookie();
-    Ok(())
+    Ok(next)
+}
+
+/// Signed in (ManageOwnAccount): "Disable Login with KaseyaOne" — removes the user's own link
+/// to a provider whose username differs from theirs.
+#[server(prefix = "/api", endpoint = "account/sso/unlink")]
+pub async fn remove_sso_link(provider: model::sso::SsoKind) -> Result<(), AppError> {
+    let session = authorize(Action::ManageOwnAccount)?;
+    identity::login::remove_mismatched_link(&portal(), &session, provider, &client_info())
+        .await
+        .map_err(to_app_error)
 }
 
 /// Public: the signed-in user, if any.
 #[server(prefix = "/api", endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Option<SessionView>, AppError> {
-    Ok(signed_in().ok().map(|s| SessionView {
+    let Ok(session) = signed_in() else { return Ok(None) };
+    let sso_mismatches = identity::login::mismatches(&mut *conn().await?, &session)
+        .await
+        .map_err(to_app_error)?;
+    Ok(Some(session).map(|s| SessionView {
+        sso_mismatches,
         user_id: s.user_id,
         email: s.email,
         role: s.role,

@@ -1,16 +1,33 @@
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 use model::auth::LoginStep;
+use model::sso::{SsoButton, SsoFailure};
 
 use super::api::{LoginHomerealm, LoginPassword, LoginVerify, login_state};
 use super::enrol::Enrolment;
 use crate::components::{ErrorBox, Loading, action_error, load_page};
 
-/// Homerealm → e-mail and password → TOTP or recovery code (or enrolment) → Dashboard.
+/// Homerealm → e-mail and password (or a single sign-on provider) → TOTP or recovery code (or
+/// enrolment) → Dashboard. `?homerealm=` skips the first step (consoles link and frame it so),
+/// `?bypass=1` keeps the local form while sign-on is required, `?sso_error=` says why a
+/// sign-on came back.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let state = Resource::new(|| (), |_| login_state());
+    let query = use_query_map();
+    let (homerealm, bypass, failure) = query.with_untracked(|q| {
+        (
+            q.get("homerealm"),
+            q.get("bypass").is_some_and(|b| b == "1"),
+            q.get("sso_error").and_then(|code| SsoFailure::parse(&code)),
+        )
+    });
+    let state = Resource::new(
+        move || (homerealm.clone(), bypass),
+        |(homerealm, bypass)| login_state(homerealm, Some(bypass)),
+    );
     view! {
         <AuthCard title="Log in">
+            {failure.map(|f| view! { <p class="error" role="alert" data-testid="sso-error">{f.message()}</p> })}
             <Suspense fallback=Loading>
                 {move || state.get().map(|result| match result {
                     Ok(step) => view! { <LoginFlow initial=step /> }.into_any(),
@@ -39,7 +56,10 @@ fn LoginFlow(initial: LoginStep) -> impl IntoView {
     let step = RwSignal::new(initial);
     move || match step.get() {
         LoginStep::Homerealm => view! { <HomerealmForm step /> }.into_any(),
-        LoginStep::Credentials { homerealm } => view! { <CredentialsForm homerealm step /> }.into_any(),
+        LoginStep::Credentials { homerealm, providers, required } => match required {
+            Some(provider) => view! { <GoToProvider provider /> }.into_any(),
+            None => view! { <CredentialsForm homerealm providers step /> }.into_any(),
+        },
         LoginStep::SecondFactor { email } => view! { <SecondFactorForm email /> }.into_any(),
         LoginStep::EnrolTotp { email } => view! { <Enrolment email /> }.into_any(),
         LoginStep::Done => {
@@ -67,8 +87,20 @@ fn HomerealmForm(step: RwSignal<LoginStep>) -> impl IntoView {
     }
 }
 
+/// Sign-on is required: straight on to the provider (the link stays for browsers without scripts).
 #[component]
-fn CredentialsForm(homerealm: String, step: RwSignal<LoginStep>) -> impl IntoView {
+fn GoToProvider(provider: SsoButton) -> impl IntoView {
+    let url = provider.start_url.clone();
+    Effect::new(move || load_page(&url));
+    view! {
+        <h1>"Log in"</h1>
+        <p>"This instance signs in with its identity provider."</p>
+        <a class="button primary" rel="external" href=provider.start_url.clone()>{provider.label.clone()}</a>
+    }
+}
+
+#[component]
+fn CredentialsForm(homerealm: String, providers: Vec<SsoButton>, step: RwSignal<LoginStep>) -> impl IntoView {
     let action = ServerAction::<LoginPassword>::new();
     Effect::new(move || {
         if let Some(Ok(next)) = action.value().get() {
@@ -78,6 +110,14 @@ fn CredentialsForm(homerealm: String, step: RwSignal<LoginStep>) -> impl IntoVie
     view! {
         <h1>"Log in"</h1>
         <p class="muted">"Homerealm " <strong>{homerealm.clone()}</strong></p>
+        {(!providers.is_empty()).then(|| view! {
+            <div class="sso-buttons">
+                {providers.into_iter().map(|p| view! {
+                    <a class="button primary" rel="external" href=p.start_url>{p.label}</a>
+                }).collect_view()}
+            </div>
+            <p class="muted divider">"or with your portal credentials"</p>
+        })}
         <ActionForm action>
             <input type="hidden" name="homerealm" value=homerealm />
             <label>"E-mail" <input type="email" name="email" required autofocus autocomplete="username" /></label>

@@ -17,8 +17,8 @@ pub fn ForgotPasswordPage() -> impl IntoView {
             if let Ok(Some(me)) = whoami().await {
                 return (me.homerealm, me.email);
             }
-            match login_state().await {
-                Ok(LoginStep::Credentials { homerealm }) => (homerealm, String::new()),
+            match login_state(None, None).await {
+                Ok(LoginStep::Credentials { homerealm, .. }) => (homerealm, String::new()),
                 _ => Default::default(),
             }
         },

@@ -285,6 +285,44 @@ pub async fn save_embedding_origins(origins: Option<String>) -> Result<Vec<Strin
         .map_err(to_app_error)
 }
 
+/// Signed in (ManageSecurity): the instance's single sign-on provider of that kind, if set up;
+/// never its client secret.
+#[server(prefix = "/api", endpoint = "sso/settings")]
+pub async fn sso_settings(provider: model::sso::SsoKind) -> Result<Option<model::sso::SsoSettings>, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    identity::settings::view(&portal(), &viewer, provider)
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): tests the provider's discovery and saves its settings.
+#[server(prefix = "/api", endpoint = "sso/save")]
+pub async fn save_sso(
+    provider: model::sso::SsoKind,
+    form: model::sso::SsoForm,
+) -> Result<model::sso::SsoSettings, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    identity::settings::save(&portal(), &viewer, provider, &form, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
+/// Signed in (ManageSecurity): removes the provider and its links; returns how many users
+/// without a password were disabled.
+#[server(prefix = "/api", endpoint = "sso/reset")]
+pub async fn reset_sso(provider: model::sso::SsoKind, confirmation: String) -> Result<i64, AppError> {
+    let viewer = viewer(Action::ManageSecurity)?;
+    if confirmation.trim() != "DELETE" {
+        return Err(AppError::invalid(
+            "confirmation",
+            "Type DELETE to reset single sign-on.",
+        ));
+    }
+    identity::settings::reset(&portal(), &viewer, provider, &client_info())
+        .await
+        .map_err(to_app_error)
+}
+
 /// Signed in (ManageWebhooks): the instance's webhook endpoints, never a secret.
 #[server(prefix = "/api", endpoint = "webhooks/list")]
 pub async fn list_webhooks() -> Result<Vec<WebhookEndpoint>, AppError> {

@@ -15,6 +15,7 @@ use super::api::{
     itglue_organizations, itglue_settings,
 };
 use super::psa::PsaCard;
+use super::sso::SsoCard;
 use crate::components::{
     ErrorBox, Loading, Modal, PageButtons, TypeDeleteToConfirm, action_error, format_time,
 };
@@ -83,6 +84,7 @@ pub fn IntegrationsPage() -> impl IntoView {
             </Transition>
         </section>
         {PsaKind::ALL.into_iter().map(|psa| view! { <PsaCard psa /> }).collect_view()}
+        {model::sso::SsoKind::ALL.into_iter().map(|kind| view! { <SsoCard kind /> }).collect_view()}
     }
 }
 

@@ -10,6 +10,7 @@ mod psa;
 pub mod psa_api;
 mod scopes;
 mod security;
+mod sso;
 mod users;
 mod webhooks;
 

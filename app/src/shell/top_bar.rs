@@ -3,13 +3,15 @@ use leptos_router::components::A;
 use model::auth::SessionView;
 
 use crate::alerts::AlertBell;
-use crate::auth::api::{Logout, SetTheme};
-use crate::components::{Icon, icon, load_page};
+use crate::auth::api::{Logout, RemoveSsoLink, SetTheme};
+use crate::components::{Icon, Modal, action_error, icon, load_page};
 
 /// Dashboard, Protect, Jobs, Organizations; the gear for Settings; the user menu. Below
 /// 48 rem the navigation collapses behind a menu button.
 #[component]
 pub fn TopBar(session: SessionView) -> impl IntoView {
+    let mismatches = session.sso_mismatches.clone();
+    let email = session.email.clone();
     let nav_open = RwSignal::new(false);
     let close = move |_| nav_open.set(false);
     view! {
@@ -39,6 +41,14 @@ pub fn TopBar(session: SessionView) -> impl IntoView {
             <AlertBell />
             <UserMenu session />
         </header>
+        {mismatches.into_iter().map(|m| view! {
+            <p class="banner warning" role="alert">
+                {format!(
+                    "Your {} username ({}) does not match your portal username ({}). Use “Disable Login with {}” in your user menu, then log in with {} again to link the right identity.",
+                    m.kind.label(), m.provider_username, email, m.kind.label(), m.kind.label()
+                )}
+            </p>
+        }).collect_view()}
     }
 }
 
@@ -61,9 +71,17 @@ fn UserMenu(session: SessionView) -> impl IntoView {
     let dark = RwSignal::new(session.dark_theme);
     let set_theme = ServerAction::<SetTheme>::new();
     let logout = ServerAction::<Logout>::new();
+    let unlink = ServerAction::<RemoveSsoLink>::new();
+    let confirming = RwSignal::new(None::<model::sso::SsoKind>);
+    Effect::new(move || match logout.value().get() {
+        // A session from single sign-on ends at the provider too.
+        Some(Ok(Some(provider_logout))) => load_page(&provider_logout),
+        Some(_) => load_page("/login"),
+        None => {}
+    });
     Effect::new(move || {
-        if logout.value().get().is_some() {
-            load_page("/login");
+        if let Some(Ok(())) = unlink.value().get() {
+            load_page("/");
         }
     });
     let toggle_theme = move |_| {
@@ -85,8 +103,27 @@ fn UserMenu(session: SessionView) -> impl IntoView {
                     "Dark theme"
                 </button>
                 <a href="/forgot-password" role="menuitem">"Reset password"</a>
+                {session.sso_mismatches.iter().map(|m| {
+                    let kind = m.kind;
+                    view! {
+                        <button type="button" role="menuitem" on:click=move |_| confirming.set(Some(kind))>
+                            {format!("Disable Login with {}", kind.label())}
+                        </button>
+                    }
+                }).collect_view()}
                 <button type="button" role="menuitem" on:click=move |_| { logout.dispatch(Logout {}); }>"Log out"</button>
             </div>
         </details>
+        {move || confirming.get().map(|kind| view! {
+            <Modal label="Disable login with a provider" on_close=move || confirming.set(None)>
+                <h2>{format!("Disable Login with {}", kind.label())}</h2>
+                <p>{format!("Your link to {} is removed. Log in with {} again afterwards to link the identity whose username matches yours.", kind.label(), kind.label())}</p>
+                {action_error(unlink.value())}
+                <div class="actions">
+                    <button type="button" on:click=move |_| confirming.set(None)>"Cancel"</button>
+                    <button type="button" class="danger" on:click=move |_| { unlink.dispatch(RemoveSsoLink { provider: kind }); }>"Disable"</button>
+                </div>
+            </Modal>
+        })}
     }
 }

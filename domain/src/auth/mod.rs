@@ -120,6 +120,8 @@ pub async fn first_login_step(portal: &Portal) -> DomainResult<LoginStep> {
     Ok(match instances::only_one(&mut conn).await? {
         Some(only) => LoginStep::Credentials {
             homerealm: only.homerealm,
+            providers: Vec::new(),
+            required: None,
         },
         None => LoginStep::Homerealm,
     })
@@ -136,6 +138,8 @@ pub async fn choose_homerealm(
     let instance = find_instance(&mut conn, homerealm, client, portal.now()).await?;
     Ok(LoginStep::Credentials {
         homerealm: instance.homerealm,
+        providers: Vec::new(),
+        required: None,
     })
 }
 
@@ -269,6 +273,41 @@ pub async fn sign_in_with_password(
     Ok((token, step))
 }
 
+/// Starts a session for a user an identity provider vouched for (the caller checked the
+/// provider's token and the instance's address rules). With `second_factor_done` the session is
+/// full at once; otherwise it waits for the portal's own TOTP (or its enrolment), as after a
+/// password.
+#[tracing::instrument(skip_all, fields(user_id = user.id))]
+pub async fn sign_in_verified(
+    conn: &mut AnyConnection,
+    portal: &Portal,
+    user: &User,
+    (origin, second_factor_done): (&sessions::SsoOrigin, bool),
+    client: &ClientInfo,
+) -> DomainResult<(String, LoginStep)> {
+    let now = portal.now();
+    if user.status != UserStatus::Active {
+        record(conn, user.instance_id, Some(user), &user.email, "login.failure", client, now).await?;
+        return Err(AppError::Denied {
+            message: "This account is disabled or not activated yet.".into(),
+        }
+        .into());
+    }
+    let (stage, step) = match (second_factor_done, &user.totp_secret) {
+        (true, _) => (Stage::Full, LoginStep::Done),
+        (false, _) if user.second_factor_locked => return Err(second_factor_locked().into()),
+        (false, Some(_)) => (Stage::SecondFactor, LoginStep::SecondFactor { email: user.email.clone() }),
+        (false, None) => (Stage::Enrol, LoginStep::EnrolTotp { email: user.email.clone() }),
+    };
+    let token = sessions::create(conn, user.id, stage, client, now, &portal.sessions).await?;
+    sessions::set_sso_origin(conn, &token, origin).await?;
+    if stage == Stage::Full {
+        users::touch_last_seen(conn, user.id, now).await?;
+        record_own(conn, user, "login.success", client, now).await?;
+    }
+    Ok((token, step))
+}
+
 /// The step a (possibly half-finished) session is at, for re-rendering the login page.
 pub fn step_of(session: &Session) -> LoginStep {
     match session.stage {
@@ -379,8 +418,12 @@ pub(super) async fn promote(
     client: &ClientInfo,
 ) -> DomainResult<String> {
     let now = portal.now();
+    let origin = sessions::sso_origin(conn, &session.id_hash).await?;
     sessions::delete(conn, &session.id_hash).await?;
     let token = sessions::create(conn, user.id, Stage::Full, client, now, &portal.sessions).await?;
+    if let Some(origin) = origin {
+        sessions::set_sso_origin(conn, &token, &origin).await?;
+    }
     users::touch_last_seen(conn, user.id, now).await?;
     record_own(conn, user, "login.success", client, now).await?;
     Ok(token)
