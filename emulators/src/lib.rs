@@ -7,4 +7,5 @@ pub mod bms;
 pub mod connectwise;
 pub mod itglue;
 pub mod names;
+pub mod oidc;
 mod wire;

@@ -80,6 +80,27 @@ enum Service {
         #[arg(long, default_value_t = 120)]
         companies: usize,
     },
+    /// An OpenID Connect provider as KaseyaOne behaves (discovery, rotating JWKS, code flow with
+    /// PKCE and nonce, form_post, username + company + password then a 2FA code, `amr`, silent
+    /// sign-in, single logout). More clients and users: POST JSON to `/_emulator/clients` and
+    /// `/_emulator/users`.
+    Oidc {
+        /// The registered client's id.
+        #[arg(long, default_value = "backplane")]
+        client_id: String,
+        /// Its secret.
+        #[arg(long, default_value = "emulator-secret")]
+        client_secret: String,
+        /// The portal's callback, registered as the client's redirect URI.
+        #[arg(long, default_value = "http://127.0.0.1:3000/sso/callback")]
+        redirect_uri: String,
+        /// The portal's login page, registered as the post-logout redirect URI.
+        #[arg(long, default_value = "http://127.0.0.1:3000/login")]
+        post_logout_uri: String,
+        /// A user who can sign in (password `emulator-password`, company `Backplane MSP`, 2FA code `123456`).
+        #[arg(long, default_value = "tech@backplane.example")]
+        username: String,
+    },
 }
 
 #[tokio::main]
@@ -131,6 +152,30 @@ async fn main() -> Result<(), String> {
                 tenant,
             };
             emulators::bms::Bms::new(credentials, companies, cli.seed).router()
+        }
+        Service::Oidc {
+            client_id,
+            client_secret,
+            redirect_uri,
+            post_logout_uri,
+            username,
+        } => {
+            let provider = emulators::oidc::Oidc::new(&format!("http://{}", cli.listen), cli.seed);
+            provider.add_client(emulators::oidc::Client {
+                client_id,
+                client_secret: Some(client_secret),
+                redirect_uris: vec![redirect_uri],
+                post_logout_redirect_uris: vec![post_logout_uri],
+            });
+            provider.add_user(emulators::oidc::User {
+                username,
+                company: "Backplane MSP".into(),
+                password: "emulator-password".into(),
+                subject: "k1-0001".into(),
+                mfa_code: Some("123456".into()),
+                email_verified: true,
+            });
+            provider.router()
         }
     };
     let listener = tokio::net::TcpListener::bind(cli.listen)
