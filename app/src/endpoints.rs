@@ -144,7 +144,10 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ("/api/sso/settings", Access::Signed(Action::ManageSecurity)),
     ("/api/sso/save", Access::Signed(Action::ManageSecurity)),
     ("/api/sso/reset", Access::Signed(Action::ManageSecurity)),
-    ("/api/account/sso/unlink", Access::Signed(Action::ManageOwnAccount)),
+    (
+        "/api/account/sso/unlink",
+        Access::Signed(Action::ManageOwnAccount),
+    ),
     ("/api/security/ip/add", Access::Signed(Action::ManageSecurity)),
     ("/api/security/ip/delete", Access::Signed(Action::ManageSecurity)),
     ("/api/security/ip/enabled", Access::Signed(Action::ManageSecurity)),

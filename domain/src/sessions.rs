@@ -231,7 +231,10 @@ pub async fn sso_origin(conn: &mut AnyConnection, id_hash: &str) -> DomainResult
             .fetch_optional(conn)
             .await?;
     Ok(match row {
-        Some((Some(provider_id), Some(id_token))) => Some(SsoOrigin { provider_id, id_token }),
+        Some((Some(provider_id), Some(id_token))) => Some(SsoOrigin {
+            provider_id,
+            id_token,
+        }),
         _ => None,
     })
 }

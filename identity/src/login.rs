@@ -35,7 +35,10 @@ pub fn post_logout_uri(public_url: &str) -> String {
 
 /// The login page that still offers the local form while sign-on is required.
 pub fn bypass_url(public_url: &str, homerealm: &str) -> String {
-    format!("{}/login?homerealm={homerealm}&bypass=1", public_url.trim_end_matches('/'))
+    format!(
+        "{}/login?homerealm={homerealm}&bypass=1",
+        public_url.trim_end_matches('/')
+    )
 }
 
 pub(crate) fn config_of(portal: &Portal, provider: &StoredProvider) -> DomainResult<ProviderConfig> {
@@ -55,7 +58,10 @@ fn button(provider: &StoredProvider, homerealm: &str) -> SsoButton {
     SsoButton {
         kind: provider.kind,
         label: format!("Log in with {}", label_of(provider.kind)),
-        start_url: format!("{START_PATH}?homerealm={homerealm}&provider={}", provider.kind.as_str()),
+        start_url: format!(
+            "{START_PATH}?homerealm={homerealm}&provider={}",
+            provider.kind.as_str()
+        ),
     }
 }
 
@@ -68,7 +74,11 @@ fn label_of(kind: SsoKind) -> &'static str {
 
 /// Fills the credentials step with the instance's providers: their buttons, and the one the
 /// page must go straight to when sign-on is required (unless the bypass link was used).
-pub async fn with_providers(conn: &mut AnyConnection, step: LoginStep, bypass: bool) -> DomainResult<LoginStep> {
+pub async fn with_providers(
+    conn: &mut AnyConnection,
+    step: LoginStep,
+    bypass: bool,
+) -> DomainResult<LoginStep> {
     let LoginStep::Credentials { homerealm, .. } = step else {
         return Ok(step);
     };
@@ -136,7 +146,12 @@ pub async fn begin(
     kind: SsoKind,
     client: &ClientInfo,
 ) -> Result<Started, SsoFailure> {
-    let mut conn = portal.db.pool.acquire().await.map_err(|_| SsoFailure::Unreachable)?;
+    let mut conn = portal
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|_| SsoFailure::Unreachable)?;
     let instance = instances::find_by_homerealm(&mut conn, homerealm)
         .await
         .ok()
@@ -173,7 +188,11 @@ pub async fn begin(
     })
 }
 
-async fn allowed_from(conn: &mut AnyConnection, instance_id: i64, client: &ClientInfo) -> Result<(), SsoFailure> {
+async fn allowed_from(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    client: &ClientInfo,
+) -> Result<(), SsoFailure> {
     let list = ip_restrictions::allow_list_of(conn, instance_id)
         .await
         .map_err(|_| SsoFailure::Unreachable)?;
@@ -218,7 +237,12 @@ pub async fn finish(portal: &Portal, callback: &Callback, client: &ClientInfo) -
         homerealm: None,
     };
     let now = portal.now();
-    let mut conn = portal.db.pool.acquire().await.map_err(|_| refuse(SsoFailure::Unreachable))?;
+    let mut conn = portal
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|_| refuse(SsoFailure::Unreachable))?;
     let state = callback.state.as_deref().ok_or(refuse(SsoFailure::Expired))?;
     let pending = store::take_request(&mut conn, &token_hash(state), now)
         .await
@@ -237,9 +261,18 @@ pub async fn finish(portal: &Portal, callback: &Callback, client: &ClientInfo) -
     drop(conn);
     let homerealm = instance.homerealm.clone();
     let outcome = verified_sign_in(portal, (&provider, &pending), callback, client).await;
-    let mut conn = portal.db.pool.acquire().await.map_err(|_| refuse(SsoFailure::Unreachable))?;
+    let mut conn = portal
+        .db
+        .pool
+        .acquire()
+        .await
+        .map_err(|_| refuse(SsoFailure::Unreachable))?;
     match outcome {
-        Ok((token, step)) => Ok(SignedIn { token, step, homerealm }),
+        Ok((token, step)) => Ok(SignedIn {
+            token,
+            step,
+            homerealm,
+        }),
         Err((failure, detail)) => {
             let action = format!("login.sso_failure: {} ({detail})", failure.code());
             let entry = audit::Entry {
@@ -277,12 +310,20 @@ async fn verified_sign_in(
         .as_deref()
         .is_some_and(|t| token_hash(t) == pending.browser_hash);
     if !same_browser {
-        return Err((SsoFailure::OtherBrowser, "the browser cookie is missing or differs".into()));
+        return Err((
+            SsoFailure::OtherBrowser,
+            "the browser cookie is missing or differs".into(),
+        ));
     }
     let mut conn = portal.db.pool.acquire().await.map_err(internal)?;
     allowed_from(&mut conn, provider.instance_id, client)
         .await
-        .map_err(|f| (f, format!("address {}", client.ip.as_deref().unwrap_or("unknown"))))?;
+        .map_err(|f| {
+            (
+                f,
+                format!("address {}", client.ip.as_deref().unwrap_or("unknown")),
+            )
+        })?;
     drop(conn);
     if let Some(error) = &callback.error {
         return Err((SsoFailure::ProviderDenied, error.chars().take(100).collect()));
@@ -345,12 +386,18 @@ async fn linked_user(
             .map_err(internal)?
             .ok_or_else(|| (SsoFailure::NoUser, "linked user gone".to_owned()))?;
         let seen_as = username.unwrap_or(link.provider_username);
-        store::touch_link(conn, link.id, &seen_as, now).await.map_err(internal)?;
+        store::touch_link(conn, link.id, &seen_as, now)
+            .await
+            .map_err(internal)?;
         return Ok(user);
     }
     let email = match (username, identity.email_verified) {
-        (Some(email), true) => users::validate_email(&email)
-            .map_err(|_| (SsoFailure::NoEmail, format!("the username {email} is not an e-mail address")))?,
+        (Some(email), true) => users::validate_email(&email).map_err(|_| {
+            (
+                SsoFailure::NoEmail,
+                format!("the username {email} is not an e-mail address"),
+            )
+        })?,
         _ => return Err((SsoFailure::NoEmail, "no verified e-mail in the token".into())),
     };
     let user = match users::find_by_email(conn, provider.instance_id, &email)
@@ -358,8 +405,15 @@ async fn linked_user(
         .map_err(internal)?
     {
         Some(user) => {
-            if store::link_of_user(conn, provider.id, user.id).await.map_err(internal)?.is_some() {
-                return Err((SsoFailure::LinkedElsewhere, format!("{email} is linked to another subject")));
+            if store::link_of_user(conn, provider.id, user.id)
+                .await
+                .map_err(internal)?
+                .is_some()
+            {
+                return Err((
+                    SsoFailure::LinkedElsewhere,
+                    format!("{email} is linked to another subject"),
+                ));
             }
             user
         }
@@ -471,7 +525,9 @@ pub async fn remove_mismatched_link(
     let link = store::link_of_user(&mut tx, provider.id, session.user_id)
         .await?
         .filter(|l| users::normalize_email(&l.provider_username) != session.email)
-        .ok_or_else(|| AppError::conflict("Your login with this provider is not mismatched; nothing was removed."))?;
+        .ok_or_else(|| {
+            AppError::conflict("Your login with this provider is not mismatched; nothing was removed.")
+        })?;
     store::delete_link(&mut tx, link.id).await?;
     let viewer = domain::access::Viewer::of(session);
     let target = format!("user {}", session.email);

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
 use openidconnect::reqwest;
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, EndpointMaybeSet, EndpointNotSet, EndpointSet, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndSessionUrl, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope,
-    SignatureVerificationError, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LogoutRequest, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 
 /// Provider metadata is fetched again after this long (and whenever a token names an unknown key).
@@ -29,7 +29,9 @@ const SECOND_FACTOR_METHODS: [&str; 12] = [
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     /// Discovery or the key set could not be fetched or read.
-    #[error("The provider at {issuer} could not be reached or did not answer as an OpenID Connect provider: {detail}")]
+    #[error(
+        "The provider at {issuer} could not be reached or did not answer as an OpenID Connect provider: {detail}"
+    )]
     Unreachable { issuer: String, detail: String },
     /// The token endpoint refused the code (expired, used, wrong verifier, bad client).
     #[error("The provider refused the sign-in: {0}")]
@@ -77,7 +79,14 @@ type Metadata = ProviderMetadataWithLogout;
 
 /// A client made from discovered metadata: authorization endpoint set, token and user-info
 /// endpoints as the provider published them.
-type RelyingParty = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type RelyingParty = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 struct Cached {
     metadata: Metadata,
@@ -282,16 +291,9 @@ fn verify(
 
 /// Where to send the browser to end its session at the provider too, if the provider offers
 /// RP-initiated logout.
-pub async fn logout_url(
-    config: &ProviderConfig,
-    id_token: &str,
-    post_logout_uri: &str,
-) -> Option<String> {
+pub async fn logout_url(config: &ProviderConfig, id_token: &str, post_logout_uri: &str) -> Option<String> {
     let metadata = discover(&config.issuer, false).await.ok()?;
-    let end_session = metadata
-        .additional_metadata()
-        .end_session_endpoint
-        .clone()?;
+    let end_session = metadata.additional_metadata().end_session_endpoint.clone()?;
     let mut request = LogoutRequest::from(EndSessionUrl::new(end_session.url().to_string()).ok()?)
         .set_client_id(ClientId::new(config.client_id.clone()));
     if let Ok(token) = id_token.parse::<CoreIdToken>() {

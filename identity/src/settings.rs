@@ -75,9 +75,9 @@ async fn check_form(
         .into());
     }
     if let Some(scope) = form.default_scope_id {
-        domain::scopes::get(conn, viewer, scope).await.map_err(|_| {
-            AppError::invalid("default_scope_id", "Choose one of this instance's scopes.")
-        })?;
+        domain::scopes::get(conn, viewer, scope)
+            .await
+            .map_err(|_| AppError::invalid("default_scope_id", "Choose one of this instance's scopes."))?;
     }
     if form.mode == SsoMode::Required {
         let other_required = store::providers(conn, viewer.instance_id)
@@ -208,12 +208,22 @@ fn summary(p: &StoredProvider) -> String {
 /// Removes the provider and every link to it; users who have no password (they could only sign
 /// in through it) are disabled and signed out, users with local credentials stay as they are.
 /// Returns how many users were disabled.
-pub async fn reset(portal: &Portal, viewer: &Viewer, kind: SsoKind, client: &ClientInfo) -> DomainResult<i64> {
+pub async fn reset(
+    portal: &Portal,
+    viewer: &Viewer,
+    kind: SsoKind,
+    client: &ClientInfo,
+) -> DomainResult<i64> {
     viewer.require(Action::ManageSecurity)?;
     let mut tx = portal.db.begin().await?;
     let provider = store::provider(&mut tx, viewer.instance_id, kind)
         .await?
-        .ok_or_else(|| AppError::conflict(format!("{} is not set up; there is nothing to reset.", kind.label())))?;
+        .ok_or_else(|| {
+            AppError::conflict(format!(
+                "{} is not set up; there is nothing to reset.",
+                kind.label()
+            ))
+        })?;
     let linked: Vec<(i64, Option<String>)> = sqlx::query_as(
         "SELECT u.id, u.password_hash FROM sso_links l JOIN users u ON u.id = l.user_id WHERE l.provider_id = $1",
     )

@@ -54,7 +54,8 @@ impl ProviderRow {
             auto_create: self.auto_create != 0,
             default_role: Role::parse(&self.default_role).unwrap_or(Role::Monitor),
             default_scope_id: self.default_scope_id,
-            second_factor: SecondFactorSource::parse(&self.second_factor).unwrap_or(SecondFactorSource::Portal),
+            second_factor: SecondFactorSource::parse(&self.second_factor)
+                .unwrap_or(SecondFactorSource::Portal),
             updated_by: self.updated_by,
             updated_at: self.updated_at,
         })
@@ -64,7 +65,11 @@ impl ProviderRow {
 const COLUMNS: &str = "id, instance_id, kind, issuer, client_id, client_secret, mode, auto_create, default_role, \
                        default_scope_id, second_factor, updated_by, updated_at";
 
-pub async fn provider(conn: &mut AnyConnection, instance_id: i64, kind: SsoKind) -> DomainResult<Option<StoredProvider>> {
+pub async fn provider(
+    conn: &mut AnyConnection,
+    instance_id: i64,
+    kind: SsoKind,
+) -> DomainResult<Option<StoredProvider>> {
     let row: Option<ProviderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM sso_providers WHERE instance_id = $1 AND kind = $2"
     )))
@@ -111,7 +116,11 @@ pub struct ProviderWrite<'a> {
     pub updated_by: &'a str,
 }
 
-pub async fn upsert_provider(conn: &mut AnyConnection, write: &ProviderWrite<'_>, now: i64) -> DomainResult<i64> {
+pub async fn upsert_provider(
+    conn: &mut AnyConnection,
+    write: &ProviderWrite<'_>,
+    now: i64,
+) -> DomainResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO sso_providers (instance_id, kind, issuer, client_id, client_secret, mode, auto_create, default_role,
                                     default_scope_id, second_factor, updated_by, updated_at)
@@ -156,7 +165,11 @@ pub async fn exceptions(conn: &mut AnyConnection, provider_id: i64) -> DomainRes
     .await?)
 }
 
-pub async fn replace_exceptions(conn: &mut AnyConnection, provider_id: i64, user_ids: &[i64]) -> DomainResult<()> {
+pub async fn replace_exceptions(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    user_ids: &[i64],
+) -> DomainResult<()> {
     sqlx::query("DELETE FROM sso_exceptions WHERE provider_id = $1")
         .bind(provider_id)
         .execute(&mut *conn)
@@ -189,7 +202,11 @@ pub struct Link {
     pub provider_username: String,
 }
 
-pub async fn link_by_subject(conn: &mut AnyConnection, provider_id: i64, subject: &str) -> DomainResult<Option<Link>> {
+pub async fn link_by_subject(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    subject: &str,
+) -> DomainResult<Option<Link>> {
     Ok(sqlx::query_as(
         "SELECT id, user_id, provider_username FROM sso_links WHERE provider_id = $1 AND subject = $2",
     )
@@ -199,7 +216,11 @@ pub async fn link_by_subject(conn: &mut AnyConnection, provider_id: i64, subject
     .await?)
 }
 
-pub async fn link_of_user(conn: &mut AnyConnection, provider_id: i64, user_id: i64) -> DomainResult<Option<Link>> {
+pub async fn link_of_user(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    user_id: i64,
+) -> DomainResult<Option<Link>> {
     Ok(sqlx::query_as(
         "SELECT id, user_id, provider_username FROM sso_links WHERE provider_id = $1 AND user_id = $2",
     )
@@ -253,7 +274,12 @@ pub async fn insert_link(
     Ok(())
 }
 
-pub async fn touch_link(conn: &mut AnyConnection, link_id: i64, username: &str, now: i64) -> DomainResult<()> {
+pub async fn touch_link(
+    conn: &mut AnyConnection,
+    link_id: i64,
+    username: &str,
+    now: i64,
+) -> DomainResult<()> {
     sqlx::query("UPDATE sso_links SET provider_username = $1, last_login_at = $2 WHERE id = $3")
         .bind(username)
         .bind(now)
@@ -272,10 +298,12 @@ pub async fn delete_link(conn: &mut AnyConnection, link_id: i64) -> DomainResult
 }
 
 pub async fn count_links(conn: &mut AnyConnection, provider_id: i64) -> DomainResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sso_links WHERE provider_id = $1")
-        .bind(provider_id)
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM sso_links WHERE provider_id = $1")
+            .bind(provider_id)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// A sign-in under way, as the callback finds it by its state.
@@ -309,7 +337,11 @@ pub async fn insert_request(
 }
 
 /// Takes a pending sign-in out (each state is good for one callback) and drops expired ones.
-pub async fn take_request(conn: &mut AnyConnection, state_hash: &str, now: i64) -> DomainResult<Option<PendingSignIn>> {
+pub async fn take_request(
+    conn: &mut AnyConnection,
+    state_hash: &str,
+    now: i64,
+) -> DomainResult<Option<PendingSignIn>> {
     let found: Option<PendingSignIn> = sqlx::query_as(
         "DELETE FROM sso_requests WHERE state_hash = $1
          RETURNING provider_id, browser_hash, nonce, pkce_verifier, expires_at",

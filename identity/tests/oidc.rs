@@ -13,6 +13,7 @@ use domain::access::Viewer;
 use domain::clock::ManualClock;
 use domain::testkit::{TestDb, add_user};
 use domain::{ClientInfo, Portal, instances, on_both_databases, sessions, users};
+use emulators::oidc::browser::{Browser, hidden};
 use emulators::oidc::{Client, Oidc, Tweaks, User};
 use identity::login::{self, Callback, Refused, SignedIn};
 use identity::settings;
@@ -84,9 +85,15 @@ async fn world(db: &TestDb, mode: SsoMode) -> World {
     let tech = add_user(&mut conn, acme.id, "tech@acme.example", Role::Admin, true).await;
     drop(conn);
     let oidc = provider(&portal).await;
-    settings::save(&portal, &root, SsoKind::KaseyaOne, &form(&oidc, mode), &ClientInfo::default())
-        .await
-        .unwrap();
+    settings::save(
+        &portal,
+        &root,
+        SsoKind::KaseyaOne,
+        &form(&oidc, mode),
+        &ClientInfo::default(),
+    )
+    .await
+    .unwrap();
     World {
         portal,
         root,
@@ -100,68 +107,13 @@ fn sync_clock(clock: &Arc<ManualClock>) {
     clock.advance(real - domain::testkit::START_MS);
 }
 
-/// A browser at the provider: it keeps the provider's session cookie and never follows redirects.
-#[derive(Default)]
-struct Browser {
-    provider_cookie: Option<String>,
-}
-
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
-}
-
-impl Browser {
-    fn http() -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    }
-
-    async fn get(&self, url: &str) -> reqwest::Response {
-        let mut request = Self::http().get(url);
-        if let Some(cookie) = &self.provider_cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> String {
-        let response = Self::http().post(url).form(fields).send().await.unwrap();
-        if let Some(cookie) = response.headers().get("set-cookie") {
-            let cookie = cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
-            self.provider_cookie = Some(cookie);
-        }
-        response.text().await.unwrap()
-    }
-
-    /// Follows the provider's pages with the user's credentials (and code, when asked) until
-    /// the provider answers the portal; returns that answer as the callback sees it.
-    async fn sign_in(&mut self, start_url: &str, user: &User, code: Option<&str>) -> (Option<String>, Option<String>, Option<String>) {
-        let base = start_url.split("/connect/").next().unwrap().to_owned();
-        let mut page = self.get(start_url).await.text().await.unwrap();
-        if let Some(request) = hidden(&page, "request") {
-            let fields = [
-                ("request", request.as_str()),
-                ("username", user.username.as_str()),
-                ("organizationName", user.company.as_str()),
-                ("password", user.password.as_str()),
-            ];
-            page = self.post(&format!("{base}/connect/authorize/login"), &fields).await;
-        }
-        if let Some(pending) = hidden(&page, "pending") {
-            let fields = [("pending", pending.as_str()), ("code", code.unwrap_or(""))];
-            page = self.post(&format!("{base}/connect/authorize/verify"), &fields).await;
-        }
-        (hidden(&page, "state"), hidden(&page, "code"), hidden(&page, "error"))
-    }
-}
-
 /// Starts a sign-in for acme, signs in at the provider and hands the answer to the callback.
-async fn sign_in(w: &World, browser: &mut Browser, user: &User, code: Option<&str>) -> Result<SignedIn, Refused> {
+async fn sign_in(
+    w: &World,
+    browser: &mut Browser,
+    user: &User,
+    code: Option<&str>,
+) -> Result<SignedIn, Refused> {
     let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default())
         .await
         .unwrap();
@@ -211,13 +163,19 @@ on_both_databases!(
             providers: Vec::new(),
             required: None,
         };
-        let LoginStep::Credentials { providers, required, .. } = login::with_providers(&mut conn, step, false).await.unwrap() else {
+        let LoginStep::Credentials {
+            providers, required, ..
+        } = login::with_providers(&mut conn, step, false).await.unwrap()
+        else {
             panic!("credentials step")
         };
         drop(conn);
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].label, "Log in with KaseyaOne");
-        assert_eq!(providers[0].start_url, "/sso/start?homerealm=acme&provider=kaseyaone");
+        assert_eq!(
+            providers[0].start_url,
+            "/sso/start?homerealm=acme&provider=kaseyaone"
+        );
         assert!(required.is_none(), "optional mode does not redirect");
 
         // First sign-in: username, company, password, then the code; the e-mail matches the
@@ -232,21 +190,24 @@ on_both_databases!(
         // Second sign-in: the provider's session makes it silent (no login page).
         let renamed = k1_user("t.smith@acme.example", "k1-100", Some("123456"));
         w.oidc.add_user(renamed.clone());
-        let silent = Browser {
-            provider_cookie: browser.provider_cookie.clone(),
-        };
+        let silent = browser.clone();
         let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default())
             .await
             .unwrap();
         let page = silent.get(&started.redirect_to).await.text().await.unwrap();
-        assert!(hidden(&page, "request").is_none(), "no login page with a provider session");
+        assert!(
+            hidden(&page, "request").is_none(),
+            "no login page with a provider session"
+        );
         let callback = Callback {
             state: hidden(&page, "state"),
             code: hidden(&page, "code"),
             error: None,
             browser_token: Some(started.browser_token.clone()),
         };
-        let again = login::finish(&w.portal, &callback, &ClientInfo::default()).await.unwrap();
+        let again = login::finish(&w.portal, &callback, &ClientInfo::default())
+            .await
+            .unwrap();
         let session = session_of(&w.portal, &again.token).await;
         assert_eq!(session.user_id, w.tech.user_id);
 
@@ -256,8 +217,14 @@ on_both_databases!(
 
         // Single logout: the portal sends the browser to the provider's end-session endpoint
         // with the ID token as hint; the provider ends its session and returns to the login page.
-        let logout = login::logout_url(&w.portal, &session).await.unwrap().expect("a logout URL");
-        assert!(logout.starts_with(&format!("{}/connect/endsession?", w.oidc.issuer())), "{logout}");
+        let logout = login::logout_url(&w.portal, &session)
+            .await
+            .unwrap()
+            .expect("a logout URL");
+        assert!(
+            logout.starts_with(&format!("{}/connect/endsession?", w.oidc.issuer())),
+            "{logout}"
+        );
         assert!(logout.contains("id_token_hint="), "{logout}");
         let answer = silent.get(&logout).await;
         assert_eq!(answer.status(), 303);
@@ -269,7 +236,9 @@ on_both_databases!(
 
         // The provider's username changed (same subject): the link still signs the technician
         // in, the mismatch is reported, and the technician can remove the link themselves.
-        let signed_in = sign_in(&w, &mut Browser::default(), &renamed, Some("123456")).await.unwrap();
+        let signed_in = sign_in(&w, &mut Browser::default(), &renamed, Some("123456"))
+            .await
+            .unwrap();
         let session = session_of(&w.portal, &signed_in.token).await;
         assert_eq!(session.user_id, w.tech.user_id);
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
@@ -280,18 +249,34 @@ on_both_databases!(
         login::remove_mismatched_link(&w.portal, &session, SsoKind::KaseyaOne, &ClientInfo::default())
             .await
             .unwrap();
-        assert_eq!(failure(sign_in(&w, &mut Browser::default(), &renamed, Some("123456")).await), SsoFailure::NoUser);
+        assert_eq!(
+            failure(sign_in(&w, &mut Browser::default(), &renamed, Some("123456")).await),
+            SsoFailure::NoUser
+        );
         // Linked again by the matching identity; a matched link cannot be "removed as mismatched".
-        let matched = sign_in(&w, &mut Browser::default(), &user, Some("123456")).await.unwrap();
+        let matched = sign_in(&w, &mut Browser::default(), &user, Some("123456"))
+            .await
+            .unwrap();
         let session = session_of(&w.portal, &matched.token).await;
-        assert!(login::remove_mismatched_link(&w.portal, &session, SsoKind::KaseyaOne, &ClientInfo::default()).await.is_err());
+        assert!(
+            login::remove_mismatched_link(&w.portal, &session, SsoKind::KaseyaOne, &ClientInfo::default())
+                .await
+                .is_err()
+        );
 
         // A user whose password session did not come from the provider has no logout URL.
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         let tech = users::get(&mut conn, w.tech.user_id).await.unwrap().unwrap();
-        let token = sessions::create(&mut conn, tech.id, sessions::Stage::Full, &ClientInfo::default(), w.portal.now(), &w.portal.sessions)
-            .await
-            .unwrap();
+        let token = sessions::create(
+            &mut conn,
+            tech.id,
+            sessions::Stage::Full,
+            &ClientInfo::default(),
+            w.portal.now(),
+            &w.portal.sessions,
+        )
+        .await
+        .unwrap();
         drop(conn);
         let local = session_of(&w.portal, &token).await;
         assert_eq!(login::logout_url(&w.portal, &local).await.unwrap(), None);
@@ -304,11 +289,26 @@ on_both_databases!(
         let w = world(&db, SsoMode::Optional).await;
         let user = k1_user("tech@acme.example", "k1-100", Some("123456"));
         let faults = [
-            Tweaks { bad_signature: true, ..Default::default() },
-            Tweaks { audience: Some("someone-else".into()), ..Default::default() },
-            Tweaks { issuer: Some("https://evil.example".into()), ..Default::default() },
-            Tweaks { expired: true, ..Default::default() },
-            Tweaks { nonce: Some("another-nonce".into()), ..Default::default() },
+            Tweaks {
+                bad_signature: true,
+                ..Default::default()
+            },
+            Tweaks {
+                audience: Some("someone-else".into()),
+                ..Default::default()
+            },
+            Tweaks {
+                issuer: Some("https://evil.example".into()),
+                ..Default::default()
+            },
+            Tweaks {
+                expired: true,
+                ..Default::default()
+            },
+            Tweaks {
+                nonce: Some("another-nonce".into()),
+                ..Default::default()
+            },
         ];
         for tweak in faults {
             w.oidc.tweak_next_token(tweak.clone());
@@ -316,26 +316,60 @@ on_both_databases!(
             assert_eq!(failure(result), SsoFailure::BadToken, "{tweak:?}");
         }
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_links").fetch_one(&mut *conn).await.unwrap();
-        assert_eq!(links, 0, "no refused answer linked anyone");
-        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.sso_failure'")
+        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_links")
             .fetch_one(&mut *conn)
             .await
             .unwrap();
+        assert_eq!(links, 0, "no refused answer linked anyone");
+        let audited: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.sso_failure'")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
         assert_eq!(audited, 5);
         drop(conn);
 
         // An answer reaching another browser (without the start's cookie) is refused.
-        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default()).await.unwrap();
-        let (state, code, _) = Browser::default().sign_in(&started.redirect_to, &user, Some("123456")).await;
-        let stolen = Callback { state, code, error: None, browser_token: Some("other".into()) };
-        assert_eq!(failure(login::finish(&w.portal, &stolen, &ClientInfo::default()).await), SsoFailure::OtherBrowser);
+        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default())
+            .await
+            .unwrap();
+        let (state, code, _) = Browser::default()
+            .sign_in(&started.redirect_to, &user, Some("123456"))
+            .await;
+        let stolen = Callback {
+            state,
+            code,
+            error: None,
+            browser_token: Some("other".into()),
+        };
+        assert_eq!(
+            failure(login::finish(&w.portal, &stolen, &ClientInfo::default()).await),
+            SsoFailure::OtherBrowser
+        );
 
         // The provider reporting an error (the user cancelled) is refused as such.
-        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default()).await.unwrap();
-        let state = started.redirect_to.split("state=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-        let cancelled = Callback { state: Some(state), code: None, error: Some("access_denied".into()), browser_token: Some(started.browser_token) };
-        assert_eq!(failure(login::finish(&w.portal, &cancelled, &ClientInfo::default()).await), SsoFailure::ProviderDenied);
+        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &ClientInfo::default())
+            .await
+            .unwrap();
+        let state = started
+            .redirect_to
+            .split("state=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned();
+        let cancelled = Callback {
+            state: Some(state),
+            code: None,
+            error: Some("access_denied".into()),
+            browser_token: Some(started.browser_token),
+        };
+        assert_eq!(
+            failure(login::finish(&w.portal, &cancelled, &ClientInfo::default()).await),
+            SsoFailure::ProviderDenied
+        );
 
         // No state at all: nothing to finish.
         let empty = login::finish(&w.portal, &Callback::default(), &ClientInfo::default()).await;
@@ -343,21 +377,35 @@ on_both_databases!(
 
         // Keys rotated since the portal cached them: it fetches the key set again and goes on.
         w.oidc.rotate_keys();
-        let rotated = sign_in(&w, &mut Browser::default(), &user, Some("123456")).await.unwrap();
+        let rotated = sign_in(&w, &mut Browser::default(), &user, Some("123456"))
+            .await
+            .unwrap();
         assert_eq!(rotated.step, LoginStep::Done);
 
         // An unknown e-mail with automatic creation off, and an unverified e-mail, are refused.
         let stranger = k1_user("stranger@acme.example", "k1-200", None);
         w.oidc.add_user(stranger.clone());
-        assert_eq!(failure(sign_in(&w, &mut Browser::default(), &stranger, None).await), SsoFailure::NoUser);
-        let unverified = User { email_verified: false, ..k1_user("root@acme.example", "k1-300", None) };
+        assert_eq!(
+            failure(sign_in(&w, &mut Browser::default(), &stranger, None).await),
+            SsoFailure::NoUser
+        );
+        let unverified = User {
+            email_verified: false,
+            ..k1_user("root@acme.example", "k1-300", None)
+        };
         w.oidc.add_user(unverified.clone());
-        assert_eq!(failure(sign_in(&w, &mut Browser::default(), &unverified, None).await), SsoFailure::NoEmail);
+        assert_eq!(
+            failure(sign_in(&w, &mut Browser::default(), &unverified, None).await),
+            SsoFailure::NoEmail
+        );
 
         // A second identity with the same e-mail as an already linked user is refused.
         let twin = k1_user("tech@acme.example", "k1-999", None);
         w.oidc.add_user(twin.clone());
-        assert_eq!(failure(sign_in(&w, &mut Browser::default(), &twin, None).await), SsoFailure::LinkedElsewhere);
+        assert_eq!(
+            failure(sign_in(&w, &mut Browser::default(), &twin, None).await),
+            SsoFailure::LinkedElsewhere
+        );
     }
 );
 
@@ -369,24 +417,64 @@ on_both_databases!(
         // (enrolment first, as the technician has none).
         let plain = k1_user("tech@acme.example", "k1-100", None);
         w.oidc.add_user(plain.clone());
-        let step = sign_in(&w, &mut Browser::default(), &plain, None).await.unwrap().step;
-        assert_eq!(step, LoginStep::EnrolTotp { email: "tech@acme.example".into() });
+        let step = sign_in(&w, &mut Browser::default(), &plain, None)
+            .await
+            .unwrap()
+            .step;
+        assert_eq!(
+            step,
+            LoginStep::EnrolTotp {
+                email: "tech@acme.example".into()
+            }
+        );
 
         // "Always the portal's code": even MFA at the provider does not stand in.
         let mut strict = form(&w.oidc, SsoMode::Optional);
         strict.second_factor = SecondFactorSource::Portal;
-        settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &strict, &ClientInfo::default()).await.unwrap();
+        settings::save(
+            &w.portal,
+            &w.root,
+            SsoKind::KaseyaOne,
+            &strict,
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
         let mfa = k1_user("tech@acme.example", "k1-100", Some("123456"));
         w.oidc.add_user(mfa.clone());
-        let signed_in = sign_in(&w, &mut Browser::default(), &mfa, Some("123456")).await.unwrap();
-        assert_eq!(signed_in.step, LoginStep::EnrolTotp { email: "tech@acme.example".into() });
-        assert_eq!(session_of(&w.portal, &signed_in.token).await.stage, sessions::Stage::Enrol);
+        let signed_in = sign_in(&w, &mut Browser::default(), &mfa, Some("123456"))
+            .await
+            .unwrap();
+        assert_eq!(
+            signed_in.step,
+            LoginStep::EnrolTotp {
+                email: "tech@acme.example".into()
+            }
+        );
+        assert_eq!(
+            session_of(&w.portal, &signed_in.token).await.stage,
+            sessions::Stage::Enrol
+        );
 
         // "Always the provider's": no MFA claimed, yet signed in fully.
         strict.second_factor = SecondFactorSource::Provider;
-        settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &strict, &ClientInfo::default()).await.unwrap();
+        settings::save(
+            &w.portal,
+            &w.root,
+            SsoKind::KaseyaOne,
+            &strict,
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
         w.oidc.add_user(plain.clone());
-        assert_eq!(sign_in(&w, &mut Browser::default(), &plain, None).await.unwrap().step, LoginStep::Done);
+        assert_eq!(
+            sign_in(&w, &mut Browser::default(), &plain, None)
+                .await
+                .unwrap()
+                .step,
+            LoginStep::Done
+        );
     }
 );
 
@@ -396,34 +484,93 @@ on_both_databases!(
         let w = world(&db, SsoMode::Optional).await;
         let client = ClientInfo::default();
         // Requiring sign-on before the Superuser could use it would lock them out.
-        let refused = rejected(settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &form(&w.oidc, SsoMode::Required), &client).await);
-        assert!(matches!(refused, AppError::Invalid { ref field, .. } if field == "mode"), "{refused:?}");
+        let refused = rejected(
+            settings::save(
+                &w.portal,
+                &w.root,
+                SsoKind::KaseyaOne,
+                &form(&w.oidc, SsoMode::Required),
+                &client,
+            )
+            .await,
+        );
+        assert!(
+            matches!(refused, AppError::Invalid { ref field, .. } if field == "mode"),
+            "{refused:?}"
+        );
         // An exception that names nobody of the instance is refused by name.
         let mut required = form(&w.oidc, SsoMode::Required);
         required.exceptions = "root@acme.example, ghost@acme.example".into();
-        let refused = rejected(settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &required, &client).await);
+        let refused =
+            rejected(settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &required, &client).await);
         assert!(refused.to_string().contains("ghost@acme.example"), "{refused}");
         // A scoped Admin may not change it at all.
         assert!(matches!(
-            rejected(settings::save(&w.portal, &w.tech, SsoKind::KaseyaOne, &form(&w.oidc, SsoMode::Disabled), &client).await),
+            rejected(
+                settings::save(
+                    &w.portal,
+                    &w.tech,
+                    SsoKind::KaseyaOne,
+                    &form(&w.oidc, SsoMode::Disabled),
+                    &client
+                )
+                .await
+            ),
             AppError::Forbidden
         ));
         required.exceptions = "ROOT@acme.example".into();
         required.auto_create = true;
-        let saved = settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &required, &client).await.unwrap();
+        let saved = settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &required, &client)
+            .await
+            .unwrap();
         assert_eq!(saved.exceptions.len(), 1);
-        assert_eq!(saved.bypass_url, "http://portal.test/login?homerealm=acme&bypass=1");
+        assert_eq!(
+            saved.bypass_url,
+            "http://portal.test/login?homerealm=acme&bypass=1"
+        );
 
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        login::check_local_login(&mut conn, "acme", "root@acme.example").await.unwrap();
+        login::check_local_login(&mut conn, "acme", "root@acme.example")
+            .await
+            .unwrap();
         let refused = rejected(login::check_local_login(&mut conn, "acme", "tech@acme.example").await);
-        assert!(refused.to_string().contains("signs in with KaseyaOne"), "{refused}");
+        assert!(
+            refused.to_string().contains("signs in with KaseyaOne"),
+            "{refused}"
+        );
         // Unknown addresses get the same answer as known ones.
-        assert_eq!(rejected(login::check_local_login(&mut conn, "acme", "nobody@acme.example").await), refused);
-        let credentials = || LoginStep::Credentials { homerealm: "acme".into(), providers: Vec::new(), required: None };
-        let LoginStep::Credentials { required: straight, .. } = login::with_providers(&mut conn, credentials(), false).await.unwrap() else { panic!() };
-        assert_eq!(straight.unwrap().kind, SsoKind::KaseyaOne, "the page goes straight to the provider");
-        let LoginStep::Credentials { required: bypassed, providers, .. } = login::with_providers(&mut conn, credentials(), true).await.unwrap() else { panic!() };
+        assert_eq!(
+            rejected(login::check_local_login(&mut conn, "acme", "nobody@acme.example").await),
+            refused
+        );
+        let credentials = || LoginStep::Credentials {
+            homerealm: "acme".into(),
+            providers: Vec::new(),
+            required: None,
+        };
+        let LoginStep::Credentials {
+            required: straight, ..
+        } = login::with_providers(&mut conn, credentials(), false)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            straight.unwrap().kind,
+            SsoKind::KaseyaOne,
+            "the page goes straight to the provider"
+        );
+        let LoginStep::Credentials {
+            required: bypassed,
+            providers,
+            ..
+        } = login::with_providers(&mut conn, credentials(), true)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
         assert!(bypassed.is_none(), "the bypass link shows the local form");
         assert_eq!(providers.len(), 1);
         drop(conn);
@@ -431,29 +578,68 @@ on_both_databases!(
         // Automatic creation: a new KaseyaOne user becomes a Monitor of every organization.
         let newcomer = k1_user("new@acme.example", "k1-400", Some("123456"));
         w.oidc.add_user(newcomer.clone());
-        let signed_in = sign_in(&w, &mut Browser::default(), &newcomer, Some("123456")).await.unwrap();
+        let signed_in = sign_in(&w, &mut Browser::default(), &newcomer, Some("123456"))
+            .await
+            .unwrap();
         let session = session_of(&w.portal, &signed_in.token).await;
         assert_eq!(session.email, "new@acme.example");
         assert_eq!(session.role, Role::Monitor);
         let tech = k1_user("tech@acme.example", "k1-100", Some("123456"));
-        sign_in(&w, &mut Browser::default(), &tech, Some("123456")).await.unwrap();
+        sign_in(&w, &mut Browser::default(), &tech, Some("123456"))
+            .await
+            .unwrap();
 
         // Reset: links go; the user who could only sign in through KaseyaOne is disabled and
         // signed out, the technician with a password keeps working.
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        users::set_password_hash(&mut conn, w.tech.user_id, "$argon2id$stub").await.unwrap();
+        users::set_password_hash(&mut conn, w.tech.user_id, "$argon2id$stub")
+            .await
+            .unwrap();
         drop(conn);
-        assert!(rejected(settings::reset(&w.portal, &w.tech, SsoKind::KaseyaOne, &client).await) == AppError::Forbidden);
-        assert_eq!(settings::reset(&w.portal, &w.root, SsoKind::KaseyaOne, &client).await.unwrap(), 1);
+        assert!(
+            rejected(settings::reset(&w.portal, &w.tech, SsoKind::KaseyaOne, &client).await)
+                == AppError::Forbidden
+        );
+        assert_eq!(
+            settings::reset(&w.portal, &w.root, SsoKind::KaseyaOne, &client)
+                .await
+                .unwrap(),
+            1
+        );
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
-        let newcomer_user = users::find_by_email(&mut conn, session.instance_id, "new@acme.example").await.unwrap().unwrap();
+        let newcomer_user = users::find_by_email(&mut conn, session.instance_id, "new@acme.example")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(newcomer_user.status, users::UserStatus::Disabled);
-        assert!(sessions::resolve(&mut conn, &signed_in.token, w.portal.now(), &w.portal.sessions).await.unwrap().is_none());
-        assert_eq!(users::get(&mut conn, w.tech.user_id).await.unwrap().unwrap().status, users::UserStatus::Active);
-        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_links").fetch_one(&mut *conn).await.unwrap();
+        assert!(
+            sessions::resolve(&mut conn, &signed_in.token, w.portal.now(), &w.portal.sessions)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            users::get(&mut conn, w.tech.user_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            users::UserStatus::Active
+        );
+        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_links")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
         assert_eq!(links, 0);
-        login::check_local_login(&mut conn, "acme", "tech@acme.example").await.unwrap();
-        assert!(settings::view(&w.portal, &w.root, SsoKind::KaseyaOne).await.unwrap().is_none());
+        login::check_local_login(&mut conn, "acme", "tech@acme.example")
+            .await
+            .unwrap();
+        assert!(
+            settings::view(&w.portal, &w.root, SsoKind::KaseyaOne)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 );
 
@@ -461,18 +647,45 @@ on_both_databases!(
     sign_in_from_outside_the_allow_list_is_refused_and_another_instance_sees_nothing,
     |db: TestDb| async move {
         let w = world(&db, SsoMode::Optional).await;
-        let office = ClientInfo { ip: Some("192.0.2.10".into()), user_agent: None };
-        domain::ip_restrictions::add_rule(&w.portal, &w.root, "Office", "192.0.2.0/24", &office).await.unwrap();
-        domain::ip_restrictions::set_enabled(&w.portal, &w.root, true, &office).await.unwrap();
-        let outside = ClientInfo { ip: Some("198.51.100.7".into()), user_agent: None };
-        let refused = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &outside).await.unwrap_err();
+        let office = ClientInfo {
+            ip: Some("192.0.2.10".into()),
+            user_agent: None,
+        };
+        domain::ip_restrictions::add_rule(&w.portal, &w.root, "Office", "192.0.2.0/24", &office)
+            .await
+            .unwrap();
+        domain::ip_restrictions::set_enabled(&w.portal, &w.root, true, &office)
+            .await
+            .unwrap();
+        let outside = ClientInfo {
+            ip: Some("198.51.100.7".into()),
+            user_agent: None,
+        };
+        let refused = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &outside)
+            .await
+            .unwrap_err();
         assert_eq!(refused, SsoFailure::NotAllowed);
         // Started inside, answered from outside: refused at the callback too.
-        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &office).await.unwrap();
+        let started = login::begin(&w.portal, "acme", SsoKind::KaseyaOne, &office)
+            .await
+            .unwrap();
         let user = k1_user("tech@acme.example", "k1-100", Some("123456"));
-        let (state, code, _) = Browser::default().sign_in(&started.redirect_to, &user, Some("123456")).await;
-        let callback = Callback { state, code, error: None, browser_token: Some(started.browser_token) };
-        assert_eq!(login::finish(&w.portal, &callback, &outside).await.unwrap_err().failure, SsoFailure::NotAllowed);
+        let (state, code, _) = Browser::default()
+            .sign_in(&started.redirect_to, &user, Some("123456"))
+            .await;
+        let callback = Callback {
+            state,
+            code,
+            error: None,
+            browser_token: Some(started.browser_token),
+        };
+        assert_eq!(
+            login::finish(&w.portal, &callback, &outside)
+                .await
+                .unwrap_err()
+                .failure,
+            SsoFailure::NotAllowed
+        );
 
         // Another instance has no provider: no button, no start, and its Superuser cannot read
         // or reset acme's.
@@ -480,9 +693,28 @@ on_both_databases!(
         let globex = instances::insert(&mut conn, "globex", "Globex", 0).await.unwrap();
         let other = add_user(&mut conn, globex.id, "root@globex.example", Role::Superuser, true).await;
         drop(conn);
-        assert_eq!(login::begin(&w.portal, "globex", SsoKind::KaseyaOne, &office).await.unwrap_err(), SsoFailure::Off);
-        assert!(settings::view(&w.portal, &other, SsoKind::KaseyaOne).await.unwrap().is_none());
-        assert!(settings::reset(&w.portal, &other, SsoKind::KaseyaOne, &office).await.is_err());
-        assert!(settings::view(&w.portal, &w.root, SsoKind::KaseyaOne).await.unwrap().is_some());
+        assert_eq!(
+            login::begin(&w.portal, "globex", SsoKind::KaseyaOne, &office)
+                .await
+                .unwrap_err(),
+            SsoFailure::Off
+        );
+        assert!(
+            settings::view(&w.portal, &other, SsoKind::KaseyaOne)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            settings::reset(&w.portal, &other, SsoKind::KaseyaOne, &office)
+                .await
+                .is_err()
+        );
+        assert!(
+            settings::view(&w.portal, &w.root, SsoKind::KaseyaOne)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 );

@@ -315,13 +315,25 @@ impl SsoFailure {
     pub fn message(self) -> &'static str {
         match self {
             SsoFailure::Expired => "The single sign-on took too long or was already used. Start again.",
-            SsoFailure::OtherBrowser => "The single sign-on was started in another browser or tab. Start again here.",
+            SsoFailure::OtherBrowser => {
+                "The single sign-on was started in another browser or tab. Start again here."
+            }
             SsoFailure::ProviderDenied => "The identity provider did not sign you in.",
-            SsoFailure::Unreachable => "The identity provider could not be reached or refused the sign-in. Try again, or ask an administrator to check the single sign-on settings.",
-            SsoFailure::BadToken => "The identity provider's answer failed the portal's checks, so it was refused. Ask an administrator to check the single sign-on settings.",
-            SsoFailure::NoEmail => "The identity provider did not tell the portal your verified e-mail address.",
-            SsoFailure::NoUser => "No user of this instance has your e-mail address. Ask an administrator to add you.",
-            SsoFailure::LinkedElsewhere => "Your portal user is linked to another identity at this provider. Sign in with that identity, or ask an administrator to remove the link.",
+            SsoFailure::Unreachable => {
+                "The identity provider could not be reached or refused the sign-in. Try again, or ask an administrator to check the single sign-on settings."
+            }
+            SsoFailure::BadToken => {
+                "The identity provider's answer failed the portal's checks, so it was refused. Ask an administrator to check the single sign-on settings."
+            }
+            SsoFailure::NoEmail => {
+                "The identity provider did not tell the portal your verified e-mail address."
+            }
+            SsoFailure::NoUser => {
+                "No user of this instance has your e-mail address. Ask an administrator to add you."
+            }
+            SsoFailure::LinkedElsewhere => {
+                "Your portal user is linked to another identity at this provider. Sign in with that identity, or ask an administrator to remove the link."
+            }
             SsoFailure::Disabled => "Your portal user is disabled or locked. Ask an administrator.",
             SsoFailure::NotAllowed => "This instance cannot be used from your IP address.",
             SsoFailure::Off => "Single sign-on is not enabled for this instance.",

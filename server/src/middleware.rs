@@ -10,9 +10,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::{ClientInfo, embedding};
 use domain::ip_restrictions::{self, RequestAddress};
 use domain::sessions::{self, Stage};
+use domain::{ClientInfo, embedding};
 
 use crate::AppState;
 

@@ -25,14 +25,22 @@ pub struct StartQuery {
 }
 
 /// Starts a sign-in: 303 to the provider, or back to the login page with the reason.
-pub async fn start(State(state): State<AppState>, Query(query): Query<StartQuery>, request: Request) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    Query(query): Query<StartQuery>,
+    request: Request,
+) -> Response {
     let client = client_info_of(&request);
     let Some(kind) = SsoKind::parse(&query.provider) else {
         return to_login(Some(&query.homerealm), SsoFailure::Off);
     };
     match login::begin(&state.portal, &query.homerealm, kind, &client).await {
         Ok(started) => {
-            let cookie = browser_cookie(&state, &started.browser_token, (login::SIGN_IN_LIFETIME_MS / 1000) as i64);
+            let cookie = browser_cookie(
+                &state,
+                &started.browser_token,
+                (login::SIGN_IN_LIFETIME_MS / 1000) as i64,
+            );
             with_cookie(Redirect::to(&started.redirect_to).into_response(), &cookie)
         }
         Err(failure) => to_login(Some(&query.homerealm), failure),
@@ -59,14 +67,20 @@ pub async fn callback_get(
 /// The provider's answer by form POST (`response_mode=form_post`).
 pub async fn callback_post(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Response {
     let client = client_info_of(&request);
-    let params = <Form<CallbackParams> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
-        .await
-        .map(|Form(params)| params)
-        .unwrap_or_default();
+    let params =
+        <Form<CallbackParams> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+            .map(|Form(params)| params)
+            .unwrap_or_default();
     finish(&state, params, &headers, &client).await
 }
 
-async fn finish(state: &AppState, params: CallbackParams, headers: &HeaderMap, client: &ClientInfo) -> Response {
+async fn finish(
+    state: &AppState,
+    params: CallbackParams,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+) -> Response {
     let callback = Callback {
         state: params.state,
         code: params.code,
@@ -77,11 +91,13 @@ async fn finish(state: &AppState, params: CallbackParams, headers: &HeaderMap, c
     match login::finish(&state.portal, &callback, client).await {
         Ok(signed_in) => {
             let framed = match state.portal.db.pool.acquire().await {
-                Ok(mut conn) => domain::embedding::frame_ancestors_of_homerealm(&mut conn, &signed_in.homerealm)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some(),
+                Ok(mut conn) => {
+                    domain::embedding::frame_ancestors_of_homerealm(&mut conn, &signed_in.homerealm)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some()
+                }
                 Err(_) => false,
             };
             let mut policy = state.cookies.clone();
@@ -92,7 +108,10 @@ async fn finish(state: &AppState, params: CallbackParams, headers: &HeaderMap, c
                 model::auth::LoginStep::Done => "/".to_owned(),
                 _ => format!("/login?homerealm={}", signed_in.homerealm),
             };
-            with_cookie(with_cookie(Redirect::to(&next).into_response(), &cleared), &session)
+            with_cookie(
+                with_cookie(Redirect::to(&next).into_response(), &cleared),
+                &session,
+            )
         }
         Err(refused) => with_cookie(to_login(refused.homerealm.as_deref(), refused.failure), &cleared),
     }
@@ -103,7 +122,11 @@ fn to_login(homerealm: Option<&str>, failure: SsoFailure) -> Response {
         .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(|h| format!("homerealm={h}&"))
         .unwrap_or_default();
-    Redirect::to(&format!("/login?{homerealm}bypass=1&sso_error={}", failure.code())).into_response()
+    Redirect::to(&format!(
+        "/login?{homerealm}bypass=1&sso_error={}",
+        failure.code()
+    ))
+    .into_response()
 }
 
 /// The cookie that ties a sign-in to this browser. KaseyaOne posts its answer from its own

@@ -1163,3 +1163,168 @@ on_both_databases!(
         );
     }
 );
+
+on_both_databases!(
+    single_sign_on_runs_through_the_start_and_callback_routes,
+    |db: TestDb| async move {
+        use emulators::oidc::browser::Browser;
+        use emulators::oidc::{Client, Oidc, User};
+
+        let p = start(&db);
+        let (_owner, _) = set_up(&p).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let oidc = Oidc::new(&issuer, 3);
+        let router = oidc.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        oidc.add_client(Client {
+            client_id: "backplane".into(),
+            client_secret: Some("s3cret".into()),
+            redirect_uris: vec!["http://portal.test/sso/callback".into()],
+            post_logout_redirect_uris: vec!["http://portal.test/login".into()],
+        });
+        let tech = User {
+            username: EMAIL.into(),
+            company: "Acme IT".into(),
+            password: "k1".into(),
+            subject: "k1-1".into(),
+            mfa_code: Some("654321".into()),
+            email_verified: true,
+        };
+        oidc.add_user(tech.clone());
+        let mut conn = p.portal.db.pool.acquire().await.unwrap();
+        let owner = domain::users::find_by_email(&mut conn, 1, EMAIL)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(conn);
+        let owner = domain::access::Viewer {
+            instance_id: owner.instance_id,
+            user_id: owner.id,
+            email: owner.email,
+            role: owner.role,
+            global_scope: true,
+        };
+        let form = model::sso::SsoForm {
+            issuer: issuer.clone(),
+            client_id: "backplane".into(),
+            client_secret: Some("s3cret".into()),
+            mode: model::sso::SsoMode::Optional,
+            auto_create: false,
+            default_role: Role::Monitor,
+            default_scope_id: None,
+            second_factor: model::sso::SecondFactorSource::ProviderWhenAsserted,
+            exceptions: String::new(),
+        };
+        identity::settings::save(
+            &p.portal,
+            &owner,
+            model::sso::SsoKind::KaseyaOne,
+            &form,
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+
+        // The login page's state names the button; /sso/start sends the browser on with a
+        // cookie that only the callback's path sees.
+        let state = text(p.call("/api/auth/state", &[("homerealm", "acme")], None).await).await;
+        assert!(state.contains("Log in with KaseyaOne"), "{state}");
+        let started = p.get("/sso/start?homerealm=acme&provider=kaseyaone", None).await;
+        assert_eq!(started.status(), StatusCode::SEE_OTHER);
+        let to_provider = location(&started).to_owned();
+        assert!(
+            to_provider.starts_with(&format!("{issuer}/connect/authorize?")),
+            "{to_provider}"
+        );
+        assert!(
+            to_provider.contains("response_mode=form_post")
+                && to_provider.contains("code_challenge_method=S256")
+        );
+        let browser_cookie = started.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(
+            browser_cookie.contains("Path=/sso") && browser_cookie.contains("HttpOnly"),
+            "{browser_cookie}"
+        );
+
+        // KaseyaOne posts the code from its own site: the callback takes that cross-site POST.
+        let (state, code, _) = Browser::default()
+            .sign_in(&to_provider, &tech, Some("654321"))
+            .await;
+        let post = |cookie: Option<String>, state: Option<String>, code: Option<String>| {
+            let body = format!(
+                "state={}&code={}",
+                state.unwrap_or_default(),
+                code.unwrap_or_default()
+            );
+            let mut request = Request::post("/sso/callback")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site");
+            if let Some(cookie) = cookie {
+                request = request.header(header::COOKIE, cookie);
+            }
+            request.body(Body::from(body)).unwrap()
+        };
+        let stolen = p.send(post(None, state.clone(), code.clone())).await;
+        assert_eq!(
+            location(&stolen),
+            "/login?homerealm=acme&bypass=1&sso_error=browser"
+        );
+
+        // That state is spent; a fresh start signs in.
+        let started = p.get("/sso/start?homerealm=acme&provider=kaseyaone", None).await;
+        let to_provider = location(&started).to_owned();
+        let browser_cookie = started.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (state, code, _) = Browser::default()
+            .sign_in(&to_provider, &tech, Some("654321"))
+            .await;
+        let signed_in = p.send(post(Some(browser_cookie), state, code)).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&signed_in), "/");
+        let cookies: Vec<String> = signed_in
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            cookies
+                .iter()
+                .any(|c| c.starts_with("bp_sso=;") && c.contains("Max-Age=0")),
+            "{cookies:?}"
+        );
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("bp_session="))
+            .expect("a session cookie");
+        let session = session.split(';').next().unwrap().to_owned();
+        assert_eq!(p.get("/", Some(&session)).await.status(), StatusCode::OK);
+
+        // Logging out answers the provider's single logout address.
+        let out = text(p.call("/api/auth/logout", &[], Some(&session)).await).await;
+        assert!(out.contains(&format!("{issuer}/connect/endsession?")), "{out}");
+
+        // Unknown providers and instances without one go back to the login page, named.
+        let unknown = p.get("/sso/start?homerealm=acme&provider=saml", None).await;
+        assert_eq!(location(&unknown), "/login?homerealm=acme&bypass=1&sso_error=off");
+        let nowhere = p
+            .get("/sso/start?homerealm=nobody&provider=kaseyaone", None)
+            .await;
+        assert_eq!(
+            location(&nowhere),
+            "/login?homerealm=nobody&bypass=1&sso_error=off"
+        );
+        // The cross-site exemption is the callback's alone.
+        let elsewhere = Request::post("/api/auth/logout")
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(p.send(elsewhere).await.status(), StatusCode::FORBIDDEN);
+    }
+);

@@ -56,7 +56,11 @@ fn LoginFlow(initial: LoginStep) -> impl IntoView {
     let step = RwSignal::new(initial);
     move || match step.get() {
         LoginStep::Homerealm => view! { <HomerealmForm step /> }.into_any(),
-        LoginStep::Credentials { homerealm, providers, required } => match required {
+        LoginStep::Credentials {
+            homerealm,
+            providers,
+            required,
+        } => match required {
             Some(provider) => view! { <GoToProvider provider /> }.into_any(),
             None => view! { <CredentialsForm homerealm providers step /> }.into_any(),
         },

@@ -288,7 +288,9 @@ pub async fn save_embedding_origins(origins: Option<String>) -> Result<Vec<Strin
 /// Signed in (ManageSecurity): the instance's single sign-on provider of that kind, if set up;
 /// never its client secret.
 #[server(prefix = "/api", endpoint = "sso/settings")]
-pub async fn sso_settings(provider: model::sso::SsoKind) -> Result<Option<model::sso::SsoSettings>, AppError> {
+pub async fn sso_settings(
+    provider: model::sso::SsoKind,
+) -> Result<Option<model::sso::SsoSettings>, AppError> {
     let viewer = viewer(Action::ManageSecurity)?;
     identity::settings::view(&portal(), &viewer, provider)
         .await

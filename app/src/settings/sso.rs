@@ -87,7 +87,13 @@ fn SsoForm(
     let exceptions = RwSignal::new(
         found
             .as_ref()
-            .map(|f| f.exceptions.iter().map(|u| u.email.clone()).collect::<Vec<_>>().join("\n"))
+            .map(|f| {
+                f.exceptions
+                    .iter()
+                    .map(|u| u.email.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default(),
     );
     let resetting = RwSignal::new(false);

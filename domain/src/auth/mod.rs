@@ -287,7 +287,16 @@ pub async fn sign_in_verified(
 ) -> DomainResult<(String, LoginStep)> {
     let now = portal.now();
     if user.status != UserStatus::Active {
-        record(conn, user.instance_id, Some(user), &user.email, "login.failure", client, now).await?;
+        record(
+            conn,
+            user.instance_id,
+            Some(user),
+            &user.email,
+            "login.failure",
+            client,
+            now,
+        )
+        .await?;
         return Err(AppError::Denied {
             message: "This account is disabled or not activated yet.".into(),
         }
@@ -296,8 +305,18 @@ pub async fn sign_in_verified(
     let (stage, step) = match (second_factor_done, &user.totp_secret) {
         (true, _) => (Stage::Full, LoginStep::Done),
         (false, _) if user.second_factor_locked => return Err(second_factor_locked().into()),
-        (false, Some(_)) => (Stage::SecondFactor, LoginStep::SecondFactor { email: user.email.clone() }),
-        (false, None) => (Stage::Enrol, LoginStep::EnrolTotp { email: user.email.clone() }),
+        (false, Some(_)) => (
+            Stage::SecondFactor,
+            LoginStep::SecondFactor {
+                email: user.email.clone(),
+            },
+        ),
+        (false, None) => (
+            Stage::Enrol,
+            LoginStep::EnrolTotp {
+                email: user.email.clone(),
+            },
+        ),
     };
     let token = sessions::create(conn, user.id, stage, client, now, &portal.sessions).await?;
     sessions::set_sso_origin(conn, &token, origin).await?;

@@ -9,6 +9,8 @@
 //! Tests make the next ID token faulty on purpose (another audience or issuer, expired, signed
 //! by a key outside the JWKS, another nonce) with [`Oidc::tweak_next_token`].
 
+pub mod browser;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,17 +26,17 @@ use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
 };
 use openidconnect::{
-    AccessToken, Audience, AuthenticationMethodReference, EmptyAdditionalClaims, EndUserEmail, EndUserUsername,
-    IssuerUrl, JsonWebKeyId, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
+    AccessToken, Audience, AuthenticationMethodReference, EmptyAdditionalClaims, EndUserEmail,
+    EndUserUsername, IssuerUrl, JsonWebKeyId, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Test-only signing keys (see `keys/README.md`).
 const KEYS: [&str; 3] = [
-    include_str!("../keys/oidc-1.pem"),
-    include_str!("../keys/oidc-2.pem"),
-    include_str!("../keys/oidc-3.pem"),
+    include_str!("../../keys/oidc-1.pem"),
+    include_str!("../../keys/oidc-2.pem"),
+    include_str!("../../keys/oidc-3.pem"),
 ];
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
 const ID_TOKEN_LIFETIME_SECS: i64 = 300;
@@ -207,11 +209,17 @@ impl Oidc {
 }
 
 fn key(index: usize) -> Result<CoreRsaPrivateSigningKey, String> {
-    CoreRsaPrivateSigningKey::from_pem(KEYS[index], Some(JsonWebKeyId::new(format!("emulator-key-{}", index + 1))))
+    CoreRsaPrivateSigningKey::from_pem(
+        KEYS[index],
+        Some(JsonWebKeyId::new(format!("emulator-key-{}", index + 1))),
+    )
 }
 
 fn key_with_id(index: usize, kid: usize) -> Result<CoreRsaPrivateSigningKey, String> {
-    CoreRsaPrivateSigningKey::from_pem(KEYS[index], Some(JsonWebKeyId::new(format!("emulator-key-{}", kid + 1))))
+    CoreRsaPrivateSigningKey::from_pem(
+        KEYS[index],
+        Some(JsonWebKeyId::new(format!("emulator-key-{}", kid + 1))),
+    )
 }
 
 async fn discovery(State(oidc): State<Oidc>) -> Json<serde_json::Value> {
@@ -264,7 +272,10 @@ struct AuthorizeParams {
 fn error_page(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Html(format!("<!doctype html><title>Error</title><h1>Sign-in error</h1><p>{}</p>", escape(message))),
+        Html(format!(
+            "<!doctype html><title>Error</title><h1>Sign-in error</h1><p>{}</p>",
+            escape(message)
+        )),
     )
         .into_response()
 }
@@ -276,29 +287,44 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Checks the client and its redirect URI (errors there are shown, never redirected: the
-/// address is not trusted yet), then the rest (errors go back to the client).
-fn check_request(oidc: &Oidc, params: &AuthorizeParams) -> Result<Result<(), &'static str>, Response> {
+/// What an authorization request's check found.
+enum Check {
+    Valid,
+    /// An error the client hears about, at its (registered) redirect URI.
+    BackToClient(&'static str),
+    /// The client or its redirect URI is unknown: shown, never redirected to.
+    Untrusted(&'static str),
+}
+
+fn check_request(oidc: &Oidc, params: &AuthorizeParams) -> Check {
     let inner = oidc.lock();
-    let client = params
+    let Some(client) = params
         .client_id
         .as_deref()
         .and_then(|id| inner.clients.iter().find(|c| c.client_id == id))
-        .ok_or_else(|| error_page("Unknown client."))?;
+    else {
+        return Check::Untrusted("Unknown client.");
+    };
     let redirect = params.redirect_uri.as_deref().unwrap_or("");
     if !client.redirect_uris.iter().any(|r| r == redirect) {
-        return Err(error_page("The redirect URI is not registered for this client."));
+        return Check::Untrusted("The redirect URI is not registered for this client.");
     }
     if params.response_type.as_deref() != Some("code") {
-        return Ok(Err("unsupported_response_type"));
+        return Check::BackToClient("unsupported_response_type");
     }
-    if !params.scope.as_deref().unwrap_or("").split(' ').any(|s| s == "openid") {
-        return Ok(Err("invalid_scope"));
+    if !params
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .any(|s| s == "openid")
+    {
+        return Check::BackToClient("invalid_scope");
     }
     if params.code_challenge.is_some() && params.code_challenge_method.as_deref() != Some("S256") {
-        return Ok(Err("invalid_request"));
+        return Check::BackToClient("invalid_request");
     }
-    Ok(Ok(()))
+    Check::Valid
 }
 
 /// Sends the browser back to the client: a form that posts itself (form_post) or a redirect.
@@ -339,11 +365,15 @@ fn session_of(oidc: &Oidc, headers: &HeaderMap) -> Option<(String, bool)> {
     oidc.lock().sessions.get(&cookie).cloned()
 }
 
-async fn authorize(State(oidc): State<Oidc>, headers: HeaderMap, Query(params): Query<AuthorizeParams>) -> Response {
+async fn authorize(
+    State(oidc): State<Oidc>,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
     match check_request(&oidc, &params) {
-        Err(page) => return page,
-        Ok(Err(code)) => return respond(&params, &[("error", code.to_owned())]),
-        Ok(Ok(())) => {}
+        Check::Untrusted(message) => return error_page(message),
+        Check::BackToClient(code) => return respond(&params, &[("error", code.to_owned())]),
+        Check::Valid => {}
     }
     if let Some((username, mfa)) = session_of(&oidc, &headers) {
         return issue_code(&oidc, &params, &username, mfa);
@@ -368,7 +398,11 @@ fn serde_urlencoded_of(params: &AuthorizeParams) -> String {
         ("code_challenge_method", &params.code_challenge_method),
     ];
     form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.as_str()))))
+        .extend_pairs(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.as_str()))),
+        )
         .finish()
 }
 
@@ -411,8 +445,8 @@ fn params_of(request: &str) -> AuthorizeParams {
 
 async fn login(State(oidc): State<Oidc>, Form(form): Form<LoginForm>) -> Response {
     let params = params_of(&form.request);
-    if let Err(page) = check_request(&oidc, &params) {
-        return page;
+    if let Check::Untrusted(message) = check_request(&oidc, &params) {
+        return error_page(message);
     }
     let user = oidc
         .lock()
@@ -554,14 +588,31 @@ fn client_credentials(headers: &HeaderMap, form: &TokenForm) -> Option<(String, 
 async fn token(State(oidc): State<Oidc>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
     oidc.lock().token_requests += 1;
     if form.grant_type.as_deref() != Some("authorization_code") {
-        return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only authorization_code.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Only authorization_code.",
+        );
     }
     let Some((client_id, secret)) = client_credentials(&headers, &form) else {
-        return token_error(StatusCode::UNAUTHORIZED, "invalid_client", "No client authentication.");
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "No client authentication.",
+        );
     };
-    let client = oidc.lock().clients.iter().find(|c| c.client_id == client_id).cloned();
+    let client = oidc
+        .lock()
+        .clients
+        .iter()
+        .find(|c| c.client_id == client_id)
+        .cloned();
     let Some(client) = client.filter(|c| c.client_secret.is_none() || c.client_secret == secret) else {
-        return token_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unknown client or wrong secret.");
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Unknown client or wrong secret.",
+        );
     };
     // A code is good once: taken out whatever the outcome.
     let grant = form
@@ -574,13 +625,23 @@ async fn token(State(oidc): State<Oidc>, headers: HeaderMap, Form(form): Form<To
     if grant.issued.elapsed() > CODE_LIFETIME {
         return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "The code expired.");
     }
-    if grant.client_id != client.client_id || form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "Client or redirect URI mismatch.");
+    if grant.client_id != client.client_id
+        || form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str())
+    {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Client or redirect URI mismatch.",
+        );
     }
     if let Some(challenge) = &grant.code_challenge {
         let verifier = form.code_verifier.as_deref().unwrap_or("");
         if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed.");
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "PKCE verification failed.",
+            );
         }
     }
     let access_token = oidc.next_id("at-");
@@ -610,12 +671,18 @@ fn id_token(oidc: &Oidc, client: &Client, grant: &Grant, access_token: &str) -> 
     };
     let now = chrono::Utc::now();
     let (issued, expires) = if tweaks.expired {
-        (now - chrono::Duration::seconds(900), now - chrono::Duration::seconds(600))
+        (
+            now - chrono::Duration::seconds(900),
+            now - chrono::Duration::seconds(600),
+        )
     } else {
         (now, now + chrono::Duration::seconds(ID_TOKEN_LIFETIME_SECS))
     };
     let issuer = tweaks.issuer.clone().unwrap_or_else(|| oidc.issuer.clone());
-    let audience = tweaks.audience.clone().unwrap_or_else(|| client.client_id.clone());
+    let audience = tweaks
+        .audience
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone());
     let standard = StandardClaims::new(SubjectIdentifier::new(user.subject.clone()))
         .set_email(Some(EndUserEmail::new(user.username.clone())))
         .set_email_verified(Some(user.email_verified))
@@ -672,7 +739,11 @@ fn audience_of(id_token: &str) -> Option<String> {
     }
 }
 
-async fn end_session(State(oidc): State<Oidc>, headers: HeaderMap, Query(params): Query<EndSessionParams>) -> Response {
+async fn end_session(
+    State(oidc): State<Oidc>,
+    headers: HeaderMap,
+    Query(params): Query<EndSessionParams>,
+) -> Response {
     let client_id = params
         .client_id
         .clone()
