@@ -36,11 +36,7 @@ pub async fn start(
     };
     match login::begin(&state.portal, &query.homerealm, kind, &client).await {
         Ok(started) => {
-            let cookie = browser_cookie(
-                &state,
-                &started.browser_token,
-                (login::SIGN_IN_LIFETIME_MS / 1000) as i64,
-            );
+            let cookie = browser_cookie(&state, &started.browser_token, login::SIGN_IN_LIFETIME_MS / 1000);
             with_cookie(Redirect::to(&started.redirect_to).into_response(), &cookie)
         }
         Err(failure) => to_login(Some(&query.homerealm), failure),
