@@ -49,6 +49,7 @@ e2e_tools() {
   command -v gdb >/dev/null || missing+=(gdb)         # thread dumps when an end-to-end test stalls
   command -v curl >/dev/null || missing+=(curl)       # scripts/schemathesis.sh talks to the live portal
   command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks packaging/'s units
+  command -v openssl >/dev/null || missing+=(openssl)  # the framed-portal journey's test certificate
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} from Debian…"
     as_root apt-get update -q

@@ -126,11 +126,12 @@ fn to_login(homerealm: Option<&str>, failure: SsoFailure) -> Response {
 }
 
 /// The cookie that ties a sign-in to this browser. KaseyaOne posts its answer from its own
-/// site, so on https the cookie must be `SameSite=None` to come along.
+/// site, so on https the cookie must be `SameSite=None` to come along; `Partitioned` keeps it
+/// working when a console frames the portal (the start and the answer share the top-level site).
 fn browser_cookie(state: &AppState, token: &str, max_age: i64) -> String {
     let mut cookie = format!("{BROWSER_COOKIE}={token}; Path=/sso; HttpOnly; Max-Age={max_age}");
     if state.cookies.secure {
-        cookie.push_str("; SameSite=None; Secure");
+        cookie.push_str("; SameSite=None; Secure; Partitioned");
     } else {
         cookie.push_str("; SameSite=Lax");
     }

@@ -34,8 +34,15 @@ fn about(kind: SsoKind) -> &'static str {
 pub fn SsoCard(kind: SsoKind) -> impl IntoView {
     let save = ServerAction::<SaveSso>::new();
     let reset = ServerAction::<ResetSso>::new();
+    // Reloaded only after a save went through: a refused one keeps what the user typed.
+    let saved = RwSignal::new(0u32);
+    Effect::new(move || {
+        if let Some(Ok(_)) = save.value().get() {
+            saved.update(|n| *n += 1);
+        }
+    });
     let current = Resource::new(
-        move || (save.version().get(), reset.version().get()),
+        move || (saved.get(), reset.version().get()),
         move |_| sso_settings(kind),
     );
     let scopes = Resource::new(|| (), |_| list_scopes());

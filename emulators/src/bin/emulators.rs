@@ -100,6 +100,10 @@ enum Service {
         /// A user who can sign in (password `emulator-password`, company `Backplane MSP`, 2FA code `123456`).
         #[arg(long, default_value = "tech@backplane.example")]
         username: String,
+        /// Where browsers reach the login and logout pages, when a TLS proxy fronts them
+        /// [default: the issuer, http://<listen>].
+        #[arg(long)]
+        front_channel: Option<String>,
     },
 }
 
@@ -159,8 +163,12 @@ async fn main() -> Result<(), String> {
             redirect_uri,
             post_logout_uri,
             username,
+            front_channel,
         } => {
             let provider = emulators::oidc::Oidc::new(&format!("http://{}", cli.listen), cli.seed);
+            if let Some(front) = front_channel {
+                provider.set_front_channel(&front);
+            }
             provider.add_client(emulators::oidc::Client {
                 client_id,
                 client_secret: Some(client_secret),

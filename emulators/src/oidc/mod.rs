@@ -101,6 +101,9 @@ struct PendingLogin {
 }
 
 struct Inner {
+    /// Where browsers reach the authorize and end-session pages (the issuer, unless a TLS proxy
+    /// fronts them).
+    front_channel: String,
     clients: Vec<Client>,
     users: Vec<User>,
     active_key: usize,
@@ -126,6 +129,7 @@ impl Oidc {
         Oidc {
             issuer: issuer.trim_end_matches('/').to_owned(),
             inner: Arc::new(Mutex::new(Inner {
+                front_channel: issuer.trim_end_matches('/').to_owned(),
                 clients: Vec::new(),
                 users: Vec::new(),
                 active_key: 0,
@@ -146,6 +150,12 @@ impl Oidc {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Publishes the browser-facing endpoints (authorize, end-session) at `url`, as when a TLS
+    /// proxy fronts them; discovery, token and keys stay at the issuer.
+    pub fn set_front_channel(&self, url: &str) {
+        self.lock().front_channel = url.trim_end_matches('/').to_owned();
     }
 
     pub fn add_client(&self, client: Client) {
@@ -224,12 +234,13 @@ fn key_with_id(index: usize, kid: usize) -> Result<CoreRsaPrivateSigningKey, Str
 
 async fn discovery(State(oidc): State<Oidc>) -> Json<serde_json::Value> {
     let base = &oidc.issuer;
+    let front = oidc.lock().front_channel.clone();
     Json(serde_json::json!({
         "issuer": base,
-        "authorization_endpoint": format!("{base}/connect/authorize"),
+        "authorization_endpoint": format!("{front}/connect/authorize"),
         "token_endpoint": format!("{base}/connect/token"),
         "jwks_uri": format!("{base}/.well-known/openid-configuration/jwks"),
-        "end_session_endpoint": format!("{base}/connect/endsession"),
+        "end_session_endpoint": format!("{front}/connect/endsession"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "subject_types_supported": ["public"],
