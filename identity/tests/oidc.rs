@@ -375,6 +375,23 @@ on_both_databases!(
         let empty = login::finish(&w.portal, &Callback::default(), &ClientInfo::default()).await;
         assert_eq!(empty.unwrap_err().failure, SsoFailure::Expired);
 
+        // A token endpoint that redirects is not followed: the redirect's target hears nothing.
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}/steal", elsewhere.local_addr().unwrap());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let trap = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "stolen" }
+        });
+        tokio::spawn(async move { axum::serve(elsewhere, trap).await.unwrap() });
+        w.oidc.redirect_next_token_request(&target);
+        assert_eq!(
+            failure(sign_in(&w, &mut Browser::default(), &user, Some("123456")).await),
+            SsoFailure::Unreachable
+        );
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+
         // Keys rotated since the portal cached them: it fetches the key set again and goes on.
         w.oidc.rotate_keys();
         let rotated = sign_in(&w, &mut Browser::default(), &user, Some("123456"))

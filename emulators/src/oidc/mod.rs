@@ -112,6 +112,8 @@ struct Inner {
     sessions: HashMap<String, (String, bool)>,
     pending: HashMap<String, PendingLogin>,
     tweaks: Option<Tweaks>,
+    /// Where the next token request is redirected (307) instead of answered.
+    token_redirect: Option<String>,
     counter: u64,
     token_requests: u64,
     end_sessions: u64,
@@ -137,6 +139,7 @@ impl Oidc {
                 sessions: HashMap::new(),
                 pending: HashMap::new(),
                 tweaks: None,
+                token_redirect: None,
                 counter: seed.wrapping_mul(1_000_003),
                 token_requests: 0,
                 end_sessions: 0,
@@ -179,6 +182,12 @@ impl Oidc {
 
     pub fn tweak_next_token(&self, tweaks: Tweaks) {
         self.lock().tweaks = Some(tweaks);
+    }
+
+    /// Answers the next token request with a redirect to `url` (a relying party must not follow
+    /// it: that would let the provider aim its back channel anywhere).
+    pub fn redirect_next_token_request(&self, url: &str) {
+        self.lock().token_redirect = Some(url.to_owned());
     }
 
     /// Code exchanges attempted, for tests that count them.
@@ -597,7 +606,14 @@ fn client_credentials(headers: &HeaderMap, form: &TokenForm) -> Option<(String, 
 }
 
 async fn token(State(oidc): State<Oidc>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
-    oidc.lock().token_requests += 1;
+    let redirect = {
+        let mut inner = oidc.lock();
+        inner.token_requests += 1;
+        inner.token_redirect.take()
+    };
+    if let Some(url) = redirect {
+        return Redirect::temporary(&url).into_response();
+    }
     if form.grant_type.as_deref() != Some("authorization_code") {
         return token_error(
             StatusCode::BAD_REQUEST,
