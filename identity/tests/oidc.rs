@@ -66,6 +66,19 @@ fn form(oidc: &Oidc, mode: SsoMode) -> SsoForm {
     }
 }
 
+/// Saves KaseyaOne's settings as the Superuser.
+async fn save(w: &World, form: &SsoForm) {
+    settings::save(
+        &w.portal,
+        &w.root,
+        SsoKind::KaseyaOne,
+        form,
+        &ClientInfo::default(),
+    )
+    .await
+    .unwrap();
+}
+
 struct World {
     portal: Portal,
     root: Viewer,
@@ -448,15 +461,7 @@ on_both_databases!(
         // "Always the portal's code": even MFA at the provider does not stand in.
         let mut strict = form(&w.oidc, SsoMode::Optional);
         strict.second_factor = SecondFactorSource::Portal;
-        settings::save(
-            &w.portal,
-            &w.root,
-            SsoKind::KaseyaOne,
-            &strict,
-            &ClientInfo::default(),
-        )
-        .await
-        .unwrap();
+        save(&w, &strict).await;
         let mfa = k1_user("tech@acme.example", "k1-100", Some("123456"));
         w.oidc.add_user(mfa.clone());
         let signed_in = sign_in(&w, &mut Browser::default(), &mfa, Some("123456"))
@@ -475,15 +480,7 @@ on_both_databases!(
 
         // "Always the provider's": no MFA claimed, yet signed in fully.
         strict.second_factor = SecondFactorSource::Provider;
-        settings::save(
-            &w.portal,
-            &w.root,
-            SsoKind::KaseyaOne,
-            &strict,
-            &ClientInfo::default(),
-        )
-        .await
-        .unwrap();
+        save(&w, &strict).await;
         w.oidc.add_user(plain.clone());
         assert_eq!(
             sign_in(&w, &mut Browser::default(), &plain, None)

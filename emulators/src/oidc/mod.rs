@@ -373,15 +373,20 @@ fn respond(params: &AuthorizeParams, fields: &[(&str, String)]) -> Response {
     }
 }
 
-fn session_of(oidc: &Oidc, headers: &HeaderMap) -> Option<(String, bool)> {
-    let cookie = headers
+/// The provider's own session cookie, if the browser sent one.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())?;
+        .map(|(_, value)| value.to_owned())
+}
+
+fn session_of(oidc: &Oidc, headers: &HeaderMap) -> Option<(String, bool)> {
+    let cookie = session_cookie(headers)?;
     oidc.lock().sessions.get(&cookie).cloned()
 }
 
@@ -775,14 +780,7 @@ async fn end_session(
         .client_id
         .clone()
         .or_else(|| params.id_token_hint.as_deref().and_then(audience_of));
-    let session = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned());
+    let session = session_cookie(&headers);
     {
         let mut inner = oidc.lock();
         if let Some(session) = &session
