@@ -84,7 +84,7 @@ pub fn IntegrationsPage() -> impl IntoView {
             </Transition>
         </section>
         {PsaKind::ALL.into_iter().map(|psa| view! { <PsaCard psa /> }).collect_view()}
-        {model::sso::SsoKind::ALL.into_iter().map(|kind| view! { <SsoCard kind /> }).collect_view()}
+        {model::sso::SsoKind::ALL.into_iter().map(|kind| view! { <SsoCard kind scopes=lists.scopes /> }).collect_view()}
     }
 }
 

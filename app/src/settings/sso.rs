@@ -4,13 +4,12 @@
 //! provider, and Reset.
 
 use leptos::prelude::*;
-use model::Role;
 use model::sso::{SecondFactorSource, SsoForm, SsoKind, SsoMode, SsoSettings};
 use model::tenancy::Scope;
+use model::{AppError, Role};
 
 use super::api::{ResetSso, SaveSso, sso_settings};
 use crate::components::{ErrorBox, Loading, Modal, TypeDeleteToConfirm, action_error, format_time};
-use crate::organizations::api::list_scopes;
 
 fn title(kind: SsoKind) -> &'static str {
     match kind {
@@ -30,8 +29,9 @@ fn about(kind: SsoKind) -> &'static str {
     }
 }
 
+/// `scopes` is the page's list of scopes (one resource for every card that needs it).
 #[component]
-pub fn SsoCard(kind: SsoKind) -> impl IntoView {
+pub fn SsoCard(kind: SsoKind, scopes: Resource<Result<Vec<Scope>, AppError>>) -> impl IntoView {
     let save = ServerAction::<SaveSso>::new();
     let reset = ServerAction::<ResetSso>::new();
     // Reloaded only after a save went through: a refused one keeps what the user typed.
@@ -45,7 +45,6 @@ pub fn SsoCard(kind: SsoKind) -> impl IntoView {
         move || (saved.get(), reset.version().get()),
         move |_| sso_settings(kind),
     );
-    let scopes = Resource::new(|| (), |_| list_scopes());
     let heading = format!("sso-{}-title", kind.as_str());
     let labelled_by = heading.clone();
     view! {
