@@ -274,15 +274,18 @@ pub async fn finish(portal: &Portal, callback: &Callback, client: &ClientInfo) -
             homerealm,
         }),
         Err((failure, detail)) => {
-            let action = format!("login.sso_failure: {} ({detail})", failure.code());
+            let reason: String = format!("{}: {detail}", failure.code())
+                .chars()
+                .take(300)
+                .collect();
             let entry = audit::Entry {
                 instance_id: Some(provider.instance_id),
                 actor_user_id: None,
                 actor: label_of(provider.kind),
                 action: "login.sso_failure",
-                target: &action.chars().take(300).collect::<String>(),
+                target: label_of(provider.kind),
                 before: None,
-                after: None,
+                after: Some(reason),
                 client_ip: client.ip.as_deref(),
             };
             if let Err(e) = audit::record(&mut conn, entry, now).await {
@@ -442,13 +445,13 @@ async fn create_user(
             role: provider.default_role,
             status: UserStatus::Active,
             password_hash: None,
-            global_scope: provider.default_scope_id.is_none(),
+            global_scope: provider.default_all_scopes,
         },
         now,
     )
     .await
     .map_err(internal)?;
-    if let Some(scope) = provider.default_scope_id {
+    if let Some(scope) = provider.default_scope_id.filter(|_| !provider.default_all_scopes) {
         users::set_scopes(conn, id, &[scope]).await.map_err(internal)?;
     }
     let user = users::get(conn, id)

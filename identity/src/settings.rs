@@ -46,6 +46,7 @@ async fn settings_of(
         mode: provider.mode,
         auto_create: provider.auto_create,
         default_role: provider.default_role,
+        all_organizations: provider.default_all_scopes,
         default_scope_id: provider.default_scope_id,
         second_factor: provider.second_factor,
         exceptions,
@@ -74,7 +75,14 @@ async fn check_form(
         )
         .into());
     }
-    if let Some(scope) = form.default_scope_id {
+    if form.auto_create && !form.all_organizations && form.default_scope_id.is_none() {
+        return Err(AppError::invalid(
+            "default_scope_id",
+            "Choose the scope users created at sign-in get (or All organizations).",
+        )
+        .into());
+    }
+    if let Some(scope) = form.default_scope_id.filter(|_| !form.all_organizations) {
         domain::scopes::get(conn, viewer, scope)
             .await
             .map_err(|_| AppError::invalid("default_scope_id", "Choose one of this instance's scopes."))?;
@@ -170,7 +178,8 @@ pub async fn save(
         mode: form.mode,
         auto_create: form.auto_create,
         default_role: form.default_role,
-        default_scope_id: form.default_scope_id,
+        default_all_scopes: form.all_organizations,
+        default_scope_id: form.default_scope_id.filter(|_| !form.all_organizations),
         second_factor: form.second_factor,
         updated_by: &viewer.email,
     };
@@ -199,8 +208,11 @@ fn summary(p: &StoredProvider) -> String {
         p.mode.as_str(),
         if p.auto_create { "on" } else { "off" },
         p.default_role.as_str(),
-        p.default_scope_id
-            .map_or("all organizations".to_owned(), |s| format!("scope {s}")),
+        match (p.default_all_scopes, p.default_scope_id) {
+            (true, _) => "all organizations".to_owned(),
+            (false, Some(scope)) => format!("scope {scope}"),
+            (false, None) => "no organizations".to_owned(),
+        },
         p.second_factor.as_str(),
     )
 }

@@ -17,6 +17,7 @@ pub struct StoredProvider {
     pub mode: SsoMode,
     pub auto_create: bool,
     pub default_role: Role,
+    pub default_all_scopes: bool,
     pub default_scope_id: Option<i64>,
     pub second_factor: SecondFactorSource,
     pub updated_by: String,
@@ -34,6 +35,7 @@ struct ProviderRow {
     mode: String,
     auto_create: i64,
     default_role: String,
+    default_all_scopes: i64,
     default_scope_id: Option<i64>,
     second_factor: String,
     updated_by: String,
@@ -53,6 +55,7 @@ impl ProviderRow {
             mode: SsoMode::parse(&self.mode).unwrap_or(SsoMode::Disabled),
             auto_create: self.auto_create != 0,
             default_role: Role::parse(&self.default_role).unwrap_or(Role::Monitor),
+            default_all_scopes: self.default_all_scopes != 0,
             default_scope_id: self.default_scope_id,
             second_factor: SecondFactorSource::parse(&self.second_factor)
                 .unwrap_or(SecondFactorSource::Portal),
@@ -63,7 +66,7 @@ impl ProviderRow {
 }
 
 const COLUMNS: &str = "id, instance_id, kind, issuer, client_id, client_secret, mode, auto_create, default_role, \
-                       default_scope_id, second_factor, updated_by, updated_at";
+                       default_all_scopes, default_scope_id, second_factor, updated_by, updated_at";
 
 pub async fn provider(
     conn: &mut AnyConnection,
@@ -111,6 +114,7 @@ pub struct ProviderWrite<'a> {
     pub mode: SsoMode,
     pub auto_create: bool,
     pub default_role: Role,
+    pub default_all_scopes: bool,
     pub default_scope_id: Option<i64>,
     pub second_factor: SecondFactorSource,
     pub updated_by: &'a str,
@@ -123,11 +127,12 @@ pub async fn upsert_provider(
 ) -> DomainResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO sso_providers (instance_id, kind, issuer, client_id, client_secret, mode, auto_create, default_role,
-                                    default_scope_id, second_factor, updated_by, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                    default_all_scopes, default_scope_id, second_factor, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (instance_id, kind) DO UPDATE SET issuer = excluded.issuer, client_id = excluded.client_id,
              client_secret = excluded.client_secret, mode = excluded.mode, auto_create = excluded.auto_create,
-             default_role = excluded.default_role, default_scope_id = excluded.default_scope_id,
+             default_role = excluded.default_role, default_all_scopes = excluded.default_all_scopes,
+             default_scope_id = excluded.default_scope_id,
              second_factor = excluded.second_factor, updated_by = excluded.updated_by, updated_at = excluded.updated_at
          RETURNING id",
     )
@@ -139,6 +144,7 @@ pub async fn upsert_provider(
     .bind(write.mode.as_str())
     .bind(i64::from(write.auto_create))
     .bind(write.default_role.as_str())
+    .bind(i64::from(write.default_all_scopes))
     .bind(write.default_scope_id)
     .bind(write.second_factor.as_str())
     .bind(write.updated_by)

@@ -60,6 +60,7 @@ fn form(oidc: &Oidc, mode: SsoMode) -> SsoForm {
         mode,
         auto_create: false,
         default_role: Role::Monitor,
+        all_organizations: true,
         default_scope_id: None,
         second_factor: SecondFactorSource::ProviderWhenAsserted,
         exceptions: String::new(),
@@ -730,5 +731,71 @@ on_both_databases!(
                 .unwrap()
                 .is_some()
         );
+    }
+);
+
+on_both_databases!(
+    created_users_get_the_chosen_scope_and_nothing_once_it_is_deleted,
+    |db: TestDb| async move {
+        let w = world(&db, SsoMode::Optional).await;
+        let client = ClientInfo::default();
+        let east = domain::scopes::create(&w.portal, &w.root, "East", &client)
+            .await
+            .unwrap();
+        let spare = domain::scopes::create(&w.portal, &w.root, "Spare", &client)
+            .await
+            .unwrap();
+        let mut scoped = form(&w.oidc, SsoMode::Optional);
+        scoped.auto_create = true;
+        scoped.all_organizations = false;
+        scoped.default_scope_id = None;
+        let refused =
+            rejected(settings::save(&w.portal, &w.root, SsoKind::KaseyaOne, &scoped, &client).await);
+        assert!(refused.to_string().contains("Choose the scope"), "{refused}");
+        scoped.default_scope_id = Some(east.id);
+        save(&w, &scoped).await;
+
+        let newcomer = k1_user("east@acme.example", "k1-500", Some("123456"));
+        w.oidc.add_user(newcomer.clone());
+        let signed_in = sign_in(&w, &mut Browser::default(), &newcomer, Some("123456"))
+            .await
+            .unwrap();
+        let session = session_of(&w.portal, &signed_in.token).await;
+        assert!(
+            !session.global_scope,
+            "a scoped user, not one who sees everything"
+        );
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let east_now = domain::scopes::get(&mut conn, &w.root, east.id).await.unwrap();
+        assert_eq!(east_now.users, 1);
+        drop(conn);
+
+        // The chosen scope deleted (it held no user yet): created users get no organizations,
+        // never all of them, and the settings say a scope must be chosen again.
+        scoped.default_scope_id = Some(spare.id);
+        save(&w, &scoped).await;
+        domain::scopes::delete(&w.portal, &w.root, spare.id, &client)
+            .await
+            .unwrap();
+        let shown = settings::view(&w.portal, &w.root, SsoKind::KaseyaOne)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!shown.all_organizations);
+        assert_eq!(shown.default_scope_id, None);
+        let late = k1_user("late@acme.example", "k1-600", Some("123456"));
+        w.oidc.add_user(late.clone());
+        let signed_in = sign_in(&w, &mut Browser::default(), &late, Some("123456"))
+            .await
+            .unwrap();
+        let session = session_of(&w.portal, &signed_in.token).await;
+        assert!(!session.global_scope);
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let scopes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_scopes WHERE user_id = $1")
+            .bind(session.user_id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(scopes, 0);
     }
 );

@@ -14,7 +14,9 @@ CREATE TABLE sso_providers (
     mode TEXT NOT NULL,
     auto_create INTEGER NOT NULL DEFAULT 0,
     default_role TEXT NOT NULL DEFAULT 'monitor',
-    -- NULL: auto-created users see every organization.
+    -- Auto-created users see every organization, or the users of this scope (NULL after the
+    -- scope was deleted: then they get none until a Superuser chooses again).
+    default_all_scopes INTEGER NOT NULL DEFAULT 0,
     default_scope_id INTEGER REFERENCES scopes(id) ON DELETE SET NULL,
     -- 'amr' (the provider's login counts when it asserts MFA), 'provider' (always), 'portal' (never)
     second_factor TEXT NOT NULL DEFAULT 'amr',

@@ -138,6 +138,9 @@ pub struct SsoSettings {
     pub mode: SsoMode,
     pub auto_create: bool,
     pub default_role: Role,
+    /// Created users see every organization…
+    pub all_organizations: bool,
+    /// …or the organizations of this scope (none when it was deleted since).
     pub default_scope_id: Option<i64>,
     pub second_factor: SecondFactorSource,
     /// Users allowed to sign in with their portal credentials while the mode is Required.
@@ -171,6 +174,9 @@ pub struct SsoForm {
     pub mode: SsoMode,
     pub auto_create: bool,
     pub default_role: Role,
+    /// Created users see every organization (else those of `default_scope_id`).
+    #[serde(default)]
+    pub all_organizations: bool,
     pub default_scope_id: Option<i64>,
     pub second_factor: SecondFactorSource,
     /// E-mail addresses of the users allowed to log in locally while required, separated by

@@ -1214,6 +1214,7 @@ on_both_databases!(
             mode: model::sso::SsoMode::Optional,
             auto_create: false,
             default_role: Role::Monitor,
+            all_organizations: true,
             default_scope_id: None,
             second_factor: model::sso::SecondFactorSource::ProviderWhenAsserted,
             exceptions: String::new(),

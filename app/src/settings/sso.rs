@@ -84,7 +84,12 @@ fn SsoForm(
     let mode = RwSignal::new(found.as_ref().map_or(SsoMode::Optional, |f| f.mode));
     let auto_create = RwSignal::new(found.as_ref().is_some_and(|f| f.auto_create));
     let role = RwSignal::new(found.as_ref().map_or(Role::Monitor, |f| f.default_role));
-    let scope = RwSignal::new(found.as_ref().and_then(|f| f.default_scope_id));
+    // "all", a scope's id, or "" (the chosen scope was deleted since: none until chosen again).
+    let scope = RwSignal::new(match &found {
+        None => "all".to_owned(),
+        Some(f) if f.all_organizations => "all".to_owned(),
+        Some(f) => f.default_scope_id.map(|id| id.to_string()).unwrap_or_default(),
+    });
     let second_factor = RwSignal::new(
         found
             .as_ref()
@@ -115,7 +120,8 @@ fn SsoForm(
                 mode: mode.get_untracked(),
                 auto_create: auto_create.get_untracked(),
                 default_role: role.get_untracked(),
-                default_scope_id: scope.get_untracked(),
+                all_organizations: scope.get_untracked() == "all",
+                default_scope_id: scope.get_untracked().parse().ok(),
                 second_factor: second_factor.get_untracked(),
                 exceptions: exceptions.get_untracked(),
             },
@@ -174,14 +180,19 @@ fn SsoForm(
                 </select>
             </label>
             <label>"Scope of created users"
-                <select on:change=move |ev| scope.set(event_target_value(&ev).parse().ok())>
-                    <option value="" selected=move || scope.get().is_none()>"All organizations"</option>
+                <select on:change=move |ev| scope.set(event_target_value(&ev))>
+                    <option value="" disabled selected=move || scope.get().is_empty()>"Choose a scope…"</option>
+                    <option value="all" selected=move || scope.get() == "all">"All organizations"</option>
                     {scopes.into_iter().map(|s| {
-                        let id = s.id;
-                        view! { <option value=id.to_string() selected=move || scope.get() == Some(id)>{s.name}</option> }
+                        let id = s.id.to_string();
+                        let value = id.clone();
+                        view! { <option value=value selected=move || scope.get() == id>{s.name}</option> }
                     }).collect_view()}
                 </select>
             </label>
+            {move || scope.get().is_empty().then(|| view! {
+                <p class="notice" role="status">"The scope chosen for created users was deleted: they get no organizations until you choose one."</p>
+            })}
             {action_error(save.value())}
             {move || save.value().get().and_then(Result::ok).map(|_| view! { <p role="status">"Single sign-on saved."</p> })}
             <div class="actions">
