@@ -31,6 +31,7 @@ pub mod totp;
 pub mod user_admin;
 pub mod users;
 pub mod vault;
+pub mod vsa;
 pub mod webhooks;
 
 use std::sync::Arc;

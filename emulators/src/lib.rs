@@ -8,4 +8,5 @@ pub mod connectwise;
 pub mod itglue;
 pub mod names;
 pub mod oidc;
+pub mod vsa;
 mod wire;

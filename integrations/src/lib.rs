@@ -7,3 +7,4 @@ pub mod bms;
 pub mod connectwise;
 pub mod itglue;
 pub mod psa;
+pub mod vsa;

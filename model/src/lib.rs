@@ -19,6 +19,7 @@ pub mod psa;
 pub mod security;
 pub mod sso;
 pub mod tenancy;
+pub mod vsa;
 pub mod webhooks;
 
 pub use error::AppError;

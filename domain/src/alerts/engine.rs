@@ -31,9 +31,9 @@ use super::mail::{self, Subject};
 use super::rules::InstanceRules;
 use crate::clock::HOUR_MS;
 use crate::db::id_list;
-use crate::psa;
 use crate::webhooks::{self, Event};
 use crate::{DomainResult, Portal};
+use crate::{psa, vsa};
 
 /// Objects evaluated in one transaction.
 const BATCH: i64 = 2000;
@@ -493,6 +493,7 @@ pub(super) async fn raise_alert(
         subject: alert.subject,
     };
     psa::on_raised(conn, portal, &facts, now).await?;
+    vsa::on_raised(conn, &facts, now).await?;
     mail::enqueue_raised(
         conn,
         portal,
@@ -560,6 +561,7 @@ pub(super) async fn resolve_alert(
             subject,
         };
         psa::on_resolved(conn, &facts, now).await?;
+        vsa::on_resolved(conn, &facts, now).await?;
         mail::enqueue_resolved(conn, portal, (row.id, kind, &row.subject), subject, now).await?;
     }
     Ok(Some((row.instance_id, row.organization_id)))

@@ -105,6 +105,18 @@ enum Service {
         #[arg(long)]
         front_channel: Option<String>,
     },
+    /// Kaseya VSA 9's REST API (hashed `/auth` to a bearer token, the envelope with failures as
+    /// HTTP 200, alarms listed with OData, read and closed, the system-alert trigger that raises
+    /// an alarm and sends VSA's e-mail). Faults: POST `/_emulator/outage?seconds=N`,
+    /// `/_emulator/lose-answers?count=N`, `/_emulator/expire-sessions`.
+    Vsa {
+        /// The REST API user's name.
+        #[arg(long, default_value = "backplane-api")]
+        username: String,
+        /// The user's personal access token (it signs in in place of a password).
+        #[arg(long, default_value = "00000000-0000-4000-8000-0000000000a5")]
+        token: String,
+    },
 }
 
 #[tokio::main]
@@ -185,6 +197,7 @@ async fn main() -> Result<(), String> {
             });
             provider.router()
         }
+        Service::Vsa { username, token } => emulators::vsa::Vsa::new(&username, &token).router(),
     };
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
