@@ -205,6 +205,21 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
     ),
     ("/api/psa/reset-all", Access::Signed(Action::ManageIntegrations)),
     ("/api/psa/mappings", Access::Signed(Action::View)),
+    ("/api/vsa/settings", Access::Signed(Action::ManageIntegrations)),
+    ("/api/vsa/integrate", Access::Signed(Action::ManageIntegrations)),
+    ("/api/vsa/remove", Access::Signed(Action::ManageIntegrations)),
+    (
+        "/api/vsa/email-actions",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/vsa/email-actions/save",
+        Access::Signed(Action::ManageIntegrations),
+    ),
+    (
+        "/api/vsa/email-actions/delete",
+        Access::Signed(Action::ManageIntegrations),
+    ),
     (
         "/api/alarms/custom/save",
         Access::Signed(Action::ManageAlertSettings),
@@ -216,5 +231,10 @@ pub const ENDPOINTS: &[(&str, Access)] = &[
 ];
 
 /// Plain HTTP routes outside the server functions, with the same declaration.
-pub const DOWNLOADS: &[(&str, Access)] =
-    &[("/settings/audit/export.csv", Access::Signed(Action::ReadAuditLog))];
+pub const DOWNLOADS: &[(&str, Access)] = &[
+    ("/settings/audit/export.csv", Access::Signed(Action::ReadAuditLog)),
+    (
+        model::vsa::MANIFEST_PATH,
+        Access::Signed(Action::ManageIntegrations),
+    ),
+];

@@ -3,7 +3,7 @@
 //! queue exactly once — through an outage, a lost answer and an ended session — with the VSA
 //! e-mails of the users who see the organization, and close when their alert resolves; a
 //! refused token pauses the queue until a working one is saved; e-mail actions belong to their
-//! creator alone.
+//! creator alone, and mail only about what their creator sees.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,6 +36,8 @@ struct World {
     root: Viewer,
     /// A Monitor whose one scope (East) holds Initech, not Globex.
     east: Viewer,
+    /// A second Superuser.
+    lead: Viewer,
     vsa: Vsa,
     url: String,
     /// Initech's and Globex's appliances, one scheduled asset each.
@@ -67,6 +69,7 @@ async fn world(db: &TestDb) -> World {
     let acme = instances::insert(&mut conn, "acme", "Acme IT", 0).await.unwrap();
     let root = add_user(&mut conn, acme.id, "root@acme.example", Role::Superuser, false).await;
     let east = add_user(&mut conn, acme.id, "east@acme.example", Role::Monitor, false).await;
+    let lead = add_user(&mut conn, acme.id, "lead@acme.example", Role::Superuser, false).await;
     drop(conn);
     let east_scope = scopes::create(&portal, &root, "East", &client).await.unwrap().id;
     sqlx::query("INSERT INTO user_scopes (user_id, scope_id) VALUES ($1, $2)")
@@ -103,6 +106,7 @@ async fn world(db: &TestDb) -> World {
         clock,
         root,
         east,
+        lead,
         vsa,
         url,
         appliances: appliances.try_into().ok().unwrap(),
@@ -135,6 +139,20 @@ impl World {
             scheduled_for: Some(at),
         };
         gateway::job(&self.portal, &self.appliances[appliance], &job)
+            .await
+            .unwrap();
+    }
+
+    async fn demote_lead_to_east(&self) {
+        sqlx::query("UPDATE users SET role = 'monitor' WHERE id = $1")
+            .bind(self.lead.user_id)
+            .execute(&self.portal.db.pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO user_scopes (user_id, scope_id) SELECT $1, scope_id FROM user_scopes WHERE user_id = $2")
+            .bind(self.lead.user_id)
+            .bind(self.east.user_id)
+            .execute(&self.portal.db.pool)
             .await
             .unwrap();
     }
@@ -296,7 +314,7 @@ on_both_databases!(
         .unwrap();
         service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (None, AlarmCategory::Backups),
             "east@acme.example, NOC@acme.example",
             &client,
@@ -305,13 +323,15 @@ on_both_databases!(
         .unwrap();
         service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (None, AlarmCategory::Copies),
             "copies@acme.example",
             &client,
         )
         .await
         .unwrap();
+        // The lead steps down to East's Monitor: their actions stay, within their new reach.
+        w.demote_lead_to_east().await;
 
         // VSA is down when the alarms happen: they wait in the queue.
         w.vsa.outage(Duration::from_secs(3600));
@@ -373,7 +393,7 @@ on_both_databases!(
         assert_eq!(
             to("nas-globex-docs"),
             vec!["noc@acme.example"],
-            "East's Monitor does not see Globex, so their action does not mail about it"
+            "the lead, now East's Monitor, does not see Globex, so their action does not mail about it"
         );
 
         // Initech's backup succeeds: its alert resolves and the VSA alarm closes with a note.
@@ -430,7 +450,7 @@ on_both_databases!(
         let client = ClientInfo::default();
         let early = service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (None, AlarmCategory::Backups),
             "a@acme.example",
             &client,
@@ -445,16 +465,30 @@ on_both_databases!(
             .unwrap();
         let bad = service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (None, AlarmCategory::Backups),
             "a@acme.example nope",
             &client,
         )
         .await;
         assert_eq!(refusal(bad).field(), Some("recipients"));
+        assert_eq!(
+            refusal(
+                service::save_email_action(
+                    &w.portal,
+                    &w.east,
+                    (None, AlarmCategory::Backups),
+                    "a@acme.example",
+                    &client
+                )
+                .await
+            ),
+            AppError::Forbidden,
+            "Superusers only, as the VSA card"
+        );
         let mine = service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (None, AlarmCategory::Backups),
             "a@acme.example",
             &client,
@@ -464,7 +498,7 @@ on_both_databases!(
 
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         assert_eq!(
-            service::email_actions(&mut conn, &w.east).await.unwrap(),
+            service::email_actions(&mut conn, &w.lead).await.unwrap(),
             vec![mine.clone()]
         );
         assert!(
@@ -490,7 +524,7 @@ on_both_databases!(
         ));
         let changed = service::save_email_action(
             &w.portal,
-            &w.east,
+            &w.lead,
             (Some(mine.id), AlarmCategory::Copies),
             "b@acme.example; c@acme.example",
             &client,
@@ -498,12 +532,12 @@ on_both_databases!(
         .await
         .unwrap();
         assert_eq!(changed.recipients, vec!["b@acme.example", "c@acme.example"]);
-        service::delete_email_action(&w.portal, &w.east, mine.id, &client)
+        service::delete_email_action(&w.portal, &w.lead, mine.id, &client)
             .await
             .unwrap();
         let mut conn = w.portal.db.pool.acquire().await.unwrap();
         assert!(
-            service::email_actions(&mut conn, &w.east)
+            service::email_actions(&mut conn, &w.lead)
                 .await
                 .unwrap()
                 .is_empty()

@@ -199,6 +199,12 @@ async fn serve(settings: Settings, portal: Portal) -> Result<(), String> {
         state.heartbeats.clone(),
         stopped.clone(),
     )));
+    workers.push(tokio::spawn(crate::workers::deliver_vsa_alarms(
+        portal.clone(),
+        Duration::from_secs(2),
+        state.heartbeats.clone(),
+        stopped.clone(),
+    )));
     workers.push(tokio::spawn(crate::workers::sync_itglue(
         portal.clone(),
         Duration::from_secs(300),

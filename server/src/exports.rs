@@ -1,4 +1,4 @@
-//! Plain HTTP downloads (not server functions): the audit log as CSV.
+//! Plain HTTP downloads (not server functions): the audit log as CSV, the VSA module package.
 
 use std::collections::HashMap;
 
@@ -24,6 +24,36 @@ fn refusal(error: AppError) -> Response {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (status, error.to_string()).into_response()
+}
+
+/// Signed in (ManageIntegrations): `UniView.vsaz`, the module VSA 9 installs.
+pub async fn vsa_manifest(
+    State(state): State<AppState>,
+    Extension(session): Extension<RequestSession>,
+) -> Response {
+    let Some(session) = session.0.filter(|s| s.stage == Stage::Full) else {
+        return refusal(AppError::Unauthenticated);
+    };
+    match integrations::vsa::manifest::download(&state.portal, &Viewer::of(&session)) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/zip".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", model::vsa::MANIFEST_FILE_NAME),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(domain::DomainError::Rejected(error)) => refusal(error),
+        Err(error) => {
+            tracing::error!(%error, "VSA module package failed");
+            refusal(AppError::Internal {
+                request_id: String::new(),
+            })
+        }
+    }
 }
 
 /// Signed in (ReadAuditLog): the filtered records (the page's filter, up to 100,000 rows).

@@ -89,6 +89,10 @@ pub fn build(state: AppState, options: LeptosOptions) -> Router {
             crate::exports::AUDIT_CSV,
             axum::routing::get(crate::exports::audit_csv),
         )
+        .route(
+            model::vsa::MANIFEST_PATH,
+            axum::routing::get(crate::exports::vsa_manifest),
+        )
         .with_state(state.clone());
     let single_sign_on = Router::new()
         .route(identity::login::START_PATH, get(crate::sso::start))

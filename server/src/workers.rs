@@ -100,6 +100,27 @@ pub async fn deliver_psa_tickets(
     }
 }
 
+/// Sends due VSA alarm writes (raises, closes) every `every` until shutdown.
+pub async fn deliver_vsa_alarms(
+    portal: Portal,
+    every: Duration,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        heartbeats.beat("vsa", allowance(every));
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = integrations::vsa::deliver_due(&portal).await {
+                    tracing::error!(%error, "VSA alarm pass failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// The longest the alert evaluator sleeps: checks another process scheduled are picked up
 /// within this.
 const EVALUATOR_IDLE: Duration = Duration::from_secs(15);

@@ -16,6 +16,7 @@ use super::api::{
 };
 use super::psa::PsaCard;
 use super::sso::SsoCard;
+use super::vsa::VsaCard;
 use crate::components::{
     ErrorBox, Loading, Modal, PageButtons, TypeDeleteToConfirm, action_error, format_time,
 };
@@ -85,6 +86,7 @@ pub fn IntegrationsPage() -> impl IntoView {
         </section>
         {PsaKind::ALL.into_iter().map(|psa| view! { <PsaCard psa /> }).collect_view()}
         {model::sso::SsoKind::ALL.into_iter().map(|kind| view! { <SsoCard kind scopes=lists.scopes /> }).collect_view()}
+        <VsaCard />
     }
 }
 

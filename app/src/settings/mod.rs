@@ -12,6 +12,8 @@ mod scopes;
 mod security;
 mod sso;
 mod users;
+mod vsa;
+pub mod vsa_api;
 mod webhooks;
 
 use leptos::prelude::*;
@@ -86,7 +88,7 @@ const VIEWS: [(&str, &str, &str, Action); 10] = [
     (
         "/settings/integrations",
         "Integrations",
-        "IT Glue: backup facts in your documentation",
+        "PSA tickets, IT Glue, single sign-on and Kaseya VSA",
         Action::ManageIntegrations,
     ),
 ];

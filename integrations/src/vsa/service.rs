@@ -1,7 +1,8 @@
 //! The portal's VSA 9 integration (spec portal-c §1.1): a Superuser stores the VSA server, the
 //! REST API user and its personal access token (signed in with first, sealed with the instance
-//! key, never shown again) and chooses which conditional alarms VSA receives; every user keeps
-//! their own VSA e-mail actions (only they see and change them).
+//! key, never shown again) and chooses which conditional alarms VSA receives; each Superuser
+//! keeps their own VSA e-mail actions (only they see and change them; should they lose their
+//! reach, their actions mail only about the organizations they still see).
 
 use domain::access::Viewer;
 use domain::audit::{self, Entry};
@@ -75,13 +76,6 @@ pub async fn settings(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult
         last_error: row.last_error,
         pending,
     }))
-}
-
-/// Whether the viewer's instance is integrated with VSA (any signed-in user: their e-mail
-/// actions depend on it).
-pub async fn integrated(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<bool> {
-    viewer.require(Action::ManageOwnAccount)?;
-    Ok(stored(conn, viewer.instance_id).await?.is_some())
 }
 
 /// The client of a stored integration, for the worker.
@@ -228,7 +222,7 @@ struct ActionRow {
 
 /// The viewer's own e-mail actions (nobody else's), by category then age.
 pub async fn email_actions(conn: &mut AnyConnection, viewer: &Viewer) -> DomainResult<Vec<VsaEmailAction>> {
-    viewer.require(Action::ManageOwnAccount)?;
+    viewer.require(Action::ManageIntegrations)?;
     let rows: Vec<ActionRow> = sqlx::query_as(
         "SELECT id, category, recipients FROM vsa_email_actions WHERE instance_id = $1 AND user_id = $2
          ORDER BY category, id",
@@ -257,7 +251,7 @@ pub async fn save_email_action(
     recipients: &str,
     client: &ClientInfo,
 ) -> DomainResult<VsaEmailAction> {
-    viewer.require(Action::ManageOwnAccount)?;
+    viewer.require(Action::ManageIntegrations)?;
     let recipients = domain::vsa::parse_recipients(recipients)?;
     let joined = recipients.join(",");
     let now = portal.now();
@@ -331,7 +325,7 @@ pub async fn delete_email_action(
     id: i64,
     client: &ClientInfo,
 ) -> DomainResult<()> {
-    viewer.require(Action::ManageOwnAccount)?;
+    viewer.require(Action::ManageIntegrations)?;
     let mut tx = portal.db.begin().await?;
     let deleted =
         sqlx::query("DELETE FROM vsa_email_actions WHERE id = $1 AND user_id = $2 AND instance_id = $3")
