@@ -167,6 +167,7 @@ fn is_page(request: &Request) -> bool {
         && !path.starts_with("/pkg/")
         && !path.starts_with("/appliance/")
         && !path.starts_with("/sso/")
+        && !path.starts_with("/integrations/")
         && !public_api::is_api_path(path)
         && !crate::ops::OPERATOR_PATHS.contains(&path)
         && !path.rsplit('/').next().unwrap_or("").contains('.')
