@@ -82,7 +82,7 @@ test("Kaseya VSA: integrate with a tested token, download the module, keep one's
     await expect(actions.getByRole("row")).toHaveCount(2);
     await expect(actions).toContainText("Alert (default), Email: noc@massive.example, lead@massive.example");
     await actions.getByRole("button", { name: "Edit" }).click();
-    await card.getByLabel("Alarms").selectOption({ label: "Replication Offsite" });
+    await card.getByLabel("Alarm category").selectOption({ label: "Replication Offsite" });
     await card.getByLabel("Recipients (separated by commas or spaces)").fill("copies@massive.example");
     await card.getByRole("button", { name: "Save e-mail action" }).click();
     await expect(actions).toContainText("Conditional Alarms — Replication Offsite");

@@ -36,6 +36,10 @@ pub fn VsaCard() -> impl IntoView {
                 "VSA 9: the portal as a module inside VSA, and conditional alarms raised as VSA alarms (optionally with VSA e-mails). "
                 "Use the server's direct address and a REST API user with a personal access token (VSA: System → User Security → Users → Access Tokens)."
             </p>
+            <p class="muted">
+                "Alarms need VSA 9.5.0.28 or later, reachable from this server, with “Enable VSA API Web Service” on and the user's role and scope granted. "
+                "VSA 10 takes no alerts or conditional alarms: frame the portal there through Settings → Security → Embedding."
+            </p>
             <Transition fallback=Loading>
                 {move || current.get().map(|found| match found {
                     Ok(found) => view! { <VsaForm found save remove mail /> }.into_any(),
@@ -236,7 +240,7 @@ fn EmailActions(mail: MailActions) -> impl IntoView {
             })}
         </Transition>
         <form on:submit=submit aria-label="VSA e-mail action">
-            <label>"Alarms"
+            <label>"Alarm category"
                 <select on:change=move |ev| if let Some(c) = AlarmCategory::parse(&event_target_value(&ev)) { category.set(c) }>
                     {AlarmCategory::ALL.into_iter().map(|c| view! {
                         <option value=c.as_str() selected=move || category.get() == c>{c.label()}</option>
