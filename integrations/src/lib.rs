@@ -7,4 +7,5 @@ pub mod bms;
 pub mod connectwise;
 pub mod itglue;
 pub mod psa;
+mod rounds;
 pub mod vsa;

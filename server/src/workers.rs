@@ -35,26 +35,54 @@ pub async fn deliver_mail(
     }
 }
 
+/// A background pass: what it is called in heartbeats and logs, and how often it runs.
+struct Pass {
+    name: &'static str,
+    every: Duration,
+}
+
+/// Runs `pass` every `every` (the first at once) until shutdown; a failed pass is logged and
+/// the next one runs on time.
+async fn repeat<F, Fut, T, E>(
+    pass: Pass,
+    heartbeats: Heartbeats,
+    mut shutdown: watch::Receiver<bool>,
+    mut run: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut tick = tokio::time::interval(pass.every);
+    loop {
+        heartbeats.beat(pass.name, allowance(pass.every));
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = run().await {
+                    tracing::error!(%error, pass = pass.name, "background pass failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// Sends due webhook deliveries every `every` until shutdown.
 pub async fn deliver_webhooks(
     portal: Portal,
     client: reqwest::Client,
     every: Duration,
     heartbeats: Heartbeats,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        heartbeats.beat("webhooks", allowance(every));
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(error) = public_api::webhooks::deliver_due(&portal, &client).await {
-                    tracing::error!(%error, "webhook delivery pass failed");
-                }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    let pass = Pass {
+        name: "webhooks",
+        every,
+    };
+    repeat(pass, heartbeats, shutdown, || {
+        public_api::webhooks::deliver_due(&portal, &client)
+    })
+    .await;
 }
 
 /// Writes backup facts to IT Glue for each integrated instance whose last pass is an hour old;
@@ -63,20 +91,16 @@ pub async fn sync_itglue(
     portal: Portal,
     every: Duration,
     heartbeats: Heartbeats,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        heartbeats.beat("itglue", allowance(every));
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(error) = integrations::itglue::service::sync_due(&portal).await {
-                    tracing::error!(%error, "IT Glue sync pass failed");
-                }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    let pass = Pass {
+        name: "itglue",
+        every,
+    };
+    repeat(pass, heartbeats, shutdown, || {
+        integrations::itglue::service::sync_due(&portal)
+    })
+    .await;
 }
 
 /// Sends due PSA ticket writes (new tickets, notes, closings) every `every` until shutdown.
@@ -84,20 +108,13 @@ pub async fn deliver_psa_tickets(
     portal: Portal,
     every: Duration,
     heartbeats: Heartbeats,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        heartbeats.beat("psa", allowance(every));
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(error) = integrations::psa::deliver_due(&portal).await {
-                    tracing::error!(%error, "PSA ticket pass failed");
-                }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    let pass = Pass { name: "psa", every };
+    repeat(pass, heartbeats, shutdown, || {
+        integrations::psa::deliver_due(&portal)
+    })
+    .await;
 }
 
 /// Sends due VSA alarm writes (raises, closes) every `every` until shutdown.
@@ -105,20 +122,13 @@ pub async fn deliver_vsa_alarms(
     portal: Portal,
     every: Duration,
     heartbeats: Heartbeats,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        heartbeats.beat("vsa", allowance(every));
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(error) = integrations::vsa::deliver_due(&portal).await {
-                    tracing::error!(%error, "VSA alarm pass failed");
-                }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    let pass = Pass { name: "vsa", every };
+    repeat(pass, heartbeats, shutdown, || {
+        integrations::vsa::deliver_due(&portal)
+    })
+    .await;
 }
 
 /// The longest the alert evaluator sleeps: checks another process scheduled are picked up

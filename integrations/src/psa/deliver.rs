@@ -14,21 +14,11 @@ use super::{NewTicket, PsaClient, PsaError, service};
 
 /// Writes claimed per round.
 const BATCH: i64 = 50;
-/// Rounds per pass: a round's done writes let the next writes of their tickets go.
-const ROUNDS: usize = 10;
 
 /// Sends the writes that are due, round after round while there are any (a ticket's note
 /// becomes due once its creation is done); returns how many were tried.
 pub async fn deliver_due(portal: &Portal) -> DomainResult<usize> {
-    let mut tried = 0;
-    for _ in 0..ROUNDS {
-        let sent = deliver_round(portal).await?;
-        if sent == 0 {
-            break;
-        }
-        tried += sent;
-    }
-    Ok(tried)
+    crate::rounds::in_rounds(|| deliver_round(portal)).await
 }
 
 async fn deliver_round(portal: &Portal) -> DomainResult<usize> {

@@ -13,21 +13,11 @@ use super::{AlarmSink, NewAlarm, VsaClient, VsaError, service};
 
 /// Writes claimed per round.
 const BATCH: i64 = 50;
-/// Rounds per pass: a round's raised alarms let their closes go in the next.
-const ROUNDS: usize = 10;
 
 /// Sends the writes that are due, round after round while there are any; returns how many
 /// were tried.
 pub async fn deliver_due(portal: &Portal) -> DomainResult<usize> {
-    let mut tried = 0;
-    for _ in 0..ROUNDS {
-        let sent = deliver_round(portal).await?;
-        if sent == 0 {
-            break;
-        }
-        tried += sent;
-    }
-    Ok(tried)
+    crate::rounds::in_rounds(|| deliver_round(portal)).await
 }
 
 async fn deliver_round(portal: &Portal) -> DomainResult<usize> {
