@@ -522,6 +522,44 @@ on_both_databases!(
             refusal(service::delete_email_action(&w.portal, &w.root, mine.id, &client).await),
             AppError::NotFound { .. }
         ));
+        // Nor a Superuser of another instance, even one integrated with a VSA of its own.
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        let umbrella = instances::insert(&mut conn, "umbrella", "Umbrella", 0)
+            .await
+            .unwrap();
+        let stranger = add_user(
+            &mut conn,
+            umbrella.id,
+            "root@umbrella.example",
+            Role::Superuser,
+            false,
+        )
+        .await;
+        drop(conn);
+        service::integrate(&w.portal, &stranger, &form(&w.url, TOKEN), &client)
+            .await
+            .unwrap();
+        let mut conn = w.portal.db.pool.acquire().await.unwrap();
+        assert!(
+            service::email_actions(&mut conn, &stranger)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        drop(conn);
+        let across = service::save_email_action(
+            &w.portal,
+            &stranger,
+            (Some(mine.id), AlarmCategory::Backups),
+            "evil@example.com",
+            &client,
+        )
+        .await;
+        assert!(matches!(refusal(across), AppError::NotFound { .. }));
+        assert!(matches!(
+            refusal(service::delete_email_action(&w.portal, &stranger, mine.id, &client).await),
+            AppError::NotFound { .. }
+        ));
         let changed = service::save_email_action(
             &w.portal,
             &w.lead,
@@ -551,6 +589,10 @@ on_both_databases!(
             .await
             .unwrap();
         w.raise_both_alarms().await;
-        assert_eq!(w.pending().await, 0, "nothing queued for VSA");
+        assert_eq!(
+            w.pending().await,
+            0,
+            "nothing queued for VSA, not even for Umbrella's, which forwards backups"
+        );
     }
 );
